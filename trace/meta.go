@@ -1,0 +1,290 @@
+package trace
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// MetaFile is the name of the run's metadata document.
+const MetaFile = "meta.json"
+
+// Run status values in Meta.Status.
+const (
+	StatusRecording   = "recording"   // the recorder is running, or was killed
+	StatusComplete    = "complete"    // the recorder finished and flushed everything
+	StatusInterrupted = "interrupted" // the recorder stopped early but flushed what it had
+)
+
+// Meta is meta.json: everything about a run that is not a sample.
+type Meta struct {
+	SchemaVersion string `json:"schema_version"`
+	RunID         string `json:"run_id"`
+	LlemVersion   string `json:"llem_version"`
+	// Complete is true only once the recorder has flushed every table and
+	// written the final meta.json. A killed recorder leaves it false.
+	Complete bool   `json:"complete"`
+	Status   string `json:"status"`
+	// Device names the backend: "nvml", "sim", "replay:<run>", "import:<format>".
+	Device   string            `json:"device"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Clock    ClockAnchor       `json:"clock"`
+	Command  *CommandInfo      `json:"command,omitempty"`
+	Settings RecordSettings    `json:"settings"`
+	Host     HostInfo          `json:"host"`
+	GPUs     []GPUInfo         `json:"gpus"`
+	Warnings []Warning         `json:"warnings"`
+	Recorder RecorderStats     `json:"recorder"`
+	Events   EventStats        `json:"events"`
+	// SimTruth is written by the simulated device: the ground truth that
+	// the analysis is scored against.
+	SimTruth *SimTruth `json:"sim_truth,omitempty"`
+	// Source describes where an imported or replayed run came from.
+	Source *SourceInfo `json:"source,omitempty"`
+}
+
+// ClockAnchor ties the recorder's monotonic clock to wall-clock time.
+// Every timestamp the recorder stamps itself is WallStartNs plus the
+// monotonic time elapsed since the anchor, so a wall-clock step during the
+// run (NTP, a manual change) cannot reorder samples. WallEndNs is the wall
+// clock read at the end, and DriftNs the difference between it and the
+// monotonic end stamp: a large value means the wall clock was stepped.
+// Driver power-sample timestamps come from the driver's own wall clock.
+type ClockAnchor struct {
+	WallStartNs    int64  `json:"wall_start_ns"`
+	MonoEndNs      int64  `json:"mono_end_ns,omitempty"`
+	WallEndNs      int64  `json:"wall_end_ns,omitempty"`
+	DriftNs        int64  `json:"drift_ns,omitempty"`
+	TimestampUnits string `json:"timestamp_units"`
+}
+
+// CommandInfo describes the recorded command.
+type CommandInfo struct {
+	Argv       []string `json:"argv"`
+	WorkDir    string   `json:"work_dir"`
+	StartNs    int64    `json:"start_ns"`
+	EndNs      int64    `json:"end_ns,omitempty"`
+	ExitCode   *int     `json:"exit_code,omitempty"`
+	ExitSignal string   `json:"exit_signal,omitempty"`
+	// Cycles holds one entry per run of the command (--cycles).
+	Cycles []CycleInfo `json:"cycles,omitempty"`
+}
+
+// CycleInfo is one run of the command.
+type CycleInfo struct {
+	Cycle    int   `json:"cycle"`
+	StartNs  int64 `json:"start_ns"`
+	EndNs    int64 `json:"end_ns"`
+	ExitCode int   `json:"exit_code"`
+}
+
+// RecordSettings are the recorder's settings for this run.
+type RecordSettings struct {
+	EnergyIntervalMs      float64 `json:"energy_interval_ms"`
+	DriverPowerIntervalMs float64 `json:"driver_power_interval_ms"`
+	StateIntervalMs       float64 `json:"state_interval_ms"`
+	RotateIntervalMs      float64 `json:"rotate_interval_ms"`
+	IdleBeforeMs          float64 `json:"idle_before_ms"`
+	IdleAfterMs           float64 `json:"idle_after_ms"`
+	Cycles                int     `json:"cycles"`
+	CooldownMs            float64 `json:"cooldown_ms"`
+	GPUs                  []int   `json:"gpus"`
+	Seed                  *int64  `json:"seed,omitempty"`
+	ReplaySpeed           float64 `json:"replay_speed,omitempty"`
+}
+
+// HostInfo is the host's environment snapshot.
+type HostInfo struct {
+	Hostname    string `json:"hostname"`
+	OS          string `json:"os"`
+	Kernel      string `json:"kernel"`
+	Arch        string `json:"arch"`
+	CPUModel    string `json:"cpu_model"`
+	NumCPU      int    `json:"num_cpu"`
+	CPUGovernor string `json:"cpu_governor"` // "" when the kernel exposes none
+	InContainer bool   `json:"in_container"`
+	// ContainerHint says what gave the container away (/.dockerenv, cgroup...).
+	ContainerHint string `json:"container_hint,omitempty"`
+}
+
+// GPUInfo is one GPU's environment snapshot taken at the start of the run.
+// Pointer fields are null when the GPU or driver does not report them.
+type GPUInfo struct {
+	Index               int    `json:"index"`
+	Name                string `json:"name"`
+	UUID                string `json:"uuid"`
+	Serial              string `json:"serial,omitempty"`
+	PCIBusID            string `json:"pci_bus_id,omitempty"`
+	DriverVersion       string `json:"driver_version,omitempty"`
+	NVMLVersion         string `json:"nvml_version,omitempty"`
+	CUDAVersion         string `json:"cuda_version,omitempty"`
+	PersistenceMode     *bool  `json:"persistence_mode,omitempty"`
+	PowerLimitMw        *int64 `json:"power_limit_mw,omitempty"`
+	DefaultPowerLimitMw *int64 `json:"default_power_limit_mw,omitempty"`
+	ECCEnabled          *bool  `json:"ecc_enabled,omitempty"`
+	MIGEnabled          *bool  `json:"mig_enabled,omitempty"`
+	ComputeMode         string `json:"compute_mode,omitempty"`
+	MaxSMClockMHz       *int32 `json:"max_sm_clock_mhz,omitempty"`
+	MaxMemClockMHz      *int32 `json:"max_mem_clock_mhz,omitempty"`
+	PStateAtStart       *int32 `json:"pstate_at_start,omitempty"`
+	// Processes are the compute processes on the GPU when recording began.
+	Processes []GPUProcess `json:"processes"`
+	// Unsupported lists the fields this GPU does not report; they are
+	// absent (null) in every table row.
+	Unsupported []string `json:"unsupported,omitempty"`
+	// Errors counts failed calls by call name over the run.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Lost is set when the GPU stopped answering during the run.
+	Lost   bool  `json:"lost,omitempty"`
+	LostNs int64 `json:"lost_ns,omitempty"`
+}
+
+// GPUProcess is a process holding a context on a GPU.
+type GPUProcess struct {
+	PID             uint32 `json:"pid"`
+	Name            string `json:"name,omitempty"`
+	UsedMemoryBytes uint64 `json:"used_memory_bytes,omitempty"`
+}
+
+// Warning is a preflight or recording warning. Code is stable for scripts.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	GPU     *int   `json:"gpu,omitempty"`
+}
+
+// RecorderStats is the recorder's account of its own cost and timeliness.
+type RecorderStats struct {
+	CPUSeconds  float64              `json:"cpu_seconds"`
+	WallSeconds float64              `json:"wall_seconds"`
+	CPUPercent  float64              `json:"cpu_percent_of_one_core"`
+	MaxRSSBytes int64                `json:"max_rss_bytes,omitempty"`
+	Rows        map[string]int64     `json:"rows"`
+	Segments    map[string]int       `json:"segments"`
+	Loops       map[string]LoopStats `json:"loops"`
+}
+
+// LoopStats describes one sampling loop (per kind, over all GPUs).
+type LoopStats struct {
+	IntervalMs      float64 `json:"interval_ms"`
+	Iterations      int64   `json:"iterations"`
+	MissedDeadlines int64   `json:"missed_deadlines"`
+	WorstJitterMs   float64 `json:"worst_jitter_ms"`
+	MeanJitterMs    float64 `json:"mean_jitter_ms"`
+	Errors          int64   `json:"errors"`
+}
+
+// EventStats counts client events.
+type EventStats struct {
+	Socket   string `json:"socket,omitempty"`
+	Received int64  `json:"received"`
+	Accepted int64  `json:"accepted"`
+	Bad      int64  `json:"bad"`
+	// BadKept is how many bad lines were stored in bad_events (bounded).
+	BadKept int64 `json:"bad_kept"`
+	// Dropped counts good events lost because the client sent faster than
+	// they could be written; it is zero in a healthy run.
+	Dropped int64 `json:"dropped"`
+}
+
+// SimTruth is the simulated GPU's ground truth, summed over its GPUs.
+// Times are seconds from Clock.WallStartNs.
+type SimTruth struct {
+	Seed             int64     `json:"seed"`
+	EnergyJ          float64   `json:"energy_j"`
+	StartNs          int64     `json:"start_ns"`
+	EndNs            int64     `json:"end_ns"`
+	IdlePowerW       float64   `json:"idle_power_w"`
+	SteadyStartS     float64   `json:"steady_start_s"`
+	SteadyMeanPowerW float64   `json:"steady_mean_power_w"`
+	PerGPUEnergyJ    []float64 `json:"per_gpu_energy_j,omitempty"`
+	Model            string    `json:"model"`
+}
+
+// SourceInfo names where an imported or replayed run's data came from.
+type SourceInfo struct {
+	Format  string            `json:"format"`
+	Files   []SourceFile      `json:"files,omitempty"`
+	Unknown []string          `json:"unknown,omitempty"`
+	Notes   map[string]string `json:"notes,omitempty"`
+}
+
+// SourceFile is one input file with its content hash.
+type SourceFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// WriteMeta writes meta.json atomically (temporary file, fsync, rename) so
+// a crash leaves the old or the new document, never half of one.
+func WriteMeta(dir string, m *Meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", MetaFile, err)
+	}
+	b = append(b, '\n')
+	return writeFileAtomic(filepath.Join(dir, MetaFile), b)
+}
+
+// ReadMeta reads and checks a run's meta.json.
+func ReadMeta(dir string) (*Meta, error) {
+	path := filepath.Join(dir, MetaFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: not an llem run (no %s)", dir, MetaFile)
+		}
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := CheckVersion(m.SchemaVersion); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// CheckVersion accepts any version with this reader's major number.
+func CheckVersion(v string) error {
+	if v == "" {
+		return fmt.Errorf("no schema_version: not an llem trace")
+	}
+	majorStr, _, _ := strings.Cut(v, ".")
+	major, err := strconv.Atoi(majorStr)
+	if err != nil {
+		return fmt.Errorf("schema_version %q is not of the form MAJOR.MINOR", v)
+	}
+	if major > SchemaMajor {
+		return fmt.Errorf("trace format %s is newer than this llem reads (%d.x): upgrade llem", v, SchemaMajor)
+	}
+	if major < 1 {
+		return fmt.Errorf("schema_version %q is not a released trace format", v)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

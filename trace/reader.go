@@ -1,0 +1,128 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Run is an opened run directory: its metadata and the segment files of
+// each table, in order.
+type Run struct {
+	Dir      string
+	Meta     *Meta
+	Segments map[string][]string
+	// Partial lists leftover temporary files (a segment being written when
+	// the recorder was killed); they hold no readable rows and are ignored.
+	Partial []string
+}
+
+// Open reads meta.json and lists the segments of every table.
+func Open(dir string) (*Run, error) {
+	m, err := ReadMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Dir: dir, Meta: m, Segments: map[string][]string{}}
+	for _, t := range Tables {
+		segs, partial, err := listSegments(filepath.Join(dir, t))
+		if err != nil {
+			return nil, err
+		}
+		r.Segments[t] = segs
+		r.Partial = append(r.Partial, partial...)
+	}
+	return r, nil
+}
+
+func listSegments(tableDir string) (segs, partial []string, err error) {
+	entries, err := os.ReadDir(tableDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet"):
+			segs = append(segs, filepath.Join(tableDir, name))
+		case strings.HasSuffix(name, ".tmp"):
+			partial = append(partial, filepath.Join(tableDir, name))
+		}
+	}
+	sort.Strings(segs) // zero-padded numbers sort in write order
+	return segs, partial, nil
+}
+
+// ScanTable streams a table segment by segment, calling fn with batches of
+// at most batch rows. Memory stays bounded by one batch, whatever the
+// length of the run.
+func ScanTable[T any](r *Run, table string, batch int, fn func(rows []T) error) error {
+	if batch <= 0 {
+		batch = 8192
+	}
+	buf := make([]T, batch)
+	for _, path := range r.Segments[table] {
+		if err := scanSegment(path, buf, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
+	}
+	v, ok := pf.Lookup(KeySchemaVersion)
+	if !ok {
+		return fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
+	}
+	if err := CheckVersion(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rd := parquet.NewGenericReader[T](pf)
+	defer rd.Close()
+	for {
+		n, err := rd.Read(buf)
+		if n > 0 {
+			if ferr := fn(buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}
+
+// ReadTable loads a whole table into memory. Use ScanTable for long runs.
+func ReadTable[T any](r *Run, table string) ([]T, error) {
+	var all []T
+	err := ScanTable(r, table, 0, func(rows []T) error {
+		all = append(all, rows...)
+		return nil
+	})
+	return all, err
+}

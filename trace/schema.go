@@ -1,0 +1,118 @@
+// Package trace defines llem's on-disk trace format (version 1) and reads
+// and writes it.
+//
+// A run is a directory holding meta.json and one folder per table. Each
+// table folder holds Parquet segments named part-NNNNNN.parquet; a segment
+// is written whole to a temporary name and renamed into place, so every
+// file named part-*.parquet is a complete Parquet file even after the
+// recorder is killed. docs/trace-format.md is the reference for users.
+package trace
+
+// SchemaVersion is the trace format version this code writes. Readers
+// accept any minor version of the same major version and refuse newer
+// majors with a message that says so.
+const (
+	SchemaMajor   = 1
+	SchemaMinor   = 0
+	SchemaVersion = "1.0"
+)
+
+// Key-value metadata keys stored in every Parquet segment.
+const (
+	KeySchemaVersion = "llem.schema_version"
+	KeyTable         = "llem.table"
+	KeyRunID         = "llem.run_id"
+)
+
+// Table names: each is a folder in the run directory.
+const (
+	TableDriverPower = "driver_power"
+	TableEnergy      = "energy"
+	TableState       = "device_state"
+	TableEvents      = "events"
+	TableBadEvents   = "bad_events"
+)
+
+// Tables lists every table of format v1 in a fixed order.
+var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents}
+
+// DriverPowerSample is one sample from the driver's power-sample buffer
+// (nvmlDeviceGetSamples with NVML_TOTAL_POWER_SAMPLES). The driver keeps a
+// resampled series on a ~20 ms grid; the timestamp is the driver's own,
+// converted from microseconds to nanoseconds since the Unix epoch.
+type DriverPowerSample struct {
+	GPU           int32 `parquet:"gpu,delta"`
+	TimestampNs   int64 `parquet:"timestamp_ns,delta"`
+	DriverPowerMw int64 `parquet:"driver_power_mw,delta"`
+}
+
+// EnergyRead is one read of the GPU's cumulative energy counter
+// (nvmlDeviceGetTotalEnergyConsumption): millijoules since the driver was
+// loaded. The timestamp is the midpoint of the call, which takes ~3 ms on an
+// H100; ReadDurationNs keeps its length so the analysis can bound the error.
+// A value lower than the previous one for the same GPU means the counter was
+// reset (driver reload); rows are stored as read, never corrected.
+type EnergyRead struct {
+	GPU            int32 `parquet:"gpu,delta"`
+	TimestampNs    int64 `parquet:"timestamp_ns,delta"`
+	EnergyMj       int64 `parquet:"energy_mj,delta"`
+	ReadDurationNs int64 `parquet:"read_duration_ns,delta"`
+}
+
+// DeviceState is one poll of the cheap, driver-cached device fields. A
+// field the GPU does not support, or whose read failed, is null (absent),
+// never zero.
+type DeviceState struct {
+	GPU         int32 `parquet:"gpu,delta"`
+	TimestampNs int64 `parquet:"timestamp_ns,delta"`
+	// InstantPowerMw is NVML field FI_DEV_POWER_INSTANT (scope GPU):
+	// updates every ~100 ms on an H100 and follows a step within one update.
+	InstantPowerMw *int64 `parquet:"instant_power_mw,optional,delta"`
+	// AveragePowerMw is nvmlDeviceGetPowerUsage: a 1 s moving average on
+	// Ampere and newer. Never treat it as instantaneous power.
+	AveragePowerMw    *int64 `parquet:"average_power_mw,optional,delta"`
+	TemperatureC      *int32 `parquet:"temperature_c,optional,delta"`
+	SMClockMHz        *int32 `parquet:"sm_clock_mhz,optional,delta"`
+	MemClockMHz       *int32 `parquet:"mem_clock_mhz,optional,delta"`
+	PState            *int32 `parquet:"pstate,optional,delta"`
+	GPUUtilPct        *int32 `parquet:"gpu_util_pct,optional,delta"`
+	MemUtilPct        *int32 `parquet:"mem_util_pct,optional,delta"`
+	ClockEventReasons *int64 `parquet:"clock_event_reasons,optional,delta"`
+	MemoryUsedBytes   *int64 `parquet:"memory_used_bytes,optional,delta"`
+}
+
+// GPUAll is the GPU index of rows that concern no single GPU (most events).
+const GPUAll = -1
+
+// Event is one inference or recorder event. TimestampNs is the recorder's
+// arrival stamp on its own monotonic-anchored clock; ClientTimestampNs is the
+// client's own stamp when it sent one.
+type Event struct {
+	TimestampNs       int64  `parquet:"timestamp_ns,delta"`
+	GPU               int32  `parquet:"gpu,delta"`
+	Kind              string `parquet:"kind,dict"`
+	Name              string `parquet:"name,dict"`
+	RequestID         string `parquet:"request_id"`
+	ClientTimestampNs *int64 `parquet:"client_timestamp_ns,optional,delta"`
+	Count             *int64 `parquet:"count,optional"`
+	InputTokens       *int64 `parquet:"input_tokens,optional"`
+	OutputTokens      *int64 `parquet:"output_tokens,optional"`
+	Cycle             *int32 `parquet:"cycle,optional"`
+	// Source is "client" for events sent over LLEM_EVENTS and "recorder"
+	// for those llem writes itself (phases, cycles, GPU errors).
+	Source string `parquet:"source,dict"`
+	// Attrs holds any further key/value pairs as a JSON object ("" if none).
+	Attrs string `parquet:"attrs"`
+}
+
+// BadEvent is a client line the recorder could not accept, kept aside with
+// the reason. Raw is truncated to MaxBadEventRaw bytes and may be invalid
+// UTF-8, hence bytes rather than a string.
+type BadEvent struct {
+	TimestampNs int64  `parquet:"timestamp_ns,delta"`
+	Reason      string `parquet:"reason,dict"`
+	Raw         []byte `parquet:"raw"`
+}
+
+// MaxBadEventRaw bounds how much of a rejected line is kept.
+const MaxBadEventRaw = 1024

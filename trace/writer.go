@@ -1,0 +1,146 @@
+package trace
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// DefaultMaxSegmentRows bounds a segment's rows, and so the writer's memory,
+// whatever the rotation interval: a client flooding events cannot make the
+// recorder hold more than this many rows of one table.
+const DefaultMaxSegmentRows = 200_000
+
+// TableWriter buffers rows of one table and writes them as numbered Parquet
+// segments. Each Flush writes one complete file under a temporary name,
+// syncs it and renames it into place, so a segment either exists whole or
+// not at all. A TableWriter is not safe for concurrent use: one goroutine
+// owns it.
+type TableWriter[T any] struct {
+	dir     string // the table's folder
+	table   string
+	runID   string
+	maxRows int
+	less    func(a, b T) int
+	buf     []T
+	next    int // number of the next segment
+	rows    int64
+	bytes   int64
+}
+
+// NewTableWriter creates the table folder under runDir. cmp, if not nil,
+// orders rows within a segment (by GPU, then time) so that delta encoding
+// sees monotone runs.
+func NewTableWriter[T any](runDir, table, runID string, cmp func(a, b T) int) (*TableWriter[T], error) {
+	dir := filepath.Join(runDir, table)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating table %s: %w", table, err)
+	}
+	return &TableWriter[T]{dir: dir, table: table, runID: runID, maxRows: DefaultMaxSegmentRows, less: cmp}, nil
+}
+
+// SetMaxRows changes the row bound that forces a segment to be written.
+func (w *TableWriter[T]) SetMaxRows(n int) { w.maxRows = n }
+
+// Add buffers rows, writing a segment whenever the buffer reaches the row bound.
+func (w *TableWriter[T]) Add(rows ...T) error {
+	for len(rows) > 0 {
+		room := w.maxRows - len(w.buf)
+		n := min(room, len(rows))
+		w.buf = append(w.buf, rows[:n]...)
+		rows = rows[n:]
+		if len(w.buf) >= w.maxRows {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Buffered is the number of rows not yet in a segment.
+func (w *TableWriter[T]) Buffered() int { return len(w.buf) }
+
+// Rows is the number of rows written to segments so far.
+func (w *TableWriter[T]) Rows() int64 { return w.rows }
+
+// Segments is the number of segments written so far.
+func (w *TableWriter[T]) Segments() int { return w.next }
+
+// Bytes is the size on disk of the segments written so far.
+func (w *TableWriter[T]) Bytes() int64 { return w.bytes }
+
+// Flush writes the buffered rows as one segment. It does nothing when the
+// buffer is empty, so an idle table creates no files.
+func (w *TableWriter[T]) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if w.less != nil {
+		slices.SortStableFunc(w.buf, w.less)
+	}
+	var out bytes.Buffer
+	pw := parquet.NewGenericWriter[T](&out,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.KeyValueMetadata(KeySchemaVersion, SchemaVersion),
+		parquet.KeyValueMetadata(KeyTable, w.table),
+		parquet.KeyValueMetadata(KeyRunID, w.runID),
+	)
+	if _, err := pw.Write(w.buf); err != nil {
+		return fmt.Errorf("encoding %s segment: %w", w.table, err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("encoding %s segment: %w", w.table, err)
+	}
+	path := filepath.Join(w.dir, SegmentName(w.next))
+	if err := writeFileAtomic(path, out.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	w.next++
+	w.rows += int64(len(w.buf))
+	w.bytes += int64(out.Len())
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// SegmentName is the file name of segment n.
+func SegmentName(n int) string { return fmt.Sprintf("part-%06d.parquet", n) }
+
+// Orderings used by the recorder and importers for the per-GPU tables.
+func CompareDriverPower(a, b DriverPowerSample) int {
+	if a.GPU != b.GPU {
+		return int(a.GPU - b.GPU)
+	}
+	return cmpInt64(a.TimestampNs, b.TimestampNs)
+}
+
+func CompareEnergy(a, b EnergyRead) int {
+	if a.GPU != b.GPU {
+		return int(a.GPU - b.GPU)
+	}
+	return cmpInt64(a.TimestampNs, b.TimestampNs)
+}
+
+func CompareState(a, b DeviceState) int {
+	if a.GPU != b.GPU {
+		return int(a.GPU - b.GPU)
+	}
+	return cmpInt64(a.TimestampNs, b.TimestampNs)
+}
+
+func CompareEvent(a, b Event) int { return cmpInt64(a.TimestampNs, b.TimestampNs) }
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
