@@ -126,3 +126,13 @@ func ReadTable[T any](r *Run, table string) ([]T, error) {
 	})
 	return all, err
 }
+
+func fileBytes(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}

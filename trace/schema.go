@@ -67,18 +67,18 @@ type DeviceState struct {
 	TimestampNs int64 `parquet:"timestamp_ns,delta"`
 	// InstantPowerMw is NVML field FI_DEV_POWER_INSTANT (scope GPU):
 	// updates every ~100 ms on an H100 and follows a step within one update.
-	InstantPowerMw *int64 `parquet:"instant_power_mw,optional,delta"`
+	InstantPowerMw *int64 `parquet:"instant_power_mw,optional"`
 	// AveragePowerMw is nvmlDeviceGetPowerUsage: a 1 s moving average on
 	// Ampere and newer. Never treat it as instantaneous power.
-	AveragePowerMw    *int64 `parquet:"average_power_mw,optional,delta"`
-	TemperatureC      *int32 `parquet:"temperature_c,optional,delta"`
-	SMClockMHz        *int32 `parquet:"sm_clock_mhz,optional,delta"`
-	MemClockMHz       *int32 `parquet:"mem_clock_mhz,optional,delta"`
-	PState            *int32 `parquet:"pstate,optional,delta"`
-	GPUUtilPct        *int32 `parquet:"gpu_util_pct,optional,delta"`
-	MemUtilPct        *int32 `parquet:"mem_util_pct,optional,delta"`
-	ClockEventReasons *int64 `parquet:"clock_event_reasons,optional,delta"`
-	MemoryUsedBytes   *int64 `parquet:"memory_used_bytes,optional,delta"`
+	AveragePowerMw    *int64 `parquet:"average_power_mw,optional"`
+	TemperatureC      *int32 `parquet:"temperature_c,optional"`
+	SMClockMHz        *int32 `parquet:"sm_clock_mhz,optional"`
+	MemClockMHz       *int32 `parquet:"mem_clock_mhz,optional"`
+	PState            *int32 `parquet:"pstate,optional"`
+	GPUUtilPct        *int32 `parquet:"gpu_util_pct,optional"`
+	MemUtilPct        *int32 `parquet:"mem_util_pct,optional"`
+	ClockEventReasons *int64 `parquet:"clock_event_reasons,optional"`
+	MemoryUsedBytes   *int64 `parquet:"memory_used_bytes,optional"`
 }
 
 // GPUAll is the GPU index of rows that concern no single GPU (most events).
@@ -93,7 +93,7 @@ type Event struct {
 	Kind              string `parquet:"kind,dict"`
 	Name              string `parquet:"name,dict"`
 	RequestID         string `parquet:"request_id"`
-	ClientTimestampNs *int64 `parquet:"client_timestamp_ns,optional,delta"`
+	ClientTimestampNs *int64 `parquet:"client_timestamp_ns,optional"`
 	Count             *int64 `parquet:"count,optional"`
 	InputTokens       *int64 `parquet:"input_tokens,optional"`
 	OutputTokens      *int64 `parquet:"output_tokens,optional"`
