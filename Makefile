@@ -1,0 +1,48 @@
+# llem: see README.md. Every target works on a fresh machine with Go and gcc.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+GO      ?= go
+BIN     := bin/llem
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/llem/llem/internal/cli.Version=$(VERSION)
+DEMO    := out/demo
+
+.PHONY: all build test test-go test-interop test-python fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/llem
+
+# The test command of the README and of CI.
+test: test-go test-interop test-python fuzz
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# An independent Parquet reader (Apache Arrow's) reads what llem writes.
+test-interop:
+	cd trace/interop && $(GO) test -count=1 ./...
+
+test-python:
+	python3 -m unittest discover -s clients/python -p 'test_*.py' -v
+
+# A short run of every fuzz target (go test -fuzz takes one target at a time).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+# Records a short run on a simulated GPU, with events from the Python client
+# and from `llem mark`, then prints what it holds.
+demo: build
+	rm -rf $(DEMO)
+	$(BIN) record --device sim --seed 7 --quiet --idle-before 3s --idle-after 3s \
+		--cycles 2 --cooldown 2s --out $(DEMO) -- \
+		python3 examples/sim_client.py
+	$(BIN) info $(DEMO)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,103 @@
+// Package cli turns llem's command line into calls of the record, trace and
+// analyze packages. It is the only package that knows about flags; it
+// returns exit codes and never calls os.Exit itself.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Version is set at build time with -ldflags "-X github.com/llem/llem/internal/cli.Version=...";
+// otherwise it comes from the module's build info.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v = "devel+" + s.Value[:12]
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				v += "-dirty"
+			}
+		}
+		if v != "" && v != "(devel)" {
+			return v
+		}
+	}
+	return "devel"
+}
+
+// exitError carries an exit code through urfave/cli without printing.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageError marks bad input from the user: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// Main runs llem with args (args[0] is the program name) and returns the
+// process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.Run(args)
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "llem: %s\n", ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "llem: %v\n", err)
+		return 1
+	}
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *ucli.App {
+	app := &ucli.App{
+		Name:    "llem",
+		Usage:   "measure the energy of LLM inference with the rigour a paper needs",
+		Version: version(),
+		Description: `llem records raw, high-rate NVML traces of a GPU workload together with the
+workload's own events (requests, tokens, phases), and analyses them later with
+a published methodology.
+
+   llem record --idle-before 10s --idle-after 10s --cycles 5 -- python infer.py
+   llem info llem-run-*/
+   llem record --device sim -- sleep 20     # no GPU needed
+
+See README.md and docs/ for the trace format and the event protocol.`,
+		Reader:                 stdin,
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: false,
+		ExitErrHandler:         func(*ucli.Context, error) {}, // Main prints errors
+		OnUsageError: func(c *ucli.Context, err error, isSubcommand bool) error {
+			return usageError{err.Error()}
+		},
+		Commands: []*ucli.Command{
+			recordCommand(),
+			markCommand(),
+			infoCommand(),
+		},
+	}
+	return app
+}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/llem/llem/events"
+)
+
+func markCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "mark",
+		Usage:     "send an event to the recording llem (for shell scripts)",
+		ArgsUsage: "[NAME] [key=value...]",
+		Description: `Sends one event to the socket named in $LLEM_EVENTS, which llem record sets
+for the command it runs. Without --kind the event is a mark named NAME. The keys
+id, name, ts, count, input_tokens, output_tokens and gpu set the protocol's
+fields; other keys are stored as attributes (plain decimal numbers as numbers).
+Fails, exit status 1, when not run under llem record. See docs/events.md.
+
+Examples:
+   llem mark checkpoint step=100
+   llem mark --kind phase_start measure
+   llem mark --kind request_end id=r7 input_tokens=512 output_tokens=128`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "kind", Usage: "event kind: mark, phase_start, phase_end, request_start, first_token, token, request_end"},
+		},
+		Action: func(c *ucli.Context) error {
+			args := c.Args().Slice()
+			name := ""
+			// The first argument is NAME unless it is already a key=value pair.
+			if len(args) > 0 && !containsEquals(args[0]) {
+				name, args = args[0], args[1:]
+			}
+			msg, err := events.MarkFromArgs(c.String("kind"), name, args)
+			if err != nil {
+				return usagef("mark: %v", err)
+			}
+			return events.SendOnce(msg)
+		},
+	}
+}
+
+func containsEquals(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return true
+		}
+	}
+	return false
+}

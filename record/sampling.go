@@ -1,0 +1,134 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+
+	"github.com/llem/llem/trace"
+)
+
+var execLookPath = exec.LookPath
+
+// startLoops starts one goroutine per kind of reading for g, so the slow
+// energy read never delays the driver-buffer drain or the state poll.
+func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
+	idx := int32(g.Index())
+	var energyMu sync.Mutex // the final read after the loops stop shares prev
+	var prevMj uint64
+	var havePrev bool
+	readEnergy := func() (ok, failed bool) {
+		t0 := r.clock.Now()
+		v, err := g.EnergyMj()
+		t1 := r.clock.Now()
+		if err != nil {
+			return r.readFailed(g, "energy", err), true
+		}
+		energyMu.Lock()
+		if havePrev && v < prevMj {
+			// A decrease is a reset (driver reload), never negative energy:
+			// keep the raw value and mark the reset for the analysis.
+			r.event("energy_reset", "", nil, idx, fmt.Sprintf(`{"before_mj":%d,"after_mj":%d}`, prevMj, v))
+		}
+		prevMj, havePrev = v, true
+		energyMu.Unlock()
+		r.mu.Lock()
+		if _, ok := r.firstMj[g.Index()]; !ok {
+			r.firstMj[g.Index()] = v
+		}
+		r.lastMj[g.Index()] = v
+		r.mu.Unlock()
+		r.out.energy(trace.EnergyRead{GPU: idx, TimestampNs: (t0 + t1) / 2, EnergyMj: int64(v), ReadDurationNs: t1 - t0})
+		return true, false
+	}
+
+	var lastSeenUs uint64 = uint64(r.clock.WallStartNs() / 1000) // keep only samples from the run
+	drain := func() (ok, failed bool) {
+		samples, err := g.DriverPowerSamples(lastSeenUs)
+		if err != nil {
+			return r.readFailed(g, "driver_power", err), true
+		}
+		rows := make([]trace.DriverPowerSample, 0, len(samples))
+		for _, s := range samples {
+			if s.TimestampUs <= lastSeenUs {
+				continue
+			}
+			lastSeenUs = s.TimestampUs
+			rows = append(rows, trace.DriverPowerSample{GPU: idx, TimestampNs: int64(s.TimestampUs) * 1000, DriverPowerMw: int64(s.PowerMw)})
+		}
+		if len(rows) > 0 {
+			r.mu.Lock()
+			r.latestW[g.Index()] = float64(rows[len(rows)-1].DriverPowerMw) / 1000
+			r.mu.Unlock()
+			r.out.driverPower(rows)
+		}
+		return true, false
+	}
+
+	poll := func() (ok, failed bool) {
+		st, err := g.State()
+		if err != nil {
+			return r.readFailed(g, "device_state", err), true
+		}
+		st.GPU, st.TimestampNs = idx, r.clock.Now()
+		r.out.state(st)
+		return true, false
+	}
+
+	r.final = append(r.final, func() {
+		if r.isLost(g.Index()) {
+			return
+		}
+		readEnergy()
+		drain()
+	})
+	for name, step := range map[string]func() (bool, bool){"energy": readEnergy, "driver_power": drain, "device_state": poll} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runLoop(ctx, r.loops[name].interval, r.loops[name], step)
+		}()
+	}
+}
+
+// readFailed counts a failed read and decides whether the loop goes on. A
+// lost GPU is marked in the trace and its loops stop; the other GPUs and
+// the command carry on.
+func (r *recorder) readFailed(g GPU, reading string, err error) (keepGoing bool) {
+	r.mu.Lock()
+	if r.errs[g.Index()] == nil {
+		r.errs[g.Index()] = map[string]int64{}
+	}
+	r.errs[g.Index()][reading]++
+	_, alreadyLost := r.lost[g.Index()]
+	lost := errors.Is(err, ErrGPULost)
+	if lost && !alreadyLost {
+		r.lost[g.Index()] = r.clock.Now()
+	}
+	r.mu.Unlock()
+	if lost {
+		if !alreadyLost {
+			r.event("gpu_lost", "", nil, int32(g.Index()), jsonString("error", err.Error()))
+			fmt.Fprintf(r.cfg.Log, "llem: GPU %d lost (%v); recording goes on without it\n", g.Index(), err)
+		}
+		return false
+	}
+	return true
+}
+
+func (r *recorder) isLost(idx int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.lost[idx]
+	return ok
+}
+
+// finalReads takes one last energy read and buffer drain per GPU after the
+// loops stop, so the recording's end is covered by the counter.
+func (r *recorder) finalReads() {
+	for _, f := range r.final {
+		f()
+	}
+}

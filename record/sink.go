@@ -1,0 +1,199 @@
+package record
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/llem/llem/trace"
+)
+
+// tableSink owns the table writers. Sampling loops hand rows over through
+// channels; one goroutine appends them and writes a segment of every table
+// each rotation interval, so no sampling loop ever waits on the disk and a
+// killed recorder loses at most one interval of samples.
+type tableSink struct {
+	driverPowerC chan []trace.DriverPowerSample
+	energyC      chan trace.EnergyRead
+	stateC       chan trace.DeviceState
+	eventC       chan trace.Event
+	done         chan struct{}
+	quit         chan struct{}
+
+	dp  *trace.TableWriter[trace.DriverPowerSample]
+	en  *trace.TableWriter[trace.EnergyRead]
+	st  *trace.TableWriter[trace.DeviceState]
+	ev  *trace.TableWriter[trace.Event]
+	bad *trace.TableWriter[trace.BadEvent]
+
+	clientEvents <-chan trace.Event
+	badEvents    <-chan trace.BadEvent
+	attached     chan struct{}
+
+	mu  sync.Mutex
+	err error
+}
+
+func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
+	s := &tableSink{
+		driverPowerC: make(chan []trace.DriverPowerSample, 256),
+		energyC:      make(chan trace.EnergyRead, 256),
+		stateC:       make(chan trace.DeviceState, 1024),
+		eventC:       make(chan trace.Event, 1024),
+		done:         make(chan struct{}),
+		quit:         make(chan struct{}),
+		attached:     make(chan struct{}),
+	}
+	var err error
+	if s.dp, err = trace.NewTableWriter(dir, trace.TableDriverPower, runID, trace.CompareDriverPower); err != nil {
+		return nil, err
+	}
+	if s.en, err = trace.NewTableWriter(dir, trace.TableEnergy, runID, trace.CompareEnergy); err != nil {
+		return nil, err
+	}
+	if s.st, err = trace.NewTableWriter(dir, trace.TableState, runID, trace.CompareState); err != nil {
+		return nil, err
+	}
+	if s.ev, err = trace.NewTableWriter(dir, trace.TableEvents, runID, trace.CompareEvent); err != nil {
+		return nil, err
+	}
+	if s.bad, err = trace.NewTableWriter[trace.BadEvent](dir, trace.TableBadEvents, runID, nil); err != nil {
+		return nil, err
+	}
+	go s.loop(rotate)
+	return s, nil
+}
+
+// attachEvents connects the event server's channels; they are drained
+// until the server closes them.
+func (s *tableSink) attachEvents(events <-chan trace.Event, bad <-chan trace.BadEvent) {
+	s.clientEvents, s.badEvents = events, bad
+	close(s.attached)
+}
+
+func (s *tableSink) driverPower(rows []trace.DriverPowerSample) { s.driverPowerC <- rows }
+func (s *tableSink) energy(row trace.EnergyRead)                { s.energyC <- row }
+func (s *tableSink) state(row trace.DeviceState)                { s.stateC <- row }
+func (s *tableSink) events(row trace.Event)                     { s.eventC <- row }
+
+func (s *tableSink) fail(err error) {
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *tableSink) flushAll() {
+	s.fail(s.dp.Flush())
+	s.fail(s.en.Flush())
+	s.fail(s.st.Flush())
+	s.fail(s.ev.Flush())
+	s.fail(s.bad.Flush())
+}
+
+func (s *tableSink) loop(rotate time.Duration) {
+	defer close(s.done)
+	<-s.attached
+	tick := time.NewTicker(rotate)
+	defer tick.Stop()
+	client, bad := s.clientEvents, s.badEvents
+	for {
+		select {
+		case rows := <-s.driverPowerC:
+			s.fail(s.dp.Add(rows...))
+		case row := <-s.energyC:
+			s.fail(s.en.Add(row))
+		case row := <-s.stateC:
+			s.fail(s.st.Add(row))
+		case row := <-s.eventC:
+			s.fail(s.ev.Add(row))
+		case row, ok := <-client:
+			if !ok {
+				client = nil
+				continue
+			}
+			s.fail(s.ev.Add(row))
+		case row, ok := <-bad:
+			if !ok {
+				bad = nil
+				continue
+			}
+			s.fail(s.bad.Add(row))
+		case <-tick.C:
+			s.flushAll()
+		case <-s.quit:
+			// The producers have stopped; take what is still queued.
+			for client != nil || bad != nil {
+				select {
+				case row, ok := <-client:
+					if !ok {
+						client = nil
+						continue
+					}
+					s.fail(s.ev.Add(row))
+				case row, ok := <-bad:
+					if !ok {
+						bad = nil
+						continue
+					}
+					s.fail(s.bad.Add(row))
+				}
+			}
+			s.drainQueued()
+			s.flushAll()
+			return
+		}
+	}
+}
+
+func (s *tableSink) drainQueued() {
+	for {
+		select {
+		case rows := <-s.driverPowerC:
+			s.fail(s.dp.Add(rows...))
+		case row := <-s.energyC:
+			s.fail(s.en.Add(row))
+		case row := <-s.stateC:
+			s.fail(s.st.Add(row))
+		case row := <-s.eventC:
+			s.fail(s.ev.Add(row))
+		default:
+			return
+		}
+	}
+}
+
+// close is called after every producer has stopped and the event server
+// has closed its channels; it writes the last segments.
+func (s *tableSink) close() error {
+	close(s.quit)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// counts is safe only after close.
+func (s *tableSink) counts() (map[string]int64, map[string]int) {
+	rows := map[string]int64{
+		trace.TableDriverPower: s.dp.Rows(), trace.TableEnergy: s.en.Rows(), trace.TableState: s.st.Rows(),
+		trace.TableEvents: s.ev.Rows(), trace.TableBadEvents: s.bad.Rows(),
+	}
+	segs := map[string]int{
+		trace.TableDriverPower: s.dp.Segments(), trace.TableEnergy: s.en.Segments(), trace.TableState: s.st.Segments(),
+		trace.TableEvents: s.ev.Segments(), trace.TableBadEvents: s.bad.Segments(),
+	}
+	return rows, segs
+}
+
+func jsonString(key, value string) string {
+	b, err := json.Marshal(map[string]string{key: value})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
