@@ -46,3 +46,7 @@ bench:
 
 clean:
 	rm -rf bin out
+
+# Binaries for the GPU machine (built here with cgo, carried there).
+gpu-bins: build
+	$(GO) test -c -o bin/nvml.test ./record/nvml

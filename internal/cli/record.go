@@ -125,7 +125,9 @@ func runRecord(c *ucli.Context) error {
 
 // quietLog drops notices but keeps warnings: a warning changes what a
 // number means and must be seen even with --quiet.
-type quietLog struct{ w interface{ Write([]byte) (int, error) } }
+type quietLog struct {
+	w interface{ Write([]byte) (int, error) }
+}
 
 func (q quietLog) Write(p []byte) (int, error) {
 	if strings.HasPrefix(string(p), "llem: warning:") {
