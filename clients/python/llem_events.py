@@ -1,0 +1,315 @@
+"""Mark inference events for `llem record` (standard library only).
+
+Copy this file next to your code, or put its folder on sys.path. When the
+program runs under `llem record`, the LLEM_EVENTS environment variable names
+a Unix socket and every call below writes one JSON line to it; otherwise
+every call does nothing, so the same code runs with or without llem.
+
+    import llem_events as ev
+
+    with ev.phase("warmup"):
+        run_warmup()
+    with ev.phase("measure"):
+        for prompt in prompts:
+            with ev.request(prompt.id, input_tokens=len(prompt.ids)) as r:
+                for i, chunk in enumerate(generate(prompt)):
+                    if i == 0:
+                        r.first_token()
+                torch.cuda.synchronize()  # the end mark must mean the GPU is done
+                r.output_tokens = n_generated
+
+Calls never raise because of the socket: after a failed send the client
+stops sending, counts every lost event in `errors` and warns once on
+stderr. Each event carries `ts`, the client clock in ns (time.time_ns());
+the recorder also stamps its arrival. docs/events.md is the reference.
+"""
+
+import contextlib
+import json
+import operator
+import os
+import socket
+import sys
+import threading
+import time
+import weakref
+
+__all__ = [
+    "ENV_VAR", "Client", "Request", "client",
+    "request_start", "first_token", "tokens", "request_end",
+    "phase_start", "phase_end", "mark", "phase", "request",
+]
+
+ENV_VAR = "LLEM_EVENTS"
+
+# How long one send may wait for the recorder before the client gives up on
+# it. The recorder always reads, so hitting this means it is gone or stuck.
+WRITE_TIMEOUT_S = 1.0
+
+# Keys the protocol gives a meaning; every other key is an attribute.
+_INT_FIELDS = ("count", "input_tokens", "output_tokens", "gpu", "ts")
+_FIXED = ("kind",)
+
+
+def _as_int(v):
+    """Turn integer-like values (numpy ints, torch scalars via __index__)
+    into int. Anything else is sent as is and the recorder judges it: a bad
+    value lands in the run's bad_events table, where it can be seen."""
+    try:
+        return operator.index(v)
+    except TypeError:
+        return v
+
+
+class Client:
+    """A connection to the recorder. Safe to share between threads; after
+    os.fork() the child opens its own connection on its first send."""
+
+    def __init__(self, path=None, timeout=WRITE_TIMEOUT_S):
+        if path is None:
+            path = os.environ.get(ENV_VAR) or None
+        self.path = path
+        self.timeout = timeout
+        self.errors = 0  # events lost to socket or encoding errors
+        self._lock = threading.Lock()
+        self._sock = None
+        self._pid = None
+        self._broken = False
+        self._warned = False
+        if path is not None:
+            with self._lock:
+                self._connect()
+            ref = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: ref() and ref()())
+
+    @property
+    def enabled(self):
+        """True when events are being sent somewhere."""
+        return self.path is not None and not self._broken
+
+    def _after_fork_in_child(self):
+        # Another thread may have held the lock at the fork; the child gets a
+        # fresh one, and a connection of its own so its lines never
+        # interleave with the parent's.
+        self._lock = threading.Lock()
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+        self._broken = False
+
+    def _connect(self):
+        # Called with the lock held.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+        except OSError as e:
+            sock.close()
+            self._fail("connecting to %s: %s" % (self.path, e))
+            return
+        self._sock = sock
+        self._pid = os.getpid()
+
+    def _fail(self, why):
+        # Called with the lock held. A send cut short by a timeout would
+        # leave half a line on the stream, so the connection is dropped
+        # for good rather than retried.
+        self.errors += 1
+        self._broken = True
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
+        if not self._warned:
+            self._warned = True
+            try:
+                print("llem_events: %s; events are no longer sent" % why, file=sys.stderr)
+            except Exception:
+                pass
+
+    def send(self, kind, fields=None):
+        """Send one event: kind plus a dict of fields and attributes. None
+        values of protocol fields are left out. ts defaults to now."""
+        if self.path is None:
+            return
+        obj = {"kind": kind, "ts": time.time_ns()}
+        for k, v in (fields or {}).items():
+            if k in _FIXED:
+                continue
+            if k in _INT_FIELDS:
+                if v is None:
+                    continue
+                v = _as_int(v)
+            elif k in ("id", "name"):
+                if v is None:
+                    continue
+                v = str(v)
+            obj[k] = v
+        try:
+            line = (json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode("utf-8")
+        except (TypeError, ValueError) as e:
+            with self._lock:
+                self.errors += 1
+                if not self._warned:
+                    self._warned = True
+                    print("llem_events: cannot encode %s event: %s" % (kind, e), file=sys.stderr)
+            return
+        with self._lock:
+            if self._broken:
+                self.errors += 1
+                return
+            if self._sock is None or self._pid != os.getpid():
+                self._connect()
+                if self._sock is None:
+                    return
+            try:
+                self._sock.sendall(line)
+            except OSError as e:  # includes socket.timeout
+                self._fail("sending to %s: %s" % (self.path, e))
+
+    def close(self):
+        with self._lock:
+            if self._sock is not None:
+                try:
+                    self._sock.close()
+                except OSError:
+                    pass
+                self._sock = None
+            self.path = None
+
+    # The vocabulary. Extra keyword arguments become attributes.
+
+    def request_start(self, id, /, **attrs):
+        self.send("request_start", dict(attrs, id=id))
+
+    def first_token(self, id, /, **attrs):
+        self.send("first_token", dict(attrs, id=id))
+
+    def tokens(self, id, /, count=1, **attrs):
+        self.send("token", dict(attrs, id=id, count=count))
+
+    def request_end(self, id, /, input_tokens=None, output_tokens=None, **attrs):
+        """Synchronise the device first (torch.cuda.synchronize()) so the
+        mark means the GPU work is done."""
+        self.send("request_end", dict(attrs, id=id, input_tokens=input_tokens, output_tokens=output_tokens))
+
+    def phase_start(self, name, /, **attrs):
+        self.send("phase_start", dict(attrs, name=name))
+
+    def phase_end(self, name, /, **attrs):
+        self.send("phase_end", dict(attrs, name=name))
+
+    def mark(self, name, /, **attrs):
+        self.send("mark", dict(attrs, name=name))
+
+    @contextlib.contextmanager
+    def phase(self, name, /, **attrs):
+        """Mark a phase around a block; the end is sent even on an error."""
+        self.phase_start(name, **attrs)
+        try:
+            yield
+        finally:
+            self.phase_end(name)
+
+    def request(self, id, /, input_tokens=None, **attrs):
+        """A context manager for one request; see Request."""
+        return Request(self, id, input_tokens, attrs)
+
+
+class Request:
+    """One request: sends request_start on entry and request_end on exit.
+
+    Set `output_tokens` (and `input_tokens` if not given) before the block
+    ends; if output_tokens is never set it is the sum of the counts passed
+    to tokens(). When the block raises, request_end carries an `error`
+    attribute with the exception's type name, and the exception goes on.
+    """
+
+    def __init__(self, client, id, input_tokens=None, attrs=None):
+        self.client = client
+        self.id = id
+        self.input_tokens = input_tokens
+        self.output_tokens = None
+        self.attrs = attrs or {}
+        self._streamed = 0
+
+    def first_token(self, **attrs):
+        self.client.first_token(self.id, **attrs)
+
+    def tokens(self, count=1, **attrs):
+        n = _as_int(count)
+        if isinstance(n, int):
+            self._streamed += n
+        self.client.tokens(self.id, count, **attrs)
+
+    def __enter__(self):
+        self.client.send("request_start", dict(self.attrs, id=self.id, input_tokens=self.input_tokens))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        out = self.output_tokens
+        if out is None and self._streamed:
+            out = self._streamed
+        extra = {}
+        if exc_type is not None:
+            extra["error"] = exc_type.__name__
+        self.client.request_end(self.id, input_tokens=self.input_tokens, output_tokens=out, **extra)
+        return False
+
+
+# The module-level functions use one client, opened on first use from
+# LLEM_EVENTS.
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def client():
+    """The shared client, connected from LLEM_EVENTS on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Client()
+    return _default
+
+
+def request_start(id, /, **attrs):
+    client().request_start(id, **attrs)
+
+
+def first_token(id, /, **attrs):
+    client().first_token(id, **attrs)
+
+
+def tokens(id, /, count=1, **attrs):
+    client().tokens(id, count=count, **attrs)
+
+
+def request_end(id, /, input_tokens=None, output_tokens=None, **attrs):
+    client().request_end(id, input_tokens=input_tokens, output_tokens=output_tokens, **attrs)
+
+
+def phase_start(name, /, **attrs):
+    client().phase_start(name, **attrs)
+
+
+def phase_end(name, /, **attrs):
+    client().phase_end(name, **attrs)
+
+
+def mark(name, /, **attrs):
+    client().mark(name, **attrs)
+
+
+def phase(name, /, **attrs):
+    return client().phase(name, **attrs)
+
+
+def request(id, /, input_tokens=None, **attrs):
+    return client().request(id, input_tokens=input_tokens, **attrs)

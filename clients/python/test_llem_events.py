@@ -1,0 +1,273 @@
+"""Tests for llem_events: python3 -m unittest discover -s clients/python"""
+
+import contextlib
+import io
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llem_events as ev  # noqa: E402
+
+
+class Recorder:
+    """An in-process stand-in for `llem record`: collects every line."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="llemev")
+        self.path = os.path.join(self.dir, "s")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(16)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        buf = b""
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            *done, buf = buf.split(b"\n")
+            with self.cond:
+                self.lines.extend(done)
+                self.cond.notify_all()
+
+    def wait(self, n, timeout=5):
+        """Return the first n lines as dicts once they have arrived."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.lines) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("got %d lines, want %d: %r" % (len(self.lines), n, self.lines))
+                self.cond.wait(left)
+            return [json.loads(line) for line in self.lines[:n]]
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.rmdir(self.dir)
+
+
+def strip_ts(events):
+    for e in events:
+        e.pop("ts")
+    return events
+
+
+class NoRecorderTest(unittest.TestCase):
+    def test_unset_env_does_nothing(self):
+        old = os.environ.pop(ev.ENV_VAR, None)
+        try:
+            ev._default = None
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                ev.request_start("r")
+                ev.tokens("r", 3)
+                ev.request_end("r", 1, 2)
+                ev.mark("m", a=1)
+                with ev.phase("p"):
+                    pass
+                with ev.request("r", input_tokens=3) as r:
+                    r.output_tokens = 4
+            self.assertFalse(ev.client().enabled)
+            self.assertEqual(ev.client().errors, 0)
+            self.assertEqual(stderr.getvalue(), "")
+        finally:
+            ev._default = None
+            if old is not None:
+                os.environ[ev.ENV_VAR] = old
+
+    def test_missing_socket_warns_once(self):
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            c = ev.Client("/nonexistent/llem.sock")
+            c.mark("a")
+            c.mark("b")
+        self.assertEqual(stderr.getvalue().count("llem_events:"), 1)
+        self.assertFalse(c.enabled)
+        self.assertEqual(c.errors, 3)  # the connect and two lost events
+
+
+class ClientTest(unittest.TestCase):
+    def setUp(self):
+        self.rec = Recorder()
+        self.client = ev.Client(self.rec.path)
+
+    def tearDown(self):
+        self.client.close()
+        self.rec.close()
+
+    def test_vocabulary(self):
+        before = time.time_ns()
+        c = self.client
+        c.request_start("r1")
+        c.first_token("r1")
+        c.tokens("r1", 5)
+        c.tokens(7)  # an int id becomes text
+        c.request_end("r1", 10, 6)
+        c.request_end("r2", output_tokens=3)
+        c.phase_start("warmup")
+        c.phase_end("warmup")
+        c.mark("loaded", model="llama", layers=32, gpu=1, kind="ignored", nested={"a": [1, None]})
+        got = self.rec.wait(9)
+        after = time.time_ns()
+        for e in got:
+            self.assertIsInstance(e["ts"], int)
+            self.assertTrue(before <= e["ts"] <= after)
+        self.assertEqual(strip_ts(got), [
+            {"kind": "request_start", "id": "r1"},
+            {"kind": "first_token", "id": "r1"},
+            {"kind": "token", "id": "r1", "count": 5},
+            {"kind": "token", "id": "7", "count": 1},
+            {"kind": "request_end", "id": "r1", "input_tokens": 10, "output_tokens": 6},
+            {"kind": "request_end", "id": "r2", "output_tokens": 3},
+            {"kind": "phase_start", "name": "warmup"},
+            {"kind": "phase_end", "name": "warmup"},
+            {"kind": "mark", "name": "loaded", "model": "llama", "layers": 32, "gpu": 1,
+             "nested": {"a": [1, None]}},
+        ])
+        self.assertEqual(c.errors, 0)
+
+    def test_explicit_ts_and_index_ints(self):
+        class NumpyLike:
+            def __index__(self):
+                return 12
+
+        self.client.tokens("r", NumpyLike(), ts=5)
+        self.assertEqual(self.rec.wait(1), [{"kind": "token", "ts": 5, "id": "r", "count": 12}])
+
+    def test_phase_context(self):
+        with self.assertRaises(KeyError):
+            with self.client.phase("measure", batch=4):
+                raise KeyError("boom")
+        self.assertEqual(strip_ts(self.rec.wait(2)), [
+            {"kind": "phase_start", "name": "measure", "batch": 4},
+            {"kind": "phase_end", "name": "measure"},
+        ])
+
+    def test_request_context(self):
+        with self.client.request("a", input_tokens=10) as r:
+            r.first_token()
+            r.output_tokens = 128
+        with self.client.request("b") as r:
+            r.tokens(3)
+            r.tokens(2)
+        with self.assertRaises(RuntimeError):
+            with self.client.request("c", input_tokens=1):
+                raise RuntimeError("oom")
+        self.assertEqual(strip_ts(self.rec.wait(9)), [
+            {"kind": "request_start", "id": "a", "input_tokens": 10},
+            {"kind": "first_token", "id": "a"},
+            {"kind": "request_end", "id": "a", "input_tokens": 10, "output_tokens": 128},
+            {"kind": "request_start", "id": "b"},
+            {"kind": "token", "id": "b", "count": 3},
+            {"kind": "token", "id": "b", "count": 2},
+            {"kind": "request_end", "id": "b", "output_tokens": 5},
+            {"kind": "request_start", "id": "c", "input_tokens": 1},
+            {"kind": "request_end", "id": "c", "input_tokens": 1, "error": "RuntimeError"},
+        ])
+
+    def test_threads(self):
+        def work(t):
+            for i in range(300):
+                self.client.tokens("t%d" % t, i + 1)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = self.rec.wait(8 * 300)  # json.loads fails on any interleaved line
+        for t in range(8):
+            counts = [e["count"] for e in got if e["id"] == "t%d" % t]
+            self.assertEqual(counts, list(range(1, 301)))
+
+    def test_unencodable_attr_does_not_raise(self):
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            self.client.mark("x", v=float("nan"))
+            self.client.mark("y", obj=object())  # falls back to str()
+        got = self.rec.wait(1)
+        self.assertEqual(got[0]["name"], "y")
+        self.assertEqual(self.client.errors, 1)
+        self.assertIn("cannot encode", stderr.getvalue())
+
+    def test_recorder_gone(self):
+        self.client.mark("before")
+        self.rec.wait(1)
+        self.rec.close()
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            for i in range(200):  # the first sends may still fit the buffer
+                self.client.mark("after", i=i)
+        self.assertGreater(self.client.errors, 0)
+        self.assertFalse(self.client.enabled)
+        self.assertEqual(stderr.getvalue().count("llem_events:"), 1)
+        self.rec = Recorder()  # for tearDown
+
+    def test_stuck_recorder_times_out(self):
+        # A listener that never accepts nor reads: sends block once the
+        # socket buffer is full, and must give up after the timeout.
+        rec = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(self.rec.dir, "stuck")
+        rec.bind(path)
+        rec.listen(1)
+        c = ev.Client(path, timeout=0.2)
+        stderr = io.StringIO()
+        start = time.monotonic()
+        with contextlib.redirect_stderr(stderr):
+            for _ in range(10000):
+                c.mark("fill", pad="x" * 60000)
+                if not c.enabled:
+                    break
+        self.assertFalse(c.enabled)
+        self.assertLess(time.monotonic() - start, 5)
+        rec.close()
+        os.unlink(path)
+
+    def test_fork(self):
+        if not hasattr(os, "fork"):
+            self.skipTest("no fork")
+        self.client.mark("parent")
+        self.rec.wait(1)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.client.mark("child")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self.client.mark("parent2")
+        names = sorted(e["name"] for e in self.rec.wait(3))
+        self.assertEqual(names, ["child", "parent", "parent2"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,184 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// WriteTimeout bounds how long one Send may wait for the recorder. The
+// recorder never stops reading, so hitting it means the recorder is gone or
+// stuck; inference must not stall on it.
+const WriteTimeout = time.Second
+
+// ErrNotRecording is returned by SendOnce when LLEM_EVENTS is not set, that
+// is when the program is not running under `llem record`.
+var ErrNotRecording = errors.New(EnvVar + " is not set: not running under `llem record`")
+
+// Client sends events to the recorder. It is safe for concurrent use. A
+// client that is not connected (LLEM_EVENTS unset, or a nil *Client) does
+// nothing, so inference code runs unchanged without llem.
+//
+// After a write fails the client closes its connection and every later Send
+// returns the first error at once: a line cut short by the failure would
+// corrupt the next one, and a stuck recorder should cost at most one
+// WriteTimeout.
+type Client struct {
+	mu   sync.Mutex
+	conn net.Conn // nil: do nothing
+	path string
+	err  error // the write error that closed conn
+}
+
+// Dial connects to the socket named by LLEM_EVENTS. When the variable is
+// unset it returns a client that does nothing and a nil error. When the
+// connection fails it returns a client that does nothing together with the
+// error, so the caller may log it and carry on with the same code path.
+func Dial() (*Client, error) {
+	path := os.Getenv(EnvVar)
+	if path == "" {
+		return &Client{}, nil
+	}
+	return DialPath(path)
+}
+
+// DialPath connects to the recorder's socket at path. On failure it
+// returns a client that does nothing, with the error.
+func DialPath(path string) (*Client, error) {
+	conn, err := net.DialTimeout("unix", path, WriteTimeout)
+	if err != nil {
+		return &Client{path: path}, fmt.Errorf("llem events: connecting to %s: %w", path, err)
+	}
+	return &Client{conn: conn, path: path}, nil
+}
+
+// Connected reports whether the client is sending events somewhere.
+func (c *Client) Connected() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
+// Send writes one event. It stamps m.TimeNs with the current time when it
+// is zero. It does nothing on a client that is not connected.
+func (c *Client) Send(m Message) error {
+	if c == nil {
+		return nil
+	}
+	if m.TimeNs == 0 {
+		m.TimeNs = time.Now().UnixNano()
+	}
+	line, err := m.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("llem events: %w", err)
+	}
+	line = append(line, '\n')
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	if c.conn == nil {
+		return nil
+	}
+	err = c.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if err == nil {
+		_, err = c.conn.Write(line)
+	}
+	if err != nil {
+		c.err = fmt.Errorf("llem events: sending to %s (events are no longer sent): %w", c.path, err)
+		c.conn.Close()
+		c.conn = nil
+		return c.err
+	}
+	return nil
+}
+
+// Close closes the connection. Later sends do nothing.
+func (c *Client) Close() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn = nil
+	return err
+}
+
+// RequestStart marks the arrival of request id.
+func (c *Client) RequestStart(id string) error {
+	return c.Send(Message{Kind: KindRequestStart, ID: id})
+}
+
+// FirstToken marks that request id's first output token is ready.
+func (c *Client) FirstToken(id string) error {
+	return c.Send(Message{Kind: KindFirstToken, ID: id})
+}
+
+// Tokens marks that n more output tokens of request id are ready.
+func (c *Client) Tokens(id string, n int64) error {
+	return c.Send(Message{Kind: KindToken, ID: id, Count: Int(n)})
+}
+
+// RequestEnd marks the end of request id with its token counts. Synchronise
+// the device first (e.g. cudaDeviceSynchronize) so the mark means the GPU
+// work is done.
+func (c *Client) RequestEnd(id string, inputTokens, outputTokens int64) error {
+	return c.Send(Message{Kind: KindRequestEnd, ID: id,
+		InputTokens: Int(inputTokens), OutputTokens: Int(outputTokens)})
+}
+
+// PhaseStart marks the start of a named phase (warmup, measure, ...).
+func (c *Client) PhaseStart(name string) error {
+	return c.Send(Message{Kind: KindPhaseStart, Name: name})
+}
+
+// PhaseEnd marks the end of a named phase.
+func (c *Client) PhaseEnd(name string) error {
+	return c.Send(Message{Kind: KindPhaseEnd, Name: name})
+}
+
+// Phase marks the start of a named phase and returns the function that
+// marks its end, for `defer c.Phase("measure")()`. Errors are dropped:
+// use PhaseStart and PhaseEnd to see them.
+func (c *Client) Phase(name string) func() {
+	_ = c.PhaseStart(name)
+	return func() { _ = c.PhaseEnd(name) }
+}
+
+// Mark records a named instant with optional attributes. Attribute keys
+// must not be protocol fields (kind, ts, id, name, count, input_tokens,
+// output_tokens, gpu): build a Message and Send it to set those.
+func (c *Client) Mark(name string, attrs map[string]any) error {
+	return c.Send(Message{Kind: KindMark, Name: name, Attrs: attrs})
+}
+
+// SendOnce connects to LLEM_EVENTS, sends m and closes the connection: what
+// `llem mark` does. It returns ErrNotRecording when LLEM_EVENTS is unset so
+// that a script learns its marks go nowhere.
+func SendOnce(m Message) error {
+	path := os.Getenv(EnvVar)
+	if path == "" {
+		return ErrNotRecording
+	}
+	c, err := DialPath(path)
+	if err != nil {
+		return err
+	}
+	if err := c.Send(m); err != nil {
+		c.Close()
+		return err
+	}
+	return c.Close()
+}

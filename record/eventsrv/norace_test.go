@@ -1,0 +1,5 @@
+//go:build !race
+
+package eventsrv
+
+const raceEnabled = false

@@ -1,0 +1,379 @@
+package eventsrv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llem/llem/events"
+	"github.com/llem/llem/trace"
+)
+
+// socketPath returns a short socket path: t.TempDir() names can exceed the
+// 108-byte limit of Unix socket addresses.
+func socketPath(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "llemsrv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "ev.sock")
+}
+
+// counterClock is a fake recorder clock: every reading is 1000 ns later.
+func counterClock() func() int64 {
+	var n atomic.Int64
+	return func() int64 { return n.Add(1000) }
+}
+
+func start(t testing.TB, opts Options) *Server {
+	if opts.CloseGrace == 0 {
+		opts.CloseGrace = 100 * time.Millisecond // the default would make every test wait longer
+	}
+	s, err := Listen(socketPath(t), counterClock(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// send writes raw bytes on a fresh connection and closes it.
+func send(t testing.TB, s *Server, data string) {
+	t.Helper()
+	conn, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+}
+
+// drain closes the server and returns everything it delivered.
+func drain(t testing.TB, s *Server) ([]trace.Event, []trace.BadEvent) {
+	t.Helper()
+	var evs []trace.Event
+	var bad []trace.BadEvent
+	done := make(chan struct{})
+	go func() {
+		for b := range s.BadEvents() {
+			bad = append(bad, b)
+		}
+		close(done)
+	}()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for e := range s.Events() {
+		evs = append(evs, e)
+	}
+	<-done
+	return evs, bad
+}
+
+func (s *Server) activeConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestGoodEvents(t *testing.T) {
+	s := start(t, Options{})
+	send(t, s, `{"kind":"request_start","id":"r1","ts":1700000000000000000}
+{"kind":"token","id":"r1","count":3}
+
+{"kind":"request_end","id":"r1","input_tokens":10,"output_tokens":3,"gpu":2}`+"\r\n"+
+		`{"kind":"mark","name":"m","zeta":1,"alpha":"<a>","mid":{"b":2,"a":1}}`) // no final newline
+	evs, bad := drain(t, s)
+	if len(bad) != 0 {
+		t.Fatalf("bad events: %+v", bad)
+	}
+	if len(evs) != 4 {
+		t.Fatalf("got %d events, want 4", len(evs))
+	}
+	for i, e := range evs {
+		if e.Source != "client" || e.TimestampNs != int64(1000*(i+1)) {
+			t.Errorf("event %d: source %q ts %d", i, e.Source, e.TimestampNs)
+		}
+	}
+	e := evs[0]
+	if e.Kind != "request_start" || e.RequestID != "r1" || e.GPU != trace.GPUAll ||
+		e.ClientTimestampNs == nil || *e.ClientTimestampNs != 1700000000000000000 ||
+		e.Count != nil || e.Attrs != "" {
+		t.Errorf("request_start: %+v", e)
+	}
+	if e := evs[1]; e.ClientTimestampNs != nil || e.Count == nil || *e.Count != 3 {
+		t.Errorf("token: %+v", e)
+	}
+	if e := evs[2]; e.GPU != 2 || *e.InputTokens != 10 || *e.OutputTokens != 3 {
+		t.Errorf("request_end: %+v", e)
+	}
+	if e := evs[3]; e.Name != "m" || e.Attrs != `{"alpha":"<a>","mid":{"a":1,"b":2},"zeta":1}` {
+		t.Errorf("mark: %+v", e)
+	}
+	st := s.Stats()
+	want := trace.EventStats{Socket: s.Path(), Received: 4, Accepted: 4}
+	if st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}
+
+// TestBadReasons sends one line per rejection reason through the server.
+func TestBadReasons(t *testing.T) {
+	s := start(t, Options{MaxLineBytes: 200})
+	lines := []struct{ line, reason string }{
+		{"{\"kind\":\"mark\",\"name\":\"\xff\"}", "invalid_utf8"},
+		{`{"kind":`, "invalid_json"},
+		{`[]`, "not_object"},
+		{`{"name":"x"}`, "missing_field:kind"},
+		{`{"kind":"nope"}`, "unknown_kind"},
+		{`{"kind":"mark"}`, "missing_field:name"},
+		{`{"kind":"request_end"}`, "missing_field:id"},
+		{`{"kind":"token","id":"r","count":"1"}`, "bad_type:count"},
+		{`{"kind":"token","id":"r","count":0}`, "bad_value:count"},
+		{`{"kind":"mark","name":"x","pad":"` + strings.Repeat("a", 300) + `"}`, "oversized"},
+		{strings.Repeat("b", 10000), "oversized"}, // longer than the reader's buffer too
+	}
+	var all strings.Builder
+	for _, l := range lines {
+		all.WriteString(l.line + "\n")
+	}
+	all.WriteString(`{"kind":"mark","name":"after"}` + "\n")
+	send(t, s, all.String())
+	evs, bad := drain(t, s)
+	if len(evs) != 1 || evs[0].Name != "after" {
+		t.Fatalf("good events %+v: the line after the oversized ones was lost", evs)
+	}
+	if len(bad) != len(lines) {
+		t.Fatalf("got %d bad events, want %d", len(bad), len(lines))
+	}
+	for i, l := range lines {
+		b := bad[i]
+		if b.Reason != l.reason {
+			t.Errorf("line %d: reason %q, want %q", i, b.Reason, l.reason)
+		}
+		wantRaw := []byte(l.line)[:min(len(l.line), trace.MaxBadEventRaw)]
+		if !bytes.Equal(b.Raw, wantRaw) {
+			t.Errorf("line %d: raw %q, want %q", i, b.Raw[:min(len(b.Raw), 60)], wantRaw[:min(len(wantRaw), 60)])
+		}
+		if b.TimestampNs == 0 {
+			t.Errorf("line %d: no arrival stamp", i)
+		}
+	}
+	st := s.Stats()
+	if st.Received != int64(len(lines)+1) || st.Bad != int64(len(lines)) || st.BadKept != st.Bad || st.Accepted != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestLongLinesWithinLimit(t *testing.T) {
+	s := start(t, Options{}) // 64 KiB
+	pad := strings.Repeat("x", DefaultMaxLineBytes-100)
+	good := `{"kind":"mark","name":"big","pad":"` + pad + `"}`
+	exact := `{"kind":"mark","name":"exact","p":"` + strings.Repeat("y", DefaultMaxLineBytes-len(`{"kind":"mark","name":"exact","p":""}`)) + `"}`
+	over := exact[:len(exact)-2] + `y"}`
+	send(t, s, good+"\n"+exact+"\n"+over+"\n")
+	evs, bad := drain(t, s)
+	if len(exact) != DefaultMaxLineBytes || len(evs) != 2 || evs[0].Name != "big" || evs[1].Name != "exact" {
+		t.Fatalf("got %d events, len(exact)=%d", len(evs), len(exact))
+	}
+	if len(bad) != 1 || bad[0].Reason != "oversized" || len(bad[0].Raw) != trace.MaxBadEventRaw {
+		t.Fatalf("bad %+v", bad)
+	}
+}
+
+func TestMaxBadKept(t *testing.T) {
+	s := start(t, Options{MaxBadKept: 5})
+	send(t, s, strings.Repeat("junk\n", 20))
+	_, bad := drain(t, s)
+	st := s.Stats()
+	if len(bad) != 5 || st.Bad != 20 || st.BadKept != 5 || st.Received != 20 {
+		t.Fatalf("kept %d, stats %+v", len(bad), st)
+	}
+}
+
+func TestDropWhenConsumerIsSlow(t *testing.T) {
+	s := start(t, Options{Buffer: 10})
+	send(t, s, strings.Repeat(`{"kind":"token","id":"r"}`+"\n", 100)) // nobody reads Events yet
+	evs, _ := drain(t, s)
+	st := s.Stats()
+	if len(evs) != 10 || st.Accepted != 10 || st.Dropped != 90 || st.Received != 100 {
+		t.Fatalf("delivered %d, stats %+v", len(evs), st)
+	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	s := start(t, Options{})
+	const clients, each = 8, 2000
+	got := make(chan map[string][]int64)
+	go func() {
+		seen := map[string][]int64{}
+		for e := range s.Events() {
+			seen[e.RequestID] = append(seen[e.RequestID], *e.Count)
+		}
+		got <- seen
+	}()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := events.DialPath(s.Path())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer cl.Close()
+			for i := 1; i <= each; i++ {
+				if err := cl.Tokens(fmt.Sprint("c", c), int64(i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.Close()
+	seen := <-got
+	for c := 0; c < clients; c++ {
+		counts := seen[fmt.Sprint("c", c)]
+		if len(counts) != each {
+			t.Fatalf("client %d: %d events, want %d", c, len(counts), each)
+		}
+		for i, n := range counts {
+			if n != int64(i+1) { // one connection's events keep their order
+				t.Fatalf("client %d: event %d has count %d", c, i, n)
+			}
+		}
+	}
+	if st := s.Stats(); st.Received != clients*each || st.Accepted != st.Received {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPathTooLong(t *testing.T) {
+	path := "/tmp/" + strings.Repeat("d", 120) + "/ev.sock"
+	_, err := Listen(path, nil, Options{})
+	if !errors.Is(err, ErrPathTooLong) || !strings.Contains(err.Error(), "107") {
+		t.Fatalf("err = %v, want ErrPathTooLong naming the limit", err)
+	}
+	// 107 bytes is the longest path that works.
+	dir, err := os.MkdirTemp("", "llemsrv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path = filepath.Join(dir, strings.Repeat("s", MaxSocketPath-len(dir)-1))
+	s, err := Listen(path, nil, Options{})
+	if err != nil {
+		t.Fatalf("a %d-byte path: %v", len(path), err)
+	}
+	s.Close()
+}
+
+func TestListenErrors(t *testing.T) {
+	s := start(t, Options{})
+	if _, err := Listen(s.Path(), nil, Options{}); err == nil {
+		t.Error("a second server on the same path started")
+	}
+	if _, err := Listen("/nonexistent-dir/ev.sock", nil, Options{}); err == nil {
+		t.Error("listening in a missing directory worked")
+	}
+}
+
+func TestClose(t *testing.T) {
+	s := start(t, Options{CloseGrace: 50 * time.Millisecond})
+	// A connection left open and silent (a lingering child) must not hold
+	// Close beyond the grace; what it sent before must still arrive.
+	idle, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := idle.Write([]byte(`{"kind":"mark","name":"before_close"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if e, ok := <-s.Events(); !ok || e.Name != "before_close" {
+		t.Fatalf("event sent before Close: %+v, %v", e, ok)
+	}
+	if _, ok := <-s.Events(); ok {
+		t.Fatal("Events not closed")
+	}
+	if _, ok := <-s.BadEvents(); ok {
+		t.Fatal("BadEvents not closed")
+	}
+	if _, err := os.Stat(s.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket file left behind: %v", err)
+	}
+	if _, err := net.Dial("unix", s.Path()); err == nil {
+		t.Fatal("connected after Close")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// FuzzReadLines feeds arbitrary byte streams through the server's line
+// handling: it must not panic, and every line must be counted once.
+func FuzzReadLines(f *testing.F) {
+	f.Add([]byte(`{"kind":"mark","name":"x"}` + "\n" + `{"kind":"token","id":"r"}`))
+	f.Add([]byte("junk\n\n\r\n" + strings.Repeat("z", 100) + "\n{\"kind\":\"mark\",\"name\":\"a\",\"b\":[1]}\n"))
+	f.Add([]byte("\xff\xfe\n{}\n[]\nnull\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := Options{MaxLineBytes: 64, Buffer: 4, MaxBadKept: 3}
+		opts.setDefaults()
+		s := &Server{now: counterClock(), opts: opts,
+			events: make(chan trace.Event, opts.Buffer), bad: make(chan trace.BadEvent, opts.MaxBadKept)}
+		s.readLines(bytes.NewReader(data))
+		st := s.Stats()
+		if st.Received != st.Accepted+st.Dropped+st.Bad {
+			t.Fatalf("stats don't add up: %+v", st)
+		}
+		if st.BadKept > 3 || int(st.BadKept) != len(s.bad) || int(st.Accepted) != len(s.events) {
+			t.Fatalf("stats %+v, %d bad and %d events delivered", st, len(s.bad), len(s.events))
+		}
+		// Every non-blank line is counted exactly once.
+		lines := 0
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 || len(l) > opts.MaxLineBytes {
+				lines++
+			}
+		}
+		if st.Received != int64(lines) {
+			t.Fatalf("received %d, want %d lines", st.Received, lines)
+		}
+		for len(s.bad) > 0 {
+			if b := <-s.bad; len(b.Raw) > trace.MaxBadEventRaw {
+				t.Fatalf("raw of %d bytes kept", len(b.Raw))
+			}
+		}
+	})
+}
