@@ -1,0 +1,274 @@
+// Package trend measures drift in a power (or any) series over time: the
+// least-squares slope and the drift it implies over the window, the
+// Theil-Sen slope, which a few spikes cannot drag, and the Mann-Kendall test
+// for a monotonic trend. No published threshold says how much drift is too
+// much (methodology-specs.md, "Trend and thermal drift"), so the package
+// reports numbers and leaves flagging to documented defaults in the caller.
+//
+// Drift: DriftPct = slope * T / mean(y) * 100, with T = t_last - t_first the
+// length of the window. It is the change of the fitted line across the
+// window relative to the mean level: P = 300 + 0.1 t over t = 0..99 gives
+// 0.1 * 99 / 304.95 * 100 = 3.2464%, the spec's value. (T = n = 100 would
+// give 3.279%, and dividing by the intercept 3.3%.)
+//
+// Rank statistics and long series: Theil-Sen needs all n(n-1)/2 pairwise
+// slopes and Mann-Kendall's S all n(n-1)/2 pairwise signs. Up to
+// MaxRankPoints (2,000) samples both use every sample; a longer series is
+// subsampled deterministically to 2,000 evenly spaced samples (indices
+// floor(k*(n-1)/1999)) for both, and Trend.RankN says how many were used.
+// That keeps them exact on what they see, reproducible, and at ~2 million
+// pairs (tens of ms). Least squares always uses every sample.
+//
+// Mann-Kendall assumes independent samples. Power traces are autocorrelated,
+// which makes its p-value too small; thinning to 2,000 samples reduces but
+// does not remove that, so read MKP as descriptive, next to the slope.
+package trend
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// MaxRankPoints is the most samples Theil-Sen and Mann-Kendall use.
+const MaxRankPoints = 2000
+
+// Trend of y over t.
+type Trend struct {
+	Slope     float64 `json:"slope"`     // least squares, units of y per unit of t
+	Intercept float64 `json:"intercept"` // least squares, y at t = 0
+	DriftPct  float64 `json:"drift_pct"` // Slope * (t_last - t_first) / mean(y) * 100
+	// TheilSenSlope is the median of the pairwise slopes.
+	TheilSenSlope float64 `json:"theil_sen_slope"`
+	MKS           float64 `json:"mk_s"`   // Mann-Kendall S
+	MKVar         float64 `json:"mk_var"` // Var(S) with the correction for ties in y
+	MKZ           float64 `json:"mk_z"`   // Z with continuity correction
+	MKP           float64 `json:"mk_p"`   // two-sided p-value
+	N             int     `json:"n"`      // samples fitted by least squares
+	// RankN is the number of samples Theil-Sen and Mann-Kendall used:
+	// N, or MaxRankPoints for a longer series.
+	RankN int `json:"rank_n"`
+}
+
+// Fit computes the Trend of y over t. t must be strictly increasing (a time
+// series in order), t and y of equal length, at least 3 samples, all finite,
+// and mean(y) must not be 0 (drift is relative to it).
+func Fit(t, y []float64) (Trend, error) {
+	if len(t) != len(y) {
+		return Trend{}, fmt.Errorf("trend: t has %d values but y has %d", len(t), len(y))
+	}
+	n := len(y)
+	if n < 3 {
+		return Trend{}, fmt.Errorf("trend: need at least 3 samples, got %d", n)
+	}
+	for i := range n {
+		if !isFinite(t[i]) {
+			return Trend{}, fmt.Errorf("trend: t[%d] is %v", i, t[i])
+		}
+		if !isFinite(y[i]) {
+			return Trend{}, fmt.Errorf("trend: y[%d] is %v", i, y[i])
+		}
+		if i > 0 && t[i] <= t[i-1] {
+			return Trend{}, fmt.Errorf("trend: t is not strictly increasing: t[%d] = %v after t[%d] = %v", i, t[i], i-1, t[i-1])
+		}
+	}
+
+	slope, intercept, meanY := leastSquares(t, y)
+	if meanY == 0 {
+		return Trend{}, fmt.Errorf("trend: mean of y is 0, so drift in %% is undefined")
+	}
+	tr := Trend{
+		Slope:     slope,
+		Intercept: intercept,
+		DriftPct:  slope * (t[n-1] - t[0]) / meanY * 100,
+		N:         n,
+	}
+
+	rt, ry := evenlySpaced(t, MaxRankPoints), evenlySpaced(y, MaxRankPoints)
+	tr.RankN = len(ry)
+	tr.TheilSenSlope = theilSen(rt, ry)
+	tr.MKS, tr.MKVar, tr.MKZ, tr.MKP = mannKendall(ry)
+	return tr, nil
+}
+
+// TempSlopePerMin is the least-squares slope of temperature (C) over time
+// (s), in C per minute. It returns NaN when the slope is undefined: fewer
+// than 2 samples, unequal lengths, non-finite values or a single time.
+func TempSlopePerMin(tSeconds, tempC []float64) float64 {
+	if len(tSeconds) != len(tempC) || len(tSeconds) < 2 {
+		return math.NaN()
+	}
+	for i := range tSeconds {
+		if !isFinite(tSeconds[i]) || !isFinite(tempC[i]) {
+			return math.NaN()
+		}
+	}
+	slope, _, _ := leastSquares(tSeconds, tempC)
+	return slope * 60
+}
+
+// leastSquares fits y = intercept + slope*t. Both are centred first, so
+// that timestamps in Unix seconds (~1.7e9) do not swamp the sums. The
+// slope is NaN when all t are equal.
+func leastSquares(t, y []float64) (slope, intercept, meanY float64) {
+	meanT := mean(t)
+	meanY = mean(y)
+	var sxy, sxx float64
+	for i := range t {
+		dt := t[i] - meanT
+		sxy += dt * (y[i] - meanY)
+		sxx += dt * dt
+	}
+	slope = sxy / sxx
+	return slope, meanY - slope*meanT, meanY
+}
+
+// theilSen is the median of (y_j - y_i) / (t_j - t_i) over all pairs i < j,
+// as scipy.stats.theilslopes (t is strictly increasing, so every pair has
+// t_j > t_i); an even count takes the mean of the two middle slopes.
+func theilSen(t, y []float64) float64 {
+	n := len(y)
+	slopes := make([]float64, 0, n*(n-1)/2)
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			slopes = append(slopes, (y[j]-y[i])/(t[j]-t[i]))
+		}
+	}
+	return median(slopes)
+}
+
+// mannKendall returns S = sum over i<j of sign(y_j - y_i), its variance under
+// no trend with the tie correction
+// Var(S) = [n(n-1)(2n+5) - sum_g g(g-1)(2g+5)] / 18 over groups of g equal
+// values, Z = (S - sign(S)) / sqrt(Var(S)) (continuity correction) and the
+// two-sided p = 2 * (1 - Phi(|Z|)). With Var(S) = 0 (all y equal) Z = 0 and
+// p = 1.
+func mannKendall(y []float64) (s, variance, z, p float64) {
+	n := len(y)
+	var sum int
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			switch {
+			case y[j] > y[i]:
+				sum++
+			case y[j] < y[i]:
+				sum--
+			}
+		}
+	}
+	s = float64(sum)
+
+	nf := float64(n)
+	variance = nf * (nf - 1) * (2*nf + 5)
+	sorted := slices.Clone(y)
+	slices.Sort(sorted)
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && sorted[j] == sorted[i] {
+			j++
+		}
+		g := float64(j - i)
+		variance -= g * (g - 1) * (2*g + 5)
+		i = j
+	}
+	variance /= 18
+
+	if variance <= 0 {
+		return s, variance, 0, 1
+	}
+	switch {
+	case s > 0:
+		z = (s - 1) / math.Sqrt(variance)
+	case s < 0:
+		z = (s + 1) / math.Sqrt(variance)
+	}
+	// Phi(-|Z|) rather than 1 - Phi(|Z|): gonum's CDF is erfc-based and
+	// keeps tiny p-values (1e-110 for a strong drift), whereas its Survival
+	// computes 1 - erf and rounds to 0 beyond |Z| ~ 8.
+	p = 2 * distuv.UnitNormal.CDF(-math.Abs(z))
+	return s, variance, z, p
+}
+
+// evenlySpaced returns x when it has at most m values, else the m values at
+// indices floor(k*(n-1)/(m-1)), k = 0..m-1: first and last included, and
+// deterministic, so the same trace always gives the same numbers.
+func evenlySpaced(x []float64, m int) []float64 {
+	n := len(x)
+	if n <= m {
+		return x
+	}
+	out := make([]float64, m)
+	for k := range out {
+		out[k] = x[k*(n-1)/(m-1)]
+	}
+	return out
+}
+
+func mean(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+// median selects the middle order statistic(s) in linear expected time
+// instead of sorting the ~2 million pairwise slopes. It reorders x.
+func median(x []float64) float64 {
+	n := len(x)
+	hi := selectKth(x, n/2)
+	if n%2 == 1 {
+		return hi
+	}
+	// After selection every value left of n/2 is <= hi; the other middle
+	// value is the largest of them.
+	return (slices.Max(x[:n/2]) + hi) / 2
+}
+
+// selectKth reorders x so that x[k] is the value a sort would put there,
+// with x[:k] <= x[k] <= x[k+1:], and returns it (Hoare's quickselect with a
+// median-of-three pivot; deterministic).
+func selectKth(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three to the middle, as the pivot.
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k] // between j and i: equal to the pivot
+		}
+	}
+	return x[k]
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
