@@ -42,6 +42,7 @@ def parse_args():
     p.add_argument("--prompt-tokens", type=int, default=64, help="input tokens per request (default 64)")
     p.add_argument("--new-tokens", type=int, default=128, help="output tokens per request (default 128)")
     p.add_argument("--measure-seconds", type=float, default=30, help="generate batches for this long (default 30)")
+    p.add_argument("--measure-batches", type=int, default=0, help="generate exactly this many batches instead (for fixed-work comparisons)")
     p.add_argument("--warmup", choices=["full", "fast"], default="full", help="full: real workload for --warmup-seconds; fast: 3 short generations")
     p.add_argument("--warmup-seconds", type=float, default=60, help="length of the full warm-up (default 60)")
     p.add_argument("--p0-hold", type=float, default=0, help="seconds to hold the loaded, idle GPU after measuring (default 0)")
@@ -142,7 +143,12 @@ def main():
     batches = 0
     with llem_events.phase("measure"):
         start = time.time()
-        while batches == 0 or time.time() - start < args.measure_seconds:
+        def more():
+            if args.measure_batches > 0:
+                return batches < args.measure_batches
+            return batches == 0 or time.time() - start < args.measure_seconds
+
+        while more():
             tokens += generate_batch(model, torch, args, batches, args.new_tokens)
             batches += 1
         elapsed = time.time() - start

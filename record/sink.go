@@ -100,6 +100,12 @@ func (s *tableSink) loop(rotate time.Duration) {
 	<-s.attached
 	tick := time.NewTicker(rotate)
 	defer tick.Stop()
+	// Client events are collected in batches every drainEvery rather than
+	// one by one: waking this goroutine for each of ~1,000 events/s (token
+	// events) cost more CPU than everything else the recorder does. The
+	// server's channel buffers what arrives in between.
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
 	client, bad := s.clientEvents, s.badEvents
 	for {
 		select {
@@ -111,36 +117,17 @@ func (s *tableSink) loop(rotate time.Duration) {
 			s.fail(s.st.Add(row))
 		case row := <-s.eventC:
 			s.fail(s.ev.Add(row))
-		case row, ok := <-client:
-			if !ok {
-				client = nil
-				continue
-			}
-			s.fail(s.ev.Add(row))
-		case row, ok := <-bad:
-			if !ok {
-				bad = nil
-				continue
-			}
-			s.fail(s.bad.Add(row))
+		case <-drain.C:
+			client, bad = s.drainClient(client, bad)
 		case <-tick.C:
 			s.flushAll()
 		case <-s.quit:
-			// The producers have stopped; take what is still queued.
+			// The producers have stopped and the server has closed its
+			// channels: take everything still queued.
 			for client != nil || bad != nil {
-				select {
-				case row, ok := <-client:
-					if !ok {
-						client = nil
-						continue
-					}
-					s.fail(s.ev.Add(row))
-				case row, ok := <-bad:
-					if !ok {
-						bad = nil
-						continue
-					}
-					s.fail(s.bad.Add(row))
+				client, bad = s.drainClient(client, bad)
+				if client != nil || bad != nil {
+					time.Sleep(time.Millisecond)
 				}
 			}
 			s.drainQueued()
@@ -148,6 +135,41 @@ func (s *tableSink) loop(rotate time.Duration) {
 			return
 		}
 	}
+}
+
+// drainEvery is how often queued client events are collected.
+const drainEvery = 100 * time.Millisecond
+
+// drainClient takes every client event and bad line queued now, without
+// blocking. It returns nil for a channel that has been closed.
+func (s *tableSink) drainClient(client <-chan trace.Event, bad <-chan trace.BadEvent) (<-chan trace.Event, <-chan trace.BadEvent) {
+	for client != nil {
+		select {
+		case row, ok := <-client:
+			if !ok {
+				client = nil
+				continue
+			}
+			s.fail(s.ev.Add(row))
+			continue
+		default:
+		}
+		break
+	}
+	for bad != nil {
+		select {
+		case row, ok := <-bad:
+			if !ok {
+				bad = nil
+				continue
+			}
+			s.fail(s.bad.Add(row))
+			continue
+		default:
+		}
+		break
+	}
+	return client, bad
 }
 
 func (s *tableSink) drainQueued() {

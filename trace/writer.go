@@ -31,7 +31,13 @@ type TableWriter[T any] struct {
 	next    int // number of the next segment
 	rows    int64
 	bytes   int64
+	out     bytes.Buffer
+	pw      *parquet.GenericWriter[T] // reused across segments (Reset) to save allocations
 }
+
+// segmentCodec is shared by every writer: it pools its zstd encoders, and
+// building a new encoder per segment was the recorder's largest allocation.
+var segmentCodec = &zstd.Codec{Level: zstd.SpeedDefault}
 
 // NewTableWriter creates the table folder under runDir. cmp, if not nil,
 // orders rows within a segment (by GPU, then time) so that delta encoding
@@ -84,26 +90,31 @@ func (w *TableWriter[T]) Flush() error {
 	if w.less != nil {
 		slices.SortStableFunc(w.buf, w.less)
 	}
-	var out bytes.Buffer
-	pw := parquet.NewGenericWriter[T](&out,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
-		parquet.KeyValueMetadata(KeySchemaVersion, SchemaVersion),
-		parquet.KeyValueMetadata(KeyTable, w.table),
-		parquet.KeyValueMetadata(KeyRunID, w.runID),
-	)
-	if _, err := pw.Write(w.buf); err != nil {
+	w.out.Reset()
+	if w.pw == nil {
+		w.pw = parquet.NewGenericWriter[T](&w.out,
+			parquet.Compression(segmentCodec),
+			parquet.KeyValueMetadata(KeySchemaVersion, SchemaVersion),
+			parquet.KeyValueMetadata(KeyTable, w.table),
+			parquet.KeyValueMetadata(KeyRunID, w.runID),
+		)
+	} else {
+		w.pw.Reset(&w.out)
+	}
+	if _, err := w.pw.Write(w.buf); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
-	if err := pw.Close(); err != nil {
+	if err := w.pw.Close(); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
 	path := filepath.Join(w.dir, SegmentName(w.next))
-	if err := writeFileAtomic(path, out.Bytes()); err != nil {
+	if err := writeFileAtomic(path, w.out.Bytes()); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.next++
 	w.rows += int64(len(w.buf))
-	w.bytes += int64(out.Len())
+	w.bytes += int64(w.out.Len())
+	clear(w.buf) // drop references so the collector can free them
 	w.buf = w.buf[:0]
 	return nil
 }

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# One device call (~4.5 min on an H100): the example at batch 8 and 32, each
-# with idle phases, 5 cycles and a P0 hold: the shipped reference runs.
+# One device call (~8.5 min on an H100):
+# 1. the example at batch 8 and 32, each with idle phases, 5 cycles and a
+#    P0 hold: the shipped reference runs;
+# 2. the recorder's CPU at default settings with no client events (60 s);
+# 3. the example's tokens/s with and without llem record, alternating 5
+#    times, each doing the same fixed work (3 batches of 32).
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 LOG="$OUT/cycles.txt"
@@ -13,3 +17,19 @@ for b in 8 32; do
   $LLEM info "$RUNS/h100-bs$b-cycles"
 done
 tar -C "$RUNS" -czf "$OUT/h100-cycles.tgz" h100-bs8-cycles h100-bs32-cycles
+
+echo "== recorder CPU at default settings, no client events"
+record_measured "$RUNS/idle-60s" -- sleep 60
+python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['recorder']; print('meta.json recorder:', json.dumps(r))" "$RUNS/idle-60s/meta.json"
+
+echo "== overhead: tokens/s with and without llem record, alternating, 3 batches of 32 each"
+for i in 1 2 3 4 5; do
+  for mode in without with; do
+    if [ $mode = with ]; then
+      res=$("$LLEM" record --quiet --out "$RUNS/ovh-$i" -- python3 examples/llama_infer.py --batch 32 --warmup fast --measure-batches 3 | grep '^llama_infer: {')
+    else
+      res=$(python3 examples/llama_infer.py --batch 32 --warmup fast --measure-batches 3 | grep '^llama_infer: {')
+    fi
+    echo "overhead $i $mode ${res#llama_infer: }"
+  done
+done

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ Examples:
 			&ucli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the simulated device (--device sim)"},
 			&ucli.IntFlag{Name: "sim-gpus", Value: 1, Usage: "number of simulated GPUs (--device sim)"},
 			&ucli.Float64Flag{Name: "replay-speed", Value: 1, Usage: "replay this many times faster than recorded (--device replay:RUN)"},
+			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write the recorder's Go CPU profile to this file (for llem's own benchmarks)"},
 		},
 		Action: runRecord,
 	}
@@ -109,6 +111,17 @@ func runRecord(c *ucli.Context) error {
 	}
 	if c.Bool("quiet") {
 		cfg.Log = quietLog{c.App.ErrWriter}
+	}
+	if path := c.String("cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := record.Record(context.Background(), cfg)
 	if err != nil {
