@@ -32,14 +32,20 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
-# Records a short run on a simulated GPU, with events from the Python client
-# and from `llem mark`, then prints what it holds.
+# On a machine with no GPU: summarise a shipped real H100 run, check its
+# counter against its instant power, replay it through the recorder at 20x,
+# and record a simulated GPU with events from the Python client.
+REAL := testdata/runs/h100-bs8-cycles
 demo: build
 	rm -rf $(DEMO)
+	$(BIN) info $(REAL)
+	$(GO) run ./bench/gpu/checkrun $(REAL)
+	$(BIN) record --device replay:$(REAL) --replay-speed 20 --quiet --out $(DEMO)/replay -- sleep 8
+	$(BIN) info $(DEMO)/replay
 	$(BIN) record --device sim --seed 7 --quiet --idle-before 3s --idle-after 3s \
-		--cycles 2 --cooldown 2s --out $(DEMO) -- \
-		python3 examples/sim_client.py
-	$(BIN) info $(DEMO)
+		--cycles 2 --cooldown 2s --out $(DEMO)/sim -- python3 examples/sim_client.py
+	$(BIN) info $(DEMO)/sim
+	@echo "demo runs written to $(DEMO)/replay and $(DEMO)/sim"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

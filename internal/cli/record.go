@@ -248,6 +248,11 @@ func openBackend(c *ucli.Context, cfg *record.Config) (record.Backend, error) {
 			return nil, usagef("--device replay: needs a run directory, e.g. --device replay:testdata/runs/h100-bs8")
 		}
 		cfg.ReplaySpeed = c.Float64("replay-speed")
+		// The replayed driver buffer holds ~2.4 s of recorded time, like a
+		// real one: drain it often enough at high speeds to lose nothing.
+		if limit := time.Duration(float64(time.Second) / cfg.ReplaySpeed); cfg.DriverPowerInterval > limit {
+			cfg.DriverPowerInterval = max(limit, 10*time.Millisecond)
+		}
 		return replay.Open(dir, replay.Options{Speed: cfg.ReplaySpeed})
 	}
 	return nil, usagef("--device %q: want nvml, sim or replay:RUN_DIR", dev)

@@ -1,0 +1,44 @@
+package analyze
+
+import (
+	"math"
+	"testing"
+
+	"github.com/llem/llem/trace"
+)
+
+func TestCounterEnergyInterpolatesEdgesAndSkipsResets(t *testing.T) {
+	// 100 W: 100 J per second of counter; a reset between 3 s and 4 s.
+	reads := []trace.EnergyRead{
+		{TimestampNs: 0, EnergyMj: 0}, {TimestampNs: 1e9, EnergyMj: 100_000}, {TimestampNs: 2e9, EnergyMj: 200_000},
+		{TimestampNs: 3e9, EnergyMj: 300_000}, {TimestampNs: 4e9, EnergyMj: 50}, {TimestampNs: 5e9, EnergyMj: 100_050},
+	}
+	j, ok := CounterEnergyJ(reads, 0.5e9, 2.25e9)
+	if !ok || math.Abs(j-175) > 1e-9 {
+		t.Errorf("0.5..2.25 s: %v J (ok %v), want 175", j, ok)
+	}
+	j, ok = CounterEnergyJ(reads, 2e9, 5e9) // 1 s before the reset, 1 s after, the reset interval lost
+	if !ok || math.Abs(j-200) > 1e-9 {
+		t.Errorf("across reset: %v J, want 200", j)
+	}
+	if _, ok := CounterEnergyJ(reads, -1, 2e9); ok {
+		t.Error("a window starting before the first read must not be ok")
+	}
+}
+
+func TestIntegrateTrapezoids(t *testing.T) {
+	// A ramp from 0 W at 0 s to 100 W at 10 s: 500 J overall, 125 J over 0..5 s.
+	var p []PowerPoint
+	for i := 0; i <= 10; i++ {
+		p = append(p, PowerPoint{TimestampNs: int64(i) * 1e9, Watts: float64(10 * i)})
+	}
+	for _, tc := range []struct {
+		a, b int64
+		want float64
+	}{{0, 10e9, 500}, {0, 5e9, 125}, {2.5e9, 7.5e9, 250}} {
+		j, ok := IntegrateJ(p, tc.a, tc.b)
+		if !ok || math.Abs(j-tc.want) > 1e-9 {
+			t.Errorf("%d..%d: %v J, want %v", tc.a, tc.b, j, tc.want)
+		}
+	}
+}
