@@ -22,14 +22,5 @@ echo "== recorder CPU at default settings, no client events"
 record_measured "$RUNS/idle-60s" -- sleep 60
 python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['recorder']; print('meta.json recorder:', json.dumps(r))" "$RUNS/idle-60s/meta.json"
 
-echo "== overhead: tokens/s with and without llem record, alternating, 3 batches of 32 each"
-for i in 1 2 3 4 5; do
-  for mode in without with; do
-    if [ $mode = with ]; then
-      res=$("$LLEM" record --quiet --out "$RUNS/ovh-$i" -- python3 examples/llama_infer.py --batch 32 --warmup fast --measure-batches 3 | grep '^llama_infer: {')
-    else
-      res=$(python3 examples/llama_infer.py --batch 32 --warmup fast --measure-batches 3 | grep '^llama_infer: {')
-    fi
-    echo "overhead $i $mode ${res#llama_infer: }"
-  done
-done
+echo "== overhead: tokens/s with and without llem record, alternating"
+N=${N:-5} bash "$(dirname "$0")/overhead.sh"

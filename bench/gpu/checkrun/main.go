@@ -7,8 +7,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"sort"
+	"strconv"
 
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/trace"
