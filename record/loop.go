@@ -53,15 +53,15 @@ func (s *loopStats) snapshot() trace.LoopStats {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// runLoop calls step at fixed deadlines (start + k*interval) until ctx ends.
+// runLoop calls step at fixed deadlines (start + k*interval, k >= 1: the
+// caller has taken the first reading itself) until ctx ends.
 // Jitter is how late a wake-up came after its deadline. When a step overruns
 // one or more later deadlines, those are counted as missed and skipped rather
 // than run back to back, so a stall never turns into a burst of calls.
 // step returns false to stop the loop (the GPU was lost).
 func runLoop(ctx context.Context, interval time.Duration, stats *loopStats, step func() (ok, failed bool)) {
-	start := time.Now()
-	deadline := start
-	timer := time.NewTimer(0)
+	deadline := time.Now().Add(interval)
+	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
 		select {

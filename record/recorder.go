@@ -26,11 +26,11 @@ import (
 const (
 	// The energy counter costs ~3 ms of wall and ~3.8 ms of CPU per read
 	// and updates every 100 ms; it is cumulative, so a low rate loses no
-	// energy, only time resolution at window edges. On the shipped H100
-	// runs, reads every 2 s kept counter and integrated instant power
-	// within 1.6% on every window of 3 s or more (bench/gpu/checkrun with
-	// CHECKRUN_EVERY=2), at half the CPU of 1 Hz (0.2% of a core).
-	DefaultEnergyInterval = 2 * time.Second
+	// energy, only time resolution inside a window. The recorder also reads
+	// it at every phase and cycle boundary it makes. 1 Hz costs ~0.4% of a
+	// core; reads every 2 s were tried and interpolate too coarsely across
+	// a load step for short windows.
+	DefaultEnergyInterval = time.Second
 	// The driver's power buffer holds ~2.4 s of 20 ms samples; draining it
 	// every 0.5 s keeps every sample with a wide margin.
 	DefaultDriverPowerInterval = 500 * time.Millisecond
@@ -180,8 +180,9 @@ type recorder struct {
 	meta  *trace.Meta
 	out   *tableSink
 
-	loops map[string]*loopStats
-	final []func() // last reads per GPU, after the loops stop
+	loops    map[string]*loopStats
+	final    []func() // last reads per GPU, after the loops stop
+	boundary []func() // energy reads per GPU at phase and cycle boundaries
 
 	mu      sync.Mutex
 	lost    map[int]int64            // GPU index -> time it was lost
@@ -352,8 +353,12 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 		if d <= 0 {
 			return true
 		}
+		r.readCounters()
 		r.event("phase_start", name, nil, trace.GPUAll, "")
-		defer r.event("phase_end", name, nil, trace.GPUAll, "")
+		defer func() {
+			r.readCounters()
+			r.event("phase_end", name, nil, trace.GPUAll, "")
+		}()
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -373,6 +378,7 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 	for c := 1; c <= cfg.Cycles; c++ {
 		cycle := int32(c)
 		var startNs int64
+		r.readCounters()
 		res, err := runChild(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, func() {
 			startNs = r.clock.Now()
 			r.setBusy(true, startNs)
@@ -383,6 +389,7 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 			return 0, true, err
 		}
 		r.setBusy(false, endNs)
+		r.readCounters()
 		r.event("cycle_end", "", &cycle, trace.GPUAll, fmt.Sprintf(`{"exit_code":%d}`, res.ExitCode))
 		if cmd.StartNs == 0 {
 			cmd.StartNs = startNs

@@ -113,3 +113,40 @@ func TestLostGPUIsMarkedAndTheCommandRunsOn(t *testing.T) {
 		t.Errorf("the user must be told: %q", log.String())
 	}
 }
+
+// The counter is read at every boundary the recorder makes, so the
+// windows it knows of need no interpolation across a change of load.
+func TestCounterIsReadAtEveryPhaseAndCycleBoundary(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := record.Record(context.Background(), record.Config{
+		OutDir: dir, Argv: []string{"sleep", "0.3"}, Backend: sim.New(sim.Options{Seed: 2}),
+		IdleBefore: 300 * time.Millisecond, IdleAfter: 300 * time.Millisecond, Cycles: 2, Cooldown: 300 * time.Millisecond,
+		EnergyInterval: time.Minute, // no scheduled read during the run
+		Stdout:         &bytes.Buffer{}, Stderr: &bytes.Buffer{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := trace.Open(dir)
+	reads, _ := trace.ReadTable[trace.EnergyRead](run, trace.TableEnergy)
+	evs, _ := trace.ReadTable[trace.Event](run, trace.TableEvents)
+	boundaries := 0
+	for _, e := range evs {
+		switch e.Kind {
+		case "phase_start", "phase_end", "cycle_start", "cycle_end":
+			boundaries++
+			near := false
+			for _, r := range reads {
+				if d := e.TimestampNs - r.TimestampNs; d > -50e6 && d < 50e6 {
+					near = true
+				}
+			}
+			if !near {
+				t.Errorf("no counter read within 50 ms of %s %s", e.Kind, e.Name)
+			}
+		}
+	}
+	if boundaries != 10 { // idle_before, cooldown, idle_after: 6; two cycles: 4
+		t.Errorf("%d boundary events, want 10", boundaries)
+	}
+}

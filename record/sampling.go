@@ -77,14 +77,25 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		return true, false
 	}
 
+	r.boundary = append(r.boundary, func() {
+		if !r.isLost(g.Index()) {
+			readEnergy()
+		}
+	})
 	r.final = append(r.final, func() {
 		if r.isLost(g.Index()) {
 			return
 		}
 		readEnergy()
 		drain()
+		poll()
 	})
 	for name, step := range map[string]func() (bool, bool){"energy": readEnergy, "driver_power": drain, "device_state": poll} {
+		// The first reading is taken here, before the phases begin, so the
+		// counter covers the run from its first event on.
+		if ok, _ := step(); !ok {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -123,6 +134,16 @@ func (r *recorder) isLost(idx int) bool {
 	defer r.mu.Unlock()
 	_, ok := r.lost[idx]
 	return ok
+}
+
+// readCounters reads every GPU's energy counter now, on top of the loop's
+// schedule. The recorder calls it at each boundary it makes (phases and
+// cycles), so windows it knows of begin and end on a counter read rather
+// than on an interpolation across a change of load.
+func (r *recorder) readCounters() {
+	for _, f := range r.boundary {
+		f()
+	}
 }
 
 // finalReads takes one last energy read and buffer drain per GPU after the
