@@ -17,10 +17,10 @@ func HostSnapshot() trace.HostInfo {
 	h := trace.HostInfo{OS: runtime.GOOS, Arch: runtime.GOARCH, NumCPU: runtime.NumCPU()}
 	h.Hostname, _ = os.Hostname()
 	h.Kernel = firstLine("/proc/sys/kernel/osrelease")
-	if pretty := osReleaseField("/etc/os-release", "PRETTY_NAME"); pretty != "" {
+	if pretty := fileField("/etc/os-release", "=", "PRETTY_NAME"); pretty != "" {
 		h.OS = pretty
 	}
-	h.CPUModel = cpuModel("/proc/cpuinfo")
+	h.CPUModel = fileField("/proc/cpuinfo", ":", "model name")
 	h.CPUGovernor = firstLine("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 	h.InContainer, h.ContainerHint = detectContainer()
 	return h
@@ -35,7 +35,9 @@ func firstLine(path string) string {
 	return strings.TrimSpace(line)
 }
 
-func osReleaseField(path, key string) string {
+// fileField returns the value of the first "key<sep>value" line of a file
+// (/etc/os-release uses "=", /proc/cpuinfo ":"), trimmed of spaces and quotes.
+func fileField(path, sep, key string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -43,25 +45,9 @@ func osReleaseField(path, key string) string {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok && k == key {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
-}
-
-func cpuModel(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
+		k, v, ok := strings.Cut(sc.Text(), sep)
+		if ok && strings.TrimSpace(k) == key {
+			return strings.Trim(strings.TrimSpace(v), `"`)
 		}
 	}
 	return ""

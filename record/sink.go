@@ -143,33 +143,32 @@ const drainEvery = 100 * time.Millisecond
 // drainClient takes every client event and bad line queued now, without
 // blocking. It returns nil for a channel that has been closed.
 func (s *tableSink) drainClient(client <-chan trace.Event, bad <-chan trace.BadEvent) (<-chan trace.Event, <-chan trace.BadEvent) {
-	for client != nil {
-		select {
-		case row, ok := <-client:
-			if !ok {
-				client = nil
-				continue
-			}
-			s.fail(s.ev.Add(row))
-			continue
-		default:
-		}
-		break
+	if !drainNow(client, func(row trace.Event) { s.fail(s.ev.Add(row)) }) {
+		client = nil
 	}
-	for bad != nil {
-		select {
-		case row, ok := <-bad:
-			if !ok {
-				bad = nil
-				continue
-			}
-			s.fail(s.bad.Add(row))
-			continue
-		default:
-		}
-		break
+	if !drainNow(bad, func(row trace.BadEvent) { s.fail(s.bad.Add(row)) }) {
+		bad = nil
 	}
 	return client, bad
+}
+
+// drainNow passes every value queued in ch to add and reports whether ch
+// is still open. A nil channel is left as it is.
+func drainNow[T any](ch <-chan T, add func(T)) (open bool) {
+	if ch == nil {
+		return false
+	}
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return false
+			}
+			add(v)
+		default:
+			return true
+		}
+	}
 }
 
 func (s *tableSink) drainQueued() {

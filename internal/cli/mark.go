@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"strings"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/llem/llem/events"
@@ -28,7 +30,7 @@ Examples:
 			args := c.Args().Slice()
 			name := ""
 			// The first argument is NAME unless it is already a key=value pair.
-			if len(args) > 0 && !containsEquals(args[0]) {
+			if len(args) > 0 && !strings.Contains(args[0], "=") {
 				name, args = args[0], args[1:]
 			}
 			msg, err := events.MarkFromArgs(c.String("kind"), name, args)
@@ -38,13 +40,4 @@ Examples:
 			return events.SendOnce(msg)
 		},
 	}
-}
-
-func containsEquals(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return true
-		}
-	}
-	return false
 }
