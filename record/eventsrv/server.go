@@ -30,6 +30,7 @@ const (
 	DefaultBuffer       = 65536
 	DefaultMaxBadKept   = 10000
 	DefaultCloseGrace   = 250 * time.Millisecond
+	DefaultCloseLimit   = 5 * time.Second
 )
 
 // MaxSocketPath is the longest socket path the kernel accepts: sun_path is
@@ -51,9 +52,15 @@ type Options struct {
 	// MaxBadKept bounds how many bad lines are delivered on BadEvents;
 	// all of them are counted.
 	MaxBadKept int
-	// CloseGrace is how long Close keeps accepting and reading, so that
-	// events already sent are not lost; Close always takes this long.
+	// CloseGrace is how long Close keeps accepting new connections, and
+	// how long a connection may stay silent before Close cuts it, so that
+	// events already sent are not lost; Close always takes at least this
+	// long.
 	CloseGrace time.Duration
+	// CloseLimit bounds how long Close keeps reading a connection that is
+	// still delivering lines (a backlog in the kernel buffer on a busy
+	// machine, or a client that never stops sending).
+	CloseLimit time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -68,6 +75,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CloseGrace <= 0 {
 		o.CloseGrace = DefaultCloseGrace
+	}
+	if o.CloseLimit < o.CloseGrace {
+		o.CloseLimit = max(DefaultCloseLimit, o.CloseGrace)
 	}
 }
 
@@ -86,7 +96,9 @@ type Server struct {
 	mu            sync.Mutex
 	conns         map[net.Conn]struct{}
 	closing       bool
-	closeDeadline time.Time      // set by Close: when accepting and reading stop
+	closeDeadline time.Time      // set by Close: when accepting stops and a silent connection is cut
+	closeLimit    time.Time      // set by Close: when every connection is cut
+	closingFlag   atomic.Bool    // closing, for readers that check it on every read
 	readers       sync.WaitGroup // the accept loop and one per connection
 
 	closeOnce sync.Once
@@ -160,17 +172,23 @@ func (s *Server) Stats() trace.EventStats {
 
 // Close ends the server. For CloseGrace it still accepts connections
 // already made (a client that wrote and exited may not have been accepted
-// yet) and lets open connections deliver what they sent; then it cuts them,
-// waits for every reader, closes both channels and removes the socket
-// file. It always takes CloseGrace. It is safe to call more than once.
+// yet). Open connections may deliver what they sent: one is cut once it has
+// been silent for CloseGrace, or at the latest after CloseLimit. Then Close
+// waits for every reader, closes both channels and removes the socket file.
+// It always takes at least CloseGrace. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closing = true
 		// A client that exited has closed its end: its reader drains the
-		// kernel buffer and stops at EOF well within the grace. The
-		// deadline only cuts connections left open (a lingering child).
-		s.closeDeadline = time.Now().Add(s.opts.CloseGrace)
+		// kernel buffer and stops at EOF. On a loaded machine that drain
+		// can outlast the grace, so every read that returns data moves
+		// the deadline on (closingReader); only a silent connection (a
+		// lingering child) or one past CloseLimit is cut.
+		now := time.Now()
+		s.closeDeadline = now.Add(s.opts.CloseGrace)
+		s.closeLimit = now.Add(s.opts.CloseLimit)
+		s.closingFlag.Store(true)
 		s.ln.SetDeadline(s.closeDeadline)
 		for c := range s.conns {
 			c.SetReadDeadline(s.closeDeadline)
@@ -217,13 +235,39 @@ func (s *Server) acceptLoop() {
 		s.mu.Unlock()
 		go func() {
 			defer s.readers.Done()
-			s.readLines(conn)
+			s.readLines(closingReader{conn, s})
 			s.mu.Lock()
 			delete(s.conns, conn)
 			s.mu.Unlock()
 			conn.Close()
 		}()
 	}
+}
+
+// closingReader reads a connection; once the server is closing, each read
+// first sets the connection's deadline to CloseGrace from now (capped at
+// CloseLimit), so a connection is cut only after a silence, never while it
+// is still delivering what the client sent before it exited.
+type closingReader struct {
+	conn net.Conn
+	s    *Server
+}
+
+func (r closingReader) Read(p []byte) (int, error) {
+	if r.s.closingFlag.Load() {
+		r.s.mu.Lock()
+		limit := r.s.closeLimit
+		r.s.mu.Unlock()
+		r.conn.SetReadDeadline(minTime(time.Now().Add(r.s.opts.CloseGrace), limit))
+	}
+	return r.conn.Read(p)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // smallBuffer is the reader's buffer: most lines are under 200 bytes, so a

@@ -341,6 +341,67 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestCloseReadsWhileDelivering: Close must not cut a connection that is
+// still delivering lines (a backlog on a busy machine), only a silent one,
+// and must stop one that never goes quiet at CloseLimit.
+func TestCloseReadsWhileDelivering(t *testing.T) {
+	const grace = 60 * time.Millisecond
+	const limit = 600 * time.Millisecond
+	s := start(t, Options{CloseGrace: grace, CloseLimit: limit})
+	conn, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A sender that writes a line every grace/6, long past the grace, and
+	// then forever, until its writes fail because the server cut it.
+	sent := make(chan int)
+	go func() {
+		n := 0
+		for {
+			_, err := conn.Write([]byte(`{"kind":"mark","name":"m"}` + "\n"))
+			if err != nil {
+				break
+			}
+			n++
+			time.Sleep(grace / 6)
+		}
+		sent <- n
+	}()
+	time.Sleep(2 * grace)
+	var got int
+	done := make(chan struct{})
+	go func() {
+		for range s.Events() {
+			got++
+		}
+		close(done)
+	}()
+	t0 := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	<-done
+	if took < limit-grace/2 {
+		t.Errorf("Close took %v: it cut a connection still delivering before CloseLimit %v", took, limit)
+	}
+	if took > limit+2*time.Second {
+		t.Errorf("Close took %v, CloseLimit is %v", took, limit)
+	}
+	// Lines read before the cut arrived; at least those sent in the first
+	// 2*grace+limit*0.9 (a lower bound on a slow machine is loose: 10).
+	if got < 10 {
+		t.Errorf("only %d events read from a connection delivering throughout Close", got)
+	}
+	st := s.Stats()
+	if st.Received != st.Accepted+st.Dropped+st.Bad || int64(got) != st.Accepted {
+		t.Errorf("stats %+v, consumed %d", st, got)
+	}
+	conn.Close()
+	<-sent
+}
+
 // FuzzReadLines feeds arbitrary byte streams through the server's line
 // handling: it must not panic, and every line must be counted once.
 func FuzzReadLines(f *testing.F) {
