@@ -1,0 +1,152 @@
+package sensor
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+)
+
+// GapFactor: a gap between consecutive samples longer than GapFactor times
+// the median sampling interval is a hole in the recording (see CoveragePct).
+const GapFactor = 3.0
+
+// Characterisation of one field's samples over a window. See the package
+// documentation for the exact definitions.
+type Characterisation struct {
+	Samples        int     `json:"samples"`          // samples in the window
+	Updates        int     `json:"updates"`          // value changes seen in the window (a change = value differs from the previous sample)
+	UpdatePeriodMs float64 `json:"update_period_ms"` // median interval between consecutive value changes, ms; NaN when fewer than 2 changes
+	SampleRateHz   float64 `json:"sample_rate_hz"`   // (Samples-1) / (last-first timestamp) ; NaN when <2 samples
+	CoveragePct    float64 `json:"coverage_pct"`     // percent of [start,end] lying within gaps between consecutive samples no longer than GapFactor x the median sampling interval (i.e. time not inside a hole in the recording)
+}
+
+// Characterise characterises the samples (t[i], v[i]) with
+// startNs <= t[i] <= endNs. t are timestamps in nanoseconds, sorted
+// ascending; v the field's values. If t and v differ in length, the extra
+// entries of the longer one are ignored.
+func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation {
+	c := Characterisation{UpdatePeriodMs: math.NaN(), SampleRateHz: math.NaN(), CoveragePct: math.NaN()}
+	n := min(len(t), len(v))
+
+	var (
+		first, last int64   // timestamps of the first and last sample in the window
+		prev        float64 // value of the previous sample in the window
+		changes     []int64 // timestamps of value changes
+		intervals   []int64 // intervals between consecutive samples in the window
+	)
+	for i := range n {
+		ts := t[i]
+		if ts < startNs || ts > endNs {
+			continue
+		}
+		if c.Samples == 0 {
+			first = ts
+		} else {
+			intervals = append(intervals, ts-last)
+			if v[i] != prev && !(math.IsNaN(v[i]) && math.IsNaN(prev)) {
+				changes = append(changes, ts)
+			}
+		}
+		last, prev = ts, v[i]
+		c.Samples++
+	}
+	c.Updates = len(changes)
+
+	if len(changes) >= 2 {
+		periods := make([]int64, len(changes)-1)
+		for i := range periods {
+			periods[i] = changes[i+1] - changes[i]
+		}
+		c.UpdatePeriodMs = medianNs(periods) / 1e6
+	}
+	if c.Samples < 2 {
+		return c
+	}
+	if span := last - first; span > 0 {
+		c.SampleRateHz = float64(c.Samples-1) / (float64(span) / 1e9)
+	}
+	if endNs > startNs {
+		c.CoveragePct = coverage(intervals, first-startNs, endNs-last, endNs-startNs)
+	}
+	return c
+}
+
+// coverage returns the percentage of a window of length window covered by
+// the sample intervals and the two edge stretches (lead: start to the first
+// sample, tail: the last sample to end) that are no longer than GapFactor
+// times the median interval.
+func coverage(intervals []int64, lead, tail, window int64) float64 {
+	limit := GapFactor * medianNs(intervals)
+	covered := 0.0
+	for _, d := range append([]int64{lead, tail}, intervals...) {
+		// d <= 0 adds nothing: a repeated timestamp, or unsorted input.
+		if d > 0 && float64(d) <= limit {
+			covered += float64(d)
+		}
+	}
+	return min(100, 100*covered/float64(window))
+}
+
+// medianNs returns the median of d (the mean of the two middle values for an
+// even count) without modifying d; NaN for no values.
+func medianNs(d []int64) float64 {
+	if len(d) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return float64(s[m])
+	}
+	return (float64(s[m-1]) + float64(s[m])) / 2
+}
+
+// characterisationJSON is the wire form: pointers carry NaN as null, since
+// JSON has no NaN and encoding/json refuses to write one.
+type characterisationJSON struct {
+	Samples        int      `json:"samples"`
+	Updates        int      `json:"updates"`
+	UpdatePeriodMs *float64 `json:"update_period_ms"`
+	SampleRateHz   *float64 `json:"sample_rate_hz"`
+	CoveragePct    *float64 `json:"coverage_pct"`
+}
+
+func nullable(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func fromNullable(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// MarshalJSON writes NaN (undefined) as null.
+func (c Characterisation) MarshalJSON() ([]byte, error) {
+	return json.Marshal(characterisationJSON{
+		Samples: c.Samples, Updates: c.Updates,
+		UpdatePeriodMs: nullable(c.UpdatePeriodMs),
+		SampleRateHz:   nullable(c.SampleRateHz),
+		CoveragePct:    nullable(c.CoveragePct),
+	})
+}
+
+// UnmarshalJSON reads null (or a missing field) back as NaN.
+func (c *Characterisation) UnmarshalJSON(b []byte) error {
+	var w characterisationJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Characterisation{
+		Samples: w.Samples, Updates: w.Updates,
+		UpdatePeriodMs: fromNullable(w.UpdatePeriodMs),
+		SampleRateHz:   fromNullable(w.SampleRateHz),
+		CoveragePct:    fromNullable(w.CoveragePct),
+	}
+	return nil
+}
