@@ -101,8 +101,21 @@ func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
 	}
 	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()
+	// Never ask for more rows than the segment has left: parquet-go
+	// v0.32 decodes a page header for every row requested past the end of
+	// a column chunk, which made a 16k-row buffer cost ~15 ms per small
+	// segment (bench/synth: 11 s for 29k energy rows in 720 segments).
+	left := pf.NumRows()
 	for {
-		n, err := rd.Read(buf)
+		if left <= 0 {
+			return nil
+		}
+		want := buf
+		if int64(len(want)) > left {
+			want = want[:left]
+		}
+		n, err := rd.Read(want)
+		left -= int64(n)
 		if n > 0 {
 			if ferr := fn(buf[:n]); ferr != nil {
 				return ferr
@@ -113,6 +126,9 @@ func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %d rows promised by the footer could not be read", path, left)
 		}
 	}
 }

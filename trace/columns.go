@@ -1,0 +1,165 @@
+package trace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Columns is a batch of rows of some columns of a table, read without
+// building row structs: the fast path for tables with millions of rows
+// (events with one row per token), where decoding into structs with
+// optional pointer fields and strings costs a microsecond a row.
+type Columns struct {
+	names []string
+	vals  [][]parquet.Value
+	n     int
+}
+
+// Len is the number of rows in the batch.
+func (c *Columns) Len() int { return c.n }
+
+// Int is column col's value at row i; ok is false for null.
+func (c *Columns) Int(col, i int) (v int64, ok bool) {
+	x := c.vals[col][i]
+	if x.IsNull() {
+		return 0, false
+	}
+	return x.Int64(), true
+}
+
+// Bytes is column col's byte-array value at row i (nil for null). It is
+// valid only until the callback returns: copy it (or intern it) to keep it.
+func (c *Columns) Bytes(col, i int) []byte {
+	x := c.vals[col][i]
+	if x.IsNull() {
+		return nil
+	}
+	return x.ByteArray()
+}
+
+// ScanColumns streams the named columns of a table in batches of at most
+// batch rows. A column missing from a segment (an older minor version)
+// reads as null. Memory is bounded by one batch per column.
+func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
+	if batch <= 0 {
+		batch = 8192
+	}
+	c := &Columns{names: columns, vals: make([][]parquet.Value, len(columns))}
+	for i := range c.vals {
+		c.vals[i] = make([]parquet.Value, batch)
+	}
+	for _, path := range r.Segments[table] {
+		if err := scanSegmentColumns(path, c, batch, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanSegmentColumns(path string, c *Columns, batch int, fn func(c *Columns) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
+	}
+	v, ok := pf.Lookup(KeySchemaVersion)
+	if !ok {
+		return fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
+	}
+	if err := CheckVersion(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	index := make([]int, len(c.names))
+	for i, name := range c.names {
+		index[i] = -1
+		if leaf, ok := pf.Schema().Lookup(name); ok {
+			index[i] = leaf.ColumnIndex
+		}
+	}
+	for _, rg := range pf.RowGroups() {
+		chunks := rg.ColumnChunks()
+		readers := make([]*columnReader, len(index))
+		for i, ci := range index {
+			if ci >= 0 {
+				readers[i] = &columnReader{pages: chunks[ci].Pages()}
+			}
+		}
+		for left := rg.NumRows(); left > 0; {
+			n := int(min(left, int64(batch)))
+			for i, cr := range readers {
+				dst := c.vals[i][:n]
+				if cr == nil {
+					clear(dst) // the zero Value is null
+					continue
+				}
+				if err := cr.fill(dst); err != nil {
+					closeAll(readers)
+					return fmt.Errorf("%s: column %s: %w", path, c.names[i], err)
+				}
+			}
+			c.n = n
+			if err := fn(c); err != nil {
+				closeAll(readers)
+				return err
+			}
+			left -= int64(n)
+		}
+		closeAll(readers)
+	}
+	return nil
+}
+
+// columnReader reads one column chunk's values across its pages.
+type columnReader struct {
+	pages parquet.Pages
+	cur   parquet.ValueReader
+}
+
+// fill reads exactly len(dst) values.
+func (r *columnReader) fill(dst []parquet.Value) error {
+	for len(dst) > 0 {
+		if r.cur == nil {
+			p, err := r.pages.ReadPage()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return fmt.Errorf("%d values missing", len(dst))
+				}
+				return err
+			}
+			r.cur = p.Values()
+		}
+		n, err := r.cur.ReadValues(dst)
+		dst = dst[n:]
+		if errors.Is(err, io.EOF) {
+			r.cur = nil
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			r.cur = nil
+		}
+	}
+	return nil
+}
+
+func closeAll(rs []*columnReader) {
+	for _, r := range rs {
+		if r != nil {
+			r.pages.Close()
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package trace
+
+import (
+	"fmt"
+	"testing"
+)
+
+// ScanColumns reads what ReadTable reads, nulls included, across many
+// segments, pages and batch boundaries, and a column the file lacks reads
+// as null.
+func TestScanColumnsMatchesReadTable(t *testing.T) {
+	dir := newTestRun(t)
+	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []Event
+	for i := range 5000 {
+		e := Event{TimestampNs: int64(i), GPU: -1, Kind: "token", RequestID: fmt.Sprintf("r%d", i%7), Source: "client"}
+		if i%3 == 0 {
+			e.Count = ptr[int64](int64(i))
+		}
+		if i%5 == 0 {
+			e.Kind, e.Name, e.Cycle = "phase_start", "measure", ptr[int32](int32(i%4))
+		}
+		in = append(in, e)
+		if err := w.Add(e); err != nil {
+			t.Fatal(err)
+		}
+		if i%1700 == 0 {
+			if err := w.Flush(); err != nil { // several segments
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{1, 333, 8192} {
+		k := 0
+		err = ScanColumns(r, TableEvents, []string{"timestamp_ns", "kind", "count", "cycle", "request_id", "no_such_column"}, batch, func(c *Columns) error {
+			if c.Len() > batch {
+				t.Fatalf("batch of %d rows, asked for at most %d", c.Len(), batch)
+			}
+			for i := 0; i < c.Len(); i++ {
+				e := in[k]
+				k++
+				ts, _ := c.Int(0, i)
+				n, nok := c.Int(2, i)
+				cy, cok := c.Int(3, i)
+				_, xok := c.Int(5, i)
+				if ts != e.TimestampNs || string(c.Bytes(1, i)) != e.Kind || string(c.Bytes(4, i)) != e.RequestID ||
+					nok != (e.Count != nil) || (nok && n != *e.Count) || cok != (e.Cycle != nil) || (cok && int32(cy) != *e.Cycle) ||
+					xok || c.Bytes(5, i) != nil {
+					t.Fatalf("batch %d, row %d: read ts %d kind %q count %d/%v cycle %d/%v, wrote %+v", batch, k-1, ts, c.Bytes(1, i), n, nok, cy, cok, e)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k != len(in) {
+			t.Fatalf("batch %d: read %d rows, wrote %d", batch, k, len(in))
+		}
+	}
+}
