@@ -39,12 +39,14 @@ REAL := testdata/runs/h100-bs8-cycles
 demo: build
 	rm -rf $(DEMO)
 	$(BIN) info $(REAL)
+	$(BIN) analyze --quiet $(REAL)
 	$(GO) run ./bench/gpu/checkrun $(REAL)
 	$(BIN) record --device replay:$(REAL) --replay-speed 20 --quiet --out $(DEMO)/replay -- sleep 8
 	$(BIN) info $(DEMO)/replay
 	$(BIN) record --device sim --seed 7 --quiet --idle-before 3s --idle-after 3s \
 		--cycles 2 --cooldown 2s --out $(DEMO)/sim -- python3 examples/sim_client.py
 	$(BIN) info $(DEMO)/sim
+	$(BIN) analyze --quiet $(DEMO)/sim
 	@echo "demo runs written to $(DEMO)/replay and $(DEMO)/sim"
 
 bench:

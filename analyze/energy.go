@@ -66,3 +66,95 @@ func IntegrateJ(p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) 
 	}
 	return e, true
 }
+
+// CounterEnergyShapedJ is CounterEnergyJ with a better split of the two
+// read intervals the window edges fall in. Reads are ~1 s apart, and
+// splitting an interval linearly in time assumes constant power across
+// it; a window edge at a load step (the start of a phase) would then move
+// energy across the edge. Here the counter's energy of an edge interval
+// is split in proportion to the integral of p (the ~50 Hz driver power)
+// on each side of the edge: the counter still fixes how much energy there
+// was, the power samples only say when. Where p does not cover the
+// interval, the split is linear in time as in CounterEnergyJ.
+func CounterEnergyShapedJ(reads []trace.EnergyRead, p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) {
+	if len(reads) < 2 || endNs <= startNs || reads[0].TimestampNs > startNs || reads[len(reads)-1].TimestampNs < endNs {
+		return 0, false
+	}
+	i0 := sort.Search(len(reads), func(i int) bool { return reads[i].TimestampNs > startNs })
+	var mj float64
+	for i := max(i0, 1); i < len(reads); i++ {
+		a, b := reads[i-1], reads[i]
+		if a.TimestampNs >= endNs {
+			break
+		}
+		lo, hi := max(a.TimestampNs, startNs), min(b.TimestampNs, endNs)
+		if hi <= lo || b.EnergyMj < a.EnergyMj || b.TimestampNs == a.TimestampNs {
+			continue
+		}
+		delta := float64(b.EnergyMj - a.EnergyMj)
+		if lo == a.TimestampNs && hi == b.TimestampNs {
+			mj += delta
+			continue
+		}
+		frac := float64(hi-lo) / float64(b.TimestampNs-a.TimestampNs)
+		if part, ok1 := IntegrateJ(p, lo, hi); ok1 {
+			if whole, ok2 := IntegrateJ(p, a.TimestampNs, b.TimestampNs); ok2 && whole > 0 {
+				frac = part / whole
+			}
+		}
+		mj += frac * delta
+	}
+	return mj / 1000, true
+}
+
+// EdgeHoldNs is how far a window may reach past the first or last sample
+// of a series and still be measured: the recorder's first and last
+// counter reads and power samples are a few ms apart, so the whole-run
+// window would otherwise have no energy. The uncovered sliver is
+// integrated at the nearest power sample's value.
+const EdgeHoldNs = 100_000_000
+
+// integrateHeld is IntegrateJ with the edges held for up to EdgeHoldNs.
+func integrateHeld(p []PowerPoint, startNs, endNs int64) (float64, bool) {
+	if len(p) < 2 || endNs <= startNs {
+		return 0, false
+	}
+	first, last := p[0], p[len(p)-1]
+	lo, hi := max(startNs, first.TimestampNs), min(endNs, last.TimestampNs)
+	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
+		return 0, false
+	}
+	e, ok := IntegrateJ(p, lo, hi)
+	if !ok {
+		return 0, false
+	}
+	e += first.Watts*float64(lo-startNs)/1e9 + last.Watts*float64(endNs-hi)/1e9
+	return e, true
+}
+
+// counterHeld is CounterEnergyShapedJ with a window that reaches at most
+// EdgeHoldNs past the first or last read: the counter gives the covered
+// part and integrated power the slivers.
+func counterHeld(reads []trace.EnergyRead, p []PowerPoint, startNs, endNs int64) (float64, bool) {
+	if len(reads) < 2 || endNs <= startNs {
+		return 0, false
+	}
+	lo, hi := max(startNs, reads[0].TimestampNs), min(endNs, reads[len(reads)-1].TimestampNs)
+	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
+		return 0, false
+	}
+	e, ok := CounterEnergyShapedJ(reads, p, lo, hi)
+	if !ok {
+		return 0, false
+	}
+	for _, sliver := range [][2]int64{{startNs, lo}, {hi, endNs}} {
+		if sliver[1] > sliver[0] {
+			s, ok := integrateHeld(p, sliver[0], sliver[1])
+			if !ok {
+				return 0, false
+			}
+			e += s
+		}
+	}
+	return e, true
+}

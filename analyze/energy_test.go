@@ -42,3 +42,45 @@ func TestIntegrateTrapezoids(t *testing.T) {
 		}
 	}
 }
+
+// A load step inside one read interval: the linear split puts half the
+// interval's energy on each side; the shaped split follows the power.
+func TestCounterEnergyShapedJ(t *testing.T) {
+	// Reads at 0 and 1 s; power 100 W for 0.5 s then 500 W: 300 J.
+	reads := []trace.EnergyRead{{TimestampNs: 0, EnergyMj: 0}, {TimestampNs: 1e9, EnergyMj: 300_000}, {TimestampNs: 2e9, EnergyMj: 800_000}}
+	var p []PowerPoint
+	for ms := int64(0); ms <= 2000; ms += 10 {
+		w := 100.0
+		if ms > 500 {
+			w = 500
+		}
+		p = append(p, PowerPoint{TimestampNs: ms * 1e6, Watts: w})
+	}
+	lin, _ := CounterEnergyJ(reads, 0.5e9, 2e9)
+	shaped, ok := CounterEnergyShapedJ(reads, p, 0.5e9, 2e9)
+	if !ok {
+		t.Fatal("not covered")
+	}
+	if math.Abs(lin-650) > 1e-9 {
+		t.Errorf("linear split %v, want 650", lin)
+	}
+	// True energy after 0.5 s: 250 J in the first interval + 500 J.
+	if math.Abs(shaped-750) > 2 {
+		t.Errorf("shaped split %v, want ~750", shaped)
+	}
+	// Without power samples it falls back to the linear split.
+	if e, _ := CounterEnergyShapedJ(reads, nil, 0.5e9, 2e9); math.Abs(e-lin) > 1e-9 {
+		t.Errorf("fallback %v, want %v", e, lin)
+	}
+	// Whole intervals are the counter's deltas exactly; a reset contributes nothing.
+	if e, _ := CounterEnergyShapedJ(reads, p, 0, 2e9); e != 800 {
+		t.Errorf("whole run %v, want 800", e)
+	}
+	reset := append(reads[:2:2], trace.EnergyRead{TimestampNs: 2e9, EnergyMj: 10})
+	if e, _ := CounterEnergyShapedJ(reset, p, 0, 2e9); e != 300 {
+		t.Errorf("with a reset %v, want 300", e)
+	}
+	if _, ok := CounterEnergyShapedJ(reads, p, -1, 2e9); ok {
+		t.Error("a window before the first read was accepted")
+	}
+}

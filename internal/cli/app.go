@@ -97,6 +97,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			recordCommand(),
 			markCommand(),
 			infoCommand(),
+			analyzeCommand(),
 			bootstrapCommand(),
 		},
 	}

@@ -1,0 +1,273 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/llem/llem/analyze/serving"
+
+	"github.com/llem/llem/trace"
+)
+
+// GPU holds one GPU's samples, field by field, in analysis units. Only
+// what the methodology uses is kept, as plain columns: a row of the
+// trace becomes a few numbers, so a long run fits in little memory while
+// every table is streamed segment by segment.
+type GPU struct {
+	Index int
+	Info  *trace.GPUInfo // nil when meta.json does not describe this GPU
+
+	Energy       []trace.EnergyRead // counter reads, as stored
+	DriverPower  Series             // W, the driver's ~50 Hz buffer
+	InstantPower Series             // W, FI_DEV_POWER_INSTANT
+	AveragePower Series             // W, nvmlDeviceGetPowerUsage (1 s average)
+	Temperature  Series             // C
+	SMClock      Series             // MHz
+	Util         Series             // GPU utilisation, %
+	// Reasons holds the clock-event-reason bitmask; RT its timestamps.
+	Reasons []int64
+	RT      []int64
+}
+
+// Data is a run loaded for analysis.
+type Data struct {
+	Run    *trace.Run
+	GPUs   []*GPU          // by ascending index
+	Events []trace.Event   // every event but token events, sorted by TimestampNs (stable)
+	Tokens []serving.Token // token events, sorted by TimestampNs (stable)
+	Bad    int             // rows in bad_events
+	Origin int64           // ns: the first sample of any GPU table; start_s counts from here
+	End    int64           // ns: the last sample of any GPU table
+	Notes  []trace.Warning // problems found while loading (unsorted rows, ...)
+}
+
+// batchRows is how many rows a table scan hands over at a time.
+const batchRows = 16384
+
+// Load opens a run directory and reads every table into columns. A run
+// whose recorder was killed loads like any other: every complete segment
+// is read.
+func Load(dir string) (*Data, error) {
+	run, err := trace.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &Data{Run: run}
+	byIndex := map[int]*GPU{}
+	gpu := func(i int32) *GPU {
+		g := byIndex[int(i)]
+		if g == nil {
+			g = &GPU{Index: int(i)}
+			for k := range run.Meta.GPUs {
+				if run.Meta.GPUs[k].Index == int(i) {
+					g.Info = &run.Meta.GPUs[k]
+				}
+			}
+			byIndex[int(i)] = g
+		}
+		return g
+	}
+	for k := range run.Meta.GPUs {
+		gpu(int32(run.Meta.GPUs[k].Index))
+	}
+
+	err = trace.ScanTable(run, trace.TableEnergy, batchRows, func(rows []trace.EnergyRead) error {
+		for _, r := range rows {
+			g := gpu(r.GPU)
+			g.Energy = append(g.Energy, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: energy table: %w", dir, err)
+	}
+	err = trace.ScanTable(run, trace.TableDriverPower, batchRows, func(rows []trace.DriverPowerSample) error {
+		for _, r := range rows {
+			gpu(r.GPU).DriverPower.add(r.TimestampNs, float64(r.DriverPowerMw)/1000)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: driver_power table: %w", dir, err)
+	}
+	err = trace.ScanTable(run, trace.TableState, batchRows, func(rows []trace.DeviceState) error {
+		for i := range rows {
+			r := &rows[i]
+			g := gpu(r.GPU)
+			t := r.TimestampNs
+			if r.InstantPowerMw != nil {
+				g.InstantPower.add(t, float64(*r.InstantPowerMw)/1000)
+			}
+			if r.AveragePowerMw != nil {
+				g.AveragePower.add(t, float64(*r.AveragePowerMw)/1000)
+			}
+			if r.TemperatureC != nil {
+				g.Temperature.add(t, float64(*r.TemperatureC))
+			}
+			if r.SMClockMHz != nil {
+				g.SMClock.add(t, float64(*r.SMClockMHz))
+			}
+			if r.GPUUtilPct != nil {
+				g.Util.add(t, float64(*r.GPUUtilPct))
+			}
+			if r.ClockEventReasons != nil {
+				g.Reasons = append(g.Reasons, *r.ClockEventReasons)
+				g.RT = append(g.RT, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: device_state table: %w", dir, err)
+	}
+	if err := d.loadEvents(); err != nil {
+		return nil, fmt.Errorf("%s: events table: %w", dir, err)
+	}
+	err = trace.ScanTable(run, trace.TableBadEvents, batchRows, func(rows []trace.BadEvent) error {
+		d.Bad += len(rows)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad_events table: %w", dir, err)
+	}
+
+	d.Origin, d.End = math.MaxInt64, math.MinInt64
+	for _, g := range byIndex {
+		d.sortGPU(g)
+		d.GPUs = append(d.GPUs, g)
+	}
+	slices.SortFunc(d.GPUs, func(a, b *GPU) int { return a.Index - b.Index })
+	if d.Origin > d.End {
+		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows)", dir)
+	}
+	return d, nil
+}
+
+// sortGPU makes every column time-ordered (a reader of merged or imported
+// traces must not assume it) and widens the run's time span.
+func (d *Data) sortGPU(g *GPU) {
+	if !slices.IsSortedFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp64(a.TimestampNs, b.TimestampNs) }) {
+		slices.SortStableFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp64(a.TimestampNs, b.TimestampNs) })
+		d.note("unsorted_rows", fmt.Sprintf("GPU %d: energy rows were out of time order and were sorted", g.Index))
+	}
+	fields := []struct {
+		name string
+		s    *Series
+	}{{"driver_power", &g.DriverPower}, {"instant_power", &g.InstantPower}, {"average_power", &g.AveragePower},
+		{"temperature", &g.Temperature}, {"sm_clock", &g.SMClock}, {"util", &g.Util}}
+	for _, f := range fields {
+		name, s := f.name, f.s
+		if !slices.IsSorted(s.T) {
+			sortSeries(s)
+			d.note("unsorted_rows", fmt.Sprintf("GPU %d: %s samples were out of time order and were sorted", g.Index, name))
+		}
+	}
+	if !slices.IsSorted(g.RT) {
+		idx := make([]int, len(g.RT))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp64(g.RT[a], g.RT[b]) })
+		t, r := make([]int64, len(idx)), make([]int64, len(idx))
+		for k, i := range idx {
+			t[k], r[k] = g.RT[i], g.Reasons[i]
+		}
+		g.RT, g.Reasons = t, r
+	}
+	span := func(t []int64) {
+		if len(t) > 0 {
+			d.Origin = min(d.Origin, t[0])
+			d.End = max(d.End, t[len(t)-1])
+		}
+	}
+	if len(g.Energy) > 0 {
+		span([]int64{g.Energy[0].TimestampNs, g.Energy[len(g.Energy)-1].TimestampNs})
+	}
+	span(g.DriverPower.T)
+	span(g.InstantPower.T)
+	span(g.RT)
+}
+
+func (d *Data) note(code, msg string) {
+	d.Notes = append(d.Notes, trace.Warning{Code: code, Message: msg})
+}
+
+func sortSeries(s *Series) {
+	idx := make([]int, len(s.T))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp64(s.T[a], s.T[b]) })
+	t, v := make([]int64, len(idx)), make([]float64, len(idx))
+	for k, i := range idx {
+		t[k], v[k] = s.T[i], s.V[i]
+	}
+	s.T, s.V = t, v
+}
+
+func cmp64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// eventColumns are read by column (trace.ScanColumns), in this order.
+var eventColumns = []string{"timestamp_ns", "gpu", "kind", "name", "request_id", "client_timestamp_ns",
+	"count", "input_tokens", "output_tokens", "cycle", "source", "attrs"}
+
+// loadEvents reads the events table column-wise: token rows become Tokens
+// (request ids interned), every other row a trace.Event.
+func (d *Data) loadEvents() error {
+	intern := map[string]string{}
+	str := func(b []byte) string {
+		if s, ok := intern[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		intern[s] = s
+		return s
+	}
+	opt := func(c *trace.Columns, col, i int) *int64 {
+		if v, ok := c.Int(col, i); ok {
+			return &v
+		}
+		return nil
+	}
+	err := trace.ScanColumns(d.Run, trace.TableEvents, eventColumns, batchRows, func(c *trace.Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			ts, _ := c.Int(0, i)
+			kind := c.Bytes(2, i)
+			if string(kind) == "token" {
+				cts, _ := c.Int(5, i)
+				n, ok := c.Int(6, i)
+				if !ok {
+					n = 1
+				}
+				d.Tokens = append(d.Tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: cts, RequestID: str(c.Bytes(4, i)), Count: n})
+				continue
+			}
+			gpu, _ := c.Int(1, i)
+			e := trace.Event{TimestampNs: ts, GPU: int32(gpu), Kind: str(kind), Name: str(c.Bytes(3, i)),
+				RequestID: str(c.Bytes(4, i)), ClientTimestampNs: opt(c, 5, i), Count: opt(c, 6, i),
+				InputTokens: opt(c, 7, i), OutputTokens: opt(c, 8, i), Source: str(c.Bytes(10, i)),
+				Attrs: string(c.Bytes(11, i))}
+			if v, ok := c.Int(9, i); ok {
+				cy := int32(v)
+				e.Cycle = &cy
+			}
+			d.Events = append(d.Events, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp64(a.TimestampNs, b.TimestampNs) })
+	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp64(a.TimestampNs, b.TimestampNs) })
+	return nil
+}

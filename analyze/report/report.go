@@ -1,0 +1,249 @@
+// Package report renders analysis results for people (a terminal table)
+// and for sweeps (CSV). The JSON document is the results themselves.
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/analyze/bootstrap"
+)
+
+// Table writes one block per run: the windows (energy per output token
+// first), then cycles, steady state, baselines, latency, thermal checks,
+// sensors and warnings.
+func Table(w io.Writer, res *analyze.Results) error {
+	for i := range res.Runs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := runTable(w, res, &res.Runs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
+	status := r.Status
+	if !r.Complete {
+		status = "INCOMPLETE (" + r.Status + ")"
+	}
+	var gpus []string
+	for _, g := range r.GPUs {
+		gpus = append(gpus, fmt.Sprintf("%d %s", g.Index, g.Name))
+	}
+	fmt.Fprintf(w, "run       %s  [%s, %s]\n", r.Run, status, r.Device)
+	fmt.Fprintf(w, "gpus      %s\n", strings.Join(gpus, "; "))
+	if len(r.Labels) > 0 {
+		keys := make([]string, 0, len(r.Labels))
+		for k := range r.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, k+"="+r.Labels[k])
+		}
+		fmt.Fprintf(w, "labels    %s\n", strings.Join(kv, " "))
+	}
+	s := res.Settings
+	fmt.Fprintf(w, "settings  %s (BCa %d resamples, %g%%, seed %d; steady %s)\n\n",
+		short(res.SettingsHash), s.Resamples, s.Confidence*100, s.Seed, s.Steady)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "window\tcycle\tstart s\tdur s\tJ/out-token\tout tokens\ttokens/s\tenergy J\tintegrated J\tdiff %\tmean W\tp95 W\t+/- %\t")
+	for _, wr := range r.Windows {
+		name := wr.Name
+		if wr.Measured {
+			name = "* " + name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			name, cycle(wr.Cycle), wr.StartS, wr.DurationS, num(wr.EnergyPerOutputTokenJ, 4), num(wr.OutputTokens, 0),
+			num(wr.OutputTokensPerS, 1), num(wr.EnergyJ, 1), num(wr.EnergyIntegratedJ, 1), signed(wr.DisagreementPct, 2),
+			num(wr.MeanPowerW, 1), num(wr.P95PowerW, 1), num(wr.UncertaintyPct, 2))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "(* measured windows; +/- % is the measurement uncertainty of energy: NVML's 5 W and the counter's edges)")
+	fmt.Fprintln(w)
+
+	if c := r.Cycles; c != nil {
+		fmt.Fprintf(w, "cycles    n=%d", c.N)
+		if c.EnergyPerOutputTokenJ != nil {
+			fmt.Fprintf(w, "; energy per output token %s J", ci(*c.EnergyPerOutputTokenJ, 5))
+		}
+		if c.EnergyJ != nil {
+			fmt.Fprintf(w, "; energy %s J", ci(*c.EnergyJ, 1))
+		}
+		if c.Note != "" {
+			fmt.Fprintf(w, "; %s", c.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	if st := r.SteadyState; st != nil {
+		where := st.Window
+		if st.Cycle > 0 {
+			where += fmt.Sprintf(", cycle %d", st.Cycle)
+		}
+		fmt.Fprintf(w, "steady    %s by %s in %s", st.Class, st.Method, where)
+		if st.StartS.Valid() {
+			fmt.Fprintf(w, ": from %.1f s to %.1f s", float64(st.StartS), float64(st.EndS))
+		}
+		if st.Events != nil {
+			fmt.Fprintf(w, "; ML.ENERGY window %.1f-%.1f s (concurrency %d)", st.Events.StartS, st.Events.EndS, st.Events.Concurrency)
+		}
+		if st.Note != "" {
+			fmt.Fprintf(w, "; %s", st.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, b := range []struct {
+		name string
+		b    *analyze.Baseline
+	}{{"idle", r.Baseline.Idle}, {"P0", r.Baseline.P0}} {
+		if b.b == nil {
+			fmt.Fprintf(w, "baseline  %s: none found\n", b.name)
+			continue
+		}
+		fmt.Fprintf(w, "baseline  %s %s W median (%s, %.1f s)\n", b.name, ci(b.b.MedianW, 1), b.b.Source, b.b.DurationS)
+	}
+	if l := r.Latency; l != nil {
+		fmt.Fprintf(w, "latency   %d requests; mean", l.Requests)
+		for _, m := range []struct {
+			name string
+			m    *analyze.LatencyMetric
+		}{{"TTFT", l.TTFT}, {"ITL", l.ITL}, {"E2E", l.E2E}} {
+			if m.m != nil {
+				fmt.Fprintf(w, " %s %s s (p99 %s);", m.name, ci(m.m.Mean, 4), num(m.m.P99, 4))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, th := range r.Thermal {
+		where := th.Window
+		if th.Cycle > 0 {
+			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
+		}
+		for _, g := range th.GPUs {
+			fmt.Fprintf(w, "thermal   %s GPU %d: %s-%s C (%s C/min), SM %s-%s MHz, under load %s s before",
+				where, g.GPU, num(g.TempStartC, 0), num(g.TempEndC, 0), signed(g.TempSlopeCPerMin, 2),
+				num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
+			if th.PowerTrend != nil && len(th.GPUs) == 1 {
+				fmt.Fprintf(w, ", power drift %+.2f%% (MK p %.2g)", th.PowerTrend.DriftPct, th.PowerTrend.MKP)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintf(w, "sensors   update period: instant power %s ms, driver buffer %s ms, 1 s average %s ms\n",
+		num(r.Sensor.InstantPowerUpdatePeriodMs, 1), num(r.Sensor.DriverPowerUpdatePeriodMs, 1), num(r.Sensor.AveragePowerUpdatePeriodMs, 1))
+	if len(r.Warnings) == 0 {
+		fmt.Fprintln(w, "warnings  none")
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "warning   [%s] %s\n", wn.Code, wn.Message)
+	}
+	return nil
+}
+
+func short(hash string) string {
+	if len(hash) > 19 {
+		return hash[:19]
+	}
+	return hash
+}
+
+func cycle(c int) string {
+	if c == 0 {
+		return "-"
+	}
+	return strconv.Itoa(c)
+}
+
+func num(n analyze.Num, prec int) string {
+	if !n.Valid() {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(n), 'f', prec, 64)
+}
+
+func signed(n analyze.Num, prec int) string {
+	if !n.Valid() {
+		return "-"
+	}
+	return fmt.Sprintf("%+.*f", prec, float64(n))
+}
+
+// ci prints "estimate [low, high]", or the estimate and "(no CI)".
+func ci(iv bootstrap.Interval, prec int) string {
+	if iv.Degenerate || math.IsNaN(iv.Low) {
+		return fmt.Sprintf("%.*f (no CI)", prec, iv.Estimate)
+	}
+	return fmt.Sprintf("%.*f [%.*f, %.*f]", prec, iv.Estimate, prec, iv.Low, prec, iv.High)
+}
+
+// CSVColumns are the fixed columns of CSV; labels follow as label:KEY.
+var CSVColumns = []string{"run", "run_id", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
+	"energy_per_output_token_j", "output_tokens", "output_tokens_per_s", "requests", "energy_per_request_j",
+	"energy_j", "energy_integrated_j", "energy_disagreement_pct", "energy_adjusted_j",
+	"mean_power_w", "p5_power_w", "p95_power_w", "max_power_w", "uncertainty_pct", "samples", "warnings", "settings_hash"}
+
+// CSV writes one row per run and window, for sweeps: each run's labels
+// (batch=8, ...) become label:KEY columns so runs can be grouped.
+func CSV(w io.Writer, res *analyze.Results) error {
+	var labels []string
+	for _, r := range res.Runs {
+		for k := range r.Labels {
+			if !slices.Contains(labels, k) {
+				labels = append(labels, k)
+			}
+		}
+	}
+	sort.Strings(labels)
+	cw := csv.NewWriter(w)
+	head := slices.Clone(CSVColumns)
+	for _, k := range labels {
+		head = append(head, "label:"+k)
+	}
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	f := func(n analyze.Num) string {
+		if !n.Valid() {
+			return ""
+		}
+		return strconv.FormatFloat(float64(n), 'g', -1, 64)
+	}
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	for _, r := range res.Runs {
+		for _, wr := range r.Windows {
+			var codes []string
+			for _, wn := range wr.Warnings {
+				codes = append(codes, wn.Code)
+			}
+			row := []string{r.Run, r.RunID, strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
+				strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS),
+				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), strconv.Itoa(wr.Requests),
+				f(wr.EnergyPerRequestJ), f(wr.EnergyJ), f(wr.EnergyIntegratedJ), f(wr.DisagreementPct), f(wr.EnergyAdjustedJ),
+				f(wr.MeanPowerW), f(wr.P5PowerW), f(wr.P95PowerW), f(wr.MaxPowerW), f(wr.UncertaintyPct),
+				strconv.Itoa(wr.Samples), strings.Join(codes, ";"), res.SettingsHash}
+			for _, k := range labels {
+				row = append(row, r.Labels[k])
+			}
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,249 @@
+package analyze
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/llem/llem/analyze/bootstrap"
+	"github.com/llem/llem/analyze/sensor"
+	"github.com/llem/llem/analyze/steady"
+	"github.com/llem/llem/analyze/trend"
+)
+
+// Num is a float that is written to JSON as null when it is NaN or
+// infinite: "not measurable here" must read as missing, never as 0.
+type Num float64
+
+// NaN is the missing Num.
+var NaN = Num(math.NaN())
+
+// Valid reports whether n holds a number.
+func (n Num) Valid() bool { return !math.IsNaN(float64(n)) && !math.IsInf(float64(n), 0) }
+
+// MarshalJSON writes the shortest decimal that reads back to the same
+// float64 (deterministic, so equal inputs give equal bytes).
+func (n Num) MarshalJSON() ([]byte, error) {
+	if !n.Valid() {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, float64(n), 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads null as NaN.
+func (n *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = NaN
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	*n = Num(f)
+	return err
+}
+
+// Results is the document `llem analyze --json` writes.
+type Results struct {
+	Tool         string      `json:"tool"`
+	LlemVersion  string      `json:"llem_version"`
+	Settings     Settings    `json:"settings"`
+	SettingsHash string      `json:"settings_hash"`
+	Runs         []RunResult `json:"runs"`
+}
+
+// Warning is a problem found in a run or a window. Code is stable.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	GPU     *int   `json:"gpu,omitempty"`
+	Window  string `json:"window,omitempty"`
+}
+
+// RunResult is the analysis of one run.
+type RunResult struct {
+	Run      string            `json:"run"`
+	RunID    string            `json:"run_id"`
+	Complete bool              `json:"complete"`
+	Status   string            `json:"status"`
+	Device   string            `json:"device"`
+	Labels   map[string]string `json:"labels"`
+	GPUs     []GPUSummary      `json:"gpus"`
+	Warnings []Warning         `json:"warnings"`
+	Windows  []WindowResult    `json:"windows"`
+
+	SteadyState *SteadyResult   `json:"steady_state"`
+	Thermal     []ThermalResult `json:"thermal"`
+	Baseline    BaselineResult  `json:"baseline"`
+	Sensor      SensorResult    `json:"sensor"`
+	Latency     *LatencyResult  `json:"latency"`
+	Cycles      *CycleResult    `json:"cycles"`
+	Requests    RequestSummary  `json:"requests"`
+}
+
+// GPUSummary names a GPU of the run.
+type GPUSummary struct {
+	Index       int    `json:"index"`
+	Name        string `json:"name"`
+	UUID        string `json:"uuid"`
+	PowerLimitW Num    `json:"power_limit_w"`
+	Lost        bool   `json:"lost"`
+}
+
+// WindowResult is everything measured over one window, summed over GPUs,
+// with the per-GPU figures in GPUs.
+type WindowResult struct {
+	Name      string  `json:"name"`
+	Kind      string  `json:"kind"`
+	Cycle     int     `json:"cycle"`
+	Measured  bool    `json:"measured"`
+	StartS    float64 `json:"start_s"`
+	EndS      float64 `json:"end_s"`
+	DurationS float64 `json:"duration_s"`
+
+	EnergyPerOutputTokenJ Num            `json:"energy_per_output_token_j"`
+	OutputTokens          Num            `json:"output_tokens"`
+	OutputTokensPerS      Num            `json:"output_tokens_per_s"`
+	Requests              int            `json:"requests"`
+	EnergyPerRequestJ     Num            `json:"energy_per_request_j"`
+	EnergyJ               Num            `json:"energy_j"`
+	EnergyIntegratedJ     Num            `json:"energy_integrated_j"`
+	DisagreementPct       Num            `json:"energy_disagreement_pct"`
+	EnergyAdjustedJ       Num            `json:"energy_adjusted_j"`
+	MeanPowerW            Num            `json:"mean_power_w"`
+	P5PowerW              Num            `json:"p5_power_w"`
+	P95PowerW             Num            `json:"p95_power_w"`
+	MaxPowerW             Num            `json:"max_power_w"`
+	UncertaintyPct        Num            `json:"uncertainty_pct"`
+	SpecUncertaintyPct    Num            `json:"spec_uncertainty_pct"`
+	EdgeUncertaintyPct    Num            `json:"edge_uncertainty_pct"`
+	Samples               int            `json:"samples"`
+	SensorUpdates         int            `json:"sensor_updates"`
+	GPUs                  []GPUWindow    `json:"gpus"`
+	Steady                *steady.Result `json:"steady,omitempty"`
+	Warnings              []Warning      `json:"warnings"`
+}
+
+// GPUWindow is one GPU's share of a window.
+type GPUWindow struct {
+	GPU                int `json:"gpu"`
+	EnergyJ            Num `json:"energy_j"`
+	EnergyIntegratedJ  Num `json:"energy_integrated_j"`
+	MeanPowerW         Num `json:"mean_power_w"`
+	P5PowerW           Num `json:"p5_power_w"`
+	P95PowerW          Num `json:"p95_power_w"`
+	MaxPowerW          Num `json:"max_power_w"`
+	SpecUncertaintyPct Num `json:"spec_uncertainty_pct"`
+	Samples            int `json:"samples"`
+	// IntegratedFrom names the power field integrated: driver_power, or
+	// instant_power when the run has no driver samples.
+	IntegratedFrom string `json:"integrated_from"`
+}
+
+// SteadyResult is the steady state of the first measured window.
+type SteadyResult struct {
+	Method string  `json:"method"` // pelt or mser5
+	Window string  `json:"window"`
+	Cycle  int     `json:"cycle"`
+	Class  string  `json:"class"`
+	StartS Num     `json:"start_s"`
+	EndS   Num     `json:"end_s"`
+	BinMs  float64 `json:"bin_ms"`
+	// Events is the ML.ENERGY event-based window, when requests allow it.
+	Events *EventWindow `json:"events"`
+	Note   string       `json:"note,omitempty"`
+}
+
+// EventWindow is the ML.ENERGY benchmark's steady window.
+type EventWindow struct {
+	StartS      float64 `json:"start_s"`
+	EndS        float64 `json:"end_s"`
+	Concurrency int     `json:"concurrency"`
+}
+
+// ThermalResult is the drift check of one measured window.
+type ThermalResult struct {
+	Window string       `json:"window"`
+	Cycle  int          `json:"cycle"`
+	GPUs   []GPUThermal `json:"gpus"`
+	// PowerTrend is of the summed power in 1 s bins.
+	PowerTrend *trend.Trend `json:"power_trend"`
+	Flags      []string     `json:"flags"`
+}
+
+// GPUThermal is one GPU's thermal state over a window.
+type GPUThermal struct {
+	GPU              int                `json:"gpu"`
+	TempStartC       Num                `json:"temp_start_c"`
+	TempEndC         Num                `json:"temp_end_c"`
+	TempSlopeCPerMin Num                `json:"temp_slope_c_per_min"`
+	SMClockMinMHz    Num                `json:"sm_clock_min_mhz"`
+	SMClockMaxMHz    Num                `json:"sm_clock_max_mhz"`
+	SMClockRangePct  Num                `json:"sm_clock_range_pct"`
+	ReasonSharePct   map[string]float64 `json:"clock_event_reason_share_pct"`
+	LoadedBeforeS    Num                `json:"loaded_before_s"`
+}
+
+// BaselineResult holds the idle and loaded-idle (P0) power.
+type BaselineResult struct {
+	Idle *Baseline `json:"idle"`
+	P0   *Baseline `json:"p0"`
+}
+
+// Baseline is a power level: the median of the summed power in sensor
+// bins, with a bootstrap CI of the median.
+type Baseline struct {
+	Source    string             `json:"source"` // the phases or the detection it came from
+	MedianW   bootstrap.Interval `json:"median_power_w"`
+	PerGPUW   []Num              `json:"per_gpu_median_w"`
+	DurationS float64            `json:"duration_s"`
+	Updates   int                `json:"sensor_updates"`
+	Criteria  string             `json:"criteria,omitempty"`
+}
+
+// SensorResult characterises each power field (median over GPUs, with
+// the per-GPU details).
+type SensorResult struct {
+	DriverPowerUpdatePeriodMs  Num                                  `json:"driver_power_update_period_ms"`
+	InstantPowerUpdatePeriodMs Num                                  `json:"instant_power_update_period_ms"`
+	AveragePowerUpdatePeriodMs Num                                  `json:"average_power_update_period_ms"`
+	CounterUpdateMsUsed        float64                              `json:"counter_update_ms_used"`
+	PerGPU                     []map[string]sensor.Characterisation `json:"per_gpu"`
+}
+
+// LatencyResult holds per-request latency over the measured windows.
+type LatencyResult struct {
+	Requests int            `json:"requests"`
+	TTFT     *LatencyMetric `json:"ttft_s"`
+	ITL      *LatencyMetric `json:"itl_s"`
+	E2E      *LatencyMetric `json:"e2e_s"`
+	Clock    string         `json:"clock"`
+}
+
+// LatencyMetric: the mean with its BCa CI, and percentiles.
+type LatencyMetric struct {
+	Mean   bootstrap.Interval `json:"mean"`
+	Median Num                `json:"median"`
+	P90    Num                `json:"p90"`
+	P99    Num                `json:"p99"`
+}
+
+// CycleResult: statistics over the cycles' measured windows.
+type CycleResult struct {
+	N                     int                 `json:"n"`
+	PerCycle              []CycleValue        `json:"per_cycle"`
+	EnergyJ               *bootstrap.Interval `json:"energy_j"`
+	EnergyPerOutputTokenJ *bootstrap.Interval `json:"energy_per_output_token_j"`
+	Note                  string              `json:"note,omitempty"`
+}
+
+// CycleValue is one cycle's measured energy and tokens.
+type CycleValue struct {
+	Cycle                 int `json:"cycle"`
+	EnergyJ               Num `json:"energy_j"`
+	OutputTokens          Num `json:"output_tokens"`
+	EnergyPerOutputTokenJ Num `json:"energy_per_output_token_j"`
+}
+
+// RequestSummary counts the requests found in the events.
+type RequestSummary struct {
+	Total    int      `json:"total"`
+	Problems []string `json:"problems"`
+}

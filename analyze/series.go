@@ -1,0 +1,123 @@
+package analyze
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// Series is one field of one GPU over time: T in ns since the Unix epoch
+// (ascending), V in the field's analysis unit (W, C, MHz). A null in the
+// trace is simply absent, so a Series never holds a placeholder value.
+type Series struct {
+	T []int64
+	V []float64
+}
+
+func (s *Series) add(t int64, v float64) {
+	s.T = append(s.T, t)
+	s.V = append(s.V, v)
+}
+
+// Len is the number of samples.
+func (s Series) Len() int { return len(s.T) }
+
+// Span returns the indexes [i, j) of the samples with startNs <= T <= endNs.
+func (s Series) Span(startNs, endNs int64) (i, j int) {
+	i = sort.Search(len(s.T), func(k int) bool { return s.T[k] >= startNs })
+	j = sort.Search(len(s.T), func(k int) bool { return s.T[k] > endNs })
+	return i, j
+}
+
+// Slice is the part of s with startNs <= T <= endNs (sharing memory).
+func (s Series) Slice(startNs, endNs int64) Series {
+	i, j := s.Span(startNs, endNs)
+	return Series{T: s.T[i:j], V: s.V[i:j]}
+}
+
+// At is the value at t, linear between the samples around it; ok is false
+// outside the series.
+func (s Series) At(t int64) (v float64, ok bool) {
+	n := len(s.T)
+	if n == 0 || t < s.T[0] || t > s.T[n-1] {
+		return 0, false
+	}
+	k := sort.Search(n, func(k int) bool { return s.T[k] >= t })
+	if s.T[k] == t || k == 0 {
+		return s.V[k], true
+	}
+	a, b := k-1, k
+	f := float64(t-s.T[a]) / float64(s.T[b]-s.T[a])
+	return s.V[a] + f*(s.V[b]-s.V[a]), true
+}
+
+// Points converts a power series for IntegrateJ.
+func (s Series) Points() []PowerPoint {
+	p := make([]PowerPoint, len(s.T))
+	for i := range s.T {
+		p[i] = PowerPoint{TimestampNs: s.T[i], Watts: s.V[i]}
+	}
+	return p
+}
+
+// Bins returns the time-weighted mean of s in consecutive bins of binNs
+// over [startNs, endNs): the value of bin k covers [start + k*bin, start +
+// (k+1)*bin). The series is treated as piecewise linear between samples,
+// so the mean of a bin is its integral over the bin divided by the bin's
+// length; a bin the series does not cover entirely is NaN.
+func (s Series) Bins(startNs, endNs, binNs int64) []float64 {
+	if binNs <= 0 || endNs <= startNs {
+		return nil
+	}
+	n := int((endNs - startNs) / binNs)
+	out := make([]float64, n)
+	pts := s.Points()
+	for k := range out {
+		lo := startNs + int64(k)*binNs
+		e, ok := IntegrateJ(pts, lo, lo+binNs)
+		if !ok {
+			out[k] = math.NaN()
+			continue
+		}
+		out[k] = e / (float64(binNs) / 1e9)
+	}
+	return out
+}
+
+// quantile is the linearly interpolated quantile q of sorted values
+// (numpy's default, R type 7).
+func quantile(sorted []float64, q float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	h := q * float64(n-1)
+	lo := int(math.Floor(h))
+	if lo >= n-1 {
+		return sorted[n-1]
+	}
+	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
+}
+
+// sortedFinite returns the finite values of v, sorted, in a new slice.
+func sortedFinite(v []float64) []float64 {
+	out := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func meanOf(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}

@@ -1,0 +1,390 @@
+// Package serving reconstructs the inference workload from a run's events:
+// requests, when their tokens came out, and their latencies.
+//
+// Two clocks are involved. Every event has the recorder's arrival stamp,
+// on the clock of the power samples: energy is attributed to tokens and
+// windows with it. Clients may also send their own stamp (ts): latency
+// uses it when every event of a request carries one, since it does not
+// include the socket's delay; otherwise arrival stamps.
+//
+// Output tokens: a request's first_token counts 1 and each token event its
+// count ("count more tokens are ready", docs/events.md), at their stamps.
+// A request that sent no token events but ended with output_tokens has
+// them spread evenly from its first token (or start) to its end.
+package serving
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/llem/llem/trace"
+)
+
+// Token is a token event, kept compact: a long run has millions.
+type Token struct {
+	TimestampNs       int64
+	ClientTimestampNs int64 // 0 when the client sent no ts
+	RequestID         string
+	Count             int64
+}
+
+// Request is one request reconstructed from its events.
+type Request struct {
+	ID string // the client's id; "#2", "#3"... appended when an id is reused after its request ended
+	// Arrival stamps (trace clock); 0 when the event is missing.
+	StartNs, FirstTokenNs, LastTokenNs, EndNs int64
+	// Client stamps; 0 when missing.
+	ClientStartNs, ClientFirstTokenNs, ClientLastTokenNs, ClientEndNs int64
+	InputTokens, OutputTokens                                         int64 // from the events; -1 when not given
+	StreamedTokens                                                    int64 // first_token (1) plus the token counts
+	allClient                                                         bool  // every event of the request had a client stamp
+}
+
+// Set is every request of a run, with indexes for window queries.
+type Set struct {
+	Requests []Request // by start (requests without a start by first stamp), then id
+	// Problems are inconsistencies found, each with how often it occurred.
+	Problems []string
+
+	stamps []int64   // streamed output tokens: stamps in time order...
+	cum    []float64 // ...and the cumulative count up to and including each
+	spread []spread  // requests whose tokens are spread over their span
+	ends   []int64   // request_end stamps, sorted
+	firsts []int64   // first_token stamps, sorted
+}
+
+type spread struct {
+	a, b int64
+	n    float64
+}
+
+// Build reconstructs the requests from the run's events (token events
+// apart, as Tokens). Events of other kinds are ignored. Both slices must
+// be sorted by arrival stamp.
+func Build(events []trace.Event, tokens []Token) *Set {
+	s := &Set{}
+	problems := map[string]int{}
+	var order []string
+	problem := func(p string) {
+		if problems[p] == 0 {
+			order = append(order, p)
+		}
+		problems[p]++
+	}
+	var reqs []*Request
+	current := map[string]*Request{} // the latest request with each id
+	uses := map[string]int{}
+	get := func(id string, t int64, starting bool) *Request {
+		r := current[id]
+		if r == nil || (starting && (r.StartNs != 0 || r.EndNs != 0 || r.FirstTokenNs != 0)) {
+			if r != nil && r.EndNs == 0 && starting {
+				problem("request_start for a request id that had not ended (the earlier one is left without an end)")
+			}
+			uses[id]++
+			name := id
+			if uses[id] > 1 {
+				name = fmt.Sprintf("%s#%d", id, uses[id])
+			}
+			r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true}
+			current[id] = r
+			reqs = append(reqs, r)
+		}
+		return r
+	}
+	client := func(r *Request, p *int64) int64 {
+		if p == nil {
+			r.allClient = false
+			return 0
+		}
+		return *p
+	}
+
+	ti := 0
+	addTokensUpTo := func(t int64) {
+		for ; ti < len(tokens) && tokens[ti].TimestampNs <= t; ti++ {
+			tk := tokens[ti]
+			r := current[tk.RequestID]
+			if r == nil || r.EndNs != 0 {
+				problem("token events for a request that had not started or had ended")
+				if r == nil {
+					r = get(tk.RequestID, tk.TimestampNs, false)
+				}
+			}
+			r.StreamedTokens += tk.Count
+			r.LastTokenNs = tk.TimestampNs
+			if tk.ClientTimestampNs == 0 {
+				r.allClient = false
+			}
+			r.ClientLastTokenNs = tk.ClientTimestampNs
+			s.stamps = append(s.stamps, tk.TimestampNs)
+			s.cum = append(s.cum, float64(tk.Count))
+		}
+	}
+	for _, e := range events {
+		switch e.Kind {
+		case "request_start", "first_token", "request_end":
+		default:
+			continue
+		}
+		addTokensUpTo(e.TimestampNs - 1)
+		switch e.Kind {
+		case "request_start":
+			r := get(e.RequestID, e.TimestampNs, true)
+			r.StartNs, r.ClientStartNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+			if e.InputTokens != nil {
+				r.InputTokens = *e.InputTokens
+			}
+		case "first_token":
+			r := get(e.RequestID, e.TimestampNs, false)
+			if r.FirstTokenNs != 0 {
+				problem("a second first_token for the same request (ignored)")
+				continue
+			}
+			r.FirstTokenNs, r.ClientFirstTokenNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+			r.StreamedTokens++
+			r.LastTokenNs, r.ClientLastTokenNs = r.FirstTokenNs, r.ClientFirstTokenNs
+			s.stamps = append(s.stamps, e.TimestampNs)
+			s.cum = append(s.cum, 1)
+		case "request_end":
+			r := get(e.RequestID, e.TimestampNs, false)
+			if r.EndNs != 0 {
+				problem("a second request_end for the same request (ignored)")
+				continue
+			}
+			r.EndNs, r.ClientEndNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+			if e.InputTokens != nil {
+				r.InputTokens = *e.InputTokens
+			}
+			if e.OutputTokens != nil {
+				r.OutputTokens = *e.OutputTokens
+			}
+		}
+	}
+	addTokensUpTo(1<<63 - 1)
+
+	// Stamps arrive merged in time order except where a first_token and a
+	// token share a stamp; sort to be sure, then accumulate.
+	if !slices.IsSorted(s.stamps) {
+		idx := make([]int, len(s.stamps))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return s.stamps[idx[a]] < s.stamps[idx[b]] })
+		st, c := make([]int64, len(idx)), make([]float64, len(idx))
+		for k, i := range idx {
+			st[k], c[k] = s.stamps[i], s.cum[i]
+		}
+		s.stamps, s.cum = st, c
+	}
+	for i := 1; i < len(s.cum); i++ {
+		s.cum[i] += s.cum[i-1]
+	}
+
+	for _, r := range reqs {
+		switch {
+		case r.StartNs == 0:
+			problem("requests without request_start (latency needs it)")
+		case r.EndNs == 0:
+			problem("requests without request_end (unfinished, or the run was cut)")
+		}
+		if r.OutputTokens >= 0 && r.StreamedTokens > 0 && r.OutputTokens != r.StreamedTokens {
+			problem("requests whose request_end output_tokens differs from the tokens streamed (the streamed count is used)")
+		}
+		if r.StreamedTokens == 0 && r.OutputTokens > 0 && r.EndNs != 0 {
+			a := r.FirstTokenNs
+			if a == 0 {
+				a = r.StartNs
+			}
+			if a != 0 && a <= r.EndNs {
+				s.spread = append(s.spread, spread{a: a, b: r.EndNs, n: float64(r.OutputTokens)})
+			}
+		}
+		if r.EndNs != 0 {
+			s.ends = append(s.ends, r.EndNs)
+		}
+		if r.FirstTokenNs != 0 {
+			s.firsts = append(s.firsts, r.FirstTokenNs)
+		}
+		s.Requests = append(s.Requests, *r)
+	}
+	slices.Sort(s.ends)
+	slices.Sort(s.firsts)
+	sort.SliceStable(s.Requests, func(i, j int) bool {
+		a, b := s.Requests[i], s.Requests[j]
+		if a.first() != b.first() {
+			return a.first() < b.first()
+		}
+		return a.ID < b.ID
+	})
+	for _, p := range order {
+		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", problems[p], p))
+	}
+	return s
+}
+
+// first is the request's earliest stamp.
+func (r *Request) first() int64 {
+	for _, t := range []int64{r.StartNs, r.FirstTokenNs, r.LastTokenNs, r.EndNs} {
+		if t != 0 {
+			return t
+		}
+	}
+	return 0
+}
+
+// OutputTokens counts the output tokens generated in [startNs, endNs)
+// (fractional where a spread request overlaps the window in part).
+func (s *Set) OutputTokens(startNs, endNs int64) float64 {
+	if endNs <= startNs {
+		return 0
+	}
+	upTo := func(t int64) float64 { // tokens with stamp < t
+		k := sort.Search(len(s.stamps), func(i int) bool { return s.stamps[i] >= t })
+		if k == 0 {
+			return 0
+		}
+		return s.cum[k-1]
+	}
+	n := upTo(endNs) - upTo(startNs)
+	for _, sp := range s.spread {
+		if sp.b == sp.a {
+			if sp.a >= startNs && sp.a < endNs {
+				n += sp.n
+			}
+			continue
+		}
+		lo, hi := max(sp.a, startNs), min(sp.b, endNs)
+		if hi > lo {
+			n += sp.n * float64(hi-lo) / float64(sp.b-sp.a)
+		}
+	}
+	return n
+}
+
+// Ended counts the requests that ended in [startNs, endNs).
+func (s *Set) Ended(startNs, endNs int64) int {
+	i := sort.Search(len(s.ends), func(k int) bool { return s.ends[k] >= startNs })
+	j := sort.Search(len(s.ends), func(k int) bool { return s.ends[k] >= endNs })
+	return j - i
+}
+
+// Latency holds per-request latencies in seconds.
+type Latency struct {
+	TTFT, ITL, E2E []float64
+}
+
+// Latency of the requests that started in [startNs, endNs): TTFT = first
+// token - start, E2E = end - start, ITL = (last token - first token) /
+// (streamed tokens - 1), or from the end and output_tokens for a request
+// that streamed none. A metric whose events are missing is skipped.
+func (s *Set) Latency(startNs, endNs int64) Latency {
+	var l Latency
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs {
+			continue
+		}
+		start, first, last, end := r.StartNs, r.FirstTokenNs, r.LastTokenNs, r.EndNs
+		if r.allClient {
+			start, first, last, end = r.ClientStartNs, r.ClientFirstTokenNs, r.ClientLastTokenNs, r.ClientEndNs
+		}
+		if r.FirstTokenNs != 0 {
+			l.TTFT = append(l.TTFT, float64(first-start)/1e9)
+		}
+		if r.EndNs != 0 {
+			l.E2E = append(l.E2E, float64(end-start)/1e9)
+		}
+		switch {
+		case r.StreamedTokens >= 2 && r.FirstTokenNs != 0:
+			l.ITL = append(l.ITL, float64(last-first)/1e9/float64(r.StreamedTokens-1))
+		case r.StreamedTokens <= 1 && r.OutputTokens >= 2 && r.FirstTokenNs != 0 && r.EndNs != 0:
+			l.ITL = append(l.ITL, float64(end-first)/1e9/float64(r.OutputTokens-1))
+		}
+	}
+	return l
+}
+
+// InFlight returns the merged spans during which at least one request was
+// in flight: from its start (or first stamp) to its end, or to the last
+// stamp of the set for a request that never ended.
+func (s *Set) InFlight() [][2]int64 {
+	var last int64
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		last = max(last, r.EndNs, r.LastTokenNs, r.StartNs)
+	}
+	spans := make([][2]int64, 0, len(s.Requests))
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		a, b := r.first(), r.EndNs
+		if b == 0 {
+			b = last
+		}
+		spans = append(spans, [2]int64{a, b})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	var out [][2]int64
+	for _, sp := range spans {
+		if n := len(out); n > 0 && sp[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], sp[1])
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// MaxConcurrency is the most requests in flight at once.
+func (s *Set) MaxConcurrency() int {
+	type edge struct {
+		t int64
+		d int
+	}
+	var edges []edge
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		if r.StartNs != 0 && r.EndNs != 0 {
+			edges = append(edges, edge{r.StartNs, 1}, edge{r.EndNs, -1})
+		}
+	}
+	// Ends before starts at the same stamp: a request that ends as the
+	// next starts does not overlap it.
+	sort.Slice(edges, func(i, j int) bool {
+		if edges[i].t != edges[j].t {
+			return edges[i].t < edges[j].t
+		}
+		return edges[i].d < edges[j].d
+	})
+	n, best := 0, 0
+	for _, e := range edges {
+		n += e.d
+		best = max(best, n)
+	}
+	return best
+}
+
+// SteadyWindow is the ML.ENERGY benchmark's event-based steady window
+// (Chung et al., "The ML.ENERGY Benchmark", arXiv:2505.06371; summarised
+// in methodology-specs.md): with N finished requests and a concurrency C
+// (maxNumSeqs when > 0, else the most requests seen in flight at once),
+// the window opens when C requests have produced their first token and
+// closes when N - C - 1 requests have finished, so that the server holds
+// a full batch throughout. ok is false when the requests are too few for
+// such a window.
+func (s *Set) SteadyWindow(maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
+	c := maxNumSeqs
+	if c <= 0 {
+		c = s.MaxConcurrency()
+	}
+	n := len(s.ends)
+	closeAt := n - c - 1
+	if c < 1 || len(s.firsts) < c || closeAt < 1 {
+		return 0, 0, c, false
+	}
+	startNs, endNs = s.firsts[c-1], s.ends[closeAt-1]
+	if endNs <= startNs {
+		return 0, 0, c, false
+	}
+	return startNs, endNs, c, true
+}

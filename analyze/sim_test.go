@@ -1,0 +1,96 @@
+package analyze_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/record"
+	"github.com/llem/llem/record/sim"
+)
+
+// TestRecoversSimTruth records a simulated GPU (known true power) through
+// the real recorder and checks that the analysis recovers the truth: the
+// energy of the run and of the cycle within 1%, and the start of the
+// steady state within 2 s.
+func TestRecoversSimTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records for ~16 s")
+	}
+	for _, gpus := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%dgpu", gpus), func(t *testing.T) {
+			t.Parallel()
+			recoverTruth(t, gpus)
+		})
+	}
+}
+
+func recoverTruth(t *testing.T, gpus int) {
+	{
+		backend := sim.New(sim.Options{GPUs: gpus, Seed: 11})
+		dir := filepath.Join(t.TempDir(), "run")
+		res, err := record.Record(context.Background(), record.Config{
+			OutDir: dir, Argv: []string{"sleep", "12"}, Backend: backend,
+			IdleBefore: 4 * time.Second, IdleAfter: 4 * time.Second, Cycles: 1,
+			Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Log: &bytes.Buffer{},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := analyze.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr := analyze.AnalyzeRun(d, dir, analyze.DefaultSettings())
+		abs := func(s float64) int64 { return d.Origin + int64(math.Round(s*1e9)) }
+
+		var checked int
+		for _, w := range rr.Windows {
+			if w.Kind != analyze.KindRun && w.Kind != analyze.KindCycle {
+				continue
+			}
+			truth := backend.Truth(abs(w.StartS), abs(w.EndS))
+			for _, e := range []struct {
+				name string
+				v    analyze.Num
+			}{{"counter", w.EnergyJ}, {"integrated", w.EnergyIntegratedJ}} {
+				if !e.v.Valid() {
+					t.Errorf("%d GPU(s), %s window: no %s energy", gpus, w.Name, e.name)
+					continue
+				}
+				if rel := math.Abs(float64(e.v)-truth.EnergyJ) / truth.EnergyJ; rel > 0.01 {
+					t.Errorf("%d GPU(s), %s window: %s energy %.1f J, truth %.1f J (%.2f%% off)",
+						gpus, w.Name, e.name, float64(e.v), truth.EnergyJ, rel*100)
+				}
+			}
+			checked++
+		}
+		if checked != 2 {
+			t.Fatalf("%d GPU(s): expected a run and a cycle window, checked %d", gpus, checked)
+		}
+
+		// The cycle is the measured window; its steady state starts after
+		// the sim's 3 s ramp.
+		st := rr.SteadyState
+		if st == nil || !st.StartS.Valid() {
+			t.Fatalf("%d GPU(s): no steady state: %+v", gpus, st)
+		}
+		cyc := res.Meta.Command.Cycles[0]
+		wantStart := float64(cyc.StartNs-d.Origin)/1e9 + 3
+		if got := float64(st.StartS); math.Abs(got-wantStart) > 2 {
+			t.Errorf("%d GPU(s): steady state starts at %.2f s, truth %.2f s", gpus, got, wantStart)
+		}
+		if st.Class != "warmup" {
+			t.Errorf("%d GPU(s): class %q, want warmup (a ramp up to steady power)", gpus, st.Class)
+		}
+		// The idle phases give the sim's idle power.
+		if b := rr.Baseline.Idle; b == nil || math.Abs(b.MedianW.Estimate-75*float64(gpus)) > 1 {
+			t.Errorf("%d GPU(s): idle baseline %+v, want %d W", gpus, b, 75*gpus)
+		}
+	}
+}
