@@ -36,7 +36,7 @@ func Analyze(dirs []string, s Settings, version string, progress io.Writer) (*Re
 type runCtx struct {
 	d        *Data
 	s        Settings
-	pts      [][]PowerPoint // per GPU: the power series integrated (driver, else instant)
+	pts      []Series // per GPU: the power series integrated (driver, else instant)
 	ptsFrom  []string
 	reqs     *serving.Set
 	updateMs float64 // the sensor update period used for the edge term
@@ -93,14 +93,14 @@ func AnalyzeRun(d *Data, name string, s Settings) RunResult {
 	c := &runCtx{d: d, s: s}
 	for _, g := range d.GPUs {
 		if g.DriverPower.Len() >= 2 {
-			c.pts = append(c.pts, g.DriverPower.Points())
+			c.pts = append(c.pts, g.DriverPower)
 			c.ptsFrom = append(c.ptsFrom, "driver_power")
 		} else {
-			c.pts = append(c.pts, g.InstantPower.Points())
+			c.pts = append(c.pts, g.InstantPower)
 			c.ptsFrom = append(c.ptsFrom, "instant_power")
 		}
 	}
-	c.reqs = serving.Build(d.Events, d.Tokens)
+	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
 	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
 	if rr.Requests.Problems == nil {
 		rr.Requests.Problems = []string{}
@@ -256,9 +256,7 @@ func (c *runCtx) window(w Window) WindowResult {
 		spec2 += s.SpecAccuracyW * s.SpecAccuracyW
 		ps := powerSeries(g).Slice(w.StartNs, w.EndNs)
 		gw.Samples = ps.Len()
-		if sorted := sortedFinite(ps.V); len(sorted) > 0 {
-			gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = Num(quantile(sorted, 0.05)), Num(quantile(sorted, 0.95)), Num(sorted[len(sorted)-1])
-		}
+		gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerStats(ps.V)
 		wr.Samples += gw.Samples
 		wr.GPUs = append(wr.GPUs, gw)
 	}
@@ -297,9 +295,7 @@ func (c *runCtx) window(w Window) WindowResult {
 		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = g.P5PowerW, g.P95PowerW, g.MaxPowerW
 	} else if dur > 0.1 {
 		sum := c.summedBins(w.StartNs, w.EndNs, int64(s.SteadyBinMs*1e6))
-		if sorted := sortedFinite(sum); len(sorted) > 0 {
-			wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = Num(quantile(sorted, 0.05)), Num(quantile(sorted, 0.95)), Num(sorted[len(sorted)-1])
-		}
+		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = powerStats(sum)
 	}
 	if wr.MeanPowerW > 0 {
 		// NVML's +/-5 W is a bound per GPU, independent between GPUs: in

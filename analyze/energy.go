@@ -42,22 +42,32 @@ type PowerPoint struct {
 // endNs] by trapezoids, interpolating linearly at the window edges.
 // ok is false when the series does not cover the window.
 func IntegrateJ(p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) {
-	if len(p) < 2 || endNs <= startNs || p[0].TimestampNs > startNs || p[len(p)-1].TimestampNs < endNs {
+	s := Series{T: make([]int64, len(p)), V: make([]float64, len(p))}
+	for i, x := range p {
+		s.T[i], s.V[i] = x.TimestampNs, x.Watts
+	}
+	return s.Integrate(startNs, endNs)
+}
+
+// Integrate is IntegrateJ on a Series of watts.
+func (s Series) Integrate(startNs, endNs int64) (joules float64, ok bool) {
+	t, v := s.T, s.V
+	n := len(t)
+	if n < 2 || endNs <= startNs || t[0] > startNs || t[n-1] < endNs {
 		return 0, false
 	}
-	at := func(i int, t int64) float64 { // linear between p[i-1] and p[i]
-		a, b := p[i-1], p[i]
-		if b.TimestampNs == a.TimestampNs {
-			return b.Watts
+	at := func(i int, x int64) float64 { // linear between samples i-1 and i
+		if t[i] == t[i-1] {
+			return v[i]
 		}
-		return a.Watts + (b.Watts-a.Watts)*float64(t-a.TimestampNs)/float64(b.TimestampNs-a.TimestampNs)
+		return v[i-1] + (v[i]-v[i-1])*float64(x-t[i-1])/float64(t[i]-t[i-1])
 	}
-	first := sort.Search(len(p), func(i int) bool { return p[i].TimestampNs > startNs })
+	first := sort.Search(n, func(i int) bool { return t[i] > startNs })
 	var e float64
-	for i := max(first, 1); i < len(p); i++ {
-		lo, hi := max(p[i-1].TimestampNs, startNs), min(p[i].TimestampNs, endNs)
+	for i := max(first, 1); i < n; i++ {
+		lo, hi := max(t[i-1], startNs), min(t[i], endNs)
 		if hi <= lo {
-			if p[i-1].TimestampNs >= endNs {
+			if t[i-1] >= endNs {
 				break
 			}
 			continue
@@ -76,7 +86,7 @@ func IntegrateJ(p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) 
 // on each side of the edge: the counter still fixes how much energy there
 // was, the power samples only say when. Where p does not cover the
 // interval, the split is linear in time as in CounterEnergyJ.
-func CounterEnergyShapedJ(reads []trace.EnergyRead, p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) {
+func CounterEnergyShapedJ(reads []trace.EnergyRead, p Series, startNs, endNs int64) (joules float64, ok bool) {
 	if len(reads) < 2 || endNs <= startNs || reads[0].TimestampNs > startNs || reads[len(reads)-1].TimestampNs < endNs {
 		return 0, false
 	}
@@ -97,8 +107,8 @@ func CounterEnergyShapedJ(reads []trace.EnergyRead, p []PowerPoint, startNs, end
 			continue
 		}
 		frac := float64(hi-lo) / float64(b.TimestampNs-a.TimestampNs)
-		if part, ok1 := IntegrateJ(p, lo, hi); ok1 {
-			if whole, ok2 := IntegrateJ(p, a.TimestampNs, b.TimestampNs); ok2 && whole > 0 {
+		if part, ok1 := p.Integrate(lo, hi); ok1 {
+			if whole, ok2 := p.Integrate(a.TimestampNs, b.TimestampNs); ok2 && whole > 0 {
 				frac = part / whole
 			}
 		}
@@ -115,27 +125,27 @@ func CounterEnergyShapedJ(reads []trace.EnergyRead, p []PowerPoint, startNs, end
 const EdgeHoldNs = 100_000_000
 
 // integrateHeld is IntegrateJ with the edges held for up to EdgeHoldNs.
-func integrateHeld(p []PowerPoint, startNs, endNs int64) (float64, bool) {
-	if len(p) < 2 || endNs <= startNs {
+func integrateHeld(p Series, startNs, endNs int64) (float64, bool) {
+	n := p.Len()
+	if n < 2 || endNs <= startNs {
 		return 0, false
 	}
-	first, last := p[0], p[len(p)-1]
-	lo, hi := max(startNs, first.TimestampNs), min(endNs, last.TimestampNs)
+	lo, hi := max(startNs, p.T[0]), min(endNs, p.T[n-1])
 	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
 		return 0, false
 	}
-	e, ok := IntegrateJ(p, lo, hi)
+	e, ok := p.Integrate(lo, hi)
 	if !ok {
 		return 0, false
 	}
-	e += first.Watts*float64(lo-startNs)/1e9 + last.Watts*float64(endNs-hi)/1e9
+	e += p.V[0]*float64(lo-startNs)/1e9 + p.V[n-1]*float64(endNs-hi)/1e9
 	return e, true
 }
 
 // counterHeld is CounterEnergyShapedJ with a window that reaches at most
 // EdgeHoldNs past the first or last read: the counter gives the covered
 // part and integrated power the slivers.
-func counterHeld(reads []trace.EnergyRead, p []PowerPoint, startNs, endNs int64) (float64, bool) {
+func counterHeld(reads []trace.EnergyRead, p Series, startNs, endNs int64) (float64, bool) {
 	if len(reads) < 2 || endNs <= startNs {
 		return 0, false
 	}

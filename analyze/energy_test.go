@@ -48,13 +48,13 @@ func TestIntegrateTrapezoids(t *testing.T) {
 func TestCounterEnergyShapedJ(t *testing.T) {
 	// Reads at 0 and 1 s; power 100 W for 0.5 s then 500 W: 300 J.
 	reads := []trace.EnergyRead{{TimestampNs: 0, EnergyMj: 0}, {TimestampNs: 1e9, EnergyMj: 300_000}, {TimestampNs: 2e9, EnergyMj: 800_000}}
-	var p []PowerPoint
+	var p Series
 	for ms := int64(0); ms <= 2000; ms += 10 {
 		w := 100.0
 		if ms > 500 {
 			w = 500
 		}
-		p = append(p, PowerPoint{TimestampNs: ms * 1e6, Watts: w})
+		p.add(ms*1e6, w)
 	}
 	lin, _ := CounterEnergyJ(reads, 0.5e9, 2e9)
 	shaped, ok := CounterEnergyShapedJ(reads, p, 0.5e9, 2e9)
@@ -69,7 +69,7 @@ func TestCounterEnergyShapedJ(t *testing.T) {
 		t.Errorf("shaped split %v, want ~750", shaped)
 	}
 	// Without power samples it falls back to the linear split.
-	if e, _ := CounterEnergyShapedJ(reads, nil, 0.5e9, 2e9); math.Abs(e-lin) > 1e-9 {
+	if e, _ := CounterEnergyShapedJ(reads, Series{}, 0.5e9, 2e9); math.Abs(e-lin) > 1e-9 {
 		t.Errorf("fallback %v, want %v", e, lin)
 	}
 	// Whole intervals are the counter's deltas exactly; a reset contributes nothing.

@@ -36,6 +36,7 @@ type Data struct {
 	GPUs   []*GPU          // by ascending index
 	Events []trace.Event   // every event but token events, sorted by TimestampNs (stable)
 	Tokens []serving.Token // token events, sorted by TimestampNs (stable)
+	IDs    []string        // the request ids Tokens refer to
 	Bad    int             // rows in bad_events
 	Origin int64           // ns: the first sample of any GPU table; start_s counts from here
 	End    int64           // ns: the last sample of any GPU table
@@ -72,52 +73,66 @@ func Load(dir string) (*Data, error) {
 		gpu(int32(run.Meta.GPUs[k].Index))
 	}
 
-	err = trace.ScanTable(run, trace.TableEnergy, batchRows, func(rows []trace.EnergyRead) error {
-		for _, r := range rows {
-			g := gpu(r.GPU)
-			g.Energy = append(g.Energy, r)
-		}
-		return nil
-	})
+	// Every table is read by column (trace.ScanColumns): no row structs,
+	// no pointer per optional field.
+	err = trace.ScanColumns(run, trace.TableEnergy, []string{"gpu", "timestamp_ns", "energy_mj", "read_duration_ns"}, batchRows,
+		func(c *trace.Columns) error {
+			for i := 0; i < c.Len(); i++ {
+				gi, _ := c.Int(0, i)
+				t, _ := c.Int(1, i)
+				e, _ := c.Int(2, i)
+				rd, _ := c.Int(3, i)
+				g := gpu(int32(gi))
+				g.Energy = append(g.Energy, trace.EnergyRead{GPU: int32(gi), TimestampNs: t, EnergyMj: e, ReadDurationNs: rd})
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, fmt.Errorf("%s: energy table: %w", dir, err)
 	}
-	err = trace.ScanTable(run, trace.TableDriverPower, batchRows, func(rows []trace.DriverPowerSample) error {
-		for _, r := range rows {
-			gpu(r.GPU).DriverPower.add(r.TimestampNs, float64(r.DriverPowerMw)/1000)
-		}
-		return nil
-	})
+	err = trace.ScanColumns(run, trace.TableDriverPower, []string{"gpu", "timestamp_ns", "driver_power_mw"}, batchRows,
+		func(c *trace.Columns) error {
+			for i := 0; i < c.Len(); i++ {
+				gi, _ := c.Int(0, i)
+				t, _ := c.Int(1, i)
+				if mw, ok := c.Int(2, i); ok {
+					gpu(int32(gi)).DriverPower.add(t, float64(mw)/1000)
+				}
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, fmt.Errorf("%s: driver_power table: %w", dir, err)
 	}
-	err = trace.ScanTable(run, trace.TableState, batchRows, func(rows []trace.DeviceState) error {
-		for i := range rows {
-			r := &rows[i]
-			g := gpu(r.GPU)
-			t := r.TimestampNs
-			if r.InstantPowerMw != nil {
-				g.InstantPower.add(t, float64(*r.InstantPowerMw)/1000)
+	err = trace.ScanColumns(run, trace.TableState, []string{"gpu", "timestamp_ns", "instant_power_mw", "average_power_mw",
+		"temperature_c", "sm_clock_mhz", "gpu_util_pct", "clock_event_reasons"}, batchRows,
+		func(c *trace.Columns) error {
+			for i := 0; i < c.Len(); i++ {
+				gi, _ := c.Int(0, i)
+				t, _ := c.Int(1, i)
+				g := gpu(int32(gi))
+				if v, ok := c.Int(2, i); ok {
+					g.InstantPower.add(t, float64(v)/1000)
+				}
+				if v, ok := c.Int(3, i); ok {
+					g.AveragePower.add(t, float64(v)/1000)
+				}
+				if v, ok := c.Int(4, i); ok {
+					g.Temperature.add(t, float64(v))
+				}
+				if v, ok := c.Int(5, i); ok {
+					g.SMClock.add(t, float64(v))
+				}
+				if v, ok := c.Int(6, i); ok {
+					g.Util.add(t, float64(v))
+				}
+				if v, ok := c.Int(7, i); ok {
+					g.Reasons = append(g.Reasons, v)
+					g.RT = append(g.RT, t)
+				}
 			}
-			if r.AveragePowerMw != nil {
-				g.AveragePower.add(t, float64(*r.AveragePowerMw)/1000)
-			}
-			if r.TemperatureC != nil {
-				g.Temperature.add(t, float64(*r.TemperatureC))
-			}
-			if r.SMClockMHz != nil {
-				g.SMClock.add(t, float64(*r.SMClockMHz))
-			}
-			if r.GPUUtilPct != nil {
-				g.Util.add(t, float64(*r.GPUUtilPct))
-			}
-			if r.ClockEventReasons != nil {
-				g.Reasons = append(g.Reasons, *r.ClockEventReasons)
-				g.RT = append(g.RT, t)
-			}
-		}
-		return nil
-	})
+			return nil
+		})
 	if err != nil {
 		return nil, fmt.Errorf("%s: device_state table: %w", dir, err)
 	}
@@ -238,6 +253,10 @@ func (d *Data) loadEvents() error {
 		}
 		return nil
 	}
+	ids := map[string]int32{}
+	if n := d.Run.Meta.Recorder.Rows[trace.TableEvents]; n > 0 && n < 1<<28 {
+		d.Tokens = make([]serving.Token, 0, n) // most rows of a long run are tokens
+	}
 	err := trace.ScanColumns(d.Run, trace.TableEvents, eventColumns, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			ts, _ := c.Int(0, i)
@@ -248,7 +267,13 @@ func (d *Data) loadEvents() error {
 				if !ok {
 					n = 1
 				}
-				d.Tokens = append(d.Tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: cts, RequestID: str(c.Bytes(4, i)), Count: n})
+				id, ok := ids[string(c.Bytes(4, i))]
+				if !ok {
+					id = int32(len(d.IDs))
+					d.IDs = append(d.IDs, str(c.Bytes(4, i)))
+					ids[d.IDs[id]] = id
+				}
+				d.Tokens = append(d.Tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
 				continue
 			}
 			gpu, _ := c.Int(1, i)

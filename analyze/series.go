@@ -51,15 +51,6 @@ func (s Series) At(t int64) (v float64, ok bool) {
 	return s.V[a] + f*(s.V[b]-s.V[a]), true
 }
 
-// Points converts a power series for IntegrateJ.
-func (s Series) Points() []PowerPoint {
-	p := make([]PowerPoint, len(s.T))
-	for i := range s.T {
-		p[i] = PowerPoint{TimestampNs: s.T[i], Watts: s.V[i]}
-	}
-	return p
-}
-
 // Bins returns the time-weighted mean of s in consecutive bins of binNs
 // over [startNs, endNs): the value of bin k covers [start + k*bin, start +
 // (k+1)*bin). The series is treated as piecewise linear between samples,
@@ -71,10 +62,9 @@ func (s Series) Bins(startNs, endNs, binNs int64) []float64 {
 	}
 	n := int((endNs - startNs) / binNs)
 	out := make([]float64, n)
-	pts := s.Points()
 	for k := range out {
 		lo := startNs + int64(k)*binNs
-		e, ok := IntegrateJ(pts, lo, lo+binNs)
+		e, ok := s.Integrate(lo, lo+binNs)
 		if !ok {
 			out[k] = math.NaN()
 			continue
@@ -120,4 +110,84 @@ func meanOf(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// powerStats are the 5th and 95th percentiles and the maximum of v (NaN
+// when v holds no finite value). Percentiles are found by selection, not
+// sorting: a window of an hour-long 50 Hz trace holds 180,000 samples per
+// GPU, and the analysis asks for every window.
+func powerStats(v []float64) (p5, p95, mx Num) {
+	x := make([]float64, 0, len(v))
+	for _, f := range v {
+		if !math.IsNaN(f) && !math.IsInf(f, 0) {
+			x = append(x, f)
+		}
+	}
+	if len(x) == 0 {
+		return NaN, NaN, NaN
+	}
+	m := x[0]
+	for _, f := range x {
+		m = max(m, f)
+	}
+	return Num(quantileSelect(x, 0.05)), Num(quantileSelect(x, 0.95)), Num(m)
+}
+
+// quantileSelect is quantile(sorted x, q) without sorting; it reorders x.
+func quantileSelect(x []float64, q float64) float64 {
+	n := len(x)
+	h := q * float64(n-1)
+	lo := int(math.Floor(h))
+	a := selectKth(x, lo)
+	if lo >= n-1 {
+		return a
+	}
+	b := x[lo+1]
+	for _, f := range x[lo+1:] { // all >= a after selection
+		b = min(b, f)
+	}
+	return a + (h-float64(lo))*(b-a)
+}
+
+// selectKth puts the k-th smallest value of x at x[k], smaller ones before
+// it and larger ones after, and returns it (Hoare's quickselect with a
+// median-of-three pivot: deterministic).
+func selectKth(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
 }

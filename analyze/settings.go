@@ -43,7 +43,7 @@ type Settings struct {
 	// deviation ("stddev", for power in W) or the variance ("variance", as
 	// Barrett et al. do for iteration times in s).
 	SteadyBounds string `json:"steady_bounds"`
-	MaxNumSeqs          int     `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
+	MaxNumSeqs   int    `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
 
 	// Thermal drift and conditioning.
 	ConditioningS       float64 `json:"conditioning_s"` // load before a window (audit CP-2: 60 s)

@@ -77,7 +77,7 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 		}
 	}
 
-	reqs := serving.Build(c.eventsIn(w.StartNs, w.EndNs), c.tokensIn(w.StartNs, w.EndNs))
+	reqs := serving.Build(c.eventsIn(w.StartNs, w.EndNs), c.tokensIn(w.StartNs, w.EndNs), c.d.IDs)
 	if st, en, conc, ok := reqs.SteadyWindow(s.MaxNumSeqs); ok {
 		det.events = &eventSpan{startNs: st, endNs: en, concurrency: conc}
 	}

@@ -42,7 +42,7 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 	}
 	for _, batch := range []int{1, 333, 8192} {
 		k := 0
-		err = ScanColumns(r, TableEvents, []string{"timestamp_ns", "kind", "count", "cycle", "request_id", "no_such_column"}, batch, func(c *Columns) error {
+		err = ScanColumns(r, TableEvents, []string{"timestamp_ns", "kind", "count", "cycle", "request_id", "no_such_column", "gpu"}, batch, func(c *Columns) error {
 			if c.Len() > batch {
 				t.Fatalf("batch of %d rows, asked for at most %d", c.Len(), batch)
 			}
@@ -53,6 +53,9 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 				n, nok := c.Int(2, i)
 				cy, cok := c.Int(3, i)
 				_, xok := c.Int(5, i)
+				if g, _ := c.Int(6, i); g != int64(e.GPU) {
+					t.Fatalf("gpu %d, wrote %d", g, e.GPU)
+				}
 				if ts != e.TimestampNs || string(c.Bytes(1, i)) != e.Kind || string(c.Bytes(4, i)) != e.RequestID ||
 					nok != (e.Count != nil) || (nok && n != *e.Count) || cok != (e.Cycle != nil) || (cok && int32(cy) != *e.Cycle) ||
 					xok || c.Bytes(5, i) != nil {

@@ -21,12 +21,13 @@ import (
 	"github.com/llem/llem/trace"
 )
 
-// Token is a token event, kept compact: a long run has millions.
+// Token is a token event, kept compact (24 bytes): a long run has
+// millions. Req indexes the request-id table given to Build.
 type Token struct {
 	TimestampNs       int64
 	ClientTimestampNs int64 // 0 when the client sent no ts
-	RequestID         string
-	Count             int64
+	Req               int32
+	Count             int32
 }
 
 // Request is one request reconstructed from its events.
@@ -47,11 +48,11 @@ type Set struct {
 	// Problems are inconsistencies found, each with how often it occurred.
 	Problems []string
 
-	stamps []int64   // streamed output tokens: stamps in time order...
-	cum    []float64 // ...and the cumulative count up to and including each
-	spread []spread  // requests whose tokens are spread over their span
-	ends   []int64   // request_end stamps, sorted
-	firsts []int64   // first_token stamps, sorted
+	tokens []Token  // the token events (shared with the caller, not copied)...
+	cum    []int64  // ...and the cumulative count up to and including each
+	spread []spread // requests whose tokens are spread over their span
+	ends   []int64  // request_end stamps, sorted
+	firsts []int64  // first_token stamps, sorted: each is one output token
 }
 
 type spread struct {
@@ -60,10 +61,15 @@ type spread struct {
 }
 
 // Build reconstructs the requests from the run's events (token events
-// apart, as Tokens). Events of other kinds are ignored. Both slices must
-// be sorted by arrival stamp.
-func Build(events []trace.Event, tokens []Token) *Set {
-	s := &Set{}
+// apart, as Tokens whose Req indexes ids). Events of other kinds are
+// ignored. Both slices must be sorted by arrival stamp.
+func Build(events []trace.Event, tokens []Token, ids []string) *Set {
+	s := &Set{tokens: tokens, cum: make([]int64, len(tokens))}
+	var total int64
+	for i, tk := range tokens {
+		total += int64(tk.Count)
+		s.cum[i] = total
+	}
 	problems := map[string]int{}
 	var order []string
 	problem := func(p string) {
@@ -74,6 +80,12 @@ func Build(events []trace.Event, tokens []Token) *Set {
 	}
 	var reqs []*Request
 	current := map[string]*Request{} // the latest request with each id
+	// byToken[i] is current[ids[i]], so a token costs no map lookup.
+	byToken := make([]*Request, len(ids))
+	tokenIdx := make(map[string]int32, len(ids))
+	for i, id := range ids {
+		tokenIdx[id] = int32(i)
+	}
 	uses := map[string]int{}
 	get := func(id string, t int64, starting bool) *Request {
 		r := current[id]
@@ -88,6 +100,9 @@ func Build(events []trace.Event, tokens []Token) *Set {
 			}
 			r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true}
 			current[id] = r
+			if i, ok := tokenIdx[id]; ok {
+				byToken[i] = r
+			}
 			reqs = append(reqs, r)
 		}
 		return r
@@ -104,21 +119,19 @@ func Build(events []trace.Event, tokens []Token) *Set {
 	addTokensUpTo := func(t int64) {
 		for ; ti < len(tokens) && tokens[ti].TimestampNs <= t; ti++ {
 			tk := tokens[ti]
-			r := current[tk.RequestID]
+			r := byToken[tk.Req]
 			if r == nil || r.EndNs != 0 {
 				problem("token events for a request that had not started or had ended")
 				if r == nil {
-					r = get(tk.RequestID, tk.TimestampNs, false)
+					r = get(ids[tk.Req], tk.TimestampNs, false)
 				}
 			}
-			r.StreamedTokens += tk.Count
+			r.StreamedTokens += int64(tk.Count)
 			r.LastTokenNs = tk.TimestampNs
 			if tk.ClientTimestampNs == 0 {
 				r.allClient = false
 			}
 			r.ClientLastTokenNs = tk.ClientTimestampNs
-			s.stamps = append(s.stamps, tk.TimestampNs)
-			s.cum = append(s.cum, float64(tk.Count))
 		}
 	}
 	for _, e := range events {
@@ -144,8 +157,6 @@ func Build(events []trace.Event, tokens []Token) *Set {
 			r.FirstTokenNs, r.ClientFirstTokenNs = e.TimestampNs, client(r, e.ClientTimestampNs)
 			r.StreamedTokens++
 			r.LastTokenNs, r.ClientLastTokenNs = r.FirstTokenNs, r.ClientFirstTokenNs
-			s.stamps = append(s.stamps, e.TimestampNs)
-			s.cum = append(s.cum, 1)
 		case "request_end":
 			r := get(e.RequestID, e.TimestampNs, false)
 			if r.EndNs != 0 {
@@ -162,24 +173,6 @@ func Build(events []trace.Event, tokens []Token) *Set {
 		}
 	}
 	addTokensUpTo(1<<63 - 1)
-
-	// Stamps arrive merged in time order except where a first_token and a
-	// token share a stamp; sort to be sure, then accumulate.
-	if !slices.IsSorted(s.stamps) {
-		idx := make([]int, len(s.stamps))
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(a, b int) bool { return s.stamps[idx[a]] < s.stamps[idx[b]] })
-		st, c := make([]int64, len(idx)), make([]float64, len(idx))
-		for k, i := range idx {
-			st[k], c[k] = s.stamps[i], s.cum[i]
-		}
-		s.stamps, s.cum = st, c
-	}
-	for i := 1; i < len(s.cum); i++ {
-		s.cum[i] += s.cum[i-1]
-	}
 
 	for _, r := range reqs {
 		switch {
@@ -239,12 +232,14 @@ func (s *Set) OutputTokens(startNs, endNs int64) float64 {
 	if endNs <= startNs {
 		return 0
 	}
-	upTo := func(t int64) float64 { // tokens with stamp < t
-		k := sort.Search(len(s.stamps), func(i int) bool { return s.stamps[i] >= t })
-		if k == 0 {
-			return 0
+	upTo := func(t int64) float64 { // streamed tokens with stamp < t
+		k := sort.Search(len(s.tokens), func(i int) bool { return s.tokens[i].TimestampNs >= t })
+		f := sort.Search(len(s.firsts), func(i int) bool { return s.firsts[i] >= t })
+		n := float64(f)
+		if k > 0 {
+			n += float64(s.cum[k-1])
 		}
-		return s.cum[k-1]
+		return n
 	}
 	n := upTo(endNs) - upTo(startNs)
 	for _, sp := range s.spread {
