@@ -92,7 +92,7 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	if st := r.SteadyState; st != nil {
 		where := st.Window
-		if st.Cycle > 0 {
+		if st.Cycle > 0 && !isCycleName(st.Window) {
 			where += fmt.Sprintf(", cycle %d", st.Cycle)
 		}
 		fmt.Fprintf(w, "steady    %s by %s in %s", st.Class, st.Method, where)
@@ -131,7 +131,7 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	for _, th := range r.Thermal {
 		where := th.Window
-		if th.Cycle > 0 {
+		if th.Cycle > 0 && !isCycleName(th.Window) {
 			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
 		}
 		for _, g := range th.GPUs {
@@ -154,6 +154,9 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	return nil
 }
+
+// isCycleName: a cycle window's name already says its cycle.
+func isCycleName(name string) bool { return strings.HasPrefix(name, "cycle ") }
 
 func short(hash string) string {
 	if len(hash) > 19 {
