@@ -92,12 +92,13 @@ func AnalyzeRun(d *Data, name string, s Settings) RunResult {
 
 	c := &runCtx{d: d, s: s}
 	for _, g := range d.GPUs {
-		if g.DriverPower.Len() >= 2 {
-			c.pts = append(c.pts, g.DriverPower)
-			c.ptsFrom = append(c.ptsFrom, "driver_power")
-		} else {
-			c.pts = append(c.pts, g.InstantPower)
-			c.ptsFrom = append(c.ptsFrom, "instant_power")
+		from, ps := powerSource(g)
+		c.pts = append(c.pts, ps)
+		c.ptsFrom = append(c.ptsFrom, from)
+		if from == "average_power" {
+			gpu := g.Index
+			rr.warn(Warning{Code: "average_power_only", GPU: &gpu, Message: fmt.Sprintf(
+				"GPU %d has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Index)})
 		}
 	}
 	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
@@ -341,13 +342,25 @@ func (c *runCtx) window(w Window) WindowResult {
 	return wr
 }
 
-// powerSeries is the series power percentiles come from: the driver's
-// 50 Hz buffer, else instant power.
+// powerSeries is the series power percentiles come from.
 func powerSeries(g *GPU) Series {
-	if g.DriverPower.Len() >= 2 {
-		return g.DriverPower
+	_, s := powerSource(g)
+	return s
+}
+
+// powerSource picks the best power series a GPU has: the driver's 50 Hz
+// buffer, else instant power, else (imported nvidia-smi logs) the 1 s
+// average.
+func powerSource(g *GPU) (string, Series) {
+	switch {
+	case g.DriverPower.Len() >= 2:
+		return "driver_power", g.DriverPower
+	case g.InstantPower.Len() >= 2:
+		return "instant_power", g.InstantPower
+	case g.AveragePower.Len() >= 2:
+		return "average_power", g.AveragePower
 	}
-	return g.InstantPower
+	return "none", Series{}
 }
 
 // summedBins is the power summed over GPUs in bins of binNs.

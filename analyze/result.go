@@ -132,8 +132,8 @@ type GPUWindow struct {
 	MaxPowerW          Num `json:"max_power_w"`
 	SpecUncertaintyPct Num `json:"spec_uncertainty_pct"`
 	Samples            int `json:"samples"`
-	// IntegratedFrom names the power field integrated: driver_power, or
-	// instant_power when the run has no driver samples.
+	// IntegratedFrom names the power field integrated and used for the
+	// percentiles: driver_power, else instant_power, else average_power.
 	IntegratedFrom string `json:"integrated_from"`
 }
 
