@@ -57,11 +57,16 @@ Examples:
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per run and window, for sweeps"},
 			&ucli.StringFlag{Name: "config", Usage: "JSON file of methodology settings (any subset; see docs/results.md)"},
 			&ucli.StringSliceFlag{Name: "window", Usage: "a measured window: a phase `NAME` or START..END in seconds from the first sample (repeatable)"},
-			&ucli.StringFlag{Name: "measure-phase", Usage: "the client phase that is the measurement (default " + def.MeasurePhase + ")"},
-			&ucli.IntFlag{Name: "resamples", Usage: fmt.Sprintf("bootstrap resamples (default %d)", def.Resamples)},
-			&ucli.Float64Flag{Name: "confidence", Usage: fmt.Sprintf("confidence level of every interval (default %g)", def.Confidence)},
-			&ucli.Uint64Flag{Name: "seed", Usage: "seed of every resampling, recorded in the output (default 0)"},
-			&ucli.StringFlag{Name: "steady", Usage: "steady-state method: pelt or mser5 (default " + def.Steady + ")"},
+			// The defaults are the flags' Values so that --help shows them once:
+			// a default in Usage was followed by urfave's "(default: 0)" of the
+			// unset Value, so --help said "(default 2000) (default: 0)". Only
+			// flags that are set (IsSet) override --config, so the Values do
+			// not mask the file.
+			&ucli.StringFlag{Name: "measure-phase", Value: def.MeasurePhase, Usage: "the client phase that is the measurement"},
+			&ucli.IntFlag{Name: "resamples", Value: def.Resamples, Usage: "bootstrap resamples"},
+			&ucli.Float64Flag{Name: "confidence", Value: def.Confidence, Usage: "confidence level of every interval, in (0, 1)"},
+			&ucli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of every resampling, recorded in the output"},
+			&ucli.StringFlag{Name: "steady", Value: def.Steady, Usage: "steady-state method: pelt or mser5"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of standard output"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
 			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a Go CPU profile to this file (for llem's own benchmarks)"},
