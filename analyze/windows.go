@@ -163,7 +163,13 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 					Message: fmt.Sprintf("--window %s lies outside the trace (0 to %.3f s); skipped", spec, d.seconds(d.End))})
 				continue
 			}
-			users = append(users, Window{Name: spec, Kind: KindUser, Cycle: cycleAt(start), StartNs: start, EndNs: end})
+			// A span belongs to a cycle only when it lies inside it: one
+			// across cycles must not count as a cycle's measurement.
+			cyc := cycleAt(start)
+			if cyc != cycleAt(end) {
+				cyc = 0
+			}
+			users = append(users, Window{Name: spec, Kind: KindUser, Cycle: cyc, StartNs: start, EndNs: end})
 			continue
 		}
 		found := false

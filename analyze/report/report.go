@@ -135,7 +135,7 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
 		}
 		for _, g := range th.GPUs {
-			fmt.Fprintf(w, "thermal   %s GPU %d: %s-%s C (%s C/min), SM %s-%s MHz, under load %s s before",
+			fmt.Fprintf(w, "thermal   %s GPU %d: %s..%s C (%s C/min), SM %s..%s MHz, under load %s s before",
 				where, g.GPU, num(g.TempStartC, 0), num(g.TempEndC, 0), signed(g.TempSlopeCPerMin, 2),
 				num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
 			if th.PowerTrend != nil && len(th.GPUs) == 1 {

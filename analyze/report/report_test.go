@@ -73,7 +73,7 @@ func TestTableMissingValues(t *testing.T) {
 		"steady    none by pelt in measure, cycle 1; no steady state\n",
 		"baseline  idle: none found\n",
 		"baseline  P0 122.0 (no CI) W median (phases p0_hold, 3.0 s)\n",
-		"thermal   measure (cycle 1) GPU 0: --- C (- C/min), SM --- MHz, under load - s before\n",
+		"thermal   measure (cycle 1) GPU 0: -..- C (- C/min), SM -..- MHz, under load - s before\n",
 		"sensors   update period: instant power - ms, driver buffer 20.0 ms, 1 s average - ms\n",
 		"warnings  none\n",
 	} {

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -180,6 +181,9 @@ func runAnalyze(c *ucli.Context) error {
 func findRuns(args []string) ([]string, error) {
 	var dirs []string
 	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return nil, fmt.Errorf("%s: flags go before the runs: llem analyze [flags] RUN_DIR|DIR...", a)
+		}
 		st, err := os.Stat(a)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a, err)

@@ -394,6 +394,7 @@ func TestAnalyzeBadInput(t *testing.T) {
 		{[]string{"--config", notJSON, bs8Run}, []string{notJSON}},
 		{[]string{"--config", filepath.Join(dir, "none.json"), bs8Run}, []string{"--config", "none.json"}},
 		{[]string{"--window", "5..2", bs8Run}, []string{`--window "5..2"`, "START < END"}},
+		{[]string{bs8Run, "--json"}, []string{"--json", "flags go before the runs"}},
 		{[]string{"--steady", "bogus", bs8Run}, []string{"steady", `"bogus"`, "pelt", "mser5"}},
 		{[]string{"--confidence", "2", bs8Run}, []string{"confidence must be in (0, 1), got 2"}},
 		{[]string{"--confidence", "0", bs8Run}, []string{"confidence must be in (0, 1), got 0"}},
