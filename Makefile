@@ -31,6 +31,7 @@ test-python:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./trace/imports/nvsmi -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 # On a machine with no GPU: summarise a shipped real H100 run, check its
 # counter against its instant power, replay it through the recorder at 20x,
