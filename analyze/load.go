@@ -154,7 +154,7 @@ func Load(dir string) (*Data, error) {
 	}
 	slices.SortFunc(d.GPUs, func(a, b *GPU) int { return a.Index - b.Index })
 	if d.Origin > d.End {
-		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows)", dir)
+		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)
 	}
 	return d, nil
 }
@@ -201,6 +201,7 @@ func (d *Data) sortGPU(g *GPU) {
 	}
 	span(g.DriverPower.T)
 	span(g.InstantPower.T)
+	span(g.AveragePower.T)
 	span(g.RT)
 }
 

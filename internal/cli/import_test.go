@@ -52,6 +52,44 @@ func TestImportThenAnalyze(t *testing.T) {
 	}
 }
 
+// A log whose only power column is power.draw (the 1 s average) is
+// analysed from it, with a warning saying so.
+func TestImportAverageOnlyThenAnalyze(t *testing.T) {
+	run := filepath.Join(t.TempDir(), "run")
+	if r := runLlem(t, "", "import", "nvidia-smi", importData+"MLPerf_data.csv", "-o", run); r.code != 0 {
+		t.Fatalf("import: exit %d, stderr %q", r.code, r.stderr)
+	}
+	a := runLlem(t, "", "analyze", "--json", "--quiet", run)
+	if a.code != 0 {
+		t.Fatalf("analyze: exit %d, stderr %q", a.code, a.stderr)
+	}
+	var doc struct {
+		Runs []struct {
+			Warnings []struct{ Code string } `json:"warnings"`
+			Windows  []struct {
+				EnergyIntegratedJ *float64 `json:"energy_integrated_j"`
+				GPUs              []struct {
+					IntegratedFrom string `json:"integrated_from"`
+				} `json:"gpus"`
+			} `json:"windows"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(a.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	w := doc.Runs[0].Windows[0]
+	if w.EnergyIntegratedJ == nil || *w.EnergyIntegratedJ <= 0 || w.GPUs[0].IntegratedFrom != "average_power" {
+		t.Errorf("run window: %+v", w)
+	}
+	found := false
+	for _, wn := range doc.Runs[0].Warnings {
+		found = found || wn.Code == "average_power_only"
+	}
+	if !found {
+		t.Errorf("no average_power_only warning: %+v", doc.Runs[0].Warnings)
+	}
+}
+
 // TestImportOutAnywhere: -o may come before the format, before the files
 // or after them.
 func TestImportOutAnywhere(t *testing.T) {
