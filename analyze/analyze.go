@@ -291,6 +291,15 @@ func (c *runCtx) window(w Window) WindowResult {
 	if energy.Valid() && dur > 0 {
 		wr.MeanPowerW = energy / Num(dur)
 	}
+	if c.wallMeter() {
+		// MLPerf Power's rule for a whole-system analyzer: the mean of
+		// the samples strictly inside the window, so that llem reproduces
+		// the published figure from the same log.
+		wr.MeanPowerW = NaN
+		if sum, n := c.strictSampleSum(w.StartNs, w.EndNs); n > 0 {
+			wr.MeanPowerW = Num(sum / float64(n))
+		}
+	}
 	if len(d.GPUs) == 1 {
 		g := wr.GPUs[0]
 		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = g.P5PowerW, g.P95PowerW, g.MaxPowerW
@@ -340,6 +349,29 @@ func (c *runCtx) window(w Window) WindowResult {
 		}
 	}
 	return wr
+}
+
+// wallMeter reports whether the run's power comes from a whole-system
+// analyzer read at ~1 Hz (a SPEC PTDaemon import) rather than from GPUs.
+func (c *runCtx) wallMeter() bool {
+	src := c.d.Run.Meta.Source
+	return src != nil && src.Format == "ptdaemon"
+}
+
+// strictSampleSum sums the power samples of every device strictly inside
+// (start, end), and counts them.
+func (c *runCtx) strictSampleSum(start, end int64) (sum float64, n int) {
+	for _, g := range c.d.GPUs {
+		ps := powerSeries(g)
+		i, j := ps.Span(start, end)
+		for k := i; k < j; k++ {
+			if ps.T[k] > start && ps.T[k] < end {
+				sum += ps.V[k]
+				n++
+			}
+		}
+	}
+	return sum, n
 }
 
 // powerSeries is the series power percentiles come from.
