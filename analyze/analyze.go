@@ -307,7 +307,7 @@ func (c *runCtx) window(w Window) WindowResult {
 		sum := c.summedBins(w.StartNs, w.EndNs, int64(s.SteadyBinMs*1e6))
 		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = powerStats(sum)
 	}
-	if wr.MeanPowerW > 0 {
+	if wr.MeanPowerW > 0 && !c.wallMeter() { // NVML's spec says nothing of a wall analyzer
 		// NVML's +/-5 W is a bound per GPU, independent between GPUs: in
 		// quadrature for the sum. The counter's edge term: each edge may
 		// be stale by one sensor update, at most update/duration of the
