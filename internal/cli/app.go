@@ -99,6 +99,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			infoCommand(),
 			analyzeCommand(),
 			bootstrapCommand(),
+			replayCommand(),
 			importCommand(),
 		},
 	}
