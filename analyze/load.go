@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -162,8 +163,8 @@ func Load(dir string) (*Data, error) {
 // sortGPU makes every column time-ordered (a reader of merged or imported
 // traces must not assume it) and widens the run's time span.
 func (d *Data) sortGPU(g *GPU) {
-	if !slices.IsSortedFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp64(a.TimestampNs, b.TimestampNs) }) {
-		slices.SortStableFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp64(a.TimestampNs, b.TimestampNs) })
+	if !slices.IsSortedFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) }) {
+		slices.SortStableFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 		d.note("unsorted_rows", fmt.Sprintf("GPU %d: energy rows were out of time order and were sorted", g.Index))
 	}
 	fields := []struct {
@@ -183,7 +184,7 @@ func (d *Data) sortGPU(g *GPU) {
 		for i := range idx {
 			idx[i] = i
 		}
-		slices.SortStableFunc(idx, func(a, b int) int { return cmp64(g.RT[a], g.RT[b]) })
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(g.RT[a], g.RT[b]) })
 		t, r := make([]int64, len(idx)), make([]int64, len(idx))
 		for k, i := range idx {
 			t[k], r[k] = g.RT[i], g.Reasons[i]
@@ -214,22 +215,12 @@ func sortSeries(s *Series) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp64(s.T[a], s.T[b]) })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(s.T[a], s.T[b]) })
 	t, v := make([]int64, len(idx)), make([]float64, len(idx))
 	for k, i := range idx {
 		t[k], v[k] = s.T[i], s.V[i]
 	}
 	s.T, s.V = t, v
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // eventColumns are read by column (trace.ScanColumns), in this order.
@@ -293,7 +284,7 @@ func (d *Data) loadEvents() error {
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp64(a.TimestampNs, b.TimestampNs) })
-	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp64(a.TimestampNs, b.TimestampNs) })
+	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/llem/llem/analyze/internal/order"
 )
 
 // Series is one field of one GPU over time: T in ns since the Unix epoch
@@ -138,7 +140,7 @@ func quantileSelect(x []float64, q float64) float64 {
 	n := len(x)
 	h := q * float64(n-1)
 	lo := int(math.Floor(h))
-	a := selectKth(x, lo)
+	a := order.SelectKth(x, lo)
 	if lo >= n-1 {
 		return a
 	}
@@ -147,47 +149,4 @@ func quantileSelect(x []float64, q float64) float64 {
 		b = min(b, f)
 	}
 	return a + (h-float64(lo))*(b-a)
-}
-
-// selectKth puts the k-th smallest value of x at x[k], smaller ones before
-// it and larger ones after, and returns it (Hoare's quickselect with a
-// median-of-three pivot: deterministic).
-func selectKth(x []float64, k int) float64 {
-	lo, hi := 0, len(x)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if x[mid] < x[lo] {
-			x[mid], x[lo] = x[lo], x[mid]
-		}
-		if x[hi] < x[lo] {
-			x[hi], x[lo] = x[lo], x[hi]
-		}
-		if x[hi] < x[mid] {
-			x[hi], x[mid] = x[mid], x[hi]
-		}
-		pivot := x[mid]
-		i, j := lo, hi
-		for i <= j {
-			for x[i] < pivot {
-				i++
-			}
-			for x[j] > pivot {
-				j--
-			}
-			if i <= j {
-				x[i], x[j] = x[j], x[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return x[k]
-		}
-	}
-	return x[k]
 }

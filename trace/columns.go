@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -61,26 +60,11 @@ func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *C
 }
 
 func scanSegmentColumns(path string, c *Columns, batch int, fn func(c *Columns) error) error {
-	f, err := os.Open(path)
+	f, pf, err := openSegment(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
-	}
-	v, ok := pf.Lookup(KeySchemaVersion)
-	if !ok {
-		return fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
-	}
-	if err := CheckVersion(v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	index := make([]int, len(c.names))
 	for i, name := range c.names {
 		index[i] = -1

@@ -79,26 +79,11 @@ func ScanTable[T any](r *Run, table string, batch int, fn func(rows []T) error) 
 }
 
 func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
-	f, err := os.Open(path)
+	f, pf, err := openSegment(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
-	}
-	v, ok := pf.Lookup(KeySchemaVersion)
-	if !ok {
-		return fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
-	}
-	if err := CheckVersion(v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()
 	// Never ask for more rows than the segment has left: parquet-go
@@ -131,6 +116,36 @@ func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
 			return fmt.Errorf("%s: %d rows promised by the footer could not be read", path, left)
 		}
 	}
+}
+
+// openSegment opens a segment and checks that it is an llem segment of a
+// version this reader reads. The caller closes f.
+func openSegment(path string) (f *os.File, pf *parquet.File, err error) {
+	f, err = os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	pf, err = parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
+	}
+	v, ok := pf.Lookup(KeySchemaVersion)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
+	}
+	if err := CheckVersion(v); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, pf, nil
 }
 
 // ReadTable loads a whole table into memory. Use ScanTable for long runs.

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -127,31 +128,21 @@ func CompareDriverPower(a, b DriverPowerSample) int {
 	if a.GPU != b.GPU {
 		return int(a.GPU - b.GPU)
 	}
-	return cmpInt64(a.TimestampNs, b.TimestampNs)
+	return cmp.Compare(a.TimestampNs, b.TimestampNs)
 }
 
 func CompareEnergy(a, b EnergyRead) int {
 	if a.GPU != b.GPU {
 		return int(a.GPU - b.GPU)
 	}
-	return cmpInt64(a.TimestampNs, b.TimestampNs)
+	return cmp.Compare(a.TimestampNs, b.TimestampNs)
 }
 
 func CompareState(a, b DeviceState) int {
 	if a.GPU != b.GPU {
 		return int(a.GPU - b.GPU)
 	}
-	return cmpInt64(a.TimestampNs, b.TimestampNs)
+	return cmp.Compare(a.TimestampNs, b.TimestampNs)
 }
 
-func CompareEvent(a, b Event) int { return cmpInt64(a.TimestampNs, b.TimestampNs) }
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
+func CompareEvent(a, b Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) }

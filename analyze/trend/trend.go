@@ -30,6 +30,8 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/llem/llem/analyze/internal/order"
 )
 
 // MaxRankPoints is the most samples Theil-Sen and Mann-Kendall use.
@@ -218,57 +220,13 @@ func mean(x []float64) float64 {
 // instead of sorting the ~2 million pairwise slopes. It reorders x.
 func median(x []float64) float64 {
 	n := len(x)
-	hi := selectKth(x, n/2)
+	hi := order.SelectKth(x, n/2)
 	if n%2 == 1 {
 		return hi
 	}
 	// After selection every value left of n/2 is <= hi; the other middle
 	// value is the largest of them.
 	return (slices.Max(x[:n/2]) + hi) / 2
-}
-
-// selectKth reorders x so that x[k] is the value a sort would put there,
-// with x[:k] <= x[k] <= x[k+1:], and returns it (Hoare's quickselect with a
-// median-of-three pivot; deterministic).
-func selectKth(x []float64, k int) float64 {
-	lo, hi := 0, len(x)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		// Median of three to the middle, as the pivot.
-		if x[mid] < x[lo] {
-			x[mid], x[lo] = x[lo], x[mid]
-		}
-		if x[hi] < x[lo] {
-			x[hi], x[lo] = x[lo], x[hi]
-		}
-		if x[hi] < x[mid] {
-			x[hi], x[mid] = x[mid], x[hi]
-		}
-		pivot := x[mid]
-		i, j := lo, hi
-		for i <= j {
-			for x[i] < pivot {
-				i++
-			}
-			for x[j] > pivot {
-				j--
-			}
-			if i <= j {
-				x[i], x[j] = x[j], x[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return x[k] // between j and i: equal to the pivot
-		}
-	}
-	return x[k]
 }
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -104,4 +106,25 @@ See README.md and docs/ for the trace format and the event protocol.`,
 		},
 	}
 	return app
+}
+
+// startCPUProfile writes a Go CPU profile to path until stop is called
+// (the hidden --cpuprofile flags, for llem's own benchmarks). An empty
+// path does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
