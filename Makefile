@@ -50,8 +50,17 @@ demo: build
 	$(BIN) analyze --quiet $(DEMO)/sim
 	@echo "demo runs written to $(DEMO)/replay and $(DEMO)/sim"
 
-bench:
+# Go benchmarks (BCa: BenchmarkBCaMean10k), then llem analyze on the
+# synthetic 1-hour 8-GPU run (docs/performance.md).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/analyze
+
+# Only the timing of llem analyze on the synthetic 1-hour run; generates it
+# into out/bench/synth-1h the first time.
+.PHONY: bench-analyze
+bench-analyze: build
+	$(GO) run ./bench/analyze
 
 clean:
 	rm -rf bin out
