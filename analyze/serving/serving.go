@@ -10,7 +10,8 @@
 // Output tokens: a request's first_token counts 1 and each token event its
 // count ("count more tokens are ready", docs/events.md), at their stamps.
 // A request that sent no token events but ended with output_tokens has
-// them spread evenly from its first token (or start) to its end.
+// them spread evenly from its first token (or start) to its end: its
+// first_token counts 1 at its stamp, the rest over the span.
 package serving
 
 import (
@@ -120,7 +121,11 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 		for ; ti < len(tokens) && tokens[ti].TimestampNs <= t; ti++ {
 			tk := tokens[ti]
 			r := byToken[tk.Req]
-			if r == nil || r.EndNs != 0 {
+			// Fix: r.StartNs == 0 added. A request first seen through a
+			// token event had only that first event counted, not the
+			// later ones, though each is a token event for a request
+			// that had not started.
+			if r == nil || r.StartNs == 0 || r.EndNs != 0 {
 				problem("token events for a request that had not started or had ended")
 				if r == nil {
 					r = get(ids[tk.Req], tk.TimestampNs, false)
@@ -181,17 +186,32 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 		case r.EndNs == 0:
 			problem("requests without request_end (unfinished, or the run was cut)")
 		}
-		if r.OutputTokens >= 0 && r.StreamedTokens > 0 && r.OutputTokens != r.StreamedTokens {
+		// Spread the output_tokens of a request that sent no token events.
+		// Fix: this used to require StreamedTokens == 0, but a first_token
+		// alone makes it 1, so a request with a first_token and no token
+		// events (examples/sim_client.py) counted 1 token instead of its
+		// output_tokens, and was flagged as a mismatch. Now its first_token
+		// still counts 1 at its stamp and the rest is spread from it to
+		// the end.
+		tokenEvents := r.StreamedTokens
+		if r.FirstTokenNs != 0 {
+			tokenEvents-- // the first_token's own 1
+		}
+		spreadIt := tokenEvents == 0 && r.OutputTokens > r.StreamedTokens && r.EndNs != 0
+		if r.OutputTokens >= 0 && r.StreamedTokens > 0 && r.OutputTokens != r.StreamedTokens && !spreadIt {
 			problem("requests whose request_end output_tokens differs from the tokens streamed (the streamed count is used)")
 		}
-		if r.StreamedTokens == 0 && r.OutputTokens > 0 && r.EndNs != 0 {
+		if spreadIt {
 			a := r.FirstTokenNs
 			if a == 0 {
 				a = r.StartNs
 			}
-			if a != 0 && a <= r.EndNs {
-				s.spread = append(s.spread, spread{a: a, b: r.EndNs, n: float64(r.OutputTokens)})
+			// Fix: with neither a start nor a first token (or stamps after
+			// the end) the tokens were dropped; count them at the end.
+			if a == 0 || a > r.EndNs {
+				a = r.EndNs
 			}
+			s.spread = append(s.spread, spread{a: a, b: r.EndNs, n: float64(r.OutputTokens - r.StreamedTokens)})
 		}
 		if r.EndNs != 0 {
 			s.ends = append(s.ends, r.EndNs)
