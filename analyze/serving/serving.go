@@ -380,21 +380,24 @@ func (s *Set) MaxConcurrency() int {
 }
 
 // SteadyWindow is the ML.ENERGY benchmark's event-based steady window
-// (Chung et al., "The ML.ENERGY Benchmark", arXiv:2505.06371; summarised
-// in methodology-specs.md): with N finished requests and a concurrency C
-// (maxNumSeqs when > 0, else the most requests seen in flight at once),
-// the window opens when C requests have produced their first token and
-// closes when N - C - 1 requests have finished, so that the server holds
-// a full batch throughout. ok is false when the requests are too few for
-// such a window.
+// (Chung et al., "The ML.ENERGY Benchmark", arXiv:2505.06371). Its code
+// (ml-energy/benchmark, mlenergy/benchmark/llm/benchmark.py at c1d6557,
+// class RequestTracker) opens the window once num_started >= max_num_seqs,
+// a request counting as started at its first returned chunk, and closes it
+// once num_finished >= num_requests - max_num_seqs - 1, where num_requests
+// is every request sent (the -1 ends it slightly early, before the ramp
+// down). Here N is every request of the set, ended or not, and C is
+// maxNumSeqs when > 0, else the most requests seen in flight at once.
+// ok is false when N - C - 1 < 1 (the benchmark then falls back to the
+// first finish; llem reports no window) or the close is not after the open.
 func (s *Set) SteadyWindow(maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
 	c := maxNumSeqs
 	if c <= 0 {
 		c = s.MaxConcurrency()
 	}
-	n := len(s.ends)
+	n := len(s.Requests)
 	closeAt := n - c - 1
-	if c < 1 || len(s.firsts) < c || closeAt < 1 {
+	if c < 1 || len(s.firsts) < c || closeAt < 1 || closeAt > len(s.ends) {
 		return 0, 0, c, false
 	}
 	startNs, endNs = s.firsts[c-1], s.ends[closeAt-1]

@@ -12,9 +12,11 @@ every call does nothing, so the same code runs with or without llem.
     with ev.phase("measure"):
         for prompt in prompts:
             with ev.request(prompt.id, input_tokens=len(prompt.ids)) as r:
-                for i, chunk in enumerate(generate(prompt)):
+                for i, token in enumerate(generate(prompt)):
                     if i == 0:
-                        r.first_token()
+                        r.first_token()   # counts as the first output token
+                    else:
+                        r.tokens(1)       # one more token
                 torch.cuda.synchronize()  # the end mark must mean the GPU is done
                 r.output_tokens = n_generated
 
@@ -225,8 +227,9 @@ class Request:
     """One request: sends request_start on entry and request_end on exit.
 
     Set `output_tokens` (and `input_tokens` if not given) before the block
-    ends; if output_tokens is never set it is the sum of the counts passed
-    to tokens(). When the block raises, request_end carries an `error`
+    ends; if output_tokens is never set it is what was streamed: 1 for
+    first_token() plus the counts passed to tokens() (as the analysis
+    counts them: first_token is the first token, token events the rest). When the block raises, request_end carries an `error`
     attribute with the exception's type name, and the exception goes on.
     """
 
@@ -239,6 +242,7 @@ class Request:
         self._streamed = 0
 
     def first_token(self, **attrs):
+        self._streamed += 1
         self.client.first_token(self.id, **attrs)
 
     def tokens(self, count=1, **attrs):

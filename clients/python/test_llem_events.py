@@ -182,7 +182,10 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             with self.client.request("c", input_tokens=1):
                 raise RuntimeError("oom")
-        self.assertEqual(strip_ts(self.rec.wait(9)), [
+        with self.client.request("d") as r:  # first_token counts as a token
+            r.first_token()
+            r.tokens(4)
+        self.assertEqual(strip_ts(self.rec.wait(13)), [
             {"kind": "request_start", "id": "a", "input_tokens": 10},
             {"kind": "first_token", "id": "a"},
             {"kind": "request_end", "id": "a", "input_tokens": 10, "output_tokens": 128},
@@ -192,6 +195,10 @@ class ClientTest(unittest.TestCase):
             {"kind": "request_end", "id": "b", "output_tokens": 5},
             {"kind": "request_start", "id": "c", "input_tokens": 1},
             {"kind": "request_end", "id": "c", "input_tokens": 1, "error": "RuntimeError"},
+            {"kind": "request_start", "id": "d"},
+            {"kind": "first_token", "id": "d"},
+            {"kind": "token", "id": "d", "count": 4},
+            {"kind": "request_end", "id": "d", "output_tokens": 5},
         ])
 
     def test_threads(self):
