@@ -103,6 +103,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			bootstrapCommand(),
 			replayCommand(),
 			importCommand(),
+			compareCommand(),
 		},
 	}
 	return app
