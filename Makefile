@@ -32,6 +32,8 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/nvsmi -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./trace/imports/ptdaemon -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./trace/imports/dcgm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 # On a machine with no GPU: summarise a shipped real H100 run, check its
 # counter against its instant power, replay it through the recorder at 20x,

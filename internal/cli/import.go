@@ -1,28 +1,56 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/llem/llem/trace/imports"
+	"github.com/llem/llem/trace/imports/dcgm"
 	"github.com/llem/llem/trace/imports/nvsmi"
+	"github.com/llem/llem/trace/imports/ptdaemon"
 )
 
 // importer reads one format's files into an imports.Writer.
 type importer struct {
 	name  string
 	usage string
+	args  string // the arguments after the format ["FILE..."]
 	help  string
-	run   func(w *imports.Writer, files []string) (importResult, error)
+	// flags are the format's own flags, given before or after the files.
+	flags []importFlag
+	// maxFiles bounds the input files; 0 for any number.
+	maxFiles int
+	// check validates the flags' values before anything is read: its
+	// error is a bad command line.
+	check func(opts importOpts) error
+	// sources lists the files to hash into meta.json: the inputs and the
+	// files named by flags [files].
+	sources func(files []string, opts importOpts) []string
+	run     func(w *imports.Writer, files []string, opts importOpts) (importResult, error)
 }
+
+// importFlag is a format's flag that takes a value.
+type importFlag struct {
+	name  string // without dashes
+	value string // the value's placeholder in the usage: FILE
+	usage string
+}
+
+// importOpts holds the format flags' values by name ("" when not given).
+type importOpts map[string]string
 
 type importResult struct {
 	skipped, lines int
+	devices        string   // what the run's devices are ["GPU(s)"]
+	zone           string   // what the times are ["time zone unknown"]
+	extra          []string // lines printed after the summary
 }
 
 // importers lists the formats of llem import, in the order listed to users.
@@ -31,11 +59,143 @@ var importers = []importer{
 		name:  nvsmi.Format,
 		usage: "CSV from nvidia-smi --query-gpu=timestamp,power.draw,... --format=csv",
 		help:  nvsmi.Help,
-		run: func(w *imports.Writer, files []string) (importResult, error) {
+		run: func(w *imports.Writer, files []string, _ importOpts) (importResult, error) {
 			res, err := nvsmi.ImportFiles(w, files)
 			return importResult{skipped: res.Skipped, lines: res.DataLines}, err
 		},
 	},
+	ptdaemonImporter,
+	dcgmImporter,
+}
+
+var ptdaemonImporter = importer{
+	name:  ptdaemon.Format,
+	usage: "SPEC PTDaemon power-analyzer log (MLPerf Power's spl.txt), with loadgen's logs",
+	args:  "SPL_FILE [--loadgen mlperf_log_detail.txt] [--summary mlperf_log_summary.txt]",
+	help:  ptdaemon.Help,
+	flags: []importFlag{
+		{name: "loadgen", value: "FILE", usage: "loadgen's mlperf_log_detail.txt: its power_begin..power_end become the phase " + ptdaemon.PhaseName},
+		{name: "summary", value: "FILE", usage: "loadgen's mlperf_log_summary.txt: its tokens/s and samples/s go to meta.json"},
+		{name: "loadgen-offset", value: "DURATION", usage: "added to loadgen's times when the SUT and the director are in different time zones (client's minus server's timezone of power/client.json and server.json)"},
+	},
+	maxFiles: 1,
+	check: func(opts importOpts) error {
+		_, err := ptdaemonOptions(opts)
+		return err
+	},
+	sources: func(files []string, opts importOpts) []string {
+		o, _ := ptdaemonOptions(opts)
+		return ptdaemon.Files(files[0], o)
+	},
+	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+		o, _ := ptdaemonOptions(opts)
+		res, err := ptdaemon.ImportFiles(w, files[0], o)
+		out := importResult{skipped: res.Skipped, lines: res.DataLines, devices: "whole-system power analyzer"}
+		if err != nil {
+			return out, err
+		}
+		if win := res.Window; win != nil {
+			out.extra = append(out.extra, fmt.Sprintf("%s: power_begin %s to power_end %s (%.1f s): %d samples strictly inside, mean %.2f W (MLPerf's rule)",
+				ptdaemon.PhaseName, win.Begin, win.End, float64(win.EndNs-win.BeginNs)/1e9, win.Samples, win.MeanW))
+		}
+		if s := res.Summary; s != nil {
+			var parts []string
+			if s.TokensPerS != "" {
+				parts = append(parts, fmt.Sprintf("%s tokens/s (%s)", s.TokensPerS, s.TokensKey))
+			}
+			if s.SamplesPerS != "" {
+				parts = append(parts, fmt.Sprintf("%s samples/s (%s)", s.SamplesPerS, s.SamplesKey))
+			}
+			if len(parts) == 0 {
+				parts = append(parts, "no tokens or samples per second in the summary")
+			}
+			out.extra = append(out.extra, "mlperf summary: "+strings.Join(parts, ", "))
+			tps, err := strconv.ParseFloat(s.TokensPerS, 64)
+			if win := res.Window; win != nil && win.Samples > 0 && err == nil && tps > 0 {
+				out.extra = append(out.extra, fmt.Sprintf("mlperf: %.4f J/token (mean power / tokens per second)", win.MeanW/tps))
+			}
+		}
+		return out, nil
+	},
+}
+
+func ptdaemonOptions(opts importOpts) (ptdaemon.Options, error) {
+	o := ptdaemon.Options{Loadgen: opts["loadgen"], Summary: opts["summary"]}
+	if v := opts["loadgen-offset"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return o, fmt.Errorf("--loadgen-offset %q is not a duration such as 3600s or -7h", v)
+		}
+		if opts["loadgen"] == "" {
+			return o, errors.New("--loadgen-offset without --loadgen: give the loadgen detail log whose times it shifts")
+		}
+		o.LoadgenOffset = d
+	}
+	return o, nil
+}
+
+var dcgmImporter = importer{
+	name:  dcgm.Format,
+	usage: "text output of NVIDIA DCGM's dcgmi dmon (-e 155,156,...)",
+	args:  "FILE --interval DURATION [--start RFC3339]",
+	help:  dcgm.Help,
+	flags: []importFlag{
+		{name: "interval", value: "DURATION", usage: "the -d given to dcgmi dmon, e.g. 100ms (a bare number is milliseconds); required unless the lines have timestamps"},
+		{name: "start", value: "RFC3339", usage: "the time of the first sample, e.g. 2024-05-02T10:00:00Z [the file's modification time, taken as the last sample's]"},
+	},
+	maxFiles: 1,
+	check: func(opts importOpts) error {
+		_, err := dcgmOptions(opts)
+		return err
+	},
+	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+		o, _ := dcgmOptions(opts)
+		res, err := dcgm.ImportFiles(w, files[0], o)
+		if errors.Is(err, dcgm.ErrNoInterval) {
+			return importResult{}, usagef("import dcgm: %v; usage: llem import dcgm FILE --interval DURATION [--start RFC3339] -o RUN", err)
+		}
+		out := importResult{skipped: res.Skipped, lines: res.DataLines}
+		if err != nil {
+			return out, err
+		}
+		switch res.StartFrom {
+		case "timestamps":
+			out.extra = append(out.extra, fmt.Sprintf("times: the lines' own timestamps (%d samples)", res.Samples))
+		case "--start":
+			out.zone = "UTC"
+			out.extra = append(out.extra, fmt.Sprintf("times: --start + k x %s for sample k (%d samples)", o.Interval, res.Samples))
+		default:
+			out.zone = "assumed"
+			out.extra = append(out.extra, fmt.Sprintf("times: assumed: the file's modification time is the last of %d samples, %s apart; give --start", res.Samples, o.Interval))
+		}
+		out.extra = append(out.extra, fmt.Sprintf("energy counter: %d reads (TOTEC)", res.EnergyRows))
+		if res.Others > 0 {
+			out.extra = append(out.extra, fmt.Sprintf("not imported: %d row(s) of entities other than GPUs (GPU-I, Switch, links)", res.Others))
+		}
+		return out, nil
+	},
+}
+
+func dcgmOptions(opts importOpts) (dcgm.Options, error) {
+	var o dcgm.Options
+	if v := opts["interval"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if ms, e := strconv.ParseFloat(v, 64); e == nil {
+			d, err = time.Duration(ms*float64(time.Millisecond)), nil // dcgmi dmon -d is in milliseconds
+		}
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			return o, fmt.Errorf("--interval %q is not a positive duration such as 100ms (dcgmi dmon's -d)", v)
+		}
+		o.Interval = d
+	}
+	if v := opts["start"]; v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return o, fmt.Errorf("--start %q is not an RFC 3339 time such as 2024-05-02T10:00:00Z or 2024-05-02T12:00:00.5+02:00", v)
+		}
+		o.Start = t
+	}
+	return o, nil
 }
 
 func importFormats() string {
@@ -70,7 +230,9 @@ or RUN is not empty; 2 a bad command line.
 
 Examples:
    llem import nvidia-smi gpu.csv -o run
-   llem import nvidia-smi gpu0.csv gpu1.csv -o run && llem analyze run`,
+   llem import nvidia-smi gpu0.csv gpu1.csv -o run && llem analyze run
+   llem import ptdaemon spl.txt --loadgen mlperf_log_detail.txt --summary mlperf_log_summary.txt -o run
+   llem import dcgm dmon.txt --interval 100ms --start 2024-05-02T10:00:00Z -o run`,
 		HideHelpCommand: true,
 		Flags:           []ucli.Flag{outFlag},
 		Subcommands:     subs,
@@ -87,12 +249,20 @@ Examples:
 }
 
 func importFormatCommand(im importer) *ucli.Command {
+	flags := []ucli.Flag{outFlag}
+	for _, f := range im.flags {
+		flags = append(flags, &ucli.StringFlag{Name: f.name, Usage: f.usage + " (`" + f.value + "`)"})
+	}
+	args := im.args
+	if args == "" {
+		args = "FILE..."
+	}
 	return &ucli.Command{
 		Name:        im.name,
 		Usage:       im.usage,
-		ArgsUsage:   "FILE... -o RUN",
+		ArgsUsage:   args + " -o RUN",
 		Description: im.help,
-		Flags:       []ucli.Flag{outFlag},
+		Flags:       flags,
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usagef("import %s: %v", im.name, err)
 		},
@@ -101,7 +271,11 @@ func importFormatCommand(im importer) *ucli.Command {
 }
 
 func runImport(c *ucli.Context, im importer) error {
-	usage := fmt.Sprintf("usage: llem import %s FILE... -o RUN", im.name)
+	args := im.args
+	if args == "" {
+		args = "FILE..."
+	}
+	usage := fmt.Sprintf("usage: llem import %s %s -o RUN", im.name, args)
 	out := ""
 	for _, cc := range c.Lineage() { // -o given before the format counts too
 		if cc.Command != nil && cc.IsSet("out") {
@@ -109,8 +283,9 @@ func runImport(c *ucli.Context, im importer) error {
 			break
 		}
 	}
-	// urfave/cli stops reading flags at the first file: take -o after it.
-	files, after, err := splitOut(c.Args().Slice())
+	// urfave/cli stops reading flags at the first file: take -o and the
+	// format's flags after it.
+	files, after, opts, err := splitOut(c.Args().Slice(), im.flags)
 	if errors.Is(err, errHelp) {
 		ucli.HelpPrinter(c.App.Writer, ucli.CommandHelpTemplate, c.Command)
 		return nil
@@ -124,70 +299,127 @@ func runImport(c *ucli.Context, im importer) error {
 		}
 		out = after
 	}
+	for _, f := range im.flags {
+		if c.IsSet(f.name) {
+			if v, dup := opts[f.name]; dup && v != c.String(f.name) {
+				return usagef("import %s: --%s given twice (%s and %s)", im.name, f.name, c.String(f.name), v)
+			}
+			opts[f.name] = c.String(f.name)
+		}
+	}
 	if len(files) == 0 {
 		return usagef("import %s: no input file; %s", im.name, usage)
+	}
+	if im.maxFiles > 0 && len(files) > im.maxFiles {
+		return usagef("import %s: %d input files, it reads %d at a time; %s", im.name, len(files), im.maxFiles, usage)
 	}
 	if out == "" {
 		return usagef("import %s: no output directory: give -o RUN (a new or empty directory); %s", im.name, usage)
 	}
-	w, err := imports.Create(out, im.name, files)
+	if im.check != nil {
+		if err := im.check(opts); err != nil {
+			return usagef("import %s: %v; %s", im.name, err, usage)
+		}
+	}
+	sources := files
+	if im.sources != nil {
+		sources = im.sources(files, opts)
+	}
+	w, err := imports.Create(out, im.name, sources)
 	if err != nil {
 		return err
 	}
 	w.LlemVersion = version()
-	res, err := im.run(w, files)
+	res, err := im.run(w, files, opts)
 	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return err
+		}
 		return fmt.Errorf("import %s: %w", im.name, err)
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
-	printImport(c.App.Writer, c.App.ErrWriter, w.Summary(), res, len(files))
+	printImport(c.App.Writer, c.App.ErrWriter, w.Summary(), res, len(sources))
 	return nil
 }
 
 var errHelp = errors.New("help asked for")
 
-// splitOut separates the files from a -o/--out flag written after them.
-func splitOut(args []string) (files []string, out string, err error) {
+// splitOut separates the files from a -o/--out flag and the format's
+// flags written after them.
+func splitOut(args []string, flags []importFlag) (files []string, out string, opts importOpts, err error) {
+	opts = importOpts{}
+	names := []string{"-o RUN"}
+	for _, f := range flags {
+		names = append(names, "--"+f.name+" "+f.value)
+	}
+	flagNamed := func(a string) (*importFlag, string, bool) {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		for i := range flags {
+			if flags[i].name == name {
+				return &flags[i], value, hasValue
+			}
+		}
+		return nil, "", false
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
-			return append(files, args[i+1:]...), out, nil
+			return append(files, args[i+1:]...), out, opts, nil
 		case a == "-h" || a == "--help" || a == "-help":
-			return nil, "", errHelp
+			return nil, "", nil, errHelp
 		case a == "-o" || a == "--out" || a == "-out":
 			if i+1 >= len(args) {
-				return nil, "", fmt.Errorf("%s needs a directory", a)
+				return nil, "", nil, fmt.Errorf("%s needs a directory", a)
 			}
 			if out != "" {
-				return nil, "", fmt.Errorf("-o given twice")
+				return nil, "", nil, fmt.Errorf("-o given twice")
 			}
 			out = args[i+1]
 			i++
 		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out="):
 			if out != "" {
-				return nil, "", fmt.Errorf("-o given twice")
+				return nil, "", nil, fmt.Errorf("-o given twice")
 			}
 			_, out, _ = strings.Cut(a, "=")
 		case len(a) > 1 && a[0] == '-':
-			return nil, "", fmt.Errorf("unknown flag %s (flags: -o RUN)", a)
+			f, value, hasValue := flagNamed(a)
+			if f == nil {
+				return nil, "", nil, fmt.Errorf("unknown flag %s (flags: %s)", a, strings.Join(names, ", "))
+			}
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, "", nil, fmt.Errorf("--%s needs a value (%s)", f.name, f.value)
+				}
+				value = args[i+1]
+				i++
+			}
+			if _, dup := opts[f.name]; dup {
+				return nil, "", nil, fmt.Errorf("--%s given twice", f.name)
+			}
+			opts[f.name] = value
 		default:
 			files = append(files, a)
 		}
 	}
-	return files, out, nil
+	return files, out, opts, nil
 }
 
 // printImport writes the one-line summary and the next step.
 func printImport(w, errw io.Writer, s imports.Summary, res importResult, nfiles int) {
 	span := time.Duration(s.EndNs - s.StartNs)
 	start := time.Unix(0, s.StartNs).UTC().Format("2006-01-02 15:04:05.000")
-	fmt.Fprintf(w, "imported %d rows from %d file(s): %d GPU(s), %.1f s from %s (time zone unknown), %d of %d lines skipped -> %s\n",
-		s.TotalRows(), nfiles, s.GPUs, span.Seconds(), start, res.skipped, res.lines, s.Dir)
+	devices, zone := cmp.Or(res.devices, "GPU(s)"), cmp.Or(res.zone, "time zone unknown")
+	fmt.Fprintf(w, "imported %d rows from %d file(s): %d %s, %.1f s from %s (%s), %d of %d lines skipped -> %s\n",
+		s.TotalRows(), nfiles, s.GPUs, devices, span.Seconds(), start, zone, res.skipped, res.lines, s.Dir)
 	for _, wn := range s.Warnings {
 		fmt.Fprintf(errw, "llem: import: warning: %s\n", wn.Message)
+	}
+	for _, x := range res.extra {
+		fmt.Fprintln(w, x)
 	}
 	fmt.Fprintf(w, "see: llem analyze %s\n", s.Dir)
 }
