@@ -359,3 +359,41 @@ func TestImportNewFormatsHelp(t *testing.T) {
 		t.Errorf("import --help: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// An imported run drives the recorder as a replayed device (issue 5): an
+// archived nvidia-smi log can feed the whole pipeline.
+func TestReplayAnImportedRun(t *testing.T) {
+	dir := t.TempDir()
+	imported := filepath.Join(dir, "imported")
+	if r := runLlem(t, "", "import", "nvidia-smi", importData+"MLPerf_data.csv", "-o", imported); r.code != 0 {
+		t.Fatalf("import: exit %d, stderr %q", r.code, r.stderr)
+	}
+	replayed := filepath.Join(dir, "replayed")
+	r := runLlem(t, "", "record", "--device", "replay:"+imported, "--replay-speed", "20", "--quiet", "--out", replayed, "--", "sleep", "1")
+	if r.code != 0 {
+		t.Fatalf("record --device replay: exit %d, stderr %q", r.code, r.stderr)
+	}
+	run, err := trace.Open(replayed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Meta.Complete || run.Meta.Device != "replay:"+imported {
+		t.Errorf("replayed run: complete %v, device %q", run.Meta.Complete, run.Meta.Device)
+	}
+	st, err := trace.ReadTable[trace.DeviceState](run, trace.TableState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPower := 0
+	for _, s := range st {
+		if s.AveragePowerMw != nil {
+			withPower++
+		}
+	}
+	if withPower == 0 {
+		t.Errorf("no power in %d replayed state rows", len(st))
+	}
+	if a := runLlem(t, "", "analyze", "--json", "--quiet", replayed); a.code != 0 {
+		t.Errorf("analyze of the replayed run: exit %d, stderr %q", a.code, a.stderr)
+	}
+}
