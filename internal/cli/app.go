@@ -104,6 +104,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			replayCommand(),
 			importCommand(),
 			compareCommand(),
+			plotCommand(),
 		},
 	}
 	return app
