@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/analyze/methods"
+	"github.com/llem/llem/plots"
 )
 
 func replayCommand() *ucli.Command {
@@ -80,6 +83,8 @@ Examples:
 			&ucli.StringFlag{Name: "as", Usage: "comma-separated `METHODS` (" + methods.Forms + ")"},
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document: {runs: [{run, windows: [{name, kind, cycle, start_s, end_s, duration_s, llem_energy_j, methods: [{method, energy_j, mean_power_w, error_pct}]}]}]}"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
+			&ucli.StringFlag{Name: "plot", Usage: "also draw each method's error against the window length into `FILE` (.pdf, .svg or .png)"},
+			&ucli.StringFlag{Name: "width", Value: "double", Usage: "figure width for --plot: single (3.5 in) or double (7 in)"},
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usagef("replay: %v", err)
@@ -125,7 +130,7 @@ const replayUsage = "usage: llem replay [--json] --as METHODS RUN_DIR|DIR..."
 func runReplay(c *ucli.Context) error {
 	// The issue wrote `llem replay RUN --as METHOD`: flags after the runs
 	// are taken too (urfave/cli stops at the first argument).
-	opts := replayOptions{as: c.String("as"), json: c.Bool("json"), quiet: c.Bool("quiet")}
+	opts := replayOptions{as: c.String("as"), json: c.Bool("json"), quiet: c.Bool("quiet"), plot: c.String("plot"), width: c.String("width")}
 	args, err := opts.trailing(c.Args().Slice())
 	if err != nil {
 		return err
@@ -139,6 +144,16 @@ func runReplay(c *ucli.Context) error {
 	}
 	if len(args) == 0 {
 		return usagef("replay: no run given; %s", replayUsage)
+	}
+	var format plots.Format
+	width, err := plots.ParseWidth(opts.width)
+	if err != nil {
+		return usagef("replay: --width: %v", err)
+	}
+	if opts.plot != "" {
+		if format, err = plots.FormatOf(opts.plot); err != nil {
+			return usagef("replay: --plot: %v", err)
+		}
 	}
 	dirs, err := findRuns(args)
 	if err != nil {
@@ -166,12 +181,47 @@ func runReplay(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if opts.plot != "" {
+		return replayPlot(doc, opts.plot, format, width, c.App.ErrWriter, opts.quiet)
+	}
+	return nil
+}
+
+// replayPlot draws the error of every method on every window against the
+// window's length: the figure issue 5 asks for.
+func replayPlot(doc replayDoc, path string, format plots.Format, width plots.Width, log io.Writer, quiet bool) error {
+	var pts []plots.ReplayPoint
+	for _, r := range doc.Runs {
+		for _, w := range r.Windows {
+			for _, m := range w.Methods {
+				pts = append(pts, plots.ReplayPoint{Method: m.Method, DurationS: w.DurationS, ErrorPct: float64(m.ErrorPct)})
+			}
+		}
+	}
+	fig, err := plots.ReplayErrors(pts, width)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := fig.Render(&buf, format, 0); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	if !quiet {
+		fmt.Fprintf(log, "llem: wrote %s\n", path)
+	}
+	return nil
 }
 
 type replayOptions struct {
 	as          string
 	json, quiet bool
+	plot, width string
 }
 
 // trailing takes the flags given after the first run out of args and
@@ -193,6 +243,19 @@ func (o *replayOptions) trailing(args []string) ([]string, error) {
 				value = args[i]
 			}
 			o.as = value
+		case name == "plot" || name == "width":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, usagef("replay: flag needs an argument: %s", a)
+				}
+				i++
+				value = args[i]
+			}
+			if name == "plot" {
+				o.plot = value
+			} else {
+				o.width = value
+			}
 		case (name == "json" || name == "quiet" || name == "q") && !hasValue:
 			if name == "json" {
 				o.json = true

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -198,5 +201,34 @@ func TestReplayHelp(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("replay --help lacks %q", want)
 		}
+	}
+}
+
+// --plot draws the error of each method against the window length; the
+// same inputs give the same bytes, and a bad extension is a usage error.
+func TestReplayPlot(t *testing.T) {
+	dir := t.TempDir()
+	draw := func(name string) []byte {
+		p := filepath.Join(dir, name)
+		r := runLlem(t, "", "replay", "-q", "--as", "nvidia-smi:1s,counter", "--plot", p, matmulRun)
+		if r.code != 0 {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := draw("a.svg"), draw("b.svg")
+	if !bytes.Contains(a, []byte("<svg")) || !bytes.Equal(a, b) {
+		t.Errorf("svg: %d bytes, equal to a second drawing: %v", len(a), bytes.Equal(a, b))
+	}
+	if png := draw("c.png"); !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Error("not a PNG")
+	}
+	r := runLlem(t, "", "replay", "--as", "counter", "--plot", filepath.Join(dir, "x.gif"), matmulRun)
+	if r.code != 2 || !strings.Contains(r.stderr, "--plot") {
+		t.Errorf("a .gif plot: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
