@@ -296,9 +296,11 @@ func (c *runCtx) window(w Window) WindowResult {
 		// the samples strictly inside the window, so that llem reproduces
 		// the published figure from the same log.
 		wr.MeanPowerW = NaN
-		if sum, n := c.strictSampleSum(w.StartNs, w.EndNs); n > 0 {
+		sum, n := c.strictSampleSum(w.StartNs, w.EndNs)
+		if n > 0 {
 			wr.MeanPowerW = Num(sum / float64(n))
 		}
+		wr.Samples = n // the samples the mean is over, as MLPerf counts them
 	}
 	if len(d.GPUs) == 1 {
 		g := wr.GPUs[0]

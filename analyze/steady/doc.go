@@ -34,7 +34,11 @@
 //     non-equivalent one decides, except that a warmup keeps scanning and is
 //     overruled by an earlier slowdown (as warmup_stats). A non-equivalent
 //     segment that ends in the last 25% of the series means "none" (no
-//     steady state). All equivalent: "flat".
+//     steady state). All equivalent: "flat". The steady state starts at the
+//     first of the segments at the end that are all equivalent to the last
+//     one (for a flat series, at the start), as Barrett et al. report a flat
+//     execution steady from its first iteration: changepoints that noise
+//     cuts inside a steady state must not shorten it.
 //
 // # Changepoint convention
 //

@@ -69,7 +69,8 @@ type Segment struct {
 // Result of Detect.
 type Result struct {
 	Class string `json:"class"` // Flat, Warmup, Slowdown or None
-	// SteadyStart is the first index of the steady (last) segment, -1 when
+	// SteadyStart is the first index of the steady state (the segments at
+	// the end equivalent to the last one), -1 when
 	// Class is None or the series is empty.
 	SteadyStart int `json:"steady_start"`
 	// Changepoints are the exclusive ends of the segments, len(x) included.
@@ -136,9 +137,10 @@ func Detect(x []float64, opts Options) Result {
 		start, fitStart = end, fitEnd
 	}
 
-	res.Class, res.Delta = classify(res.Segments, n, opts)
+	var first int
+	res.Class, res.Delta, first = classify(res.Segments, n, opts)
 	if res.Class != None {
-		res.SteadyStart = res.Segments[len(res.Segments)-1].Start
+		res.SteadyStart = res.Segments[first].Start
 	}
 	return res
 }
@@ -192,7 +194,11 @@ func (o Options) withDefaults() Options {
 
 // classify applies Barrett's rule to the segments of a series of n samples
 // and returns the class and the delta it used.
-func classify(segs []Segment, n int, opts Options) (string, float64) {
+// classify also returns the first segment of the steady state: the
+// earliest of the segments at the end that are all equivalent to the last
+// one (all of them for a flat series), so that changepoints cut by noise
+// inside a steady state do not shorten it.
+func classify(segs []Segment, n int, opts Options) (string, float64, int) {
 	steady := segs[len(segs)-1]
 	delta := opts.Delta
 	if delta == 0 {
@@ -209,22 +215,27 @@ func classify(segs []Segment, n int, opts Options) (string, float64) {
 	tailStart := n - int(opts.TailFraction*float64(n))
 
 	class := Flat
+	first, trailing := len(segs)-1, true
 	for k := len(segs) - 2; k >= 0; k-- {
 		s := segs[k]
 		sLow, sHigh := s.Mean-spread(s), s.Mean+spread(s)
 		if sHigh >= lower && sLow <= upper {
+			if trailing {
+				first = k
+			}
 			continue // overlaps the steady bounds: equivalent
 		}
+		trailing = false
 		if s.End > tailStart {
-			return None, delta // still changing near the end
+			return None, delta, -1 // still changing near the end
 		}
 		below := sHigh < lower
 		// For times, an earlier segment below (faster) is a slowdown; for
 		// power, an earlier segment below is the GPU still ramping up.
 		if below == opts.Times {
-			return Slowdown, delta // overrules a warmup seen on a later segment
+			return Slowdown, delta, first // overrules a warmup seen on a later segment
 		}
 		class = Warmup // keep scanning: an earlier slowdown overrules it
 	}
-	return class, delta
+	return class, delta, first
 }

@@ -118,7 +118,9 @@ func TestIdleRampPlateauIsWarmup(t *testing.T) {
 		// 100 ms bins: 20 s idle at 75 W, 2 s ramp, 98 s at 300 W, sd 3 W.
 		const idleN, rampN, n = 200, 20, 1200
 		x := powerTrace(rng, 75, 300, 3, idleN, rampN, n)
-		res := Detect(x, Options{})
+		// Std-dev bounds (llem's for power): with the variance in W^2
+		// the ramp counts as equivalent and the steady state takes it in.
+		res := Detect(x, Options{StdDevBounds: true})
 		if res.Class != Warmup {
 			t.Errorf("seed %d: class %q, want warmup (segments %+v)", seed, res.Class, res.Segments)
 		}
@@ -128,13 +130,44 @@ func TestIdleRampPlateauIsWarmup(t *testing.T) {
 	}
 }
 
+// A steady state cut in several equivalent segments (noise, a small
+// step within the bounds) starts at the first of them, not at the last:
+// a flat series is steady from its start.
+func TestSteadyStartsAtFirstEquivalentSegment(t *testing.T) {
+	segs := []Segment{
+		{Start: 0, End: 30, Mean: 100, Var: 1},    // idle: below the steady level
+		{Start: 30, End: 70, Mean: 300, Var: 0.25}, // equivalent to the last
+		{Start: 70, End: 110, Mean: 300, Var: 4},   // equivalent (noisier)
+		{Start: 110, End: 150, Mean: 301, Var: 0.25},
+	}
+	opts := Options{StdDevBounds: true}.withDefaults()
+	class, _, first := classify(segs, 150, opts)
+	if class != Warmup || segs[first].Start != 30 {
+		t.Errorf("class %q, steady from segment %d (start %d), want warmup from 30", class, first, segs[first].Start)
+	}
+	// All equivalent: flat, steady from the first sample.
+	class, _, first = classify(segs[1:], 150, opts)
+	if class != Flat || first != 0 {
+		t.Errorf("class %q, first %d, want flat from 0", class, first)
+	}
+	// A non-equivalent segment between equivalent ones ends the run.
+	segs[2].Mean = 250
+	class, _, first = classify(segs, 150, opts)
+	if class != Warmup || segs[first].Start != 110 {
+		t.Errorf("class %q, steady start %d, want warmup from 110", class, segs[first].Start)
+	}
+}
+
 // An hour of 100 ms bins is fitted as 2,000 block means of 18 samples: the
 // steady start is found to within a block of the ramp end.
 func TestLongTraceIsFittedInBlocks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	const idleN, rampN, n = 600, 100, 36_000
 	x := powerTrace(rng, 75, 300, 5, idleN, rampN, n)
-	res := Detect(x, Options{})
+	// Standard-deviation bounds, as llem analyze uses for power: with the
+	// variance (W^2) the 10 s ramp's block is "equivalent" to the plateau
+	// and the steady state would take it in.
+	res := Detect(x, Options{StdDevBounds: true})
 	block := n / DefaultMaxFitPoints
 	if res.Class != Warmup || abs(res.SteadyStart-(idleN+rampN)) > block+3 {
 		t.Errorf("class %q steady start %d, want warmup within %d of %d (changepoints %v)",
