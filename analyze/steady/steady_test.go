@@ -135,7 +135,7 @@ func TestIdleRampPlateauIsWarmup(t *testing.T) {
 // a flat series is steady from its start.
 func TestSteadyStartsAtFirstEquivalentSegment(t *testing.T) {
 	segs := []Segment{
-		{Start: 0, End: 30, Mean: 100, Var: 1},    // idle: below the steady level
+		{Start: 0, End: 30, Mean: 100, Var: 1},     // idle: below the steady level
 		{Start: 30, End: 70, Mean: 300, Var: 0.25}, // equivalent to the last
 		{Start: 70, End: 110, Mean: 300, Var: 4},   // equivalent (noisier)
 		{Start: 110, End: 150, Mean: 301, Var: 0.25},
