@@ -51,7 +51,8 @@ Examples:
    llem analyze --json runs/ > results.json
    llem analyze --csv --measure-phase decode sweep/ > sweep.csv
    llem analyze --window 30..90 --window measure RUN
-   llem analyze --config methodology.json RUN`,
+   llem analyze --config methodology.json RUN
+   llem analyze --plots figs/ sweep/      # and figs/*.svg, *.png`,
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document (schema: docs/results.md)"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per run and window, for sweeps"},
@@ -69,6 +70,7 @@ Examples:
 			&ucli.StringFlag{Name: "steady", Value: def.Steady, Usage: "steady-state method: pelt or mser5"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of standard output"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
+			&ucli.StringFlag{Name: "plots", Usage: "also draw the standard figures into `DIR` (SVG and PNG): each run's timeline, and the runs' latency, efficiency, pareto and power"},
 			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a Go CPU profile to this file (for llem's own benchmarks)"},
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
@@ -164,6 +166,9 @@ func runAnalyze(c *ucli.Context) error {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+	}
+	if err == nil && c.String("plots") != "" {
+		err = drawPlotSet(c.String("plots"), dirs, s, c.App.ErrWriter)
 	}
 	return err
 }

@@ -105,6 +105,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			importCommand(),
 			compareCommand(),
 			plotCommand(),
+			figuresCommand(),
 			reportCommand(),
 		},
 	}
