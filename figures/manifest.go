@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -127,6 +128,10 @@ func Load(path string) (*Manifest, error) {
 			if pe.LastKey != "" {
 				e.Key = pe.LastKey
 			}
+		} else if mm := typeErrRe.FindStringSubmatch(e.Msg); mm != nil {
+			// A type mismatch: "line N (last key "k"): incompatible types".
+			e.Line, _ = strconv.Atoi(mm[1])
+			e.Key, e.Msg = mm[2], mm[3]
 		}
 		return nil, e
 	}
@@ -475,8 +480,9 @@ type locator struct {
 }
 
 var (
-	headerRe = regexp.MustCompile(`^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?$`)
-	keyRe    = regexp.MustCompile(`^\s*"?([A-Za-z0-9_-]+)"?\s*=`)
+	typeErrRe = regexp.MustCompile(`^line (\d+) \(last key "([^"]*)"\): (.*)$`)
+	headerRe  = regexp.MustCompile(`^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?$`)
+	keyRe     = regexp.MustCompile(`^\s*"?([A-Za-z0-9_-]+)"?\s*=`)
 )
 
 func locate(text string) *locator {
