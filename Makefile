@@ -50,7 +50,19 @@ demo: build
 		--cycles 2 --cooldown 2s --out $(DEMO)/sim -- python3 examples/sim_client.py
 	$(BIN) info $(DEMO)/sim
 	$(BIN) analyze --quiet $(DEMO)/sim
+	$(BIN) plot --kind timeline -o $(DEMO)/timeline.png $(REAL)
+	$(BIN) report -o $(DEMO)/report.html $(REAL)
+	$(BIN) figures --quiet examples/figures.toml
 	@echo "demo runs written to $(DEMO)/replay and $(DEMO)/sim"
+	@echo "timeline of $(REAL): $(DEMO)/timeline.png; report: $(DEMO)/report.html"
+	@echo "figures and tables of examples/figures.toml: out/figures/ (provenance: out/figures/provenance.json)"
+
+# The figures and tables of examples/figures.toml from the shipped runs,
+# with their provenance (docs/figures.md).
+.PHONY: figures
+figures: build
+	$(BIN) figures examples/figures.toml
+	@echo "figures written to out/figures/ (provenance: out/figures/provenance.json)"
 
 # Go benchmarks (BCa: BenchmarkBCaMean10k), then llem analyze on the
 # synthetic 1-hour 8-GPU run (docs/performance.md).
