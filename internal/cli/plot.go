@@ -15,9 +15,7 @@ const plotUsage = "usage: llem plot RUN_DIR|DIR... --kind KIND -o FILE.pdf|.svg|
 
 // plotFlags are llem plot's flags; all take a value, and may come before
 // or after the runs.
-var plotFlags = []struct {
-	name, alias, usage, def string
-}{
+var plotFlags = valueFlags{
 	{"kind", "k", "the `KIND` of figure: timeline, latency, efficiency, pareto or power", ""},
 	{"out", "o", "the `FILE` to write; its extension (.pdf, .svg, .png) picks the format", ""},
 	{"width", "", "the figure's `WIDTH`: single (3.5 in, one column of a two-column paper) or double (7 in, the page)", "single"},
@@ -27,14 +25,7 @@ var plotFlags = []struct {
 }
 
 func plotCommand() *ucli.Command {
-	var flags []ucli.Flag
-	for _, f := range plotFlags {
-		sf := &ucli.StringFlag{Name: f.name, Usage: f.usage, Value: f.def}
-		if f.alias != "" {
-			sf.Aliases = []string{f.alias}
-		}
-		flags = append(flags, sf)
-	}
+	flags := plotFlags.ucli()
 	return &ucli.Command{
 		Name:      "plot",
 		Usage:     "draw publication figures of recorded runs: PDF, SVG or PNG",
@@ -79,51 +70,8 @@ Examples:
 	}
 }
 
-// splitPlotArgs separates the runs from the flags given after them
-// (urfave/cli stops reading flags at the first run).
-func splitPlotArgs(args []string) (runs []string, vals map[string]string, help bool, err error) {
-	vals = map[string]string{}
-	lookup := func(name string) string {
-		for _, f := range plotFlags {
-			if name == f.name || (f.alias != "" && name == f.alias) {
-				return f.name
-			}
-		}
-		return ""
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(runs, args[i+1:]...), vals, false, nil
-		case a == "-h" || a == "--help" || a == "-help":
-			return nil, nil, true, nil
-		case len(a) > 1 && a[0] == '-':
-			raw, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			name := lookup(raw)
-			if name == "" {
-				return nil, nil, false, fmt.Errorf("unknown flag %s (flags: --kind, -o, --width, --dpi, --config, --measure-phase)", a)
-			}
-			if !hasValue {
-				if i+1 >= len(args) {
-					return nil, nil, false, fmt.Errorf("%s needs a value", a)
-				}
-				value = args[i+1]
-				i++
-			}
-			if _, dup := vals[name]; dup {
-				return nil, nil, false, fmt.Errorf("--%s given twice", name)
-			}
-			vals[name] = value
-		default:
-			runs = append(runs, a)
-		}
-	}
-	return runs, vals, false, nil
-}
-
 func runPlot(c *ucli.Context) error {
-	args, after, help, err := splitPlotArgs(c.Args().Slice())
+	args, after, help, err := plotFlags.split(c.Args().Slice())
 	if help {
 		ucli.HelpPrinter(c.App.Writer, ucli.CommandHelpTemplate, c.Command)
 		return nil
@@ -132,26 +80,9 @@ func runPlot(c *ucli.Context) error {
 		return usagef("plot: %v; %s", err, plotUsage)
 	}
 	// A flag given before the runs and again after them must agree.
-	val := func(name string) (string, error) {
-		v, ok := after[name]
-		if c.IsSet(name) {
-			if ok && v != c.String(name) {
-				return "", usagef("plot: --%s given twice (%s and %s)", name, c.String(name), v)
-			}
-			return c.String(name), nil
-		}
-		if ok {
-			return v, nil
-		}
-		return c.String(name), nil
-	}
-	get := map[string]string{}
-	for _, f := range plotFlags {
-		v, err := val(f.name)
-		if err != nil {
-			return err
-		}
-		get[f.name] = v
+	get, err := plotFlags.values(c, after)
+	if err != nil {
+		return usagef("plot: %v", err)
 	}
 
 	if get["kind"] == "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -17,23 +16,14 @@ const reportUsage = "usage: llem report RUN_DIR|DIR... -o FILE.html [--config FI
 
 // reportFlags are llem report's flags; all take a value, and may come
 // before or after the runs.
-var reportFlags = []struct {
-	name, alias, usage, def string
-}{
+var reportFlags = valueFlags{
 	{"out", "o", "the HTML `FILE` to write (- for standard output)", ""},
 	{"config", "", "JSON `FILE` of methodology settings, as for llem analyze", ""},
 	{"measure-phase", "", "the client phase `NAME` that is the measurement, as for llem analyze", analyze.DefaultSettings().MeasurePhase},
 }
 
 func reportCommand() *ucli.Command {
-	var flags []ucli.Flag
-	for _, f := range reportFlags {
-		sf := &ucli.StringFlag{Name: f.name, Usage: f.usage, Value: f.def}
-		if f.alias != "" {
-			sf.Aliases = []string{f.alias}
-		}
-		flags = append(flags, sf)
-	}
+	flags := reportFlags.ucli()
 	return &ucli.Command{
 		Name:      "report",
 		Usage:     "write one self-contained HTML page of a run or a sweep: tables, warnings, figures, environment",
@@ -63,51 +53,8 @@ Examples:
 	}
 }
 
-// splitReportArgs separates the runs from the flags given after them
-// (urfave/cli stops reading flags at the first run).
-func splitReportArgs(args []string) (runs []string, vals map[string]string, help bool, err error) {
-	vals = map[string]string{}
-	lookup := func(name string) string {
-		for _, f := range reportFlags {
-			if name == f.name || (f.alias != "" && name == f.alias) {
-				return f.name
-			}
-		}
-		return ""
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(runs, args[i+1:]...), vals, false, nil
-		case a == "-h" || a == "--help" || a == "-help":
-			return nil, nil, true, nil
-		case len(a) > 1 && a[0] == '-':
-			raw, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			name := lookup(raw)
-			if name == "" {
-				return nil, nil, false, fmt.Errorf("unknown flag %s (flags: -o, --config, --measure-phase)", a)
-			}
-			if !hasValue {
-				if i+1 >= len(args) {
-					return nil, nil, false, fmt.Errorf("%s needs a value", a)
-				}
-				value = args[i+1]
-				i++
-			}
-			if _, dup := vals[name]; dup {
-				return nil, nil, false, fmt.Errorf("--%s given twice", name)
-			}
-			vals[name] = value
-		default:
-			runs = append(runs, a)
-		}
-	}
-	return runs, vals, false, nil
-}
-
 func runReport(c *ucli.Context) error {
-	args, after, help, err := splitReportArgs(c.Args().Slice())
+	args, after, help, err := reportFlags.split(c.Args().Slice())
 	if help {
 		ucli.HelpPrinter(c.App.Writer, ucli.CommandHelpTemplate, c.Command)
 		return nil
@@ -115,17 +62,9 @@ func runReport(c *ucli.Context) error {
 	if err != nil {
 		return usagef("report: %v; %s", err, reportUsage)
 	}
-	get := map[string]string{}
-	for _, f := range reportFlags {
-		v, ok := after[f.name]
-		switch {
-		case c.IsSet(f.name) && ok && v != c.String(f.name):
-			return usagef("report: --%s given twice (%s and %s)", f.name, c.String(f.name), v)
-		case ok:
-			get[f.name] = v
-		default:
-			get[f.name] = c.String(f.name)
-		}
+	get, err := reportFlags.values(c, after)
+	if err != nil {
+		return usagef("report: %v", err)
 	}
 	if get["out"] == "" {
 		return usagef("report: no output file: give -o FILE.html (- for standard output); %s", reportUsage)
