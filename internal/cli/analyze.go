@@ -87,31 +87,9 @@ func runAnalyze(c *ucli.Context) error {
 	if c.Bool("json") && c.Bool("csv") {
 		return usagef("analyze: --json and --csv exclude each other")
 	}
-	s := analyze.DefaultSettings()
-	if p := c.String("config"); p != "" {
-		var err error
-		if s, err = analyze.LoadSettings(p); err != nil {
-			return usagef("%v", err)
-		}
-	}
-	// Flags override the file.
-	if c.IsSet("window") {
-		s.Windows = c.StringSlice("window")
-	}
-	if c.IsSet("measure-phase") {
-		s.MeasurePhase = c.String("measure-phase")
-	}
-	if c.IsSet("resamples") {
-		s.Resamples = c.Int("resamples")
-	}
-	if c.IsSet("confidence") {
-		s.Confidence = c.Float64("confidence")
-	}
-	if c.IsSet("seed") {
-		s.Seed = c.Uint64("seed")
-	}
-	if c.IsSet("steady") {
-		s.Steady = c.String("steady")
+	s, err := settingsFromFlags(c)
+	if err != nil {
+		return usagef("analyze: %v", err)
 	}
 	if err := s.Validate(); err != nil {
 		return usagef("analyze: %v", err)
@@ -215,4 +193,36 @@ func findRuns(args []string) ([]string, error) {
 func isRun(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, trace.MetaFile))
 	return err == nil
+}
+
+// settingsFromFlags reads --config (if the command has it and it is
+// given), then applies the methodology flags the command has and the user
+// set: flags override the file. Shared by analyze and compare.
+func settingsFromFlags(c *ucli.Context) (analyze.Settings, error) {
+	s := analyze.DefaultSettings()
+	if p := c.String("config"); p != "" {
+		var err error
+		if s, err = analyze.LoadSettings(p); err != nil {
+			return s, err
+		}
+	}
+	if c.IsSet("window") {
+		s.Windows = c.StringSlice("window")
+	}
+	if c.IsSet("measure-phase") {
+		s.MeasurePhase = c.String("measure-phase")
+	}
+	if c.IsSet("resamples") {
+		s.Resamples = c.Int("resamples")
+	}
+	if c.IsSet("confidence") {
+		s.Confidence = c.Float64("confidence")
+	}
+	if c.IsSet("seed") {
+		s.Seed = c.Uint64("seed")
+	}
+	if c.IsSet("steady") {
+		s.Steady = c.String("steady")
+	}
+	return s, nil
 }

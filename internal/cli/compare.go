@@ -74,27 +74,9 @@ func runCompare(c *ucli.Context) error {
 	}
 	cs := compare.DefaultSettings()
 	cs.Alpha, cs.GroupBy, cs.Baseline = c.Float64("alpha"), c.String("group-by"), c.String("baseline")
-	s := analyze.DefaultSettings()
-	if p := c.String("config"); p != "" {
-		var err error
-		if s, err = analyze.LoadSettings(p); err != nil {
-			return usagef("compare: %v", err)
-		}
-	}
-	if c.IsSet("window") {
-		s.Windows = c.StringSlice("window")
-	}
-	if c.IsSet("measure-phase") {
-		s.MeasurePhase = c.String("measure-phase")
-	}
-	if c.IsSet("resamples") {
-		s.Resamples = c.Int("resamples")
-	}
-	if c.IsSet("confidence") {
-		s.Confidence = c.Float64("confidence")
-	}
-	if c.IsSet("seed") {
-		s.Seed = c.Uint64("seed")
+	s, err := settingsFromFlags(c)
+	if err != nil {
+		return usagef("compare: %v", err)
 	}
 	// One set of bootstrap settings for the runs' own analysis and the
 	// comparison: --config's, overridden by the flags.
