@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/llem/llem/trace"
 )
@@ -198,6 +199,25 @@ func (w *Writer) Note(key, value string) { w.notes[key] = value }
 
 // Warn adds a warning to meta.json; llem info and llem analyze print it.
 func (w *Writer) Warn(wn trace.Warning) { w.warnings = append(w.warnings, wn) }
+
+// SkippedLines records that an importer skipped lines it could not read:
+// a warning quoting the first reasons, and the count in the notes.
+func SkippedLines[E error](w *Writer, skipped, dataLines int, reasons []E) {
+	if skipped == 0 {
+		return
+	}
+	var parts []string
+	for _, r := range reasons {
+		parts = append(parts, r.Error())
+	}
+	more := ""
+	if skipped > len(reasons) {
+		more = "; ..."
+	}
+	w.Warn(trace.Warning{Code: "import_skipped_lines", Message: fmt.Sprintf(
+		"%d of %d data lines could not be read and were skipped: %s%s", skipped, dataLines, strings.Join(parts, "; "), more)})
+	w.Note("skipped_lines", fmt.Sprint(skipped))
+}
 
 // Summary describes the written run; it is valid after a successful Close.
 func (w *Writer) Summary() Summary { return w.summary }

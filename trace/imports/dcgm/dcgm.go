@@ -219,19 +219,7 @@ func Import(w *imports.Writer, lg *Log, o Options) (Result, error) {
 		w.Warn(trace.Warning{Code: "import_absent_values", Message: fmt.Sprintf(
 			"%s: %d of %d values absent (%s), stored as null in %s", col, total, total+valid, strings.Join(parts, ", "), stored[col])})
 	}
-	if res.Skipped > 0 {
-		var parts []string
-		for _, r := range res.Reasons {
-			parts = append(parts, r.Error())
-		}
-		more := ""
-		if res.Skipped > len(res.Reasons) {
-			more = "; ..."
-		}
-		w.Warn(trace.Warning{Code: "import_skipped_lines", Message: fmt.Sprintf(
-			"%d of %d data lines could not be read and were skipped: %s%s", res.Skipped, res.DataLines, strings.Join(parts, "; "), more)})
-		w.Note("skipped_lines", fmt.Sprint(res.Skipped))
-	}
+	imports.SkippedLines(w, res.Skipped, res.DataLines, res.Reasons)
 	if len(lg.NewHeaders) > 0 {
 		consecutive := ""
 		if !lg.Timestamped {

@@ -298,19 +298,7 @@ func Import(w *imports.Writer, logs []*Log) Result {
 		}
 		w.Warn(wn)
 	}
-	if res.Skipped > 0 {
-		var parts []string
-		for _, r := range res.Reasons {
-			parts = append(parts, r.Error())
-		}
-		more := ""
-		if res.Skipped > len(res.Reasons) {
-			more = "; ..."
-		}
-		w.Warn(trace.Warning{Code: "import_skipped_lines", Message: fmt.Sprintf(
-			"%d of %d data lines could not be read and were skipped: %s%s", res.Skipped, res.DataLines, strings.Join(parts, "; "), more)})
-		w.Note("skipped_lines", fmt.Sprint(res.Skipped))
-	}
+	imports.SkippedLines(w, res.Skipped, res.DataLines, res.Reasons)
 	if !present[tAvgPower] && !present[tInstantPower] {
 		w.Warn(trace.Warning{Code: "import_no_power", Message: "the log has no power column (power.draw, power.draw.instant): llem can compute no energy from it"})
 	}

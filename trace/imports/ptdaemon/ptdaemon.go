@@ -241,19 +241,7 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 		w.Warn(trace.Warning{Code: "import_repeated_timestamps", Message: fmt.Sprintf(
 			"%d samples go back in time and %d repeat the previous time: several logs appended, or the director's clock was changed", back, rep)})
 	}
-	if res.Skipped > 0 {
-		var parts []string
-		for _, r := range res.Reasons {
-			parts = append(parts, r.Error())
-		}
-		more := ""
-		if res.Skipped > len(res.Reasons) {
-			more = "; ..."
-		}
-		w.Warn(trace.Warning{Code: "import_skipped_lines", Message: fmt.Sprintf(
-			"%d of %d lines could not be read and were skipped: %s%s", res.Skipped, res.DataLines, strings.Join(parts, "; "), more)})
-		w.Note("skipped_lines", strconv.Itoa(res.Skipped))
-	}
+	imports.SkippedLines(w, res.Skipped, res.DataLines, res.Reasons)
 
 	if lg != nil {
 		res.Window = window(w, rows, lg, offset)

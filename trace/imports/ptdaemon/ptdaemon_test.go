@@ -293,7 +293,7 @@ func TestBadLinesSkipped(t *testing.T) {
 	if got := []int64{*im.states[0].InstantPowerMw, *im.states[1].InstantPowerMw, *im.states[2].InstantPowerMw}; !slices.Equal(got, []int64{2381800, 2400250, 2401000}) {
 		t.Errorf("power %v", got)
 	}
-	if w := warning(im.meta, "import_skipped_lines", "5 of 9 lines could not be read"); w == nil || !strings.Contains(w.Message, "spl.txt:3:") {
+	if w := warning(im.meta, "import_skipped_lines", "5 of 9 data lines could not be read"); w == nil || !strings.Contains(w.Message, "spl.txt:3:") {
 		t.Errorf("warnings %+v", im.meta.Warnings)
 	}
 	if warning(im.meta, "import_absent_values", "1 of 4 samples are marked invalid") == nil || im.meta.Source.Notes["skipped_lines"] != "5" {
