@@ -15,6 +15,7 @@ import (
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/trace"
 	"github.com/llem/llem/trace/imports"
+	"github.com/llem/llem/trace/imports/importtest"
 )
 
 // Hand-made files in dcgmi dmon's layout (see the README.md beside them).
@@ -32,53 +33,14 @@ type imported struct {
 
 func importFile(t *testing.T, file string, o Options) imported {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	w, err := imports.Create(dir, Format, []string{file})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.LlemVersion = "test"
-	res, err := ImportFiles(w, file, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := trace.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := trace.ReadTable[trace.DeviceState](r, trace.TableState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var energy []trace.EnergyRead
-	if r.Meta.Recorder.Rows[trace.TableEnergy] > 0 {
-		if energy, err = trace.ReadTable[trace.EnergyRead](r, trace.TableEnergy); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return imported{dir, r.Meta, res, states, energy}
+	run, res := importtest.Import(t, Format, []string{file}, func(w *imports.Writer) (Result, error) { return ImportFiles(w, file, o) })
+	return imported{run.Dir, run.Meta, res, run.States, run.Energy}
 }
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func warning(m *trace.Meta, code, contains string) *trace.Warning {
-	for i, w := range m.Warnings {
-		if w.Code == code && strings.Contains(w.Message, contains) {
-			return &m.Warnings[i]
-		}
-	}
-	return nil
-}
+var (
+	writeFile = importtest.WriteFile
+	warning   = importtest.Warning
+)
 
 func p64(v int64) *int64 { return &v }
 func p32(v int32) *int32 { return &v }

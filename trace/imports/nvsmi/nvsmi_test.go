@@ -16,6 +16,7 @@ import (
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/trace"
 	"github.com/llem/llem/trace/imports"
+	"github.com/llem/llem/trace/imports/importtest"
 )
 
 const (
@@ -35,47 +36,14 @@ type imported struct {
 // importFiles imports files into a new run and reads it back.
 func importFiles(t *testing.T, files ...string) imported {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	w, err := imports.Create(dir, Format, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.LlemVersion = "test"
-	res, err := ImportFiles(w, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := trace.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := trace.ReadTable[trace.DeviceState](r, trace.TableState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return imported{dir, r.Meta, res, states}
+	run, res := importtest.Import(t, Format, files, func(w *imports.Writer) (Result, error) { return ImportFiles(w, files) })
+	return imported{run.Dir, run.Meta, res, run.States}
 }
 
-func writeCSV(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func warning(m *trace.Meta, code, contains string) *trace.Warning {
-	for i, w := range m.Warnings {
-		if w.Code == code && strings.Contains(w.Message, contains) {
-			return &m.Warnings[i]
-		}
-	}
-	return nil
-}
+var (
+	writeCSV = importtest.WriteFile
+	warning  = importtest.Warning
+)
 
 // TestV100UpdatePeriod imports the study's real 100 Hz log of a V100 and
 // checks that llem analyze finds the 20 ms power update period the study

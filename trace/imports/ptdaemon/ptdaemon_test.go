@@ -14,6 +14,7 @@ import (
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/trace"
 	"github.com/llem/llem/trace/imports"
+	"github.com/llem/llem/trace/imports/importtest"
 )
 
 // The real logs of an MLPerf Inference v4.1 power run (see the README.md
@@ -38,53 +39,14 @@ type imported struct {
 // importFiles imports into a new run and reads it back.
 func importFiles(t *testing.T, spl string, o Options) imported {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	w, err := imports.Create(dir, Format, Files(spl, o))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.LlemVersion = "test"
-	res, err := ImportFiles(w, spl, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := trace.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := trace.ReadTable[trace.DeviceState](r, trace.TableState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []trace.Event
-	if r.Meta.Recorder.Rows[trace.TableEvents] > 0 {
-		if events, err = trace.ReadTable[trace.Event](r, trace.TableEvents); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return imported{dir, r.Meta, res, states, events}
+	run, res := importtest.Import(t, Format, Files(spl, o), func(w *imports.Writer) (Result, error) { return ImportFiles(w, spl, o) })
+	return imported{run.Dir, run.Meta, res, run.States, run.Events}
 }
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func warning(m *trace.Meta, code, contains string) *trace.Warning {
-	for i, w := range m.Warnings {
-		if w.Code == code && strings.Contains(w.Message, contains) {
-			return &m.Warnings[i]
-		}
-	}
-	return nil
-}
+var (
+	writeFile = importtest.WriteFile
+	warning   = importtest.Warning
+)
 
 // phase finds the mlperf_power phase among the events.
 func phase(t *testing.T, events []trace.Event) (start, end int64) {
