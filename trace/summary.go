@@ -108,21 +108,26 @@ func Summarize(r *Run) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = ScanTable(r, TableState, 0, func(rows []DeviceState) error {
-		for _, x := range rows {
-			g := gpu(x.GPU)
+	// State rows and events are counted by column: a row struct with ten
+	// optional fields, or an event with strings, costs a microsecond to
+	// decode, and a long run has millions of token events.
+	err = ScanColumns(r, TableState, []string{"gpu", "timestamp_ns"}, 0, func(c *Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			gi, _ := c.Int(0, i)
+			t, _ := c.Int(1, i)
+			g := gpu(int32(gi))
 			g.StateRows++
-			g.firstSt, g.lastSt = min(g.firstSt, x.TimestampNs), max(g.lastSt, x.TimestampNs)
-			span(x.TimestampNs)
+			g.firstSt, g.lastSt = min(g.firstSt, t), max(g.lastSt, t)
+			span(t)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = ScanTable(r, TableEvents, 0, func(rows []Event) error {
-		for _, x := range rows {
-			s.EventKinds[x.Kind]++
+	err = ScanColumns(r, TableEvents, []string{"kind"}, 0, func(c *Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			s.EventKinds[string(c.Bytes(0, i))]++
 		}
 		return nil
 	})
