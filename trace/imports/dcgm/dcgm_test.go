@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,15 +44,6 @@ var (
 func p64(v int64) *int64 { return &v }
 func p32(v int32) *int32 { return &v }
 
-func eq[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-func sameState(a, b trace.DeviceState) bool {
-	return a.GPU == b.GPU && a.TimestampNs == b.TimestampNs && eq(a.InstantPowerMw, b.InstantPowerMw) &&
-		eq(a.AveragePowerMw, b.AveragePowerMw) && eq(a.TemperatureC, b.TemperatureC) && eq(a.SMClockMHz, b.SMClockMHz) &&
-		eq(a.MemClockMHz, b.MemClockMHz) && eq(a.PState, b.PState) && eq(a.GPUUtilPct, b.GPUUtilPct) &&
-		eq(a.MemUtilPct, b.MemUtilPct) && eq(a.ClockEventReasons, b.ClockEventReasons) && eq(a.MemoryUsedBytes, b.MemoryUsedBytes)
-}
-
 // TestH100x2: the sample of two GPUs, -d 100, 40 samples, the header
 // repeated, N/A in the first sample and dmon's closing line.
 func TestH100x2(t *testing.T) {
@@ -65,7 +55,7 @@ func TestH100x2(t *testing.T) {
 	// GPU 0  69.647  512345685866  N/A  33  345  2619  0  0
 	want := trace.DeviceState{GPU: 0, TimestampNs: start.UnixNano(), AveragePowerMw: p64(69647), TemperatureC: p32(33),
 		SMClockMHz: p32(345), MemClockMHz: p32(2619), GPUUtilPct: p32(0), MemUtilPct: p32(0)}
-	if !sameState(im.states[0], want) {
+	if !importtest.SameState(im.states[0], want) {
 		t.Errorf("first row %+v", im.states[0])
 	}
 	// GPU 1, second sample: 71.111  498765446331  71.231
@@ -291,19 +281,7 @@ func TestReproducible(t *testing.T) {
 	var trees []map[string][]byte
 	for range 2 {
 		im := importFile(t, testdata+"dmon_h100x2.txt", Options{Interval: 100 * time.Millisecond, Start: start})
-		tree := map[string][]byte{}
-		err := filepath.WalkDir(im.dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(im.dir, p)
-			tree[rel], err = os.ReadFile(p)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		trees = append(trees, tree)
+		trees = append(trees, importtest.Tree(t, im.dir))
 	}
 	if len(trees[0]) != 3 { // meta.json, device_state and energy
 		t.Errorf("%d files", len(trees[0]))

@@ -4,8 +4,11 @@
 package importtest
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,4 +79,53 @@ func Warning(m *trace.Meta, code, contains string) *trace.Warning {
 		}
 	}
 	return nil
+}
+
+// SameState compares two state rows field by field (nil and nil equal).
+func SameState(a, b trace.DeviceState) bool {
+	return a.GPU == b.GPU && a.TimestampNs == b.TimestampNs && eq(a.InstantPowerMw, b.InstantPowerMw) &&
+		eq(a.AveragePowerMw, b.AveragePowerMw) && eq(a.TemperatureC, b.TemperatureC) && eq(a.SMClockMHz, b.SMClockMHz) &&
+		eq(a.MemClockMHz, b.MemClockMHz) && eq(a.PState, b.PState) && eq(a.GPUUtilPct, b.GPUUtilPct) &&
+		eq(a.MemUtilPct, b.MemUtilPct) && eq(a.ClockEventReasons, b.ClockEventReasons) && eq(a.MemoryUsedBytes, b.MemoryUsedBytes)
+}
+
+func eq[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// Show prints a state row, nulls as "null", for test messages.
+func Show(s trace.DeviceState) string {
+	f := func(v any) string {
+		switch p := v.(type) {
+		case *int64:
+			if p != nil {
+				return strconv.FormatInt(*p, 10)
+			}
+		case *int32:
+			if p != nil {
+				return strconv.FormatInt(int64(*p), 10)
+			}
+		}
+		return "null"
+	}
+	return fmt.Sprintf("gpu %d ts %d instant %s average %s temp %s sm %s mem %s pstate %s util %s memutil %s reasons %s used %s",
+		s.GPU, s.TimestampNs, f(s.InstantPowerMw), f(s.AveragePowerMw), f(s.TemperatureC), f(s.SMClockMHz), f(s.MemClockMHz),
+		f(s.PState), f(s.GPUUtilPct), f(s.MemUtilPct), f(s.ClockEventReasons), f(s.MemoryUsedBytes))
+}
+
+// Tree reads every file under dir, by path relative to it: two imports
+// of the same input must give the same tree, byte for byte.
+func Tree(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	tree := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		tree[rel], err = os.ReadFile(p)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }

@@ -2,13 +2,10 @@ package nvsmi
 
 import (
 	"bytes"
-	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,8 +112,8 @@ func TestUnitsNoUnitsReordered(t *testing.T) {
 		AveragePowerMw: p64(71520), InstantPowerMw: p64(70980), TemperatureC: p32(31), SMClockMHz: p32(345), MemClockMHz: p32(2619),
 		PState: p32(0), GPUUtilPct: p32(0), MemUtilPct: p32(0), MemoryUsedBytes: p64(1 << 20), ClockEventReasons: p64(1),
 	}
-	if !sameState(s, want) {
-		t.Errorf("first row\n got %s\nwant %s", show(s), show(want))
+	if !importtest.SameState(s, want) {
+		t.Errorf("first row\n got %s\nwant %s", importtest.Show(s), importtest.Show(want))
 	}
 	if r := units.states[3].ClockEventReasons; r == nil || *r != 4 {
 		t.Errorf("last row's clock event reasons %v, want 0x4", r)
@@ -141,8 +138,8 @@ func TestUnitsNoUnitsReordered(t *testing.T) {
 			t.Fatalf("%s: %d rows, want %d", other, len(im.states), len(units.states))
 		}
 		for i := range im.states {
-			if !sameState(im.states[i], units.states[i]) {
-				t.Errorf("%s row %d\n got %s\nwant %s", other, i, show(im.states[i]), show(units.states[i]))
+			if !importtest.SameState(im.states[i], units.states[i]) {
+				t.Errorf("%s row %d\n got %s\nwant %s", other, i, importtest.Show(im.states[i]), importtest.Show(units.states[i]))
 			}
 		}
 		a, b := im.meta.GPUs[0], g[0]
@@ -200,7 +197,7 @@ func TestBrokenValues(t *testing.T) {
 	}
 	s := im.states[1]
 	if s.AveragePowerMw != nil || s.InstantPowerMw != nil || s.SMClockMHz != nil || s.MemoryUsedBytes != nil || s.GPUUtilPct != nil {
-		t.Errorf("row 2 %s: want every placeholder absent", show(s))
+		t.Errorf("row 2 %s: want every placeholder absent", importtest.Show(s))
 	}
 	if p := im.states[0].AveragePowerMw; p == nil || *p != 46190 {
 		t.Errorf("row 1 power %v", p)
@@ -303,7 +300,7 @@ func TestValues(t *testing.T) {
 	for i, r := range lg.Rows {
 		s := r.State
 		if *s.AveragePowerMw != 1500 || *s.MemoryUsedBytes != 2<<30 || *s.SMClockMHz != 1500 {
-			t.Errorf("row %d %s", i, show(s))
+			t.Errorf("row %d %s", i, importtest.Show(s))
 		}
 	}
 	if *lg.Rows[0].State.PState != 8 || *lg.Rows[1].State.PState != 12 {
@@ -339,19 +336,7 @@ func TestReproducible(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		tree := map[string][]byte{}
-		err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			tree[rel], err = os.ReadFile(p)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		trees = append(trees, tree)
+		trees = append(trees, importtest.Tree(t, dir))
 	}
 	if len(trees[0]) != 4 { // meta.json and 3 segments
 		t.Errorf("%d files", len(trees[0]))
@@ -394,31 +379,3 @@ func FuzzParse(f *testing.F) {
 
 func p64(v int64) *int64 { return &v }
 func p32(v int32) *int32 { return &v }
-
-func eq[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-func sameState(a, b trace.DeviceState) bool {
-	return a.GPU == b.GPU && a.TimestampNs == b.TimestampNs && eq(a.InstantPowerMw, b.InstantPowerMw) &&
-		eq(a.AveragePowerMw, b.AveragePowerMw) && eq(a.TemperatureC, b.TemperatureC) && eq(a.SMClockMHz, b.SMClockMHz) &&
-		eq(a.MemClockMHz, b.MemClockMHz) && eq(a.PState, b.PState) && eq(a.GPUUtilPct, b.GPUUtilPct) &&
-		eq(a.MemUtilPct, b.MemUtilPct) && eq(a.ClockEventReasons, b.ClockEventReasons) && eq(a.MemoryUsedBytes, b.MemoryUsedBytes)
-}
-
-func show(s trace.DeviceState) string {
-	f := func(v any) string {
-		switch p := v.(type) {
-		case *int64:
-			if p != nil {
-				return strconv.FormatInt(*p, 10)
-			}
-		case *int32:
-			if p != nil {
-				return strconv.FormatInt(int64(*p), 10)
-			}
-		}
-		return "null"
-	}
-	return fmt.Sprintf("gpu %d ts %d instant %s average %s temp %s sm %s mem %s pstate %s util %s memutil %s reasons %s used %s",
-		s.GPU, s.TimestampNs, f(s.InstantPowerMw), f(s.AveragePowerMw), f(s.TemperatureC), f(s.SMClockMHz), f(s.MemClockMHz),
-		f(s.PState), f(s.GPUUtilPct), f(s.MemUtilPct), f(s.ClockEventReasons), f(s.MemoryUsedBytes))
-}

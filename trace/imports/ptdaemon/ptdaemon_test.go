@@ -2,7 +2,6 @@ package ptdaemon
 
 import (
 	"bytes"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -345,19 +344,7 @@ func TestReproducible(t *testing.T) {
 	var trees []map[string][]byte
 	for range 2 {
 		im := importFiles(t, realSPL, realOptions)
-		tree := map[string][]byte{}
-		err := filepath.WalkDir(im.dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(im.dir, p)
-			tree[rel], err = os.ReadFile(p)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		trees = append(trees, tree)
+		trees = append(trees, importtest.Tree(t, im.dir))
 	}
 	if len(trees[0]) != 3 { // meta.json, device_state and events
 		t.Errorf("%d files", len(trees[0]))
