@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/llem/llem/analyze/internal/nullable"
 	"gonum.org/v1/gonum/mathext"
 )
 
@@ -91,24 +92,10 @@ type intervalJSON struct {
 	Note       string   `json:"note,omitempty"`
 }
 
-func nullable(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
-}
-
-func fromNullable(p *float64) float64 {
-	if p == nil {
-		return math.NaN()
-	}
-	return *p
-}
-
 // MarshalJSON writes NaN (no interval) as null.
 func (iv Interval) MarshalJSON() ([]byte, error) {
 	return json.Marshal(intervalJSON{
-		Estimate: nullable(iv.Estimate), Low: nullable(iv.Low), High: nullable(iv.High),
+		Estimate: nullable.Ptr(iv.Estimate), Low: nullable.Ptr(iv.Low), High: nullable.Ptr(iv.High),
 		Confidence: iv.Confidence, Method: iv.Method, N: iv.N, Resamples: iv.Resamples,
 		Seed: iv.Seed, Degenerate: iv.Degenerate, Note: iv.Note,
 	})
@@ -121,7 +108,7 @@ func (iv *Interval) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*iv = Interval{
-		Estimate: fromNullable(w.Estimate), Low: fromNullable(w.Low), High: fromNullable(w.High),
+		Estimate: nullable.Value(w.Estimate), Low: nullable.Value(w.Low), High: nullable.Value(w.High),
 		Confidence: w.Confidence, Method: w.Method, N: w.N, Resamples: w.Resamples,
 		Seed: w.Seed, Degenerate: w.Degenerate, Note: w.Note,
 	}

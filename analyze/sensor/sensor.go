@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+
+	"github.com/llem/llem/analyze/internal/nullable"
 )
 
 // GapFactor: a gap between consecutive samples longer than GapFactor times
@@ -112,27 +114,13 @@ type characterisationJSON struct {
 	CoveragePct    *float64 `json:"coverage_pct"`
 }
 
-func nullable(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
-}
-
-func fromNullable(p *float64) float64 {
-	if p == nil {
-		return math.NaN()
-	}
-	return *p
-}
-
 // MarshalJSON writes NaN (undefined) as null.
 func (c Characterisation) MarshalJSON() ([]byte, error) {
 	return json.Marshal(characterisationJSON{
 		Samples: c.Samples, Updates: c.Updates,
-		UpdatePeriodMs: nullable(c.UpdatePeriodMs),
-		SampleRateHz:   nullable(c.SampleRateHz),
-		CoveragePct:    nullable(c.CoveragePct),
+		UpdatePeriodMs: nullable.Ptr(c.UpdatePeriodMs),
+		SampleRateHz:   nullable.Ptr(c.SampleRateHz),
+		CoveragePct:    nullable.Ptr(c.CoveragePct),
 	})
 }
 
@@ -144,9 +132,9 @@ func (c *Characterisation) UnmarshalJSON(b []byte) error {
 	}
 	*c = Characterisation{
 		Samples: w.Samples, Updates: w.Updates,
-		UpdatePeriodMs: fromNullable(w.UpdatePeriodMs),
-		SampleRateHz:   fromNullable(w.SampleRateHz),
-		CoveragePct:    fromNullable(w.CoveragePct),
+		UpdatePeriodMs: nullable.Value(w.UpdatePeriodMs),
+		SampleRateHz:   nullable.Value(w.SampleRateHz),
+		CoveragePct:    nullable.Value(w.CoveragePct),
 	}
 	return nil
 }
