@@ -53,26 +53,15 @@ Examples:
    llem analyze --window 30..90 --window measure RUN
    llem analyze --config methodology.json RUN
    llem analyze --plots figs/ sweep/      # and figs/*.svg, *.png`,
-		Flags: []ucli.Flag{
+		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document (schema: docs/results.md)"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per run and window, for sweeps"},
-			&ucli.StringFlag{Name: "config", Usage: "JSON file of methodology settings (any subset; see docs/results.md)"},
-			&ucli.StringSliceFlag{Name: "window", Usage: "a measured window: a phase `NAME` or START..END in seconds from the first sample (repeatable)"},
-			// The defaults are the flags' Values so that --help shows them once:
-			// a default in Usage was followed by urfave's "(default: 0)" of the
-			// unset Value, so --help said "(default 2000) (default: 0)". Only
-			// flags that are set (IsSet) override --config, so the Values do
-			// not mask the file.
-			&ucli.StringFlag{Name: "measure-phase", Value: def.MeasurePhase, Usage: "the client phase that is the measurement"},
-			&ucli.IntFlag{Name: "resamples", Value: def.Resamples, Usage: "bootstrap resamples"},
-			&ucli.Float64Flag{Name: "confidence", Value: def.Confidence, Usage: "confidence level of every interval, in (0, 1)"},
-			&ucli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of every resampling, recorded in the output"},
 			&ucli.StringFlag{Name: "steady", Value: def.Steady, Usage: "steady-state method: pelt or mser5"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of standard output"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
 			&ucli.StringFlag{Name: "plots", Usage: "also draw the standard figures into `DIR` (SVG and PNG): each run's timeline, and the runs' latency, efficiency, pareto and power"},
 			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a Go CPU profile to this file (for llem's own benchmarks)"},
-		},
+		}...),
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usagef("analyze: %v", err)
 		},
@@ -225,4 +214,21 @@ func settingsFromFlags(c *ucli.Context) (analyze.Settings, error) {
 		s.Steady = c.String("steady")
 	}
 	return s, nil
+}
+
+// methodologyFlags are the settings flags analyze and compare share: they
+// feed settingsFromFlags. The defaults are the flags' Values so that --help
+// shows them once (a default in Usage was followed by urfave's
+// "(default: 0)" of an unset Value); only flags that are set (IsSet)
+// override --config, so the Values do not mask the file.
+func methodologyFlags() []ucli.Flag {
+	def := analyze.DefaultSettings()
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "config", Usage: "JSON file of methodology settings (any subset; see docs/results.md)"},
+		&ucli.StringSliceFlag{Name: "window", Usage: "a measured window: a phase `NAME` or START..END in seconds from the first sample (repeatable)"},
+		&ucli.StringFlag{Name: "measure-phase", Value: def.MeasurePhase, Usage: "the client phase that is the measurement"},
+		&ucli.IntFlag{Name: "resamples", Value: def.Resamples, Usage: "bootstrap resamples"},
+		&ucli.Float64Flag{Name: "confidence", Value: def.Confidence, Usage: "confidence level of every interval, in (0, 1)"},
+		&ucli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of every resampling, recorded in the output"},
+	}
 }

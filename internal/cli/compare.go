@@ -8,13 +8,11 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/analyze/compare"
 )
 
 func compareCommand() *ucli.Command {
 	def := compare.DefaultSettings()
-	adef := analyze.DefaultSettings()
 	return &ucli.Command{
 		Name:      "compare",
 		Usage:     "compare configurations benchstat-style: each run's estimate with its CI, the change against the baseline with a CI, and a U test",
@@ -46,21 +44,15 @@ Examples:
    llem compare testdata/runs/h100-bs8-cycles testdata/runs/h100-bs32-cycles
    llem compare --group-by batch --baseline 32 sweep/
    llem compare --json --seed 7 RUN_A RUN_B > compare.json`,
-		Flags: []ucli.Flag{
+		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document with every number and the settings"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per metric and configuration"},
 			&ucli.StringFlag{Name: "group-by", Usage: "pool the runs sharing the value of this run label `KEY` into one configuration"},
 			&ucli.StringFlag{Name: "baseline", Usage: "the baseline configuration: a label `VALUE` with --group-by, else a run as given (default: the first)"},
 			&ucli.Float64Flag{Name: "alpha", Value: def.Alpha, Usage: "significance level of the U test: p >= alpha prints ~"},
-			&ucli.IntFlag{Name: "resamples", Value: def.Resamples, Usage: "bootstrap resamples"},
-			&ucli.Float64Flag{Name: "confidence", Value: def.Confidence, Usage: "confidence level of every interval, in (0, 1)"},
-			&ucli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "seed of every resampling, recorded in the output"},
-			&ucli.StringFlag{Name: "config", Usage: "JSON file of analysis settings (windows, measure phase; see docs/results.md)"},
-			&ucli.StringSliceFlag{Name: "window", Usage: "a measured window: a phase `NAME` or START..END in seconds from the first sample (repeatable)"},
-			&ucli.StringFlag{Name: "measure-phase", Value: adef.MeasurePhase, Usage: "the client phase that is the measurement"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of standard output"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
-		},
+		}...),
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usagef("compare: %v", err)
 		},
