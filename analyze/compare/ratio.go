@@ -157,15 +157,7 @@ func ratioInterval(iv bootstrap.Interval, dist []float64, accel float64) bootstr
 	return iv
 }
 
-func mean(x []float64) float64 {
-	if len(x) == 0 {
-		return math.NaN()
-	}
-	s := 0.0
-	for _, v := range x {
-		s += v
-	}
-	return s / float64(len(x))
-}
+// mean is bootstrap.Mean: the same summation order as the resamples.
+var mean = bootstrap.Mean.Func
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
