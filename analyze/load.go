@@ -76,7 +76,7 @@ func Load(dir string) (*Data, error) {
 
 	// Every table is read by column (trace.ScanColumns): no row structs,
 	// no pointer per optional field.
-	err = trace.ScanColumns(run, trace.TableEnergy, []string{"gpu", "timestamp_ns", "energy_mj", "read_duration_ns"}, batchRows,
+	err = trace.ScanColumns(run, trace.TableEnergy, []string{trace.ColGPU, trace.ColTimestampNs, trace.ColEnergyMj, trace.ColReadDurationNs}, batchRows,
 		func(c *trace.Columns) error {
 			for i := 0; i < c.Len(); i++ {
 				gi, _ := c.Int(0, i)
@@ -91,7 +91,7 @@ func Load(dir string) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: energy table: %w", dir, err)
 	}
-	err = trace.ScanColumns(run, trace.TableDriverPower, []string{"gpu", "timestamp_ns", "driver_power_mw"}, batchRows,
+	err = trace.ScanColumns(run, trace.TableDriverPower, []string{trace.ColGPU, trace.ColTimestampNs, trace.ColDriverPowerMw}, batchRows,
 		func(c *trace.Columns) error {
 			for i := 0; i < c.Len(); i++ {
 				gi, _ := c.Int(0, i)
@@ -105,8 +105,8 @@ func Load(dir string) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: driver_power table: %w", dir, err)
 	}
-	err = trace.ScanColumns(run, trace.TableState, []string{"gpu", "timestamp_ns", "instant_power_mw", "average_power_mw",
-		"temperature_c", "sm_clock_mhz", "gpu_util_pct", "clock_event_reasons"}, batchRows,
+	err = trace.ScanColumns(run, trace.TableState, []string{trace.ColGPU, trace.ColTimestampNs, trace.ColInstantPowerMw,
+		trace.ColAveragePowerMw, trace.ColTemperatureC, trace.ColSMClockMHz, trace.ColGPUUtilPct, trace.ColClockEventReasons}, batchRows,
 		func(c *trace.Columns) error {
 			for i := 0; i < c.Len(); i++ {
 				gi, _ := c.Int(0, i)
@@ -224,8 +224,9 @@ func sortSeries(s *Series) {
 }
 
 // eventColumns are read by column (trace.ScanColumns), in this order.
-var eventColumns = []string{"timestamp_ns", "gpu", "kind", "name", "request_id", "client_timestamp_ns",
-	"count", "input_tokens", "output_tokens", "cycle", "source", "attrs"}
+var eventColumns = []string{trace.ColTimestampNs, trace.ColGPU, trace.ColKind, trace.ColName, trace.ColRequestID,
+	trace.ColClientTimestampNs, trace.ColCount, trace.ColInputTokens, trace.ColOutputTokens, trace.ColCycle, trace.ColSource,
+	trace.ColAttrs}
 
 // loadEvents reads the events table column-wise: token rows become Tokens
 // (request ids interned), every other row a trace.Event.

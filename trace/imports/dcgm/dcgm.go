@@ -40,7 +40,7 @@ import (
 
 // Format is the importer's name on the command line and in meta.json
 // (device "import:dcgm").
-const Format = "dcgm"
+const Format = trace.FormatDCGM
 
 // Help is the user's guide printed by llem import dcgm --help.
 const Help = `Reads the text that NVIDIA DCGM's dcgmi dmon prints and writes an llem run: one

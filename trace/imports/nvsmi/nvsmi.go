@@ -34,7 +34,7 @@ import (
 
 // Format is the importer's name on the command line and in meta.json
 // (device "import:nvidia-smi").
-const Format = "nvidia-smi"
+const Format = trace.FormatNvidiaSMI
 
 // Query is the nvidia-smi field list that Help recommends.
 const Query = "timestamp,index,uuid,name,driver_version,persistence_mode,power.limit," +

@@ -50,7 +50,7 @@ import (
 // Format is the importer's name on the command line and in meta.json
 // (device "import:ptdaemon"); llem analyze reads a run of this format as
 // a whole-system analyzer.
-const Format = "ptdaemon"
+const Format = trace.FormatPTDaemon
 
 // PhaseName is the phase that loadgen's power_begin and power_end open
 // and close.
