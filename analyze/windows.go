@@ -14,10 +14,10 @@ import (
 const (
 	KindRun          = "run"           // the whole recording
 	KindPhase        = "phase"         // a phase_start/phase_end pair (recorder or client)
-	KindCycle        = "cycle"         // one run of the command (--cycles)
+	KindCycle        = "cycle"         // one run of the command (the recorder's cycles)
 	KindSteady       = "steady"        // the detected steady state of a measured window
 	KindSteadyEvents = "steady_events" // the ML.ENERGY event-based window
-	KindUser         = "user"          // --window
+	KindUser         = "user"          // a window the user asked for (setting windows)
 )
 
 // Window is a time span the analysis reports on.
@@ -46,17 +46,17 @@ func parseUserWindow(s string) (userWindow, error) {
 	a, b, ok := strings.Cut(s, "..")
 	if !ok {
 		if strings.TrimSpace(s) == "" {
-			return userWindow{}, fmt.Errorf("--window: empty value; give a phase name or START..END in seconds")
+			return userWindow{}, fmt.Errorf("empty window: give a phase name or START..END in seconds")
 		}
 		return userWindow{phase: s}, nil
 	}
 	start, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
 	end, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
 	if err1 != nil || err2 != nil || math.IsNaN(start) || math.IsNaN(end) || math.IsInf(start, 0) || math.IsInf(end, 0) {
-		return userWindow{}, fmt.Errorf("--window %q: START..END must be two numbers of seconds from the first sample, e.g. 30..90", s)
+		return userWindow{}, fmt.Errorf("%q: START..END must be two numbers of seconds from the first sample, e.g. 30..90", s)
 	}
 	if start < 0 || end <= start {
-		return userWindow{}, fmt.Errorf("--window %q: need 0 <= START < END", s)
+		return userWindow{}, fmt.Errorf("%q: need 0 <= START < END", s)
 	}
 	return userWindow{start: start, end: end}, nil
 }
@@ -155,12 +155,12 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 			end := d.Origin + int64(u.end*1e9)
 			if end > d.End {
 				warns = append(warns, trace.Warning{Code: "window_outside_run",
-					Message: fmt.Sprintf("--window %s ends after the trace (%.3f s); it is cut there", spec, d.seconds(d.End))})
+					Message: fmt.Sprintf("window %s ends after the trace (%.3f s); it is cut there", spec, d.seconds(d.End))})
 				end = d.End
 			}
 			if start >= end {
 				warns = append(warns, trace.Warning{Code: "window_outside_run",
-					Message: fmt.Sprintf("--window %s lies outside the trace (0 to %.3f s); skipped", spec, d.seconds(d.End))})
+					Message: fmt.Sprintf("window %s lies outside the trace (0 to %.3f s); skipped", spec, d.seconds(d.End))})
 				continue
 			}
 			// A span belongs to a cycle only when it lies inside it: one
@@ -182,7 +182,7 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 		}
 		if !found {
 			warns = append(warns, trace.Warning{Code: "window_not_found",
-				Message: fmt.Sprintf("--window %s: the run has no phase of that name (phases: %s)", spec, phaseNames(phases))})
+				Message: fmt.Sprintf("window %s: the run has no phase of that name (phases: %s)", spec, phaseNames(phases))})
 		}
 	}
 

@@ -52,6 +52,14 @@ const (
 	FormatDCGM      = "dcgm"
 )
 
+// An MLPerf Power import (FormatPTDaemon with loadgen's logs) marks
+// loadgen's power window as the phase PhaseMLPerfPower and keeps the
+// summary's throughput in the source notes under NoteMLPerfTokensPerS.
+const (
+	PhaseMLPerfPower     = "mlperf_power"
+	NoteMLPerfTokensPerS = "mlperf_tokens_per_s"
+)
+
 // WallMeter reports whether the run's power comes from a whole-system
 // analyzer read at about 1 Hz (a SPEC PTDaemon log) rather than from the
 // GPUs' own sensors: such a run's mean power follows MLPerf's rule, and

@@ -51,10 +51,10 @@ func (o Options) resolve() (Options, error) {
 		o.Confidence = DefaultConfidence
 	}
 	if o.Resamples < 1 {
-		return o, fmt.Errorf("--resamples must be at least 1, got %d", o.Resamples)
+		return o, fmt.Errorf("resamples must be at least 1, got %d", o.Resamples)
 	}
 	if !(o.Confidence > 0 && o.Confidence < 1) { // also rejects NaN
-		return o, fmt.Errorf("--confidence must be in (0, 1), got %g", o.Confidence)
+		return o, fmt.Errorf("confidence must be in (0, 1), got %g", o.Confidence)
 	}
 	if o.Rand == nil {
 		o.Rand = rand.NewPCG(o.Seed, pcgStream)

@@ -55,7 +55,10 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	err := app.Run(args)
+	args, err := hoistFlags(app, args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	var ee exitError
 	var ue usageError
 	switch {

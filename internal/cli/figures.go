@@ -71,16 +71,12 @@ func runFigures(c *ucli.Context) error {
 // latency, efficiency, pareto and power figures, each as SVG and PNG. A
 // figure the runs cannot give (latency without requests) is skipped with
 // a note. It says on log where the figures are.
-func drawPlotSet(dir string, dirs []string, s analyze.Settings, log io.Writer) error {
+func drawPlotSet(dir string, runs []*analyze.Run, log io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--plots: %w", err)
 	}
-	runs, err := plots.Load(dirs, s)
-	if err != nil {
-		return err
-	}
 	var wrote []string
-	write := func(base string, kind plots.Kind, rs []*plots.Run) error {
+	write := func(base string, kind plots.Kind, rs []*analyze.Run) error {
 		fig, err := plots.Draw(kind, rs, plots.Single)
 		if err != nil {
 			fmt.Fprintf(log, "llem: --plots: %s skipped: %v\n", base, err)

@@ -110,10 +110,6 @@ var ptdaemonImporter = importer{
 				parts = append(parts, "no tokens or samples per second in the summary")
 			}
 			out.extra = append(out.extra, "mlperf summary: "+strings.Join(parts, ", "))
-			tps, err := strconv.ParseFloat(s.TokensPerS, 64)
-			if win := res.Window; win != nil && win.Samples > 0 && err == nil && tps > 0 {
-				out.extra = append(out.extra, fmt.Sprintf("mlperf: %.4f J/token (mean power / tokens per second)", win.MeanW/tps))
-			}
 		}
 		return out, nil
 	},
@@ -283,30 +279,13 @@ func runImport(c *ucli.Context, im importer) error {
 			break
 		}
 	}
-	// urfave/cli stops reading flags at the first file: take -o and the
-	// format's flags after it.
-	files, after, opts, err := splitOut(c.Args().Slice(), im.flags)
-	if errors.Is(err, errHelp) {
-		ucli.HelpPrinter(c.App.Writer, ucli.CommandHelpTemplate, c.Command)
-		return nil
-	}
-	if err != nil {
-		return usagef("import %s: %v; %s", im.name, err, usage)
-	}
-	if after != "" {
-		if out != "" && out != after {
-			return usagef("import %s: -o given twice (%s and %s)", im.name, out, after)
-		}
-		out = after
-	}
+	opts := importOpts{}
 	for _, f := range im.flags {
 		if c.IsSet(f.name) {
-			if v, dup := opts[f.name]; dup && v != c.String(f.name) {
-				return usagef("import %s: --%s given twice (%s and %s)", im.name, f.name, c.String(f.name), v)
-			}
 			opts[f.name] = c.String(f.name)
 		}
 	}
+	files := c.Args().Slice()
 	if len(files) == 0 {
 		return usagef("import %s: no input file; %s", im.name, usage)
 	}
@@ -343,69 +322,6 @@ func runImport(c *ucli.Context, im importer) error {
 	}
 	printImport(c.App.Writer, c.App.ErrWriter, w.Summary(), res, len(sources))
 	return nil
-}
-
-var errHelp = errors.New("help asked for")
-
-// splitOut separates the files from a -o/--out flag and the format's
-// flags written after them.
-func splitOut(args []string, flags []importFlag) (files []string, out string, opts importOpts, err error) {
-	opts = importOpts{}
-	names := []string{"-o RUN"}
-	for _, f := range flags {
-		names = append(names, "--"+f.name+" "+f.value)
-	}
-	flagNamed := func(a string) (*importFlag, string, bool) {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		for i := range flags {
-			if flags[i].name == name {
-				return &flags[i], value, hasValue
-			}
-		}
-		return nil, "", false
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(files, args[i+1:]...), out, opts, nil
-		case a == "-h" || a == "--help" || a == "-help":
-			return nil, "", nil, errHelp
-		case a == "-o" || a == "--out" || a == "-out":
-			if i+1 >= len(args) {
-				return nil, "", nil, fmt.Errorf("%s needs a directory", a)
-			}
-			if out != "" {
-				return nil, "", nil, fmt.Errorf("-o given twice")
-			}
-			out = args[i+1]
-			i++
-		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out="):
-			if out != "" {
-				return nil, "", nil, fmt.Errorf("-o given twice")
-			}
-			_, out, _ = strings.Cut(a, "=")
-		case len(a) > 1 && a[0] == '-':
-			f, value, hasValue := flagNamed(a)
-			if f == nil {
-				return nil, "", nil, fmt.Errorf("unknown flag %s (flags: %s)", a, strings.Join(names, ", "))
-			}
-			if !hasValue {
-				if i+1 >= len(args) {
-					return nil, "", nil, fmt.Errorf("--%s needs a value (%s)", f.name, f.value)
-				}
-				value = args[i+1]
-				i++
-			}
-			if _, dup := opts[f.name]; dup {
-				return nil, "", nil, fmt.Errorf("--%s given twice", f.name)
-			}
-			opts[f.name] = value
-		default:
-			files = append(files, a)
-		}
-	}
-	return files, out, opts, nil
 }
 
 // printImport writes the one-line summary and the next step.

@@ -102,7 +102,7 @@ func TestH100x2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := analyze.AnalyzeRun(d, "dmon", analyze.DefaultSettings())
+	rr := analyze.New(d, "dmon", analyze.DefaultSettings()).Result
 	run := rr.Windows[0]
 	if !run.EnergyJ.Valid() || float64(run.EnergyJ) <= 0 || !run.EnergyIntegratedJ.Valid() {
 		t.Errorf("run window: energy %v J, integrated %v J", run.EnergyJ, run.EnergyIntegratedJ)

@@ -54,7 +54,7 @@ const Format = trace.FormatPTDaemon
 
 // PhaseName is the phase that loadgen's power_begin and power_end open
 // and close.
-const PhaseName = "mlperf_power"
+const PhaseName = trace.PhaseMLPerfPower
 
 // EventSource is the source of the events an import writes.
 const EventSource = "import"
@@ -309,7 +309,7 @@ func summaryNotes(w *imports.Writer, s *Summary) {
 	note("mlperf_mode", "Mode")
 	note("mlperf_result", "Result is")
 	if s.TokensPerS != "" {
-		w.Note("mlperf_tokens_per_s", s.TokensPerS)
+		w.Note(trace.NoteMLPerfTokensPerS, s.TokensPerS)
 		w.Note("mlperf_tokens_per_s_field", s.TokensKey)
 	}
 	if s.SamplesPerS != "" {

@@ -130,7 +130,7 @@ func TestMLPerfH200Power(t *testing.T) {
 	}
 	s := analyze.DefaultSettings()
 	s.Windows = []string{PhaseName}
-	rr := analyze.AnalyzeRun(d, "mlperf", s)
+	rr := analyze.New(d, "mlperf", s).Result
 	found := false
 	for _, wr := range rr.Windows {
 		if wr.Name == PhaseName && wr.Measured {
