@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -391,7 +390,7 @@ func (m *Manifest) expand(patterns []string) ([]string, error) {
 		}
 		var found []string
 		for _, c := range cands {
-			found = append(found, runsIn(c)...)
+			found = append(found, trace.RunsIn(c)...)
 		}
 		if len(found) == 0 {
 			if isGlob && len(cands) == 0 {
@@ -410,29 +409,6 @@ func (m *Manifest) expand(patterns []string) ([]string, error) {
 		}
 	}
 	return dirs, nil
-}
-
-// runsIn is dir if it is a run, else the runs one level inside it, else
-// two, in name order; nothing if dir is not a directory.
-func runsIn(dir string) []string {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, trace.MetaFile)); err == nil {
-		return []string{dir}
-	}
-	for _, pattern := range []string{"*", filepath.Join("*", "*")} {
-		mm, _ := filepath.Glob(filepath.Join(dir, pattern, trace.MetaFile))
-		if len(mm) > 0 {
-			out := make([]string, len(mm))
-			for i, p := range mm {
-				out[i] = filepath.Dir(p)
-			}
-			sort.Strings(out)
-			return out
-		}
-	}
-	return nil
 }
 
 // locator finds the line of a key in the manifest's text: TOML decoders

@@ -12,6 +12,7 @@ import (
 
 	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/analyze/report"
+	"github.com/llem/llem/plots"
 )
 
 func analyzeCommand() *ucli.Command {
@@ -98,7 +99,7 @@ func runAnalyze(c *ucli.Context) error {
 		return report.Table(w, res)
 	})
 	if err == nil && c.String("plots") != "" {
-		err = drawPlotSet(c.String("plots"), runs, c.App.ErrWriter)
+		err = plots.WriteSet(c.String("plots"), runs, c.App.ErrWriter)
 	}
 	return err
 }

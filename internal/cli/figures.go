@@ -2,16 +2,11 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/llem/llem/analyze"
 	"github.com/llem/llem/figures"
-	"github.com/llem/llem/plots"
 )
 
 func figuresCommand() *ucli.Command {
@@ -66,58 +61,3 @@ func runFigures(c *ucli.Context) error {
 	return err
 }
 
-// drawPlotSet draws llem analyze --plots' standard set into dir: a
-// timeline of each run (<run-base>-timeline), and across the runs the
-// latency, efficiency, pareto and power figures, each as SVG and PNG. A
-// figure the runs cannot give (latency without requests) is skipped with
-// a note. It says on log where the figures are.
-func drawPlotSet(dir string, runs []*analyze.Run, log io.Writer) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("--plots: %w", err)
-	}
-	var wrote []string
-	write := func(base string, kind plots.Kind, rs []*analyze.Run) error {
-		fig, err := plots.Draw(kind, rs, plots.Single)
-		if err != nil {
-			fmt.Fprintf(log, "llem: --plots: %s skipped: %v\n", base, err)
-			return nil
-		}
-		for _, n := range fig.Notes {
-			fmt.Fprintf(log, "llem: --plots: %s\n", n)
-		}
-		for _, ext := range []string{".svg", ".png"} {
-			p := filepath.Join(dir, base+ext)
-			if err := fig.WriteFile(p, plots.DefaultDPI); err != nil {
-				return fmt.Errorf("--plots: %w", err)
-			}
-			wrote = append(wrote, p)
-		}
-		return nil
-	}
-	// Runs with the same directory name (a/run, b/run) are numbered.
-	count := map[string]int{}
-	for _, r := range runs {
-		count[filepath.Base(filepath.Clean(r.Dir))]++
-	}
-	seen := map[string]int{}
-	for i, r := range runs {
-		base := filepath.Base(filepath.Clean(r.Dir))
-		if count[base] > 1 {
-			seen[base]++
-			base = fmt.Sprintf("%s-%d", base, seen[base])
-		}
-		if err := write(base+"-timeline", plots.Timeline, runs[i:i+1]); err != nil {
-			return err
-		}
-	}
-	for _, k := range []plots.Kind{plots.Latency, plots.Efficiency, plots.Pareto, plots.Power} {
-		if err := write(string(k), k, runs); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(log, "llem: --plots: wrote %d figures to %s:\n", len(wrote), dir)
-	for _, p := range wrote {
-		fmt.Fprintf(log, "  %s\n", p)
-	}
-	return nil
-}

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +31,7 @@ type importer struct {
 	// sources lists the files to hash into meta.json: the inputs and the
 	// files named by flags [files].
 	sources func(files []string, opts importOpts) []string
-	run     func(w *imports.Writer, files []string, opts importOpts) (importResult, error)
+	run     func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error)
 }
 
 // importFlag is a format's flag that takes a value.
@@ -46,22 +44,15 @@ type importFlag struct {
 // importOpts holds the format flags' values by name ("" when not given).
 type importOpts map[string]string
 
-type importResult struct {
-	skipped, lines int
-	devices        string   // what the run's devices are ["GPU(s)"]
-	zone           string   // what the times are ["time zone unknown"]
-	extra          []string // lines printed after the summary
-}
-
 // importers lists the formats of llem import, in the order listed to users.
 var importers = []importer{
 	{
 		name:  nvsmi.Format,
 		usage: "CSV from nvidia-smi --query-gpu=timestamp,power.draw,... --format=csv",
 		help:  nvsmi.Help,
-		run: func(w *imports.Writer, files []string, _ importOpts) (importResult, error) {
+		run: func(w *imports.Writer, files []string, _ importOpts) (imports.Outcome, error) {
 			res, err := nvsmi.ImportFiles(w, files)
-			return importResult{skipped: res.Skipped, lines: res.DataLines}, err
+			return imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines}, err
 		},
 	},
 	ptdaemonImporter,
@@ -87,30 +78,14 @@ var ptdaemonImporter = importer{
 		o, _ := ptdaemonOptions(opts)
 		return ptdaemon.Files(files[0], o)
 	},
-	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+	run: func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error) {
 		o, _ := ptdaemonOptions(opts)
 		res, err := ptdaemon.ImportFiles(w, files[0], o)
-		out := importResult{skipped: res.Skipped, lines: res.DataLines, devices: "whole-system power analyzer"}
+		out := imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines, Devices: "whole-system power analyzer"}
 		if err != nil {
 			return out, err
 		}
-		if win := res.Window; win != nil {
-			out.extra = append(out.extra, fmt.Sprintf("%s: power_begin %s to power_end %s (%.1f s): %d samples strictly inside, mean %.2f W (MLPerf's rule)",
-				ptdaemon.PhaseName, win.Begin, win.End, float64(win.EndNs-win.BeginNs)/1e9, win.Samples, win.MeanW))
-		}
-		if s := res.Summary; s != nil {
-			var parts []string
-			if s.TokensPerS != "" {
-				parts = append(parts, fmt.Sprintf("%s tokens/s (%s)", s.TokensPerS, s.TokensKey))
-			}
-			if s.SamplesPerS != "" {
-				parts = append(parts, fmt.Sprintf("%s samples/s (%s)", s.SamplesPerS, s.SamplesKey))
-			}
-			if len(parts) == 0 {
-				parts = append(parts, "no tokens or samples per second in the summary")
-			}
-			out.extra = append(out.extra, "mlperf summary: "+strings.Join(parts, ", "))
-		}
+		out.Extra = res.Describe()
 		return out, nil
 	},
 }
@@ -144,30 +119,23 @@ var dcgmImporter = importer{
 		_, err := dcgmOptions(opts)
 		return err
 	},
-	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+	run: func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error) {
 		o, _ := dcgmOptions(opts)
 		res, err := dcgm.ImportFiles(w, files[0], o)
 		if errors.Is(err, dcgm.ErrNoInterval) {
-			return importResult{}, usagef("import dcgm: %v; usage: llem import dcgm FILE --interval DURATION [--start RFC3339] -o RUN", err)
+			return imports.Outcome{}, usagef("import dcgm: %v; usage: llem import dcgm FILE --interval DURATION [--start RFC3339] -o RUN", err)
 		}
-		out := importResult{skipped: res.Skipped, lines: res.DataLines}
+		out := imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines}
 		if err != nil {
 			return out, err
 		}
 		switch res.StartFrom {
-		case "timestamps":
-			out.extra = append(out.extra, fmt.Sprintf("times: the lines' own timestamps (%d samples)", res.Samples))
-		case "--start":
-			out.zone = "UTC"
-			out.extra = append(out.extra, fmt.Sprintf("times: --start + k x %s for sample k (%d samples)", o.Interval, res.Samples))
-		default:
-			out.zone = "assumed"
-			out.extra = append(out.extra, fmt.Sprintf("times: assumed: the file's modification time is the last of %d samples, %s apart; give --start", res.Samples, o.Interval))
+		case dcgm.StartFromOption:
+			out.Zone = "UTC"
+		case dcgm.StartFromModTime:
+			out.Zone = "assumed"
 		}
-		out.extra = append(out.extra, fmt.Sprintf("energy counter: %d reads (TOTEC)", res.EnergyRows))
-		if res.Others > 0 {
-			out.extra = append(out.extra, fmt.Sprintf("not imported: %d row(s) of entities other than GPUs (GPU-I, Switch, links)", res.Others))
-		}
+		out.Extra = res.Describe(o)
 		return out, nil
 	},
 }
@@ -320,22 +288,6 @@ func runImport(c *ucli.Context, im importer) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	printImport(c.App.Writer, c.App.ErrWriter, w.Summary(), res, len(sources))
+	w.Summary().Print(c.App.Writer, c.App.ErrWriter, res, len(sources))
 	return nil
-}
-
-// printImport writes the one-line summary and the next step.
-func printImport(w, errw io.Writer, s imports.Summary, res importResult, nfiles int) {
-	span := time.Duration(s.EndNs - s.StartNs)
-	start := time.Unix(0, s.StartNs).UTC().Format("2006-01-02 15:04:05.000")
-	devices, zone := cmp.Or(res.devices, "GPU(s)"), cmp.Or(res.zone, "time zone unknown")
-	fmt.Fprintf(w, "imported %d rows from %d file(s): %d %s, %.1f s from %s (%s), %d of %d lines skipped -> %s\n",
-		s.TotalRows(), nfiles, s.GPUs, devices, span.Seconds(), start, zone, res.skipped, res.lines, s.Dir)
-	for _, wn := range s.Warnings {
-		fmt.Fprintf(errw, "llem: import: warning: %s\n", wn.Message)
-	}
-	for _, x := range res.extra {
-		fmt.Fprintln(w, x)
-	}
-	fmt.Fprintf(w, "see: llem analyze %s\n", s.Dir)
 }

@@ -275,7 +275,7 @@ func TestImportDCGMThenAnalyze(t *testing.T) {
 	}
 	for _, want := range []string{
 		"imported 160 rows from 1 file(s): 2 GPU(s), 3.9 s from 2024-05-02 10:00:00.000 (UTC), 0 of 80 lines skipped",
-		"times: --start + k x 100ms for sample k (40 samples)\n",
+		"times: the given start + k x 100ms for sample k (40 samples)\n",
 		"energy counter: 80 reads (TOTEC)\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -313,7 +313,7 @@ func TestImportFormatFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import", "dcgm", dmonFile, "-o", run}, "import dcgm: no sampling interval: " + dmonFile + " has no timestamps: give --interval, the -d of dcgmi dmon"},
+		{[]string{"import", "dcgm", dmonFile, "-o", run}, "import dcgm: no sampling interval: " + dmonFile + " has no timestamps: give the sample interval, the -d of dcgmi dmon"},
 		{[]string{"import", "dcgm", dmonFile, "--interval", "fast", "-o", run}, `--interval "fast" is not a positive duration`},
 		{[]string{"import", "dcgm", dmonFile, "--interval", "100ms", "--start", "10:00", "-o", run}, `--start "10:00" is not an RFC 3339 time`},
 		{[]string{"import", "dcgm", dmonFile, dmonFile, "--interval", "100ms", "-o", run}, "2 input files, it reads 1 at a time"},

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -227,48 +224,14 @@ func takesValue(cmd *ucli.Command, arg string) bool {
 	return ok && df.TakesValue()
 }
 
-// findRuns expands the arguments: a run directory (it has meta.json) is
-// itself; any other directory is searched one level deep, then two, for
-// runs, in name order. An argument that yields no run is an error.
+// findRuns expands the arguments into run directories (trace.FindRuns).
 func findRuns(args []string) ([]string, error) {
-	var dirs []string
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") && a != "-" {
 			return nil, fmt.Errorf("%s: not a run (flags go before a --)", a)
 		}
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a, err)
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("%s: not a directory (give a run directory or a directory of runs)", a)
-		}
-		if isRun(a) {
-			dirs = append(dirs, a)
-			continue
-		}
-		var found []string
-		for _, pattern := range []string{"*", filepath.Join("*", "*")} {
-			m, _ := filepath.Glob(filepath.Join(a, pattern, trace.MetaFile))
-			for _, p := range m {
-				found = append(found, filepath.Dir(p))
-			}
-			if len(found) > 0 {
-				break
-			}
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("%s: not an llem run (no %s) and no runs inside it", a, trace.MetaFile)
-		}
-		sort.Strings(found)
-		dirs = append(dirs, found...)
 	}
-	return dirs, nil
-}
-
-func isRun(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, trace.MetaFile))
-	return err == nil
+	return trace.FindRuns(args)
 }
 
 // openRuns finds the runs of the arguments and analyses them with the

@@ -209,10 +209,10 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 			strings.Join(s.Channels, ", "), strings.Join(s.ChannelKeys, ", ")))
 	}
 	if lg == nil {
-		w.Unknown("MLPerf power window (give --loadgen mlperf_log_detail.txt)")
+		w.Unknown("MLPerf power window (give loadgen's mlperf_log_detail.txt)")
 	}
 	if sum == nil {
-		w.Unknown("MLPerf throughput (give --summary mlperf_log_summary.txt)")
+		w.Unknown("MLPerf throughput (give loadgen's mlperf_log_summary.txt)")
 	}
 
 	w.Note("power", "whole-system AC active power: PTDaemon's total Watts (all channels), one sample per line, stored as instant_power_mw of device 0 (rounded to 1 mW); it includes CPUs, fans and power-supply losses and is not GPU power")
@@ -288,7 +288,7 @@ func window(w *imports.Writer, rows []trace.DeviceState, lg *Loadgen, offset tim
 		first := time.Unix(0, rows[0].TimestampNs).UTC().Format(TimeLayout)
 		last := time.Unix(0, rows[len(rows)-1].TimestampNs).UTC().Format(TimeLayout)
 		w.Warn(trace.Warning{Code: "import_window_outside_log", Message: fmt.Sprintf(
-			"loadgen's power window %s to %s (offset %s) is not inside the PTDaemon log's %s to %s: wrong files, or the two machines' clocks or time zones differ (--loadgen-offset)",
+			"loadgen's power window %s to %s (offset %s) is not inside the PTDaemon log's %s to %s: wrong files, or the two machines' clocks or time zones differ (give loadgen's offset)",
 			lg.Begin, lg.End, offset, first, last)})
 	}
 	if win.Samples == 0 {
@@ -360,4 +360,28 @@ func maxWatts(s *SPL) float64 {
 		m = max(m, smp.Watts)
 	}
 	return m
+}
+
+// Describe says in lines what the import found beyond its rows: loadgen's
+// power window with MLPerf's mean power, and the summary's throughput.
+func (r Result) Describe() []string {
+	var lines []string
+	if win := r.Window; win != nil {
+		lines = append(lines, fmt.Sprintf("%s: power_begin %s to power_end %s (%.1f s): %d samples strictly inside, mean %.2f W (MLPerf's rule)",
+			PhaseName, win.Begin, win.End, float64(win.EndNs-win.BeginNs)/1e9, win.Samples, win.MeanW))
+	}
+	if s := r.Summary; s != nil {
+		var parts []string
+		if s.TokensPerS != "" {
+			parts = append(parts, fmt.Sprintf("%s tokens/s (%s)", s.TokensPerS, s.TokensKey))
+		}
+		if s.SamplesPerS != "" {
+			parts = append(parts, fmt.Sprintf("%s samples/s (%s)", s.SamplesPerS, s.SamplesKey))
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "no tokens or samples per second in the summary")
+		}
+		lines = append(lines, "mlperf summary: "+strings.Join(parts, ", "))
+	}
+	return lines
 }
