@@ -215,4 +215,3 @@ func TestBootstrapHelp(t *testing.T) {
 		}
 	}
 }
-

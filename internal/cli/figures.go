@@ -60,4 +60,3 @@ func runFigures(c *ucli.Context) error {
 	}
 	return err
 }
-
