@@ -10,6 +10,11 @@ import (
 	"github.com/llem/llem/analyze/trend"
 )
 
+// Interval is a bootstrap confidence interval as results carry it (the
+// type of package bootstrap, named here so that packages that only draw
+// or print results need not import the statistics).
+type Interval = bootstrap.Interval
+
 // Num is a float that is written to JSON as null when it is NaN or
 // infinite: "not measurable here" must read as missing, never as 0.
 type Num float64

@@ -20,36 +20,7 @@ func analyzeCommand() *ucli.Command {
 		Name:      "analyze",
 		Usage:     "apply the methodology to recorded runs: energy per token with CIs, steady state, drift, baselines",
 		ArgsUsage: "RUN_DIR|DIR...",
-		Description: `Re-computes every number from the stored trace, so old runs can be re-analysed
-with new settings. A DIR that is not a run is searched (one level deep, then
-two) for runs. For each run and each window (the whole run, every cycle and
-phase from the events, the detected steady state, --window spans) it reports:
-
-  energy per output token (the primary metric), output tokens, tokens/s,
-  energy from the counter and from integrated driver power (they must agree),
-  mean/p5/p95/max power, and the measurement uncertainty (NVML's +/-5 W and
-  the counter's edges);
-
-and per run: BCa confidence intervals over cycles (energy, energy per token;
-at least 5 cycles) and over requests (TTFT, inter-token and end-to-end
-latency), the steady state (PELT, or --steady mser5) with the ML.ENERGY event
-window, thermal drift and conditioning of each measured window, idle and
-loaded-idle (P0) baselines, the power sensors' update periods, and every
-warning. docs/results.md documents each field and default.
-
-The measured windows are the --window ones if given, else every phase named
---measure-phase ("measure"), else the cycles, else the whole run.
-
-The same inputs, settings and seed give byte-identical output. Flags may
-come before or after the runs.
-
-Examples:
-   llem analyze testdata/runs/h100-bs8-cycles
-   llem analyze --json runs/ > results.json
-   llem analyze --csv --measure-phase decode sweep/ > sweep.csv
-   llem analyze --window 30..90 --window measure RUN
-   llem analyze --config methodology.json RUN
-   llem analyze --plots figs/ sweep/      # and figs/*.svg, *.png`,
+		Description: helpText("analyze"),
 		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document (schema: docs/results.md)"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per run and window, for sweeps"},

@@ -17,37 +17,7 @@ func bootstrapCommand() *ucli.Command {
 		Name:      "bootstrap",
 		Usage:     "confidence interval of the mean or median of a column of numbers (BCa bootstrap)",
 		ArgsUsage: "[FILE|-]",
-		Description: `Reads one number per line from FILE, or from standard input when FILE is "-"
-or missing (blank lines and lines starting with # are skipped), and prints the
-mean or median with a bootstrap confidence interval: the numbers are resampled
-with replacement --resamples times and the statistic of each resample is kept.
-
-The default method, BCa (bias-corrected and accelerated; Efron 1987), takes
-percentiles of those resampled statistics at levels shifted to correct for the
-bias of the estimate (z0: how far the resamples sit below or above it) and for
-skew (the acceleration, from the jackknife). It keeps its stated coverage on
-right-skewed data such as per-request energy or latency, where the plain
-percentile interval is too narrow. It computes what
-scipy.stats.bootstrap(method='BCa') does. --method percentile and basic are
-there for comparison.
-
-The resamples are drawn from a generator seeded with --seed, and the seed is
-printed (and stored in --json), so the same input, flags and seed give the same
-interval, byte for byte, on any machine: a run is reproducible.
-
-When the data admit no interval (all values equal, a single value, or a
-statistic that no resample moves) llem prints the estimate and a note saying
-why, with no interval, and exits 0; in JSON, ci_low and ci_high are null and
-degenerate is true.
-
-Exit status: 0 with a result (an interval or a note), 1 when FILE cannot be
-read, 2 for bad input (a flag out of range, no numbers, a line that is not a
-finite number: the message names the flag, or the file and line).
-
-Examples:
-   llem bootstrap energy_per_request.txt
-   llem bootstrap --stat median --confidence 0.99 --seed 7 latency_ms.txt
-   cut -d, -f3 cycles.csv | tail -n +2 | llem bootstrap --json -`,
+		Description: helpText("bootstrap"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "stat", Value: "mean", Usage: "statistic: mean or median (the median of an even count averages the middle two)"},
 			&ucli.Float64Flag{Name: "confidence", Value: bootstrap.DefaultConfidence, Usage: "confidence level, in (0, 1)"},

@@ -14,34 +14,7 @@ func compareCommand() *ucli.Command {
 		Name:      "compare",
 		Usage:     "compare configurations benchstat-style: each run's estimate with its CI, the change against the baseline with a CI, and a U test",
 		ArgsUsage: "RUN_A RUN_B [RUN|DIR...]",
-		Description: `Analyses each run as llem analyze does and, per metric (energy per output
-token, output tokens/s, mean power, TTFT, ITL, energy per request), prints a
-table: one row per configuration with the mean and its BCa CI, the change of
-the mean against the baseline (the first configuration) with a two-sample
-BCa bootstrap CI of the ratio of means, and the p-value of a two-sided
-Mann-Whitney U test. As in benchstat, the change reads "~" when p >= --alpha.
-
-Samples: energy per output token, tokens/s, mean power and energy per request
-are per cycle (llem record --cycles N): the measured windows of one cycle are
-one sample. A run without cycles is one sample: it has an estimate, no CI and
-no test. TTFT and ITL are per request, over the measured windows.
-
---group-by KEY pools the runs that share the value of the label KEY
-(llem record --label KEY=VALUE) into one configuration; configurations are in
-order of first appearance, and --baseline VALUE picks another baseline.
-
-The same inputs, settings and seed give byte-identical output. Flags may come
-before or after the runs. docs/compare.md documents the statistics and their
-sources.
-
-Exit status: 0 with a comparison, 1 when a run cannot be read, 2 for bad
-input (fewer than two configurations, a run without the --group-by label, an
-unknown --baseline, a flag out of range).
-
-Examples:
-   llem compare testdata/runs/h100-bs8-cycles testdata/runs/h100-bs32-cycles
-   llem compare --group-by batch --baseline 32 sweep/
-   llem compare --json --seed 7 RUN_A RUN_B > compare.json`,
+		Description: helpText("compare"),
 		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document with every number and the settings"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per metric and configuration"},

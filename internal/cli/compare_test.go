@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +11,7 @@ import (
 	"github.com/llem/llem/analyze/compare"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/compare.golden from the current output")
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/ from the current output")
 
 // The shipped batch-8 and batch-32 runs, as the docs' command names them
 // from the repository root.
@@ -42,21 +41,7 @@ func TestCompareGolden(t *testing.T) {
 	if !strings.Contains(r.stderr, "analysing testdata/runs/h100-bs8-cycles (1 of 2)") {
 		t.Errorf("no progress lines on stderr: %q", r.stderr)
 	}
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, []byte(r.stdout), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if r.stdout != string(want) {
-		t.Errorf("output differs from %s (-update rewrites it):\n--- got\n%s\n--- want\n%s", golden, r.stdout, want)
-	}
+	checkGolden(t, golden, r.stdout)
 	// The energy per token row of batch 32: a clear, significant decrease.
 	var line string
 	for l := range strings.Lines(r.stdout) {

@@ -14,20 +14,7 @@ func figuresCommand() *ucli.Command {
 		Name:      "figures",
 		Usage:     "regenerate a paper's figures and tables from a manifest, with provenance",
 		ArgsUsage: "MANIFEST.toml",
-		Description: `Reads a TOML manifest that names figures (the kinds of llem plot) and tables
-(llem analyze or llem compare output), the runs or globs of runs each uses
-(relative to the manifest), the methodology settings ([settings]: any key of
-docs/results.md "Settings", or settings_file) and the output paths, makes
-every one of them, and writes provenance.json next to them (or at the
-manifest's provenance path): the sha256 of every input file and output, the
-llem version and the resolved settings with their hash and seed.
-
-The same manifest and runs give byte-identical outputs and provenance. A bad
-manifest (unknown key, missing run, a glob matching nothing, a bad kind)
-exits with status 2 and names its line. docs/figures.md documents the format.
-
-Example:
-   llem figures examples/figures.toml`,
+		Description: helpText("figures"),
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
 		},

@@ -49,7 +49,7 @@ var importers = []importer{
 	{
 		name:  nvsmi.Format,
 		usage: "CSV from nvidia-smi --query-gpu=timestamp,power.draw,... --format=csv",
-		help:  nvsmi.Help,
+		help:  strings.ReplaceAll(helpText("import-nvidia-smi"), "{{query}}", nvsmi.Query),
 		run: func(w *imports.Writer, files []string, _ importOpts) (imports.Outcome, error) {
 			res, err := nvsmi.ImportFiles(w, files)
 			return imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines}, err
@@ -63,7 +63,7 @@ var ptdaemonImporter = importer{
 	name:  ptdaemon.Format,
 	usage: "SPEC PTDaemon power-analyzer log (MLPerf Power's spl.txt), with loadgen's logs",
 	args:  "SPL_FILE [--loadgen mlperf_log_detail.txt] [--summary mlperf_log_summary.txt]",
-	help:  ptdaemon.Help,
+	help:  helpText("import-ptdaemon"),
 	flags: []importFlag{
 		{name: "loadgen", value: "FILE", usage: "loadgen's mlperf_log_detail.txt: its power_begin..power_end become the phase " + ptdaemon.PhaseName},
 		{name: "summary", value: "FILE", usage: "loadgen's mlperf_log_summary.txt: its tokens/s and samples/s go to meta.json"},
@@ -109,7 +109,7 @@ var dcgmImporter = importer{
 	name:  dcgm.Format,
 	usage: "text output of NVIDIA DCGM's dcgmi dmon (-e 155,156,...)",
 	args:  "FILE --interval DURATION [--start RFC3339]",
-	help:  dcgm.Help,
+	help:  helpText("import-dcgm"),
 	flags: []importFlag{
 		{name: "interval", value: "DURATION", usage: "the -d given to dcgmi dmon, e.g. 100ms (a bare number is milliseconds); required unless the lines have timestamps"},
 		{name: "start", value: "RFC3339", usage: "the time of the first sample, e.g. 2024-05-02T10:00:00Z [the file's modification time, taken as the last sample's]"},
@@ -178,25 +178,10 @@ func importCommand() *ucli.Command {
 		subs = append(subs, importFormatCommand(im))
 	}
 	return &ucli.Command{
-		Name:      "import",
-		Usage:     "convert another tool's GPU log into an llem run (formats: " + importFormats() + ")",
-		ArgsUsage: "FORMAT FILE... -o RUN",
-		Description: `Reads logs written by another tool and writes an llem run that llem info and
-llem analyze read like a recorded one. meta.json keeps the input files' SHA-256,
-what the format could not tell (source.unknown) and every value that was
-absent or line that was skipped (warnings). Importing the same files again
-gives a byte-identical run. RUN must not exist or be empty.
-
-Formats: ` + importFormats() + ` (llem import FORMAT --help describes each).
-
-Exit status: 0 imported; 1 a file cannot be read or holds nothing to import,
-or RUN is not empty; 2 a bad command line.
-
-Examples:
-   llem import nvidia-smi gpu.csv -o run
-   llem import nvidia-smi gpu0.csv gpu1.csv -o run && llem analyze run
-   llem import ptdaemon spl.txt --loadgen mlperf_log_detail.txt --summary mlperf_log_summary.txt -o run
-   llem import dcgm dmon.txt --interval 100ms --start 2024-05-02T10:00:00Z -o run`,
+		Name:            "import",
+		Usage:           "convert another tool's GPU log into an llem run (formats: " + importFormats() + ")",
+		ArgsUsage:       "FORMAT FILE... -o RUN",
+		Description:     strings.ReplaceAll(helpText("import"), "{{formats}}", importFormats()),
 		HideHelpCommand: true,
 		Flags:           []ucli.Flag{outFlag},
 		Subcommands:     subs,

@@ -14,12 +14,7 @@ func infoCommand() *ucli.Command {
 		Name:      "info",
 		Usage:     "summarise recorded runs: duration, GPUs, sample rates, counter energy, events, warnings",
 		ArgsUsage: "RUN_DIR...",
-		Description: `Prints what a run holds, with no methodology applied: use llem analyze for
-measured windows, baselines and confidence intervals.
-
-Examples:
-   llem info llem-run-20261126-101500-gpu01
-   llem info --json runs/* | jq '.[].gpus[0].driver_power_hz'`,
+		Description: helpText("info"),
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "print a JSON array, one object per run"},
 		},

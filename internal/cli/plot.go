@@ -14,38 +14,7 @@ func plotCommand() *ucli.Command {
 		Name:      "plot",
 		Usage:     "draw publication figures of recorded runs: PDF, SVG or PNG",
 		ArgsUsage: "RUN_DIR|DIR... --kind KIND -o FILE",
-		Description: `Draws a figure from runs, every number computed as llem analyze computes it
-(the same settings flags and --config). A DIR that is not a run is
-searched for runs, as by llem analyze. Flags may come before or after the runs.
-
-Kinds:
-  timeline    one run over time: power (the driver's 50 Hz samples, instant
-              power, the 1 s average and the energy counter's steps), then
-              temperature and SM clock; phases and cycles shaded and
-              labelled, the steady window, idle and P0 baselines, request
-              starts
-  latency     CDFs of time to first token and inter-token latency over the
-              measured windows' requests, a line per run
-  efficiency  energy per output token and output tokens/s per run, with 95%
-              BCa intervals over cycles (runs with fewer than 5 cycles: the
-              measured windows' values, without intervals)
-  pareto      energy per output token against tokens/s across runs (a sweep),
-              the Pareto front joined, each point labelled (batch=8)
-  power       the distribution (ECDF) of the power samples in each run's
-              steady window
-
-Runs are named by the labels that differ between them (llem record --label).
-The -o extension picks the format: .pdf and .svg for papers (vector, fonts
-embedded), .png for slides and the web (--dpi, default 300). --width single
-is 3.5 in wide, double 7 in; text is at least 7 pt at that size and the colours
-are the Okabe-Ito palette, distinct to colour-blind readers. The same runs
-give byte-identical files. docs/figures.md shows each kind.
-
-Examples:
-   llem plot testdata/runs/h100-bs8-cycles --kind timeline -o timeline.pdf
-   llem plot sweep/ --kind pareto -o pareto.pdf --width double
-   llem plot --kind latency -o latency.png runs/bs8 runs/bs32
-   llem plot runs/ --kind efficiency -o efficiency.svg`,
+		Description: helpText("plot"),
 		Flags: append(methodologyFlags(),
 			&ucli.StringFlag{Name: "kind", Aliases: []string{"k"}, Usage: "the `KIND` of figure: timeline, latency, efficiency, pareto or power"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "the `FILE` to write; its extension (.pdf, .svg, .png) picks the format"},

@@ -15,23 +15,7 @@ func reportCommand() *ucli.Command {
 		Name:      "report",
 		Usage:     "write one self-contained HTML page of a run or a sweep: tables, warnings, figures, environment",
 		ArgsUsage: "RUN_DIR|DIR... -o FILE.html",
-		Description: `Writes one HTML page for the runs given (a DIR that is not a run is searched
-for runs, as by llem analyze): for each run the windows with energy per output
-token first, the cycles' BCa intervals, steady state, baselines, latency and
-thermal checks, every warning, the timeline figure and the environment
-snapshot of meta.json (GPUs, driver, persistence, power limit, ECC, MIG,
-clocks, CPU governor, host, command, llem version, settings hash). Several
-runs add a sweep summary and the efficiency, Pareto, latency and power
-figures. Every number is computed as llem analyze computes it (the same
-settings flags and --config).
-
-The page is self-contained: inline CSS, figures as inline SVG, no script, no
-font, nothing fetched. The same runs give a byte-identical page.
-docs/report.md shows one.
-
-Examples:
-   llem report testdata/runs/h100-bs8-cycles -o report.html
-   llem report sweep/ -o sweep.html`,
+		Description: helpText("report"),
 		Flags: append(methodologyFlags(),
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "the HTML `FILE` to write (- for standard output)"},
 		),

@@ -42,38 +42,6 @@ import (
 // (device "import:dcgm").
 const Format = trace.FormatDCGM
 
-// Help is the user's guide printed by llem import dcgm --help.
-const Help = `Reads the text that NVIDIA DCGM's dcgmi dmon prints and writes an llem run: one
-device_state row per GPU line, and one energy row per value of the energy
-counter (TOTEC). Record while your workload runs with, for example:
-
-   dcgmi dmon -e 155,156,157,150,100,101,203,204 -d 100 > dmon.txt
-
-then:
-
-   llem import dcgm dmon.txt --interval 100ms --start 2024-05-02T10:00:00Z -o run
-   llem analyze run
-
-dmon prints no time: --interval, the -d you gave dmon, is required (a bare
-number is milliseconds, as for -d), and --start (RFC 3339) is the time of the
-first sample; without it, the file's modification time is taken as the time of
-the last sample (stated in meta.json). Lines that begin with a timestamp
-(dcgmi dmon ... | ts '%Y-%m-%d %H:%M:%.S') need neither.
-
-What to know about the result:
-  - POWER (field 155) is nvmlDeviceGetPowerUsage: on Ampere and newer GPUs a
-    1 s moving average, stored as average_power_mw. POWINST (157) is stored as
-    instant_power_mw, TOTEC (156, mJ) in the energy table.
-  - Fields read: POWER 155, POWINST 157, TOTEC 156, TMPTR 150, SMCLK 100,
-    MMCLK 101, GPUTL 203, MCUTL 204, FBUSD 252, PSTAT 190, DVCCTR 112, DVNAM 50,
-    UUID# 54; other columns are listed in source.unknown. Rows of entities
-    other than GPUs (GPU-I, Switch, links) are not imported.
-  - dmon sleeps -d after each sample, so the true period is a little longer than
-    -d: without timestamps, durations come out slightly short.
-  - N/A values are stored as absent (null) and counted; lines that cannot be
-    read are skipped and counted (file:line of the first few).
-
-See docs/import.md.`
 
 // ErrNoInterval is returned for a log without timestamps when no
 // sampling interval was given.

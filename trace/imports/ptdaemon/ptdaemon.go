@@ -59,37 +59,6 @@ const PhaseName = trace.PhaseMLPerfPower
 // EventSource is the source of the events an import writes.
 const EventSource = "import"
 
-// Help is the user's guide printed by llem import ptdaemon --help.
-const Help = `Reads a SPEC PTDaemon power-analyzer log (the spl.txt of an MLPerf Power run)
-and writes an llem run: one device_state row per sample of the whole-system AC
-power (the total Watts), as device 0 "whole-system AC power (SPEC PTDaemon)".
-With --loadgen (the run's mlperf_log_detail.txt), loadgen's power_begin and
-power_end become the phase mlperf_power, the window MLPerf averages over; with
---summary (mlperf_log_summary.txt), the tokens/s and samples/s are kept in
-meta.json's source.notes and printed. For example:
-
-   llem import ptdaemon spl.txt --loadgen mlperf_log_detail.txt \
-       --summary mlperf_log_summary.txt -o run
-   llem analyze --measure-phase mlperf_power run
-
-What to know about the result:
-  - It is the power of the whole machine at the wall (CPUs, fans, power
-    supplies included), about one sample a second: not GPU power. There is no
-    GPU energy counter, no driver power samples and no per-GPU power.
-  - Volts, Amps, power factor and the per-channel values are not imported
-    (listed in source.unknown); the channels' Watts are checked to sum to the
-    total.
-  - Samples PTDaemon marks invalid (Watts <= 0) are left out, as MLPerf does.
-  - PTDaemon and loadgen print local time with no zone: both are read as UTC
-    and compared as printed, as MLPerf's checker does when both machines share
-    a time zone. If they do not, give --loadgen-offset: the client's minus the
-    server's "timezone" (seconds west of UTC) of the run's power/client.json
-    and power/server.json, e.g. --loadgen-offset 3600s.
-  - Lines that cannot be read are skipped and counted (file:line of the first
-    few). The input files' SHA-256 are kept in meta.json; importing the same
-    files again gives a byte-identical run.
-
-See docs/import.md.`
 
 // Options are the loadgen logs of the run and how to align them.
 type Options struct {
