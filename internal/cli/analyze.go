@@ -17,9 +17,9 @@ import (
 
 func analyzeCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "analyze",
-		Usage:     "apply the methodology to recorded runs: energy per token with CIs, steady state, drift, baselines",
-		ArgsUsage: "RUN_DIR|DIR...",
+		Name:        "analyze",
+		Usage:       "apply the methodology to recorded runs: energy per token with CIs, steady state, drift, baselines",
+		ArgsUsage:   "RUN_DIR|DIR...",
 		Description: helpText("analyze"),
 		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document (schema: docs/results.md)"},

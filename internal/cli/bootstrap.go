@@ -14,9 +14,9 @@ import (
 
 func bootstrapCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "bootstrap",
-		Usage:     "confidence interval of the mean or median of a column of numbers (BCa bootstrap)",
-		ArgsUsage: "[FILE|-]",
+		Name:        "bootstrap",
+		Usage:       "confidence interval of the mean or median of a column of numbers (BCa bootstrap)",
+		ArgsUsage:   "[FILE|-]",
 		Description: helpText("bootstrap"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "stat", Value: "mean", Usage: "statistic: mean or median (the median of an even count averages the middle two)"},

@@ -11,9 +11,9 @@ import (
 func compareCommand() *ucli.Command {
 	def := compare.DefaultOptions()
 	return &ucli.Command{
-		Name:      "compare",
-		Usage:     "compare configurations benchstat-style: each run's estimate with its CI, the change against the baseline with a CI, and a U test",
-		ArgsUsage: "RUN_A RUN_B [RUN|DIR...]",
+		Name:        "compare",
+		Usage:       "compare configurations benchstat-style: each run's estimate with its CI, the change against the baseline with a CI, and a U test",
+		ArgsUsage:   "RUN_A RUN_B [RUN|DIR...]",
 		Description: helpText("compare"),
 		Flags: append(methodologyFlags(), []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document with every number and the settings"},

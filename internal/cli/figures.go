@@ -11,9 +11,9 @@ import (
 
 func figuresCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "figures",
-		Usage:     "regenerate a paper's figures and tables from a manifest, with provenance",
-		ArgsUsage: "MANIFEST.toml",
+		Name:        "figures",
+		Usage:       "regenerate a paper's figures and tables from a manifest, with provenance",
+		ArgsUsage:   "MANIFEST.toml",
 		Description: helpText("figures"),
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},

@@ -11,9 +11,9 @@ import (
 
 func infoCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "info",
-		Usage:     "summarise recorded runs: duration, GPUs, sample rates, counter energy, events, warnings",
-		ArgsUsage: "RUN_DIR...",
+		Name:        "info",
+		Usage:       "summarise recorded runs: duration, GPUs, sample rates, counter energy, events, warnings",
+		ArgsUsage:   "RUN_DIR...",
 		Description: helpText("info"),
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "json", Usage: "print a JSON array, one object per run"},

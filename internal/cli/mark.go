@@ -10,9 +10,9 @@ import (
 
 func markCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "mark",
-		Usage:     "send an event to the recording llem (for shell scripts)",
-		ArgsUsage: "[NAME] [key=value...]",
+		Name:        "mark",
+		Usage:       "send an event to the recording llem (for shell scripts)",
+		ArgsUsage:   "[NAME] [key=value...]",
 		Description: helpText("mark"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "kind", Usage: "event kind: mark, phase_start, phase_end, request_start, first_token, token, request_end"},

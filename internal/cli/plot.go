@@ -11,9 +11,9 @@ import (
 
 func plotCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "plot",
-		Usage:     "draw publication figures of recorded runs: PDF, SVG or PNG",
-		ArgsUsage: "RUN_DIR|DIR... --kind KIND -o FILE",
+		Name:        "plot",
+		Usage:       "draw publication figures of recorded runs: PDF, SVG or PNG",
+		ArgsUsage:   "RUN_DIR|DIR... --kind KIND -o FILE",
 		Description: helpText("plot"),
 		Flags: append(methodologyFlags(),
 			&ucli.StringFlag{Name: "kind", Aliases: []string{"k"}, Usage: "the `KIND` of figure: timeline, latency, efficiency, pareto or power"},

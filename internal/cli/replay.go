@@ -16,9 +16,9 @@ import (
 
 func replayCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "replay",
-		Usage:     "re-measure each window of a run as other tools would have (nvidia-smi, Zeus, CodeCarbon, MLPerf, ...) and compare",
-		ArgsUsage: "RUN_DIR|DIR...",
+		Name:        "replay",
+		Usage:       "re-measure each window of a run as other tools would have (nvidia-smi, Zeus, CodeCarbon, MLPerf, ...) and compare",
+		ArgsUsage:   "RUN_DIR|DIR...",
 		Description: helpText("replay"),
 		Flags: append(methodologyFlags(),
 			&ucli.StringFlag{Name: "as", Usage: "comma-separated `METHODS` (" + methods.Forms + ")"},

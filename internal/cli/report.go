@@ -12,9 +12,9 @@ import (
 
 func reportCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "report",
-		Usage:     "write one self-contained HTML page of a run or a sweep: tables, warnings, figures, environment",
-		ArgsUsage: "RUN_DIR|DIR... -o FILE.html",
+		Name:        "report",
+		Usage:       "write one self-contained HTML page of a run or a sweep: tables, warnings, figures, environment",
+		ArgsUsage:   "RUN_DIR|DIR... -o FILE.html",
 		Description: helpText("report"),
 		Flags: append(methodologyFlags(),
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "the HTML `FILE` to write (- for standard output)"},

@@ -42,7 +42,6 @@ import (
 // (device "import:dcgm").
 const Format = trace.FormatDCGM
 
-
 // ErrNoInterval is returned for a log without timestamps when no
 // sampling interval was given.
 var ErrNoInterval = errors.New("no sampling interval")

@@ -42,7 +42,6 @@ const Query = "timestamp,index,uuid,name,driver_version,persistence_mode,power.l
 	"power.draw,power.draw.instant,temperature.gpu,clocks.sm,clocks.mem,pstate," +
 	"utilization.gpu,utilization.memory,memory.used,clocks_event_reasons.active"
 
-
 // Result counts what an import read.
 type Result struct {
 	Files     int

@@ -59,7 +59,6 @@ const PhaseName = trace.PhaseMLPerfPower
 // EventSource is the source of the events an import writes.
 const EventSource = "import"
 
-
 // Options are the loadgen logs of the run and how to align them.
 type Options struct {
 	Loadgen string // loadgen's mlperf_log_detail.txt, "" for none
