@@ -25,14 +25,8 @@ type reference struct {
 		Method string
 		U, P   float64
 	} `json:"utests"`
-	Ratios []struct {
-		Name         string
-		A, B         []float64
-		ThetaHat     float64   `json:"theta_hat"`
-		ThetaStar    []float64 `json:"theta_star"`
-		Acceleration float64
-		BCa          [2]float64 `json:"bca"`
-	} `json:"ratios"`
+	// The file's "ratios" are the two-sample bootstrap's references,
+	// read by analyze/bootstrap's tests.
 }
 
 func loadReference(t *testing.T) reference {
@@ -45,7 +39,7 @@ func loadReference(t *testing.T) reference {
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
-	if len(ref.UTests) == 0 || len(ref.Ratios) == 0 {
+	if len(ref.UTests) == 0 {
 		t.Fatal("reference.json holds no cases")
 	}
 	return ref
