@@ -13,8 +13,8 @@ package trace
 // majors with a message that says so.
 const (
 	SchemaMajor   = 1
-	SchemaMinor   = 0
-	SchemaVersion = "1.0"
+	SchemaMinor   = 1
+	SchemaVersion = "1.1"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
@@ -31,10 +31,13 @@ const (
 	TableState       = "device_state"
 	TableEvents      = "events"
 	TableBadEvents   = "bad_events"
+	// TableSimTruth is a simulated device's true energy (format 1.1): only
+	// runs recorded with --device sim have it.
+	TableSimTruth = "sim_truth"
 )
 
 // Tables lists every table of format v1 in a fixed order.
-var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents}
+var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents, TableSimTruth}
 
 // DriverPowerSample is one sample from the driver's power-sample buffer
 // (nvmlDeviceGetSamples with NVML_TOTAL_POWER_SAMPLES). The driver keeps a
@@ -116,3 +119,14 @@ type BadEvent struct {
 
 // MaxBadEventRaw bounds how much of a rejected line is kept.
 const MaxBadEventRaw = 1024
+
+// SimTruthEnergy is a simulated GPU's true cumulative energy (what it
+// drew, before any sensor error) at the start of each tick of its model,
+// in microjoules from the start of the recording. True power is constant
+// within a tick, so the energy between two rows is linear in time: the
+// true energy of any window is exact to the microjoule.
+type SimTruthEnergy struct {
+	GPU         int32 `parquet:"gpu,delta"`
+	TimestampNs int64 `parquet:"timestamp_ns,delta"`
+	EnergyUj    int64 `parquet:"energy_uj,delta"`
+}
