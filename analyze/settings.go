@@ -41,7 +41,7 @@ type Settings struct {
 	CounterDelayMs       float64 `json:"counter_delay_ms"`
 	DriverPowerWindowMs  float64 `json:"driver_power_window_ms"`  // a driver sample is the mean over this before its stamp
 	InstantPowerWindowMs float64 `json:"instant_power_window_ms"` // instant power averages this before an update
-	DisagreementPct float64 `json:"disagreement_pct"`  // counter vs integrated driver power
+	DisagreementPct      float64 `json:"disagreement_pct"`        // counter vs integrated driver power
 
 	// Steady state.
 	Steady              SteadyMethod `json:"steady"`
@@ -76,7 +76,7 @@ func DefaultSettings() Settings {
 		MeasurePhase: "measure", Windows: []string{}, MinWindowS: 10, MinUpdates: 10,
 		SpecAccuracyW: 5, CounterUpdateMs: 100, CounterDelayMs: 10, DriverPowerWindowMs: 20, InstantPowerWindowMs: 25,
 		DisagreementPct: 5,
-		Steady: SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
+		Steady:          SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
 		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
