@@ -77,6 +77,17 @@ func New(d *Data, name string, s Settings) *Run {
 		}
 		if p0 := rr.Baseline.P0; p0 != nil && wr.EnergyJ.Valid() && p0.MedianW.Estimate > 0 {
 			wr.EnergyAdjustedJ = wr.EnergyJ - Num(p0.MedianW.Estimate*wr.DurationS)
+			if wr.EnergyAdjustedJ < 0 {
+				// The bound of energy_j, in J (uncertainty runs after this).
+				bound := float64(wr.EnergyJ) * float64(wr.UncertaintyPct) / 100
+				if -float64(wr.EnergyAdjustedJ) <= bound {
+					wr.warnf("adjusted_negative", "energy_adjusted_j is negative (%.1f J) but within the uncertainty of energy_j (+/-%.1f J) of 0: the window runs at the loaded-idle (P0) level",
+						float64(wr.EnergyAdjustedJ), bound)
+				} else {
+					wr.warnf("adjusted_negative", "energy_adjusted_j is negative (%.1f J): the window's mean power, %.1f W, is below the loaded-idle (P0) baseline, %.1f W, so it holds time with no model resident (idle phases, cool-downs) that P0 does not describe; use energy_j",
+						float64(wr.EnergyAdjustedJ), float64(wr.EnergyJ)/wr.DurationS, p0.MedianW.Estimate)
+				}
+			}
 		}
 		rr.Windows = append(rr.Windows, wr)
 	}
@@ -170,7 +181,7 @@ func (c *runCtx) withSteady(windows []Window) (all []Window, steadyOf []*SteadyD
 		det := c.detectSteady(w)
 		steadyOf[len(steadyOf)-1] = det
 		if det.ok {
-			all = append(all, Window{Name: "steady", Kind: KindSteady, Cycle: w.Cycle, StartNs: det.startNs, EndNs: w.EndNs})
+			all = append(all, Window{Name: "steady", Kind: KindSteady, Cycle: w.Cycle, StartNs: det.startNs, EndNs: det.endNs})
 			steadyOf = append(steadyOf, nil)
 		}
 		if det.events != nil {

@@ -30,7 +30,7 @@ func (c *runCtx) baselines(ws []Window) BaselineResult {
 	}
 	if b := c.baselineOver(idle); b != nil {
 		b.Source = "phases " + joinNames(idle)
-		b.Criteria = fmt.Sprintf("the recorder's idle phases (no process on the GPU), each from %g s after it began", c.s.P0SettleS)
+		b.Criteria = fmt.Sprintf("the recorder's idle phases (no process on the GPU), each from where its power settled (at least %g s after it began)", c.s.P0SettleS)
 		br.Idle = b
 	}
 	var hold []Window
@@ -41,7 +41,7 @@ func (c *runCtx) baselines(ws []Window) BaselineResult {
 	}
 	if b := c.baselineOver(hold); b != nil {
 		b.Source = "phases " + joinNames(hold)
-		b.Criteria = fmt.Sprintf("the workload's %s phases (model resident, no work), each from %g s after it began", phaseP0Hold, c.s.P0SettleS)
+		b.Criteria = fmt.Sprintf("the workload's %s phases (model resident, no work), each from where its power settled (at least %g s after it began)", phaseP0Hold, c.s.P0SettleS)
 		br.P0 = b
 		return br
 	}
@@ -49,17 +49,72 @@ func (c *runCtx) baselines(ws []Window) BaselineResult {
 	return br
 }
 
-// baselineOver pools the summed power of the windows, each from P0SettleS
-// after its start, in sensor bins; nil when there are too few bins.
+// baselineOver pools the summed power of the settled part of each window
+// (settled), in sensor bins; nil when there are too few bins. What each
+// window's power did before it settled is kept in the baseline's notes.
 func (c *runCtx) baselineOver(ws []Window) *Baseline {
 	var spans [][2]int64
-	settle := int64(c.s.P0SettleS * 1e9)
+	var notes []string
 	for _, w := range ws {
-		if w.EndNs-w.StartNs > settle {
-			spans = append(spans, [2]int64{w.StartNs + settle, w.EndNs})
+		sp, note, ok := c.settled(w)
+		if note != "" {
+			notes = append(notes, note)
+		}
+		if ok {
+			spans = append(spans, sp)
 		}
 	}
-	return c.baselineFromSpans(spans)
+	b := c.baselineFromSpans(spans)
+	if b != nil {
+		b.Notes = notes
+	}
+	return b
+}
+
+// settled is the part of a baseline window after its power settled: from
+// P0SettleS after its start, then past the last bin that differs from the
+// window's final level (the median of its last third) by more than the
+// tolerance (steady_tolerance_pct of the level, or NVML's accuracy). A GPU
+// that has just finished work decays for seconds (idle_after on the
+// shipped H100 runs falls from ~120 W to ~75 W); that decay is not its idle
+// power. ok is false when the window is still settling at its end (its
+// last third moves by more than the tolerance). note says what happened.
+func (c *runCtx) settled(w Window) (span [2]int64, note string, ok bool) {
+	binNs := int64(c.updateMs * 1e6)
+	if binNs <= 0 {
+		binNs = int64(c.s.CounterUpdateMs * 1e6)
+	}
+	start := w.StartNs + int64(c.s.P0SettleS*1e9)
+	if w.EndNs-start < 3*binNs {
+		return span, "", false
+	}
+	bins := c.summedBins(start, w.EndNs, binNs)
+	n := len(bins)
+	last := sortedFinite(bins[n-n/3:])
+	if len(last) == 0 {
+		return span, "", false
+	}
+	level := quantile(last, 0.5)
+	tol := max(c.s.SteadyTolerancePct/100*math.Abs(level), c.s.SpecAccuracyW*math.Sqrt(float64(len(c.d.GPUs))))
+	if last[len(last)-1]-last[0] > 2*tol && math.Abs(meanOf(bins[n-n/6:])-meanOf(bins[n-n/3:n-n/6])) > tol {
+		return span, fmt.Sprintf("%s: still settling at its end (%.1f W, moving by more than %.1f W): left out", windowLabel(w), level, tol), false
+	}
+	k := 0
+	for i := n - 1; i >= 0; i-- {
+		if !math.IsNaN(bins[i]) && math.Abs(bins[i]-level) > tol {
+			k = i + 1
+			break
+		}
+	}
+	from := start + int64(k)*binNs
+	if k > 0 {
+		note = fmt.Sprintf("%s: settled at %.1f W %.1f s after it began (from %.1f W)", windowLabel(w), level,
+			float64(from-w.StartNs)/1e9, bins[0])
+	}
+	if w.EndNs-from < 3*binNs {
+		return span, note + ": too little settled power left", false
+	}
+	return [2]int64{from, w.EndNs}, note, true
 }
 
 func (c *runCtx) baselineFromSpans(spans [][2]int64) *Baseline {
@@ -90,11 +145,7 @@ func (c *runCtx) baselineFromSpans(spans [][2]int64) *Baseline {
 		return nil
 	}
 	b := &Baseline{DurationS: dur, Updates: len(values), PerGPUW: []Num{}}
-	iv, err := bootstrap.BCa(values, bootstrap.Median, c.bootOpts())
-	if err != nil {
-		iv = bootstrap.Interval{Estimate: median(values), Low: math.NaN(), High: math.NaN(), Method: "bca",
-			N: len(values), Degenerate: true, Note: err.Error()}
-	}
+	iv := c.interval(values, bootstrap.Median)
 	b.MedianW = iv
 	for _, v := range perGPU {
 		b.PerGPUW = append(b.PerGPUW, Num(median(v)))
@@ -200,9 +251,6 @@ func (c *runCtx) p0Observed(spans [][2]int64) string {
 	return "observed: " + strings.Join(parts, ", ")
 }
 
-func (c *runCtx) bootOpts() bootstrap.Options {
-	return bootstrap.Options{Resamples: c.s.Resamples, Confidence: c.s.Confidence, Seed: c.s.Seed}
-}
 
 func joinNames(ws []Window) string {
 	var s []string

@@ -3,6 +3,8 @@ package analyze
 import (
 	"math"
 	"slices"
+
+	"github.com/llem/llem/analyze/bootstrap"
 )
 
 // The numbers figures and reports draw, made here so that a figure shows
@@ -17,13 +19,14 @@ type Estimate struct {
 func estimateOf(iv Num) Estimate { return Estimate{float64(iv), math.NaN(), math.NaN()} }
 
 // Efficiency is a run's energy per output token and throughput: over
-// cycles, the mean of the per-cycle values with its BCa interval (at
-// least min_cycles cycles); otherwise the pooled measured windows' values
+// cycles, the mean of the per-cycle values with its interval (at least
+// min_cycles cycles; IntervalOf says which); otherwise the pooled measured windows' values
 // (Result.Measured) without intervals.
 type Efficiency struct {
 	EnergyPerOutputTokenJ Estimate
 	OutputTokensPerS      Estimate
-	Cycles                int // the cycles the intervals are over; 0 without intervals
+	Cycles                int    // the cycles the intervals are over; 0 without intervals
+	Method                string // of the intervals (bootstrap.MethodStudentT, MethodBCa)
 }
 
 // Efficiency is the run's Efficiency; ok is false for a run whose
@@ -40,12 +43,16 @@ func (r *Run) Efficiency() (e Efficiency, ok bool) {
 	}
 	iv := cy.EnergyPerOutputTokenJ
 	e.EnergyPerOutputTokenJ = Estimate{iv.Estimate, iv.Low, iv.High}
-	e.Cycles = cy.N
+	e.Cycles, e.Method = cy.N, iv.Method
 	if tps := cy.OutputTokensPerS; tps != nil {
 		e.OutputTokensPerS = Estimate{tps.Estimate, tps.Low, tps.High}
 	}
 	return e, true
 }
+
+// MethodName is how an interval's method is called in text (BCa,
+// Student-t), for packages that only draw results.
+func MethodName(method string) string { return bootstrap.MethodName(method) }
 
 // XY is a series of points, x in seconds from the run's first sample.
 type XY struct {

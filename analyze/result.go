@@ -132,7 +132,7 @@ type WindowResult struct {
 	Samples                  int            `json:"samples"`
 	SensorUpdates            int            `json:"sensor_updates"`
 	GPUs                     []GPUWindow    `json:"gpus"`
-	Steady                   *steady.Result `json:"steady,omitempty"`
+	Steady                   *steady.PowerResult `json:"steady,omitempty"`
 	Warnings                 []Warning      `json:"warnings"`
 	// SimTruthEnergyJ is a simulated run's true energy of the window,
 	// summed over GPUs (the sim_truth table): what energy_j and
@@ -170,9 +170,25 @@ type SteadyResult struct {
 	StartS Num          `json:"start_s"`
 	EndS   Num          `json:"end_s"`
 	BinMs  float64      `json:"bin_ms"`
+	// LevelW is the steady state's mean power; ToleranceW the tolerance
+	// within which levels are one steady state.
+	LevelW     Num `json:"level_w"`
+	ToleranceW Num `json:"tolerance_w"`
+	// Steps are the level changes the changepoints found, merged or not.
+	Steps []SteadyStep `json:"steps"`
 	// Events is the ML.ENERGY event-based window, when requests allow it.
 	Events *EventWindow `json:"events"`
 	Note   string       `json:"note,omitempty"`
+}
+
+// SteadyStep is a change of power level inside the window.
+type SteadyStep struct {
+	AtS       float64 `json:"at_s"`
+	FromW     float64 `json:"from_w"`
+	ToW       float64 `json:"to_w"`
+	ChangePct float64 `json:"change_pct"`
+	// Merged: within the tolerance, so one steady state with its neighbour.
+	Merged bool `json:"merged"`
 }
 
 // EventWindow is the ML.ENERGY benchmark's steady window.
@@ -220,6 +236,9 @@ type Baseline struct {
 	DurationS float64            `json:"duration_s"`
 	Updates   int                `json:"sensor_updates"`
 	Criteria  string             `json:"criteria,omitempty"`
+	// Notes say where each window's power settled, from what, or why a
+	// window was left out.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // SensorResult characterises each power field (median over GPUs, with
@@ -232,16 +251,24 @@ type SensorResult struct {
 	PerGPU                     []map[string]sensor.Characterisation `json:"per_gpu"`
 }
 
-// LatencyResult holds per-request latency over the measured windows.
+// LatencyResult holds the latency of the requests that start in the
+// measured windows, named as vLLM and ML.ENERGY name it (docs/results.md,
+// "Latency"): TTFT, TPOT and E2E per request, ITL per output token.
 type LatencyResult struct {
 	Requests int            `json:"requests"`
 	TTFT     *LatencyMetric `json:"ttft_s"`
-	ITL      *LatencyMetric `json:"itl_s"`
-	E2E      *LatencyMetric `json:"e2e_s"`
-	Clock    string         `json:"clock"`
+	TPOT     *LatencyMetric `json:"tpot_s"`
+	// ITL is every gap between a request's tokens (vLLM's ITL). Its key is
+	// inter_token_s while itl_s is still the deprecated name of tpot_s.
+	ITL *LatencyMetric `json:"inter_token_s"`
+	E2E *LatencyMetric `json:"e2e_s"`
+	// ITLDeprecated is tpot_s under its old name (llem called TPOT "ITL"),
+	// kept for one release.
+	ITLDeprecated *LatencyMetric `json:"itl_s"`
+	Clock         string         `json:"clock"`
 }
 
-// LatencyMetric: the mean with its BCa CI, and percentiles.
+// LatencyMetric: the mean with its CI (IntervalOf), and percentiles.
 type LatencyMetric struct {
 	Mean   bootstrap.Interval `json:"mean"`
 	Median Num                `json:"median"`

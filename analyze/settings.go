@@ -26,6 +26,9 @@ type Settings struct {
 	Confidence float64 `json:"confidence"` // confidence level of every interval
 	Seed       uint64  `json:"seed"`       // seeds every resampling; recorded with each interval
 	MinCycles  int     `json:"min_cycles"` // fewer cycles: a warning and no energy CI (audit CP-5)
+	// BCaMinN: a mean over fewer values gets the Student-t interval, with
+	// BCa beside it (the coverage study, docs/results.md).
+	BCaMinN int `json:"bca_min_n"`
 
 	// Windows.
 	MeasurePhase string   `json:"measure_phase"` // the client phase that is the measurement
@@ -48,11 +51,11 @@ type Settings struct {
 	SteadyBinMs         float64      `json:"steady_bin_ms"`
 	SteadyPenaltyFactor float64      `json:"steady_penalty_factor"` // penalty = factor * ln(n)
 	SteadyMinSegment    int          `json:"steady_min_segment"`    // bins
-	SteadyDeltaPct      float64      `json:"steady_delta_pct"`
-	// SteadyBounds: segments are equivalent within mean +/- the standard
-	// deviation ("stddev", for power in W) or the variance ("variance", as
-	// Barrett et al. do for iteration times in s).
-	SteadyBounds BoundsRule `json:"steady_bounds"`
+	// SteadyTolerancePct: levels closer than this % of the higher, or than
+	// NVML's accuracy (spec_accuracy_w per GPU), are one steady state.
+	SteadyTolerancePct float64 `json:"steady_tolerance_pct"`
+	SteadyMinS         float64 `json:"steady_min_s"`     // shorter windows are too short to judge
+	SteadyTailFrac     float64 `json:"steady_tail_frac"` // trailing levels below this fraction of the load's are a tail
 	MaxNumSeqs   int        `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
 
 	// Thermal drift and conditioning.
@@ -72,11 +75,11 @@ type Settings struct {
 // DefaultSettings are the methodology's defaults (docs/results.md says why).
 func DefaultSettings() Settings {
 	return Settings{
-		Resamples: 2000, Confidence: 0.95, Seed: 0, MinCycles: 5,
+		Resamples: 2000, Confidence: 0.95, Seed: 0, MinCycles: 5, BCaMinN: 20,
 		MeasurePhase: "measure", Windows: []string{}, MinWindowS: 10, MinUpdates: 10,
 		SpecAccuracyW: 5, CounterUpdateMs: 100, CounterDelayMs: 10, DriverPowerWindowMs: 20, InstantPowerWindowMs: 25,
 		DisagreementPct: 5,
-		Steady:          SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
+		Steady:          SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyTolerancePct: 1, SteadyMinS: 5, SteadyTailFrac: 0.5,
 		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
@@ -90,16 +93,6 @@ type SteadyMethod string
 const (
 	SteadyPELT  SteadyMethod = "pelt"  // PELT changepoints and Barrett et al.'s classification
 	SteadyMSER5 SteadyMethod = "mser5" // MSER-5 truncation (White 1997)
-)
-
-// BoundsRule is how PELT's classification decides that two segments are
-// the same level.
-type BoundsRule string
-
-// The equivalence bounds of steady-state segments.
-const (
-	BoundsStdDev   BoundsRule = "stddev"   // mean +/- the standard deviation: for power in W
-	BoundsVariance BoundsRule = "variance" // mean +/- the variance, as Barrett et al. do for iteration times in s
 )
 
 // SettingError says which setting is wrong, by its key in the settings
@@ -221,6 +214,7 @@ func (s *Settings) Validate() error {
 	check(s.Resamples >= 1, "resamples", "must be at least 1, got %d", s.Resamples)
 	check(s.Confidence > 0 && s.Confidence < 1, "confidence", "must be in (0, 1), got %g", s.Confidence)
 	check(s.MinCycles >= 2, "min_cycles", "must be at least 2, got %d", s.MinCycles)
+	check(s.BCaMinN >= 2, "bca_min_n", "must be at least 2, got %d", s.BCaMinN)
 	check(s.MeasurePhase != "", "measure_phase", "must not be empty")
 	check(s.MinWindowS >= 0, "min_window_s", "must be >= 0, got %g", s.MinWindowS)
 	check(s.MinUpdates >= 0, "min_sensor_updates", "must be >= 0, got %d", s.MinUpdates)
@@ -234,9 +228,9 @@ func (s *Settings) Validate() error {
 	check(s.SteadyBinMs >= 1, "steady_bin_ms", "must be >= 1, got %g", s.SteadyBinMs)
 	check(s.SteadyPenaltyFactor > 0, "steady_penalty_factor", "must be > 0, got %g", s.SteadyPenaltyFactor)
 	check(s.SteadyMinSegment >= 1, "steady_min_segment", "must be >= 1, got %d", s.SteadyMinSegment)
-	check(s.SteadyBounds == BoundsStdDev || s.SteadyBounds == BoundsVariance, "steady_bounds", "must be %q or %q, got %q",
-		BoundsStdDev, BoundsVariance, s.SteadyBounds)
-	check(s.SteadyDeltaPct >= 0, "steady_delta_pct", "must be >= 0, got %g", s.SteadyDeltaPct)
+	check(s.SteadyTolerancePct > 0, "steady_tolerance_pct", "must be > 0, got %g", s.SteadyTolerancePct)
+	check(s.SteadyMinS >= 0, "steady_min_s", "must be >= 0, got %g", s.SteadyMinS)
+	check(s.SteadyTailFrac > 0 && s.SteadyTailFrac < 1, "steady_tail_frac", "must be in (0, 1), got %g", s.SteadyTailFrac)
 	check(s.MaxNumSeqs >= 0, "max_num_seqs", "must be >= 0, got %d", s.MaxNumSeqs)
 	check(s.ConditioningS >= 0, "conditioning_s", "must be >= 0, got %g", s.ConditioningS)
 	check(s.LoadGapS >= 0, "load_gap_s", "must be >= 0, got %g", s.LoadGapS)

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/llem/llem/analyze/serving"
 	"github.com/llem/llem/analyze/steady"
@@ -10,12 +11,11 @@ import (
 
 // SteadyDetail is the steady-state detection of one measured window.
 type SteadyDetail struct {
-	result  steady.Result
-	ok      bool  // a steady window exists
-	startNs int64 // where it opens
-	binNs   int64
-	events  *eventSpan
-	note    string
+	result         steady.PowerResult
+	ok             bool  // a steady window exists
+	startNs, endNs int64 // where it opens and closes
+	binNs          int64
+	events         *eventSpan
 }
 
 type eventSpan struct {
@@ -23,60 +23,38 @@ type eventSpan struct {
 	concurrency    int
 }
 
-// detectSteady finds the steady state of the summed power over w, binned
-// to SteadyBinMs (100 ms: one sensor update, so a bin holds one new
-// reading), by PELT and Barrett et al.'s classification, or by MSER-5.
-// It also derives the ML.ENERGY event window from the requests in w.
+// detectSteady finds the steady state of the summed power over w
+// (steady.Power, docs/results.md "Steady state"), binned to SteadyBinMs
+// (100 ms: one sensor update, so a bin holds one new reading) or, for a
+// slower series (a 1 Hz wall meter), to its sample period. Levels closer
+// than the tolerance (steady_tolerance_pct of the level, or NVML's
+// accuracy) are one steady state. It also derives the ML.ENERGY event
+// window from the requests in w.
 func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 	s := c.s
-	binNs := int64(s.SteadyBinMs * 1e6)
+	binNs := c.steadyBinNs(w)
 	det := &SteadyDetail{binNs: binNs}
 	bins := c.summedBins(w.StartNs, w.EndNs, binNs)
-	// Bins the samples do not cover (gaps) are NaN; the detector drops
-	// non-finite points as outliers, which keeps indices in time.
-	switch s.Steady {
-	case SteadyMSER5:
-		x := make([]float64, 0, len(bins))
-		for _, v := range bins {
-			if !math.IsNaN(v) {
-				x = append(x, v)
-			}
-		}
-		det.result = steady.Result{Class: steady.None, SteadyStart: -1, Changepoints: []int{}, Segments: []steady.Segment{}}
-		if d, ok := steady.MSER5(x); ok && len(x) == len(bins) {
-			det.result.SteadyStart = d
-			det.result.Class = "mser5"
-			det.ok = true
-		} else if len(x) != len(bins) {
-			det.note = "MSER-5 needs a gap-free series; the window has bins without samples"
-		} else {
-			det.note = "MSER-5 found no truncation in the first half: the power did not settle"
-		}
-	default:
-		opts := steady.Options{MinSegLen: s.SteadyMinSegment, DeltaPct: s.SteadyDeltaPct, StdDevBounds: s.SteadyBounds == BoundsStdDev}
-		if s.SteadyPenaltyFactor != steady.DefaultPenaltyFactor {
-			n := min(len(bins), steady.DefaultMaxFitPoints)
-			opts.Penalty = s.SteadyPenaltyFactor * math.Log(float64(max(n, 2)))
-		}
-		det.result = steady.Detect(bins, opts)
-		if det.result.Segments == nil {
-			det.result.Segments = []steady.Segment{}
-		}
-		if det.result.Changepoints == nil {
-			det.result.Changepoints = []int{}
-		}
-		det.ok = det.result.Class != steady.None && det.result.SteadyStart >= 0
-		if !det.ok {
-			det.note = "no steady state: the power still changes in the last quarter of the window"
-		}
+	opts := steady.PowerOptions{Method: string(s.Steady), TolerancePct: s.SteadyTolerancePct,
+		MinPoints: max(int(s.SteadyMinS*1e9/float64(binNs)), 2*s.SteadyMinSegment), TailFrac: s.SteadyTailFrac,
+		TrendAlpha: s.TrendAlpha, SecondsPerPoint: float64(binNs) / 1e9,
+		Changepoints: steady.Options{MinSegLen: s.SteadyMinSegment}}
+	if !c.d.Run.Meta.WallMeter() {
+		opts.ToleranceAbs = s.SpecAccuracyW * math.Sqrt(float64(len(c.d.GPUs)))
 	}
-	if det.ok {
+	if s.SteadyPenaltyFactor != steady.DefaultPenaltyFactor {
+		n := min(len(bins), steady.DefaultMaxFitPoints)
+		opts.Changepoints.Penalty = s.SteadyPenaltyFactor * math.Log(float64(max(n, 2)))
+	}
+	det.result = steady.Power(bins, opts)
+	if det.ok = det.result.SteadyStart >= 0; det.ok {
 		det.startNs = w.StartNs + int64(det.result.SteadyStart)*binNs
-		if det.startNs >= w.EndNs {
-			det.ok = false
+		det.endNs = w.EndNs
+		if det.result.SteadyEnd < len(bins) {
+			det.endNs = w.StartNs + int64(det.result.SteadyEnd)*binNs
 		}
+		det.ok = det.endNs > det.startNs
 	}
-
 	reqs := serving.Build(c.eventsIn(w.StartNs, w.EndNs), c.tokensIn(w.StartNs, w.EndNs), c.d.IDs)
 	if st, en, conc, ok := reqs.SteadyWindow(s.MaxNumSeqs); ok {
 		det.events = &eventSpan{startNs: st, endNs: en, concurrency: conc}
@@ -84,19 +62,51 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 	return det
 }
 
+// steadyBinNs is the bin of the steady-state series: SteadyBinMs, or the
+// median sample interval of the power series where that is longer.
+func (c *runCtx) steadyBinNs(w Window) int64 {
+	bin := int64(c.s.SteadyBinMs * 1e6)
+	for _, p := range c.pts {
+		sl := p.Slice(w.StartNs, w.EndNs)
+		if sl.Len() < 3 {
+			continue
+		}
+		gaps := make([]int64, 0, sl.Len()-1)
+		for i := 1; i < sl.Len(); i++ {
+			gaps = append(gaps, sl.T[i]-sl.T[i-1])
+		}
+		slices.Sort(gaps)
+		bin = max(bin, gaps[len(gaps)/2])
+	}
+	return bin
+}
+
 func (c *runCtx) steadySummary(w Window, det *SteadyDetail) *SteadyResult {
 	r := &SteadyResult{Method: c.s.Steady, Window: w.Name, Cycle: w.Cycle, Class: det.result.Class,
-		StartS: NaN, EndS: NaN, BinMs: c.s.SteadyBinMs, Note: det.note}
+		StartS: NaN, EndS: NaN, BinMs: float64(det.binNs) / 1e6, Note: det.result.Note, Steps: []SteadyStep{}}
 	if det.ok {
 		r.StartS = Num(c.d.seconds(det.startNs))
-		r.EndS = Num(c.d.seconds(w.EndNs))
+		r.EndS = Num(c.d.seconds(det.endNs))
+		r.LevelW = Num(det.result.Level)
+		r.ToleranceW = Num(det.result.Tolerance)
+	}
+	for _, st := range det.result.Steps {
+		r.Steps = append(r.Steps, SteadyStep{AtS: c.d.seconds(w.StartNs + int64(st.At)*det.binNs), FromW: st.From, ToW: st.To,
+			ChangePct: (st.To - st.From) / st.From * 100, Merged: st.Merged})
 	}
 	if det.events != nil {
 		r.Events = &EventWindow{StartS: c.d.seconds(det.events.startNs), EndS: c.d.seconds(det.events.endNs),
 			Concurrency: det.events.concurrency}
 	}
-	if r.Note == "" && det.events == nil && len(c.reqs.Requests) > 0 {
-		r.Note = fmt.Sprintf("no ML.ENERGY event window in %s: too few requests for the concurrency", windowLabel(w))
+	if det.events == nil && len(c.reqs.Requests) > 0 {
+		r.Note = joinNotes(r.Note, fmt.Sprintf("no ML.ENERGY event window in %s: too few requests for the concurrency", windowLabel(w)))
 	}
 	return r
+}
+
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

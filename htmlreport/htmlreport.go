@@ -99,7 +99,7 @@ type figView struct {
 var captions = map[plots.Kind]string{
 	plots.Timeline:   "Power from every source (the driver's samples, instant power, the 1 s average, the energy counter's steps), temperature and SM clock; phases and cycles shaded, the steady window, the idle and P0 baselines and request starts marked.",
 	plots.Latency:    "Cumulative distributions of time to first token and inter-token latency over the measured windows' requests.",
-	plots.Efficiency: "Energy per output token and output tokens per second of each run, with 95% BCa intervals over cycles where there are enough cycles.",
+	plots.Efficiency: "Energy per output token and output tokens per second of each run, with 95% intervals over cycles where there are enough cycles (Student-t below 20 cycles, else BCa).",
 	plots.Pareto:     "Energy per output token against throughput; the Pareto front joined.",
 	plots.Power:      "Distribution (ECDF) of the power samples in each run's steady window.",
 }
@@ -176,7 +176,7 @@ type gpuV struct {
 }
 
 type compareV struct {
-	Anchor, Label, EPT, TPS, Energy, Cycles, Power, TTFT, ITL string
+	Anchor, Label, EPT, TPS, Energy, Cycles, Power, TTFT, TPOT string
 	Warnings                                                  int
 }
 
@@ -258,11 +258,11 @@ func runView(r *analyze.Run) runV {
 	}
 
 	if l := res.Latency; l != nil {
-		v.LatencyNote = fmt.Sprintf("%d requests in the measured windows; the mean with its %g%% BCa interval (clock: %s).", l.Requests, r.Settings.Confidence*100, l.Clock)
+		v.LatencyNote = fmt.Sprintf("%d requests in the measured windows; the mean with its %g%% interval (BCa from %d requests, Student-t below; clock: %s).", l.Requests, r.Settings.Confidence*100, r.Settings.BCaMinN, l.Clock)
 		for _, m := range []struct {
 			name string
 			m    *analyze.LatencyMetric
-		}{{"Time to first token", l.TTFT}, {"Inter-token latency", l.ITL}, {"End to end", l.E2E}} {
+		}{{"Time to first token (TTFT)", l.TTFT}, {"Time per output token (TPOT)", l.TPOT}, {"Inter-token latency, every gap (ITL)", l.ITL}, {"End to end (E2E)", l.E2E}} {
 			if m.m == nil {
 				continue
 			}
@@ -402,7 +402,7 @@ func gpuOf(g trace.GPUInfo) gpuV {
 // windows' energy and mean power (Result.Measured), and its mean latency.
 func compareRow(v runV, r *analyze.Run) compareV {
 	res := r.Result
-	c := compareV{Anchor: v.Anchor, Label: r.Label, Warnings: len(v.Warnings), EPT: "-", TPS: "-", Energy: "-", Cycles: "-", Power: "-", TTFT: "-", ITL: "-"}
+	c := compareV{Anchor: v.Anchor, Label: r.Label, Warnings: len(v.Warnings), EPT: "-", TPS: "-", Energy: "-", Cycles: "-", Power: "-", TTFT: "-", TPOT: "-"}
 	if e, ok := r.Efficiency(); ok {
 		c.EPT = estimate(e.EnergyPerOutputTokenJ, 5)
 		c.TPS = estimate(e.OutputTokensPerS, 1)
@@ -418,8 +418,8 @@ func compareRow(v runV, r *analyze.Run) compareV {
 		if l.TTFT != nil {
 			c.TTFT = fix(l.TTFT.Mean.Estimate, 4)
 		}
-		if l.ITL != nil {
-			c.ITL = fix(l.ITL.Mean.Estimate, 4)
+		if l.TPOT != nil {
+			c.TPOT = fix(l.TPOT.Mean.Estimate, 4)
 		}
 	}
 	return c
@@ -443,7 +443,7 @@ func headline(r *analyze.Run) []kv {
 	c := compareRow(runV{}, r)
 	var h []kv
 	if e, ok := r.Efficiency(); ok && e.Cycles > 0 {
-		h = append(h, kv{fmt.Sprintf("J / output token, mean of %d cycles [%g%% BCa CI]", e.Cycles, r.Settings.Confidence*100), c.EPT},
+		h = append(h, kv{fmt.Sprintf("J / output token, mean of %d cycles [%g%% %s CI]", e.Cycles, r.Settings.Confidence*100, bootstrap.MethodName(e.Method)), c.EPT},
 			kv{fmt.Sprintf("output tokens/s, mean of %d cycles", e.Cycles), c.TPS})
 	} else {
 		h = append(h, kv{"J / output token, measured windows", c.EPT}, kv{"output tokens/s", c.TPS})
@@ -531,5 +531,13 @@ func ci(iv bootstrap.Interval, prec int, unit string) string {
 	if iv.Degenerate || math.IsNaN(iv.Low) || math.IsNaN(iv.High) {
 		return fmt.Sprintf("%s%s (no CI)", fix(iv.Estimate, prec), u)
 	}
-	return fmt.Sprintf("%s [%s, %s]%s", fix(iv.Estimate, prec), fix(iv.Low, prec), fix(iv.High, prec), u)
+	s := fmt.Sprintf("%s [%s, %s]%s", fix(iv.Estimate, prec), fix(iv.Low, prec), fix(iv.High, prec), u)
+	if a := iv.Alternative; a != nil && iv.Method != bootstrap.MethodBCa {
+		s += fmt.Sprintf(" (%s, n=%d", bootstrap.MethodName(iv.Method), iv.N)
+		if !a.Degenerate && !math.IsNaN(a.Low) {
+			s += fmt.Sprintf("; %s [%s, %s]", bootstrap.MethodName(a.Method), fix(a.Low, prec), fix(a.High, prec))
+		}
+		s += ")"
+	}
+	return s
 }

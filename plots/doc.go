@@ -1,7 +1,7 @@
 // Package plots draws llem's publication figures with gonum/plot: the
 // timeline of one run (power from every source, temperature and SM clock
 // on one time axis, with phases, cycles, the steady window, baselines and
-// request starts), latency CDFs, efficiency with BCa intervals, the
+// request starts), latency CDFs, efficiency with intervals over cycles, the
 // energy/throughput Pareto front of a sweep, and the distribution of
 // steady-state power.
 //

@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/llem/llem/analyze"
 )
 
 // effRuns are the runs of an efficiency or Pareto figure with their
@@ -41,12 +43,16 @@ func effRuns(all []*Run, kind Kind) ([]effRun, []string, error) {
 // ciText says what the bars are, and what a point without bars is.
 func ciTexts(runs []effRun) (withCI, without string) {
 	n, same := 0, true
+	method, sameMethod := "", true
 	for _, x := range runs {
 		if x.e.cycles > 0 {
 			if n != 0 && n != x.e.cycles {
 				same = false
 			}
-			n = x.e.cycles
+			if method != "" && method != x.e.method {
+				sameMethod = false
+			}
+			n, method = x.e.cycles, x.e.method
 		}
 	}
 	s := runs[0].r.Settings
@@ -54,13 +60,17 @@ func ciTexts(runs []effRun) (withCI, without string) {
 	if same && n > 0 {
 		cycles = fmt.Sprintf("%d cycles", n)
 	}
-	withCI = fmt.Sprintf("mean over %s, %g%% BCa CI", cycles, s.Confidence*100)
+	name := "CI (Student-t or BCa)"
+	if sameMethod && method != "" {
+		name = analyze.MethodName(method) + " CI"
+	}
+	withCI = fmt.Sprintf("mean over %s, %g%% %s", cycles, s.Confidence*100, name)
 	without = fmt.Sprintf("measured windows, no CI (< %d cycles)", s.MinCycles)
 	return withCI, without
 }
 
 // efficiencyFig is a dot plot, a row per run: energy per output token and
-// output tokens/s, with BCa intervals over cycles where a run has them.
+// output tokens/s, with intervals over cycles where a run has them.
 func efficiencyFig(st *style, all []*Run) (*Figure, error) {
 	runs, notes, err := effRuns(all, Efficiency)
 	if err != nil {

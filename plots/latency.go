@@ -10,16 +10,17 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// latency draws the CDFs of time to first token and inter-token latency
-// over the requests that start in each run's measured windows, a line
-// per run.
+// latency draws the CDFs of time to first token (per request) and of the
+// inter-token latency (every gap between a request's tokens, vLLM's ITL)
+// over the requests that start in each run's measured windows, a line per
+// run.
 func latency(st *style, all []*Run) (*Figure, error) {
 	runs, notes, err := withRequests(all, Latency)
 	if err != nil {
 		return nil, err
 	}
 	ttft := st.newPlot("Time to first token (ms)", "Fraction of requests")
-	itl := st.newPlot("Inter-token latency (ms)", "Fraction of requests")
+	itl := st.newPlot("Inter-token latency, ITL (ms)", "Fraction of tokens")
 	panels := []*plot.Plot{ttft, itl}
 	lg := &legend{st: st}
 	var ttftAll, itlAll [][]float64
@@ -31,7 +32,7 @@ func latency(st *style, all []*Run) (*Figure, error) {
 			notes = append(notes, fmt.Sprintf("latency: %s has no first_token events: no TTFT", r.Dir))
 		}
 		if len(l.ITL) == 0 {
-			notes = append(notes, fmt.Sprintf("latency: %s has no request with two tokens or more: no ITL", r.Dir))
+			notes = append(notes, fmt.Sprintf("latency: %s has no token events after a first token: no ITL", r.Dir))
 		}
 	}
 	for k, p := range panels {
@@ -44,7 +45,7 @@ func latency(st *style, all []*Run) (*Figure, error) {
 		}
 	}
 	for i, r := range runs {
-		n := max(len(ttftAll[i]), len(itlAll[i]))
+		n := max(len(ttftAll[i]), len(runs[i].Latency.E2E))
 		lg.add(fmt.Sprintf("%s (%d requests)", r.Label, n), lineThumb(st.seriesStyle(i)))
 	}
 	var f *Figure

@@ -26,13 +26,14 @@ func windows(r *Run, kind string, measured bool) []analyze.WindowResult {
 type efficiency struct {
 	ept, tps interval // J per output token; output tokens per second
 	cycles   int      // cycles the intervals are over; 0 without intervals
+	method   string   // of the intervals
 }
 
 // efficiencyOf is analyze's Run.Efficiency as the figures draw it.
 func efficiencyOf(r *Run) (efficiency, bool) {
 	e, ok := r.Efficiency()
 	iv := func(x analyze.Estimate) interval { return interval{x.Value, x.Low, x.High} }
-	return efficiency{ept: iv(e.EnergyPerOutputTokenJ), tps: iv(e.OutputTokensPerS), cycles: e.Cycles}, ok
+	return efficiency{ept: iv(e.EnergyPerOutputTokenJ), tps: iv(e.OutputTokensPerS), cycles: e.Cycles, method: e.Method}, ok
 }
 
 // xyOf is an analyze series as the figures draw it.

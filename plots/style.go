@@ -21,8 +21,8 @@ type Kind string
 // The figures.
 const (
 	Timeline   Kind = "timeline"   // one run: power, temperature and SM clock over time
-	Latency    Kind = "latency"    // TTFT and ITL CDFs, a line per run
-	Efficiency Kind = "efficiency" // energy per output token and tokens/s per run, with BCa CIs
+	Latency    Kind = "latency"    // TTFT and ITL (every inter-token gap) CDFs, a line per run
+	Efficiency Kind = "efficiency" // energy per output token and tokens/s per run, with CIs over cycles
 	Pareto     Kind = "pareto"     // energy per output token against tokens/s, Pareto front marked
 	Power      Kind = "power"      // ECDF of the power samples in each run's steady window
 )

@@ -63,6 +63,18 @@ func (o Options) resolve() (Options, error) {
 	return o, nil
 }
 
+// MethodName is how a method is called in text: BCa, Student-t,
+// percentile, basic.
+func MethodName(method string) string {
+	switch method {
+	case MethodBCa:
+		return "BCa"
+	case MethodStudentT:
+		return "Student-t"
+	}
+	return method
+}
+
 // An IntervalFunc computes one kind of interval (BCa, Percentile, Basic).
 type IntervalFunc func(x []float64, stat Stat, opts Options) (Interval, error)
 
@@ -92,6 +104,10 @@ type Interval struct {
 	Seed       uint64
 	Degenerate bool
 	Note       string
+	// Alternative is another method's interval of the same data, shown
+	// beside this one (analyze: Student-t beside BCa, or BCa beside
+	// Student-t at small n).
+	Alternative *Interval
 }
 
 // intervalJSON is the wire form: the project's {estimate, ci_low, ci_high,
@@ -108,6 +124,8 @@ type intervalJSON struct {
 	Seed       uint64   `json:"seed"`
 	Degenerate bool     `json:"degenerate"`
 	Note       string   `json:"note,omitempty"`
+	// Alternative: another method's interval of the same data.
+	Alternative *Interval `json:"alternative,omitempty"`
 }
 
 // MarshalJSON writes NaN (no interval) as null.
@@ -115,7 +133,7 @@ func (iv Interval) MarshalJSON() ([]byte, error) {
 	return json.Marshal(intervalJSON{
 		Estimate: nullable.Ptr(iv.Estimate), Low: nullable.Ptr(iv.Low), High: nullable.Ptr(iv.High),
 		Confidence: iv.Confidence, Method: iv.Method, N: iv.N, Resamples: iv.Resamples,
-		Seed: iv.Seed, Degenerate: iv.Degenerate, Note: iv.Note,
+		Seed: iv.Seed, Degenerate: iv.Degenerate, Note: iv.Note, Alternative: iv.Alternative,
 	})
 }
 
@@ -128,7 +146,7 @@ func (iv *Interval) UnmarshalJSON(b []byte) error {
 	*iv = Interval{
 		Estimate: nullable.Value(w.Estimate), Low: nullable.Value(w.Low), High: nullable.Value(w.High),
 		Confidence: w.Confidence, Method: w.Method, N: w.N, Resamples: w.Resamples,
-		Seed: w.Seed, Degenerate: w.Degenerate, Note: w.Note,
+		Seed: w.Seed, Degenerate: w.Degenerate, Note: w.Note, Alternative: w.Alternative,
 	}
 	return nil
 }

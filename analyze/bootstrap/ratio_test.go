@@ -91,3 +91,17 @@ func TestRatioBCa(t *testing.T) {
 		}
 	}
 }
+
+// TestStudentTAgainstScipy: scipy 1.10.1's stats.t.interval(0.95, 15,
+// loc=x.mean(), scale=stats.sem(x)) for the spec's x gives
+// (22.653616052453444, 85.33388394754655).
+func TestStudentTAgainstScipy(t *testing.T) {
+	x := []float64{10, 12, 12.5, 12.5, 13.9, 15, 21, 22, 23, 34, 50, 81, 89, 121, 134, 213}
+	iv, err := StudentT(x, 0.95)
+	if err != nil || iv.Degenerate || !relNear(iv.Low, 22.653616052453444, 1e-12) || !relNear(iv.High, 85.33388394754655, 1e-12) {
+		t.Errorf("%+v, %v; scipy (22.653616052453444, 85.33388394754655)", iv, err)
+	}
+	if iv, _ := StudentT([]float64{3, 3, 3}, 0.95); !iv.Degenerate {
+		t.Errorf("all equal: %+v", iv)
+	}
+}

@@ -54,7 +54,7 @@ type Settings struct {
 func settingsOf(s analyze.Settings, o Options) Settings {
 	return Settings{Resamples: s.Resamples, Confidence: s.Confidence, Seed: s.Seed, Alpha: o.Alpha,
 		GroupBy: o.GroupBy, Baseline: o.Baseline,
-		EstimateMethod: "mean of the samples with its BCa bootstrap CI",
+		EstimateMethod: fmt.Sprintf("mean of the samples with its CI: Student-t below %d samples (with BCa beside it), else BCa bootstrap", s.BCaMinN),
 		ChangeMethod:   "ratio of means (configuration / baseline) with a two-sample BCa bootstrap CI, each sample resampled independently",
 		TestMethod: fmt.Sprintf("Mann-Whitney U, two-sided: exact without ties up to %d values a sample and with ties up to %d, else normal approximation with tie and continuity corrections",
 			ExactLimit, ExactTiesLimit)}
@@ -305,8 +305,9 @@ func compareMetric(m Metric, groups []Group, members [][]Samples, s analyze.Sett
 	return mr
 }
 
-// estimate is the mean of x with its BCa CI (degenerate, with the
-// bootstrap package's note, for fewer than two values).
+// estimate is the mean of x with its CI as analyze makes it (IntervalOf:
+// Student-t at small n, BCa from bca_min_n; degenerate, with a note, for
+// fewer than two values).
 func estimate(x []float64, s analyze.Settings) bootstrap.Interval {
 	return analyze.IntervalOf(x, bootstrap.Mean, s)
 }

@@ -164,7 +164,7 @@ func TestSamplesAgreeWithAnalyze(t *testing.T) {
 		if a := rr.Cycles.EnergyPerOutputTokenJ; est.Estimate != a.Estimate || est.Low != a.Low || est.High != a.High {
 			t.Errorf("%s: %g [%g, %g], analyze %g [%g, %g]", dir, est.Estimate, est.Low, est.High, a.Estimate, a.Low, a.High)
 		}
-		for key, lm := range map[string]*analyze.LatencyMetric{"ttft_s": rr.Latency.TTFT, "itl_s": rr.Latency.ITL} {
+		for key, lm := range map[string]*analyze.LatencyMetric{"ttft_s": rr.Latency.TTFT, "tpot_s": rr.Latency.TPOT} {
 			x := run.Samples[key]
 			if len(x) != rr.Latency.Requests || bootstrap.Mean.Func(x) != lm.Mean.Estimate {
 				t.Errorf("%s %s: %d requests, mean %g; analyze %d, %g", dir, key, len(x), bootstrap.Mean.Func(x), rr.Latency.Requests, lm.Mean.Estimate)

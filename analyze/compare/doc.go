@@ -5,7 +5,7 @@
 //
 // Samples come from `llem analyze`'s own analysis of each run: per-cycle
 // energy per output token, tokens/s, mean power and energy per request
-// (the measured windows of a cycle summed), and per-request TTFT and ITL.
+// (the measured windows of a cycle summed), and per-request TTFT and TPOT.
 // The U test follows benchstat's rules and limits; both it and the ratio
 // interval are checked against scipy (gen_reference.py). docs/compare.md
 // documents the statistics and their sources.

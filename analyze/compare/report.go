@@ -55,7 +55,8 @@ func Table(w io.Writer, res *Result) error {
 			p.printf("note: %s: %s\n", r.Run, n)
 		}
 	}
-	p.printf("mean with its %s BCa CI; vs base: change of the mean with the %s two-sample BCa CI of the ratio of means\n", conf, conf)
+	p.printf("mean with its %s CI (Student-t below %d samples, else BCa); vs base: change of the mean with the %s two-sample BCa CI of the ratio of means\n",
+		conf, res.Analysis.BCaMinN, conf)
 	p.printf("(%d resamples, seed %d); p: Mann-Whitney U test, two-sided; ~: no significant change (p >= %g)\n",
 		s.Resamples, s.Seed, s.Alpha)
 

@@ -29,7 +29,7 @@ var Metrics = []Metric{
 	{Key: "output_tokens_per_s", Name: "output tokens/s", Unit: "tokens/s", Sample: PerCycle},
 	{Key: "mean_power_w", Name: "mean power", Unit: "W", Sample: PerCycle},
 	{Key: "ttft_s", Name: "TTFT", Unit: "s", Sample: PerRequest},
-	{Key: "itl_s", Name: "ITL", Unit: "s", Sample: PerRequest},
+	{Key: "tpot_s", Name: "TPOT", Unit: "s", Sample: PerRequest},
 	{Key: "energy_per_request_j", Name: "energy per request", Unit: "J", Sample: PerCycle},
 }
 
@@ -52,7 +52,7 @@ type Samples struct {
 // cycle's measured windows summed), or, for a run without cycles, the one
 // value of RunResult.Measured (its measured windows pooled).
 //
-// Per-request metrics: TTFT and ITL of every request that starts in a
+// Per-request metrics: TTFT and TPOT of every request that starts in a
 // measured window (Run.Latency), pooled as `llem analyze` pools them.
 func SamplesOf(r *analyze.Run) Samples {
 	rr := &r.Result
@@ -98,10 +98,10 @@ func SamplesOf(r *analyze.Run) Samples {
 	for _, v := range r.Latency.TTFT {
 		put("ttft_s", v)
 	}
-	for _, v := range r.Latency.ITL {
-		put("itl_s", v)
+	for _, v := range r.Latency.TPOT {
+		put("tpot_s", v)
 	}
-	for _, key := range []string{"ttft_s", "itl_s"} {
+	for _, key := range []string{"ttft_s", "tpot_s"} {
 		if k := dropped[key]; k > 0 {
 			run.Notes = append(run.Notes, fmt.Sprintf("%s: %d request(s) with a value that is not finite left out", key, k))
 		}

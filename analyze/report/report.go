@@ -111,7 +111,19 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 		}
 		fmt.Fprintf(w, "steady    %s by %s in %s", st.Class, st.Method, where)
 		if st.StartS.Valid() {
-			fmt.Fprintf(w, ": from %.1f s to %.1f s", float64(st.StartS), float64(st.EndS))
+			fmt.Fprintf(w, ": from %.1f s to %.1f s at %.1f W (levels within %.1f W are one)", float64(st.StartS), float64(st.EndS),
+				float64(st.LevelW), float64(st.ToleranceW))
+		}
+		if len(st.Steps) > 0 {
+			var steps []string
+			for _, x := range st.Steps {
+				merged := "kept"
+				if x.Merged {
+					merged = "merged"
+				}
+				steps = append(steps, fmt.Sprintf("%+.1f%% at %.1f s (%s)", x.ChangePct, x.AtS, merged))
+			}
+			fmt.Fprintf(w, "; steps %s", strings.Join(steps, ", "))
 		}
 		if st.Events != nil {
 			fmt.Fprintf(w, "; ML.ENERGY window %.1f-%.1f s (concurrency %d)", st.Events.StartS, st.Events.EndS, st.Events.Concurrency)
@@ -136,7 +148,7 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 		for _, m := range []struct {
 			name string
 			m    *analyze.LatencyMetric
-		}{{"TTFT", l.TTFT}, {"ITL", l.ITL}, {"E2E", l.E2E}} {
+		}{{"TTFT", l.TTFT}, {"TPOT", l.TPOT}, {"ITL", l.ITL}, {"E2E", l.E2E}} {
 			if m.m != nil {
 				fmt.Fprintf(w, " %s %s s (p99 %s);", m.name, ci(m.m.Mean, 4), num(m.m.P99, 4))
 			}
@@ -204,7 +216,16 @@ func ci(iv bootstrap.Interval, prec int) string {
 	if iv.Degenerate || math.IsNaN(iv.Low) {
 		return fmt.Sprintf("%.*f (no CI)", prec, iv.Estimate)
 	}
-	return fmt.Sprintf("%.*f [%.*f, %.*f]", prec, iv.Estimate, prec, iv.Low, prec, iv.High)
+	s := fmt.Sprintf("%.*f [%.*f, %.*f]", prec, iv.Estimate, prec, iv.Low, prec, iv.High)
+	// A small-n mean: say which interval it is, and show BCa beside it.
+	if a := iv.Alternative; a != nil && iv.Method != bootstrap.MethodBCa {
+		s += fmt.Sprintf(" (%s, n=%d", bootstrap.MethodName(iv.Method), iv.N)
+		if !a.Degenerate && !math.IsNaN(a.Low) {
+			s += fmt.Sprintf("; %s [%.*f, %.*f]", bootstrap.MethodName(a.Method), prec, a.Low, prec, a.High)
+		}
+		s += ")"
+	}
+	return s
 }
 
 // CSVColumns are the fixed columns of CSV; labels follow as label:KEY.

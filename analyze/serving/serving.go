@@ -41,6 +41,7 @@ type Request struct {
 	InputTokens, OutputTokens                                         int64 // from the events; -1 when not given
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
 	allClient                                                         bool  // every event of the request had a client stamp
+	seq                                                               int   // order of creation, for tokenReq
 }
 
 // Set is every request of a run, with indexes for window queries.
@@ -50,7 +51,9 @@ type Set struct {
 	Problems []string
 
 	tokens []Token  // the token events (shared with the caller, not copied)...
-	cum    []int64  // ...and the cumulative count up to and including each
+	cum    []int64  // ...and the cumulative count up to and including each...
+	// ...and the index in Requests of the request each belongs to.
+	tokenReq []int32
 	spread []spread // requests whose tokens are spread over their span
 	ends   []int64  // request_end stamps, sorted
 	firsts []int64  // first_token stamps, sorted: each is one output token
@@ -90,7 +93,8 @@ type builder struct {
 	byToken  []*Request
 	tokenIdx map[string]int32
 	uses     map[string]int
-	ti       int // the next token to add
+	ti       int     // the next token to add
+	tokenSeq []int32 // per token event, the seq of its request
 }
 
 func newBuilder(tokens []Token, ids []string) *builder {
@@ -128,7 +132,7 @@ func (b *builder) get(id string, starting bool) *Request {
 		if b.uses[id] > 1 {
 			name = fmt.Sprintf("%s#%d", id, b.uses[id])
 		}
-		r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true}
+		r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true, seq: len(b.reqs)}
 		b.current[id] = r
 		if i, ok := b.tokenIdx[id]; ok {
 			b.byToken[i] = r
@@ -165,6 +169,7 @@ func (b *builder) addTokensUpTo(t int64) {
 		}
 		r.StreamedTokens += int64(tk.Count)
 		r.LastTokenNs = tk.TimestampNs
+		b.tokenSeq = append(b.tokenSeq, int32(r.seq))
 		if tk.ClientTimestampNs == 0 {
 			r.allClient = false
 		}
@@ -264,6 +269,15 @@ func (b *builder) finish() *Set {
 	for _, p := range b.order {
 		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", b.problems[p], p))
 	}
+	// Token events point at their request's place in the sorted Requests.
+	at := make([]int32, len(b.reqs))
+	for i := range s.Requests {
+		at[s.Requests[i].seq] = int32(i)
+	}
+	s.tokenReq = make([]int32, len(b.tokenSeq))
+	for i, q := range b.tokenSeq {
+		s.tokenReq[i] = at[q]
+	}
 	return s
 }
 
@@ -317,20 +331,27 @@ func (s *Set) Ended(startNs, endNs int64) int {
 
 // Latency holds per-request latencies in seconds.
 type Latency struct {
-	TTFT, ITL, E2E []float64
+	// TTFT, TPOT and E2E have a value per request; ITL one per output
+	// token after the first.
+	TTFT, TPOT, ITL, E2E []float64
 }
 
-// Latency of the requests that started in [startNs, endNs): TTFT = first
-// token - start, E2E = end - start, ITL = (last token - first token) /
-// (streamed tokens - 1), or from the end and output_tokens for a request
-// that streamed none. A metric whose events are missing is skipped.
+// Latency of the requests that started in [startNs, endNs), named as vLLM
+// and ML.ENERGY name them (docs/results.md): TTFT = first token - start;
+// TPOT (time per output token) = (last token - first token) / (streamed
+// tokens - 1), or from the end and output_tokens for a request that
+// streamed none; ITL = every gap between a request's consecutive token
+// events, divided by the tokens the later one brings and counted once per
+// token; E2E = end - start. A metric whose events are missing is skipped.
 func (s *Set) Latency(startNs, endNs int64) Latency {
 	var l Latency
+	in := make([]bool, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
 		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs {
 			continue
 		}
+		in[i] = true
 		start, first, last, end := r.StartNs, r.FirstTokenNs, r.LastTokenNs, r.EndNs
 		if r.allClient {
 			start, first, last, end = r.ClientStartNs, r.ClientFirstTokenNs, r.ClientLastTokenNs, r.ClientEndNs
@@ -343,12 +364,45 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 		}
 		switch {
 		case r.StreamedTokens >= 2 && r.FirstTokenNs != 0:
-			l.ITL = append(l.ITL, float64(last-first)/1e9/float64(r.StreamedTokens-1))
+			l.TPOT = append(l.TPOT, float64(last-first)/1e9/float64(r.StreamedTokens-1))
 		case r.StreamedTokens <= 1 && r.OutputTokens >= 2 && r.FirstTokenNs != 0 && r.EndNs != 0:
-			l.ITL = append(l.ITL, float64(end-first)/1e9/float64(r.OutputTokens-1))
+			l.TPOT = append(l.TPOT, float64(end-first)/1e9/float64(r.OutputTokens-1))
 		}
 	}
+	l.ITL = s.gaps(in)
 	return l
+}
+
+// gaps are the inter-token latencies of the requests marked in: for each
+// token event, the time since the request's previous token event (its
+// first_token for the first), over the tokens it brings, once per token.
+// Requests whose token events all carry client stamps use those.
+func (s *Set) gaps(in []bool) []float64 {
+	prev := make([]int64, len(s.Requests))
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		prev[i] = r.FirstTokenNs
+		if r.allClient {
+			prev[i] = r.ClientFirstTokenNs
+		}
+	}
+	var out []float64
+	for k, tk := range s.tokens {
+		i := s.tokenReq[k]
+		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
+			continue
+		}
+		t := tk.TimestampNs
+		if s.Requests[i].allClient {
+			t = tk.ClientTimestampNs
+		}
+		gap := float64(t-prev[i]) / 1e9 / float64(tk.Count)
+		for range tk.Count {
+			out = append(out, gap)
+		}
+		prev[i] = t
+	}
+	return out
 }
 
 // InFlight returns the merged spans during which at least one request was

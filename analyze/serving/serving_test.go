@@ -166,7 +166,9 @@ func TestBuildRequests(t *testing.T) {
 		t.Fatalf("%d requests, want %d: %+v", len(s.Requests), len(want), s.Requests)
 	}
 	for i, w := range want {
-		if g := s.Requests[i]; g != w {
+		g := s.Requests[i]
+		g.seq = 0 // the order of creation, internal
+		if g != w {
 			t.Errorf("request %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
@@ -181,36 +183,41 @@ func TestBuildRequests(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	s := mixedSet()
-	// s (client clock): TTFT 40-10, E2E 95-10, ITL (90-40)/(6-1) ms; the
-	//   arrival clock would give 50, 100, 8.
-	// n (arrival): TTFT 340-300, E2E 500-300, ITL (500-340)/(11-1) ms
-	//   (no token events: from the end and output_tokens).
+	// s (client clock): TTFT 40-10, E2E 95-10, TPOT (90-40)/(6-1) ms; the
+	//   arrival clock would give 50, 100, 8. ITL: its token events at 60
+	//   (2 tokens) and 90 (3 tokens) after the first token at 40: five
+	//   gaps of 10 ms.
+	// n (arrival): TTFT 340-300, E2E 500-300, TPOT (500-340)/(11-1) ms
+	//   (no token events: from the end and output_tokens); no ITL.
 	// m (arrival, one token had no client stamp): TTFT 620-600,
-	//   E2E 700-600, ITL (640-620)/(2-1); the client clock would give 15.
+	//   E2E 700-600, TPOT and ITL (640-620)/(2-1); the client clock would
+	//   give 15.
 	// u: TTFT 850-800 only. x: never started, not counted. e: E2E only.
 	tests := []struct {
-		name          string
-		from, to      int64 // ms after t0
-		ttft, e2e, it []float64
+		name                 string
+		from, to             int64 // ms after t0
+		ttft, e2e, tpot, itl []float64
 	}{
 		{"all", 0, 1000,
 			[]float64{0.030, 0.040, 0.020, 0.050},
 			[]float64{0.085, 0.200, 0.100, 0.030},
-			[]float64{0.010, 0.016, 0.020}},
+			[]float64{0.010, 0.016, 0.020},
+			[]float64{0.010, 0.010, 0.010, 0.010, 0.010, 0.020}},
 		{"window opens at a start: counted", 300, 600,
-			[]float64{0.040}, []float64{0.200}, []float64{0.016}},
-		{"window closes at a start: not counted", 301, 600, nil, nil, nil},
+			[]float64{0.040}, []float64{0.200}, []float64{0.016}, nil},
+		{"window closes at a start: not counted", 301, 600, nil, nil, nil, nil},
 		{"start in, rest after the window", 599, 601,
-			[]float64{0.020}, []float64{0.100}, []float64{0.020}},
-		{"events in the window, start before", 150, 250, nil, nil, nil},
-		{"before everything", -100, 100, nil, nil, nil},
-		{"empty window", 300, 300, nil, nil, nil},
+			[]float64{0.020}, []float64{0.100}, []float64{0.020}, []float64{0.020}},
+		{"events in the window, start before", 150, 250, nil, nil, nil, nil},
+		{"before everything", -100, 100, nil, nil, nil, nil},
+		{"empty window", 300, 300, nil, nil, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := s.Latency(t0+tc.from*ms, t0+tc.to*ms)
-			if !nearSlice(l.TTFT, tc.ttft) || !nearSlice(l.E2E, tc.e2e) || !nearSlice(l.ITL, tc.it) {
-				t.Errorf("got TTFT %v E2E %v ITL %v\nwant TTFT %v E2E %v ITL %v", l.TTFT, l.E2E, l.ITL, tc.ttft, tc.e2e, tc.it)
+			if !nearSlice(l.TTFT, tc.ttft) || !nearSlice(l.E2E, tc.e2e) || !nearSlice(l.TPOT, tc.tpot) || !nearSlice(l.ITL, tc.itl) {
+				t.Errorf("got TTFT %v E2E %v TPOT %v ITL %v\nwant TTFT %v E2E %v TPOT %v ITL %v", l.TTFT, l.E2E, l.TPOT, l.ITL,
+					tc.ttft, tc.e2e, tc.tpot, tc.itl)
 			}
 		})
 	}

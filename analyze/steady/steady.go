@@ -41,6 +41,11 @@ type Options struct {
 	MaxFitPoints int
 	// KeepOutliers fits the changepoints on every finite sample.
 	KeepOutliers bool
+	// MaxOutlierRun, when above 0, keeps runs of more consecutive outliers
+	// than this: a sustained change of level (a GPU's power dropping at the
+	// end of a load) is not a spike. 0 drops every outlier, as Barrett et
+	// al. do for iteration times.
+	MaxOutlierRun int
 	// Delta is the smallest difference from the steady level that counts,
 	// in the units of x. 0 means DeltaPct percent of the steady mean.
 	Delta float64
@@ -98,6 +103,9 @@ func Detect(x []float64, opts Options) Result {
 		}
 	} else {
 		mask = outlierMask(x, opts.OutlierWindow)
+		if opts.MaxOutlierRun > 0 {
+			keepRuns(mask, x, opts.MaxOutlierRun)
+		}
 	}
 	kept := make([]int, 0, n)
 	values := make([]float64, 0, n)
@@ -238,4 +246,25 @@ func classify(segs []Segment, n int, opts Options) (string, float64, int) {
 		class = Warmup // keep scanning: an earlier slowdown overrules it
 	}
 	return class, delta, first
+}
+
+// keepRuns unmarks the finite samples of every run of more than maxRun
+// consecutive outliers.
+func keepRuns(mask []bool, x []float64, maxRun int) {
+	for i := 0; i < len(mask); {
+		if !mask[i] || !isFinite(x[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(mask) && mask[j] && isFinite(x[j]) {
+			j++
+		}
+		if j-i > maxRun {
+			for k := i; k < j; k++ {
+				mask[k] = false
+			}
+		}
+		i = j
+	}
 }

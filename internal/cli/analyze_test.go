@@ -113,8 +113,9 @@ func TestAnalyzeTable(t *testing.T) {
 	}
 
 	for _, re := range []string{
-		// Five cycles: a CI of energy per output token and of energy.
-		`(?m)^cycles    n=5; energy per output token (\d+\.\d{5}) \[(\d+\.\d{5}), (\d+\.\d{5})\] J; energy \d+\.\d \[\d+\.\d, \d+\.\d\] J$`,
+		// Five cycles: a CI of energy per output token and of energy, the
+		// Student-t interval named, with BCa's beside it.
+		`(?m)^cycles    n=5; energy per output token (\d+\.\d{5}) \[(\d+\.\d{5}), (\d+\.\d{5})\] \(Student-t, n=5; BCa \[\d+\.\d{5}, \d+\.\d{5}\]\) J; energy \d+\.\d \[\d+\.\d, \d+\.\d\] \(Student-t, n=5; BCa \[\d+\.\d, \d+\.\d\]\) J$`,
 		`(?m)^steady    \w+ by pelt in measure, cycle 1`,
 		`(?m)^baseline  idle 7\d\.\d \[\d+\.\d, \d+\.\d\] W median \(phases idle_before, idle_after, `,
 		`(?m)^baseline  P0 12\d\.\d \[\d+\.\d, \d+\.\d\] W median \(phases p0_hold \(cycle 1\)`,
@@ -211,8 +212,10 @@ func TestAnalyzeJSON(t *testing.T) {
 	if c == nil || c.N != 5 || c.EnergyPerOutputTokenJ == nil || c.EnergyJ == nil {
 		t.Fatalf("cycles: %+v", c)
 	}
-	if iv := c.EnergyPerOutputTokenJ; !(iv.Low < iv.Estimate && iv.Estimate < iv.High) || iv.N != 5 || iv.Resamples != 2000 {
-		t.Errorf("cycles energy per output token: %+v", iv)
+	// Five cycles: Student-t, with the BCa interval (2,000 resamples) beside it.
+	if iv := c.EnergyPerOutputTokenJ; !(iv.Low < iv.Estimate && iv.Estimate < iv.High) || iv.N != 5 || iv.Method != "student_t" ||
+		iv.Alternative == nil || iv.Alternative.Resamples != 2000 {
+		t.Errorf("cycles energy per output token: %+v (alternative %+v)", iv, iv.Alternative)
 	}
 	if run.Latency == nil || run.Latency.Requests != 40 || run.Baseline.Idle == nil || run.Baseline.P0 == nil {
 		t.Errorf("latency %+v, baselines %+v", run.Latency, run.Baseline)
@@ -227,8 +230,8 @@ func TestAnalyzeJSON(t *testing.T) {
 	if seeded == out || res1.Settings.Seed != 1 || res1.SettingsHash == res.SettingsHash {
 		t.Errorf("--seed 1: seed %d, hash %s; output changed: %v", res1.Settings.Seed, res1.SettingsHash, seeded != out)
 	}
-	if iv := res1.Runs[0].Cycles.EnergyPerOutputTokenJ; iv.Seed != 1 || iv.Estimate != c.EnergyPerOutputTokenJ.Estimate {
-		t.Errorf("--seed 1: interval %+v; want seed 1, the same estimate", iv)
+	if iv := res1.Runs[0].Cycles.EnergyPerOutputTokenJ.Alternative; iv.Seed != 1 || iv.Estimate != c.EnergyPerOutputTokenJ.Estimate {
+		t.Errorf("--seed 1: BCa interval %+v; want seed 1, the same estimate", iv)
 	}
 }
 
@@ -344,7 +347,7 @@ func TestAnalyzeConfig(t *testing.T) {
 	if s.Resamples != 500 || s.Seed != 3 || s.MinWindowS != 5 || s.Confidence != 0.95 || res.SettingsHash != s.Hash() {
 		t.Errorf("--config: %+v, hash %s", s, res.SettingsHash)
 	}
-	if iv := res.Runs[0].Cycles.EnergyPerOutputTokenJ; iv.Resamples != 500 || iv.Seed != 3 {
+	if iv := res.Runs[0].Cycles.EnergyPerOutputTokenJ.Alternative; iv.Resamples != 500 || iv.Seed != 3 {
 		t.Errorf("--config: the cycles' interval used %d resamples, seed %d", iv.Resamples, iv.Seed)
 	}
 	// min_window_s 5: the 6.9-9 s measure phases are no longer short.
