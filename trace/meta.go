@@ -270,8 +270,15 @@ func CheckVersion(v string) error {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err := writeFileSynced(path+".tmp", b); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// writeFileSynced writes b to path and syncs it to disk.
+func writeFileSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -283,8 +290,5 @@ func writeFileAtomic(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return f.Close()
 }

@@ -13,8 +13,8 @@ package trace
 // majors with a message that says so.
 const (
 	SchemaMajor   = 1
-	SchemaMinor   = 0
-	SchemaVersion = "1.0"
+	SchemaMinor   = 1
+	SchemaVersion = "1.1"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
