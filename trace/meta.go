@@ -44,6 +44,11 @@ type Meta struct {
 	SimTruth *SimTruth `json:"sim_truth,omitempty"`
 	// Source describes where an imported or replayed run came from.
 	Source *SourceInfo `json:"source,omitempty"`
+	// Gaps are spans with no data that the writer knew of (format 1.1): an
+	// imported log that stops and resumes, or whose clock jumps. Nothing
+	// may be interpolated or integrated across them; Run.Gaps adds the
+	// spans of segments lost since.
+	Gaps []Gap `json:"gaps,omitempty"`
 }
 
 // ClockAnchor ties the recorder's monotonic clock to wall-clock time.

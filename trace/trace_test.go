@@ -158,25 +158,6 @@ func TestNewerMajorVersionIsRefused(t *testing.T) {
 	}
 }
 
-func TestSegmentWithoutVersionIsRefused(t *testing.T) {
-	dir := newTestRun(t)
-	if err := os.MkdirAll(filepath.Join(dir, TableEnergy), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, TableEnergy, SegmentName(0))
-	if err := os.WriteFile(path, []byte("not parquet at all"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ReadTable[EnergyRead](r, TableEnergy)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("want an error naming %s, got %v", path, err)
-	}
-}
-
 func TestNotARun(t *testing.T) {
 	_, err := Open(t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not an llem run") {
