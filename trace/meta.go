@@ -1,8 +1,11 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -247,12 +250,47 @@ func ReadMeta(dir string) (*Meta, error) {
 	}
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, metaError(path, b, err)
 	}
 	if err := CheckVersion(m.SchemaVersion); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &m, nil
+}
+
+// metaError names where in meta.json decoding failed, as file:line:column,
+// so that a hand-edited or damaged document can be mended.
+func metaError(path string, b []byte, err error) error {
+	var offset int64 = -1
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		offset = syntax.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "unexpected end of JSON input"):
+		offset = int64(len(b))
+	}
+	if offset < 0 {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	line, col := lineColumn(b, offset)
+	return fmt.Errorf("%s:%d:%d: not a valid %s: %w", path, line, col, MetaFile, err)
+}
+
+// lineColumn turns a byte offset into a 1-based line and column (in bytes).
+// encoding/json's offsets count the bytes read when the error was found,
+// so the column is that of the offending byte.
+func lineColumn(b []byte, offset int64) (line, col int) {
+	offset = max(0, min(offset, int64(len(b))))
+	before := b[:offset]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
 }
 
 // CheckVersion accepts any version with this reader's major number.

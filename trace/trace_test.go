@@ -182,3 +182,22 @@ func TestSummaryCountsCounterEnergyAcrossReset(t *testing.T) {
 		t.Fatalf("summary %+v", s.GPUs)
 	}
 }
+
+func TestMetaErrorsGiveLineAndColumn(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"missing comma", "{\n  \"schema_version\": \"1.1\"\n  \"run_id\": \"x\"\n}\n", "meta.json:3:3: not a valid meta.json: invalid character '\"' after object key:value pair"},
+		{"wrong type", "{\n  \"schema_version\": \"1.1\",\n  \"complete\": \"yes\"\n}\n", "meta.json:3:19: not a valid meta.json: json: cannot unmarshal string into Go struct field Meta.complete of type bool"},
+		{"cut short", "{\n  \"schema_version\": \"1.1\",\n  \"run_id\": \"x", "meta.json:3:14: not a valid meta.json: unexpected end of JSON input"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, MetaFile), []byte(tc.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadMeta(dir)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v\nwant %q", tc.name, err, tc.want)
+		}
+	}
+}
