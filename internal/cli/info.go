@@ -110,10 +110,26 @@ func printSummary(w io.Writer, s *trace.Summary) {
 		fmt.Fprintf(w, "truth     %.1f J (simulated), steady from %.1f s at %.1f W\n",
 			s.SimTruth.EnergyJ, s.SimTruth.SteadyStartS, s.SimTruth.SteadyMeanPowerW)
 	}
-	if len(s.Warnings) == 0 {
+	if len(s.Warnings) == 0 && len(s.Damage) == 0 && len(s.Gaps) == 0 {
 		fmt.Fprintf(w, "warnings  none\n")
 	}
 	for _, wn := range s.Warnings {
 		fmt.Fprintf(w, "warning   %s\n", wn.Message)
+	}
+	for _, d := range s.Damage {
+		label := "damaged"
+		if !d.Lost {
+			label = "ignored"
+		}
+		fmt.Fprintf(w, "%-9s [%s] %s\n", label, d.Code, d)
+	}
+	for _, g := range s.Gaps {
+		if g.Code == trace.DamageChecksum || g.Code == trace.DamageUnreadable || g.Code == trace.DamageMissing {
+			continue // its damage line says it
+		}
+		fmt.Fprintf(w, "gap       [%s] %s\n", g.Code, g.Message)
+	}
+	if len(s.Damage) > 0 {
+		fmt.Fprintf(w, "          (llem check %s verifies every segment)\n", s.Dir)
 	}
 }
