@@ -234,12 +234,12 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 	return tc
 }
 
-// FindRuns lists the runs under root: root itself if it is a run, else
+// ArchiveRuns lists the runs under root: root itself if it is a run, else
 // every directory below it that is one, at any depth, in name order. A
 // run is a directory with meta.json or with a table folder (so that a run
 // whose meta.json was lost is still found). An archive of runs is
 // checked by checking each.
-func FindRuns(root string) ([]string, error) {
+func ArchiveRuns(root string) ([]string, error) {
 	if isRunDir(root) {
 		return []string{root}, nil
 	}

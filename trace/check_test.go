@@ -140,7 +140,7 @@ func TestCheckWithoutReadableMeta(t *testing.T) {
 	}
 }
 
-func TestFindRunsInAnArchive(t *testing.T) {
+func TestArchiveRuns(t *testing.T) {
 	root := t.TempDir()
 	for _, p := range []string{"2026/a", "2026/b/nested-not-searched", "2027/c"} {
 		os.MkdirAll(filepath.Join(root, p), 0o755)
@@ -148,7 +148,7 @@ func TestFindRunsInAnArchive(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "2026/a", MetaFile), []byte("{}"), 0o644)
 	os.MkdirAll(filepath.Join(root, "2026/b", TableEnergy), 0o755) // meta.json lost: still a run
 	os.WriteFile(filepath.Join(root, "2027/c", MetaFile), []byte("{}"), 0o644)
-	runs, err := FindRuns(root)
+	runs, err := ArchiveRuns(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestFindRunsInAnArchive(t *testing.T) {
 	if strings.Join(runs, ",") != strings.Join(want, ",") {
 		t.Errorf("runs %v, want %v", runs, want)
 	}
-	if _, err := FindRuns(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no runs inside it") {
+	if _, err := ArchiveRuns(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no runs inside it") {
 		t.Errorf("empty: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -188,4 +189,35 @@ func (r *Run) Gaps() []Gap {
 		return 0
 	})
 	return gaps
+}
+
+// WriteDamage writes a run's damage and gaps for llem info, a line each
+// (nothing when there is none): lost files, files left out, then the gaps
+// no damage line already gives.
+func WriteDamage(w io.Writer, dir string, ds []Damage, gaps []Gap) {
+	for _, d := range ds {
+		label := "damaged"
+		if !d.Lost {
+			label = "ignored"
+		}
+		fmt.Fprintf(w, "%-9s [%s] %s\n", label, d.Code, d)
+	}
+	for _, g := range gaps {
+		if isDamageCode(g.Code) {
+			continue // its damage line says it
+		}
+		fmt.Fprintf(w, "gap       [%s] %s\n", g.Code, g.Message)
+	}
+	if len(ds) > 0 {
+		fmt.Fprintf(w, "          (llem check %s verifies every segment)\n", dir)
+	}
+}
+
+// isDamageCode reports whether a gap's code is a lost segment's.
+func isDamageCode(code string) bool {
+	switch code {
+	case DamageChecksum, DamageUnreadable, DamageMissing:
+		return true
+	}
+	return false
 }
