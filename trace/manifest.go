@@ -90,7 +90,10 @@ type Manifest struct {
 	// (file:line: why). A last line cut short without its newline is a write
 	// the recorder did not finish (it was killed) and is not listed here.
 	Damaged []string
-	// Torn is true when the last line was cut short.
+	// Torn is true when the last line was cut short. A killed writer
+	// leaves that, with no segment renamed after it; a segment the
+	// manifest does not list beside a torn line means the manifest itself
+	// was cut, and the segment is read unverified.
 	Torn bool
 }
 
@@ -118,8 +121,9 @@ func readManifest(tableDir string) (*Manifest, error) {
 		}
 		e, why := parseManifestLine(line)
 		if why != "" {
-			last := !complete && n == bytes.Count(b, []byte{'\n'})+1
-			if last {
+			// A last line with no newline that does not parse is a write
+			// the writer did not finish: its segment was never renamed.
+			if !complete && n == bytes.Count(b, []byte{'\n'})+1 {
 				m.Torn = true
 				continue
 			}

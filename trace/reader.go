@@ -97,13 +97,13 @@ func (r *Run) listTable(table string) error {
 		case !e.Type().IsRegular() || !isSegmentName(name):
 			r.report(Damage{Table: table, File: r.rel(path), Code: DamageStray, Rows: -1,
 				Reason: "not a segment (segments are named part-NNNNNN.parquet): left out"})
-		case man != nil && !hasEntry(man, name) && len(man.Damaged) == 0:
+		case man != nil && !hasEntry(man, name) && len(man.Damaged) == 0 && !man.Torn:
 			r.report(Damage{Table: table, File: r.rel(path), Code: DamageStray, Rows: -1,
 				Reason: "not listed in " + ManifestFile + ": not written by this run's writer; left out"})
 		default:
 			if man != nil && !hasEntry(man, name) {
 				r.report(Damage{Table: table, File: r.rel(path), Code: DamageUnverified, Rows: -1,
-					Reason: "its manifest line is damaged: read without its checksum, its pages, schema and statistics checked instead"})
+					Reason: "its manifest line is damaged or cut short: read without its checksum, its pages, schema and statistics checked instead"})
 			}
 			r.Segments[table] = append(r.Segments[table], path)
 			present[name] = true
