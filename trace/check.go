@@ -184,7 +184,7 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 			tc.Validated++
 		}
 		var rows int64
-		c := &Columns{names: []string{"gpu", "timestamp_ns"}, vals: make([][]parquet.Value, 2)}
+		c := &Columns{names: []string{ColGPU, ColTimestampNs}, vals: make([][]parquet.Value, 2)}
 		for i := range c.vals {
 			c.vals[i] = make([]parquet.Value, 8192)
 		}

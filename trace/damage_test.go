@@ -249,7 +249,7 @@ func TestScanColumnsReadsAroundDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	err = ScanColumns(r, TableDriverPower, []string{"timestamp_ns"}, 4, func(c *Columns) error {
+	err = ScanColumns(r, TableDriverPower, []string{ColTimestampNs}, 4, func(c *Columns) error {
 		n += c.Len()
 		return nil
 	})
@@ -257,7 +257,7 @@ func TestScanColumnsReadsAroundDamage(t *testing.T) {
 		t.Errorf("%d rows, err %v, damage %v", n, err, r.Damage())
 	}
 	stop := os.ErrClosed
-	err = ScanColumns(r, TableDriverPower, []string{"timestamp_ns"}, 4, func(*Columns) error { return stop })
+	err = ScanColumns(r, TableDriverPower, []string{ColTimestampNs}, 4, func(*Columns) error { return stop })
 	if err != stop {
 		t.Errorf("the callback's error became %v", err)
 	}

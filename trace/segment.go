@@ -218,7 +218,7 @@ func footerSpan(pf *parquet.File) (lo, hi int64, ok bool) {
 			lo, hi, ok = 0, 0, false
 		}
 	}()
-	leaf, found := pf.Schema().Lookup("timestamp_ns")
+	leaf, found := pf.Schema().Lookup(ColTimestampNs)
 	if !found {
 		return 0, 0, false
 	}

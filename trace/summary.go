@@ -140,7 +140,7 @@ func Summarize(r *Run) (*Summary, error) {
 	}
 	// bad_events is read too, only so that a damaged segment of it is
 	// found and reported like any other.
-	err = ScanColumns(r, TableBadEvents, []string{"timestamp_ns"}, 0, func(*Columns) error { return nil })
+	err = ScanColumns(r, TableBadEvents, []string{ColTimestampNs}, 0, func(*Columns) error { return nil })
 	if err != nil {
 		return nil, err
 	}
