@@ -55,11 +55,14 @@ func openParquet(b []byte) (pf *parquet.File, err error) {
 
 // openSegment reads segment path of table whole, checks it and opens it.
 // It returns nil when the segment must be skipped, after reporting why as
-// damage. The checks: the SHA-256 and size of its manifest line; the
-// footer decodes; llem.schema_version, llem.table and llem.run_id are
-// this run's; the columns are the table's; and for a segment no manifest
-// line vouches for (a run written before format 1.1), every page decodes
-// within the footer's counts and statistics, before any row is handed over.
+// damage. A segment its manifest line vouches for must match the line's
+// size and SHA-256 before anything of it is decoded. One that no line
+// vouches for (format 1.0, or its line damaged) must pass checkFooter
+// before parquet-go reads its footer, checkPages before it reads a page,
+// and validateSegment (every page decoded within the footer's counts and
+// statistics) before any row is handed over. Both must carry this run's
+// llem.run_id and this table's llem.table, and the table's columns. A
+// segment found good or bad is not checked again.
 func (r *Run) openSegment(table, path string) *parquet.File {
 	r.mu.Lock()
 	status := r.status[path]
