@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test ./trace/imports/nvsmi -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/ptdaemon -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/dcgm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./trace -run '^$$' -fuzz '^FuzzSegment$$' -fuzztime $(FUZZTIME)
 
 # On a machine with no GPU: summarise a shipped real H100 run, check its
 # counter against its instant power, replay it through the recorder at 20x,

@@ -42,7 +42,9 @@ func (c *Columns) Bytes(col, i int) []byte {
 
 // ScanColumns streams the named columns of a table in batches of at most
 // batch rows. A column missing from a segment (an older minor version)
-// reads as null. Memory is bounded by one batch per column.
+// reads as null. Memory is bounded by one segment's bytes and one batch
+// per column. A segment that cannot be read is skipped and reported
+// (Run.Damage), as by ScanTable.
 func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
 	if batch <= 0 {
 		batch = 8192
@@ -52,19 +54,24 @@ func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *C
 		c.vals[i] = make([]parquet.Value, batch)
 	}
 	for _, path := range r.Segments[table] {
-		if err := scanSegmentColumns(path, c, batch, fn); err != nil {
-			return err
+		pf := r.openSegment(table, path)
+		if pf == nil {
+			continue
+		}
+		read, err := scanSegmentColumns(pf, c, batch, fn)
+		var cb callbackError
+		if errors.As(err, &cb) {
+			return cb.err
+		}
+		if err != nil {
+			r.lose(table, path, DamageUnreadable, err.Error(), pf)
+			r.setRowsRead(path, read)
 		}
 	}
 	return nil
 }
 
-func scanSegmentColumns(path string, c *Columns, batch int, fn func(c *Columns) error) error {
-	f, pf, err := openSegment(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+func scanSegmentColumns(pf *parquet.File, c *Columns, batch int, fn func(c *Columns) error) (read int64, err error) {
 	index := make([]int, len(c.names))
 	for i, name := range c.names {
 		index[i] = -1
@@ -90,19 +97,20 @@ func scanSegmentColumns(path string, c *Columns, batch int, fn func(c *Columns) 
 				}
 				if err := cr.fill(dst); err != nil {
 					closeAll(readers)
-					return fmt.Errorf("%s: column %s: %w", path, c.names[i], err)
+					return read, fmt.Errorf("column %s: %w", c.names[i], err)
 				}
 			}
 			c.n = n
 			if err := fn(c); err != nil {
 				closeAll(readers)
-				return err
+				return read, callbackError{err}
 			}
 			left -= int64(n)
+			read += int64(n)
 		}
 		closeAll(readers)
 	}
-	return nil
+	return read, nil
 }
 
 // columnReader reads one column chunk's values across its pages.
@@ -112,7 +120,8 @@ type columnReader struct {
 }
 
 // fill reads exactly len(dst) values.
-func (r *columnReader) fill(dst []parquet.Value) error {
+func (r *columnReader) fill(dst []parquet.Value) (err error) {
+	defer decodeFailure(&err)
 	for len(dst) > 0 {
 		if r.cur == nil {
 			p, err := r.pages.ReadPage()

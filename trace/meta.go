@@ -1,8 +1,11 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +47,11 @@ type Meta struct {
 	SimTruth *SimTruth `json:"sim_truth,omitempty"`
 	// Source describes where an imported or replayed run came from.
 	Source *SourceInfo `json:"source,omitempty"`
+	// Gaps are spans with no data that the writer knew of (format 1.1): an
+	// imported log that stops and resumes, or whose clock jumps. Nothing
+	// may be interpolated or integrated across them; Run.Gaps adds the
+	// spans of segments lost since.
+	Gaps []Gap `json:"gaps,omitempty"`
 }
 
 // ClockAnchor ties the recorder's monotonic clock to wall-clock time.
@@ -242,12 +250,47 @@ func ReadMeta(dir string) (*Meta, error) {
 	}
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, metaError(path, b, err)
 	}
 	if err := CheckVersion(m.SchemaVersion); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &m, nil
+}
+
+// metaError names where in meta.json decoding failed, as file:line:column,
+// so that a hand-edited or damaged document can be mended.
+func metaError(path string, b []byte, err error) error {
+	var offset int64 = -1
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		offset = syntax.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "unexpected end of JSON input"):
+		offset = int64(len(b))
+	}
+	if offset < 0 {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	line, col := lineColumn(b, offset)
+	return fmt.Errorf("%s:%d:%d: not a valid %s: %w", path, line, col, MetaFile, err)
+}
+
+// lineColumn turns a byte offset into a 1-based line and column (in bytes).
+// encoding/json's offsets count the bytes read when the error was found,
+// so the column is that of the offending byte.
+func lineColumn(b []byte, offset int64) (line, col int) {
+	offset = max(0, min(offset, int64(len(b))))
+	before := b[:offset]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
 }
 
 // CheckVersion accepts any version with this reader's major number.
@@ -270,8 +313,15 @@ func CheckVersion(v string) error {
 }
 
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err := writeFileSynced(path+".tmp", b); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// writeFileSynced writes b to path and syncs it to disk.
+func writeFileSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -283,8 +333,5 @@ func writeFileAtomic(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return f.Close()
 }

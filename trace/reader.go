@@ -6,84 +6,181 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 )
 
 // Run is an opened run directory: its metadata and the segment files of
 // each table, in order.
+//
+// A damaged run is read, not refused: a segment that cannot be read or
+// fails its checks is skipped, the rest is read, and each problem is kept
+// as a Damage (Run.Damage), with the time it covered as a gap (Run.Gaps).
 type Run struct {
-	Dir      string
-	Meta     *Meta
+	Dir  string
+	Meta *Meta
+	// Segments lists, per table, the files read as its segments, in order.
 	Segments map[string][]string
 	// Partial lists leftover temporary files (a segment being written when
 	// the recorder was killed); they hold no readable rows and are ignored.
 	Partial []string
+	// Manifests holds each table's manifest (format 1.1 and later); a table
+	// of an older run has none, and its segments are validated instead.
+	Manifests map[string]*Manifest
+
+	mu     sync.Mutex
+	damage []Damage
+	status map[string]segStatus // by segment path
 }
 
-// Open reads meta.json and lists the segments of every table.
+// Open reads meta.json and lists the segments of every table. Files that
+// are not the run's segments are left out and reported (Run.Damage), as
+// are segments the manifest lists that are missing.
 func Open(dir string) (*Run, error) {
 	m, err := ReadMeta(dir)
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Dir: dir, Meta: m, Segments: map[string][]string{}}
+	return openWith(dir, m)
+}
+
+// openWith lists the tables of a run whose meta.json has been read (or,
+// for Check, could not be: then m is empty and no run id is checked).
+func openWith(dir string, m *Meta) (*Run, error) {
+	r := &Run{Dir: dir, Meta: m, Segments: map[string][]string{}, Manifests: map[string]*Manifest{},
+		status: map[string]segStatus{}}
 	for _, t := range Tables {
-		segs, partial, err := listSegments(filepath.Join(dir, t))
-		if err != nil {
+		if err := r.listTable(t); err != nil {
 			return nil, err
 		}
-		r.Segments[t] = segs
-		r.Partial = append(r.Partial, partial...)
 	}
 	return r, nil
 }
 
-func listSegments(tableDir string) (segs, partial []string, err error) {
+// listTable lists a table folder: its segments, leftover temporary files,
+// its manifest, and what does not belong there.
+func (r *Run) listTable(table string) error {
+	tableDir := filepath.Join(r.Dir, table)
 	entries, err := os.ReadDir(tableDir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet"):
-			segs = append(segs, filepath.Join(tableDir, name))
-		case strings.HasSuffix(name, ".tmp"):
-			partial = append(partial, filepath.Join(tableDir, name))
+	man, err := readManifest(tableDir)
+	if err != nil {
+		return err
+	}
+	if man != nil {
+		r.Manifests[table] = man
+		for _, why := range man.Damaged {
+			rel, _ := filepath.Rel(r.Dir, tableDir)
+			r.report(Damage{Table: table, File: filepath.Join(rel, ManifestFile), Code: DamageManifest, Rows: -1,
+				Reason: strings.TrimPrefix(why, filepath.Join(tableDir, ManifestFile)+":") + "; the segment it described is read unverified"})
 		}
 	}
-	sort.Strings(segs) // zero-padded numbers sort in write order
-	return segs, partial, nil
+	present := map[string]bool{}
+	var tmp []string
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(tableDir, name)
+		switch {
+		case name == ManifestFile:
+		case strings.HasSuffix(name, ".tmp"):
+			tmp = append(tmp, name)
+			r.Partial = append(r.Partial, path)
+		case !e.Type().IsRegular() || !isSegmentName(name):
+			r.report(Damage{Table: table, File: r.rel(path), Code: DamageStray, Rows: -1,
+				Reason: "not a segment (segments are named part-NNNNNN.parquet): left out"})
+		case man != nil && !hasEntry(man, name) && len(man.Damaged) == 0 && !man.Torn:
+			r.report(Damage{Table: table, File: r.rel(path), Code: DamageStray, Rows: -1,
+				Reason: "not listed in " + ManifestFile + ": not written by this run's writer; left out"})
+		default:
+			if man != nil && !hasEntry(man, name) {
+				r.report(Damage{Table: table, File: r.rel(path), Code: DamageUnverified, Rows: -1,
+					Reason: "its manifest line is damaged or cut short: read without its checksum, its pages, schema and statistics checked instead"})
+			}
+			r.Segments[table] = append(r.Segments[table], path)
+			present[name] = true
+		}
+	}
+	sort.Strings(r.Segments[table]) // zero-padded numbers sort in write order
+	if man == nil {
+		return nil
+	}
+	for name, e := range man.Entries {
+		// A segment renamed into place after its line was written; a kill
+		// between the two leaves its .tmp, which is what a killed writer
+		// loses anyway (docs/trace-format.md).
+		if present[name] || slices.Contains(tmp, name+".tmp") {
+			continue
+		}
+		rel, _ := filepath.Rel(r.Dir, filepath.Join(tableDir, name))
+		r.report(Damage{Table: table, File: rel, Code: DamageMissing, Lost: true, Rows: e.Rows,
+			Reason: "listed in " + ManifestFile + " but not there: deleted or moved", StartNs: e.FirstNs, EndNs: e.LastNs, SpanFrom: "manifest"})
+	}
+	return nil
 }
 
+func hasEntry(m *Manifest, name string) bool {
+	_, ok := m.Entries[name]
+	return ok
+}
+
+// callbackError carries an error of the caller's function through a scan,
+// so that it is returned, not taken for damage.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+func (e callbackError) Unwrap() error { return e.err }
+
 // ScanTable streams a table segment by segment, calling fn with batches of
-// at most batch rows. Memory stays bounded by one batch, whatever the
-// length of the run.
+// at most batch rows. Memory stays bounded by one segment's bytes and one
+// batch, whatever the length of the run. A segment that cannot be read is
+// skipped and reported (Run.Damage); the error returned is fn's, or one
+// that stops the whole run from being read.
 func ScanTable[T any](r *Run, table string, batch int, fn func(rows []T) error) error {
 	if batch <= 0 {
 		batch = 8192
 	}
 	buf := make([]T, batch)
 	for _, path := range r.Segments[table] {
-		if err := scanSegment(path, buf, fn); err != nil {
-			return err
+		pf := r.openSegment(table, path)
+		if pf == nil {
+			continue
+		}
+		read, err := scanSegment(pf, buf, fn)
+		var cb callbackError
+		if errors.As(err, &cb) {
+			return cb.err
+		}
+		if err != nil {
+			r.lose(table, path, DamageUnreadable, err.Error(), pf)
+			r.setRowsRead(path, read)
 		}
 	}
 	return nil
 }
 
-func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
-	f, pf, err := openSegment(path)
-	if err != nil {
-		return err
+// setRowsRead records how many rows of a lost segment were handed over
+// before the damage was met.
+func (r *Run) setRowsRead(path string, n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rel := r.rel(path)
+	for i := range r.damage {
+		if r.damage[i].File == rel && r.damage[i].Lost {
+			r.damage[i].RowsRead = n
+		}
 	}
-	defer f.Close()
+}
+
+func scanSegment[T any](pf *parquet.File, buf []T, fn func(rows []T) error) (read int64, err error) {
 	rd := parquet.NewGenericReader[T](pf)
 	defer rd.Close()
 	// Never ask for more rows than the segment has left: parquet-go
@@ -91,61 +188,39 @@ func scanSegment[T any](path string, buf []T, fn func(rows []T) error) error {
 	// a column chunk, which made a 16k-row buffer cost ~15 ms per small
 	// segment (bench/synth: 11 s for 29k energy rows in 720 segments).
 	left := pf.NumRows()
-	for {
-		if left <= 0 {
-			return nil
-		}
+	for left > 0 {
 		want := buf
 		if int64(len(want)) > left {
 			want = want[:left]
 		}
-		n, err := rd.Read(want)
+		n, err := readRows(rd, want)
 		left -= int64(n)
+		read += int64(n)
 		if n > 0 {
 			if ferr := fn(buf[:n]); ferr != nil {
-				return ferr
+				return read, callbackError{ferr}
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			if left > 0 {
+				return read, fmt.Errorf("%d rows promised by the footer could not be read", left)
+			}
+			return read, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return read, err
 		}
 		if n == 0 {
-			return fmt.Errorf("%s: %d rows promised by the footer could not be read", path, left)
+			return read, fmt.Errorf("%d rows promised by the footer could not be read", left)
 		}
 	}
+	return read, nil
 }
 
-// openSegment opens a segment and checks that it is an llem segment of a
-// version this reader reads. The caller closes f.
-func openSegment(path string) (f *os.File, pf *parquet.File, err error) {
-	f, err = os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	pf, err = parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: not a readable Parquet segment: %w", path, err)
-	}
-	v, ok := pf.Lookup(KeySchemaVersion)
-	if !ok {
-		return nil, nil, fmt.Errorf("%s: no %s metadata: not an llem segment", path, KeySchemaVersion)
-	}
-	if err := CheckVersion(v); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return f, pf, nil
+// readRows is one Read of the decoder, a panic on damaged data included.
+func readRows[T any](rd *parquet.GenericReader[T], rows []T) (n int, err error) {
+	defer decodeFailure(&err)
+	return rd.Read(rows)
 }
 
 // ReadTable loads a whole table into memory. Use ScanTable for long runs.

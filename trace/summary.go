@@ -23,6 +23,10 @@ type Summary struct {
 	PartialSegs int            `json:"partial_segments"`
 	Bytes       int64          `json:"bytes"`
 	SimTruth    *SimTruth      `json:"sim_truth,omitempty"`
+	// Damage lists the files that could not be read or were left out
+	// (Run.Damage), Gaps the spans with missing rows (Run.Gaps).
+	Damage []Damage `json:"damage"`
+	Gaps   []Gap    `json:"gaps"`
 }
 
 // GPUSummary counts one GPU's rows and rates.
@@ -134,6 +138,12 @@ func Summarize(r *Run) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	// bad_events is read too, only so that a damaged segment of it is
+	// found and reported like any other.
+	err = ScanColumns(r, TableBadEvents, []string{ColTimestampNs}, 0, func(*Columns) error { return nil })
+	if err != nil {
+		return nil, err
+	}
 	s.BadEvents = m.Events.Bad
 	if last > first {
 		s.DurationS = float64(last-first) / 1e9
@@ -151,6 +161,13 @@ func Summarize(r *Run) (*Summary, error) {
 	sort.Slice(s.GPUs, func(i, j int) bool { return s.GPUs[i].Index < s.GPUs[j].Index })
 	for _, segs := range r.Segments {
 		s.Bytes += fileBytes(segs)
+	}
+	s.Damage, s.Gaps = r.Damage(), r.Gaps()
+	if s.Damage == nil {
+		s.Damage = []Damage{}
+	}
+	if s.Gaps == nil {
+		s.Gaps = []Gap{}
 	}
 	return s, nil
 }

@@ -158,25 +158,6 @@ func TestNewerMajorVersionIsRefused(t *testing.T) {
 	}
 }
 
-func TestSegmentWithoutVersionIsRefused(t *testing.T) {
-	dir := newTestRun(t)
-	if err := os.MkdirAll(filepath.Join(dir, TableEnergy), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, TableEnergy, SegmentName(0))
-	if err := os.WriteFile(path, []byte("not parquet at all"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ReadTable[EnergyRead](r, TableEnergy)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("want an error naming %s, got %v", path, err)
-	}
-}
-
 func TestNotARun(t *testing.T) {
 	_, err := Open(t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not an llem run") {
@@ -199,5 +180,24 @@ func TestSummaryCountsCounterEnergyAcrossReset(t *testing.T) {
 	}
 	if len(s.GPUs) != 1 || s.GPUs[0].CounterEnergyJ != 3.5 || s.GPUs[0].CounterResets != 1 {
 		t.Fatalf("summary %+v", s.GPUs)
+	}
+}
+
+func TestMetaErrorsGiveLineAndColumn(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"missing comma", "{\n  \"schema_version\": \"1.1\"\n  \"run_id\": \"x\"\n}\n", "meta.json:3:3: not a valid meta.json: invalid character '\"' after object key:value pair"},
+		{"wrong type", "{\n  \"schema_version\": \"1.1\",\n  \"complete\": \"yes\"\n}\n", "meta.json:3:19: not a valid meta.json: json: cannot unmarshal string into Go struct field Meta.complete of type bool"},
+		{"cut short", "{\n  \"schema_version\": \"1.1\",\n  \"run_id\": \"x", "meta.json:3:14: not a valid meta.json: unexpected end of JSON input"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, MetaFile), []byte(tc.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadMeta(dir)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v\nwant %q", tc.name, err, tc.want)
+		}
 	}
 }

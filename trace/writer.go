@@ -3,6 +3,8 @@ package trace
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,8 +110,23 @@ func (w *TableWriter[T]) Flush() error {
 	if err := w.pw.Close(); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
-	path := filepath.Join(w.dir, SegmentName(w.next))
-	if err := writeFileAtomic(path, w.out.Bytes()); err != nil {
+	// The segment is written and synced under a temporary name, its
+	// manifest line (checksum, rows, time span) appended and synced, and
+	// only then renamed into place: a killed writer leaves either a
+	// leftover .tmp or a complete segment with its line, never a segment
+	// that cannot be verified.
+	name := SegmentName(w.next)
+	path := filepath.Join(w.dir, name)
+	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	sum := sha256.Sum256(w.out.Bytes())
+	entry := ManifestEntry{Segment: name, Rows: int64(len(w.buf)), Bytes: int64(w.out.Len()), SHA256: hex.EncodeToString(sum[:])}
+	entry.FirstNs, entry.LastNs = timeSpan(w.buf)
+	if err := appendManifest(w.dir, entry); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.next++
@@ -118,6 +135,37 @@ func (w *TableWriter[T]) Flush() error {
 	clear(w.buf) // drop references so the collector can free them
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// timeSpan is the earliest and latest timestamp of rows of a trace table
+// (0, 0 for other row types). One type switch on the slice, not one
+// interface conversion per row.
+func timeSpan[T any](rows []T) (first, last int64) {
+	switch rs := any(rows).(type) {
+	case []DriverPowerSample:
+		return spanOf(rs, func(r *DriverPowerSample) int64 { return r.TimestampNs })
+	case []EnergyRead:
+		return spanOf(rs, func(r *EnergyRead) int64 { return r.TimestampNs })
+	case []DeviceState:
+		return spanOf(rs, func(r *DeviceState) int64 { return r.TimestampNs })
+	case []Event:
+		return spanOf(rs, func(r *Event) int64 { return r.TimestampNs })
+	case []BadEvent:
+		return spanOf(rs, func(r *BadEvent) int64 { return r.TimestampNs })
+	}
+	return 0, 0
+}
+
+func spanOf[T any](rows []T, ts func(*T) int64) (first, last int64) {
+	if len(rows) == 0 {
+		return 0, 0
+	}
+	first, last = ts(&rows[0]), ts(&rows[0])
+	for i := range rows {
+		t := ts(&rows[i])
+		first, last = min(first, t), max(last, t)
+	}
+	return first, last
 }
 
 // SegmentName is the file name of segment n.

@@ -42,6 +42,7 @@ func infoCommand() *ucli.Command {
 					fmt.Fprintln(c.App.Writer)
 				}
 				report.Info(c.App.Writer, s)
+				trace.WriteDamage(c.App.Writer, s.Dir, s.Damage, s.Gaps)
 			}
 			return nil
 		},

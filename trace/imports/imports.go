@@ -53,6 +53,7 @@ type Writer struct {
 	unknown  []string
 	notes    map[string]string
 	warnings []trace.Warning
+	gaps     []trace.Gap
 	closed   bool
 	summary  Summary
 }
@@ -66,6 +67,9 @@ type Summary struct {
 	EndNs   int64 // last timestamp of any row
 	// Warnings are those written to meta.json.
 	Warnings []trace.Warning
+	// Gaps are meta.json's: spans with no samples, and steps back of the
+	// log's clock.
+	Gaps []trace.Gap
 }
 
 // Outcome is what an import tells its user beyond the run's rows.
@@ -226,6 +230,11 @@ func (w *Writer) Note(key, value string) { w.notes[key] = value }
 // Warn adds a warning to meta.json; llem info and llem analyze print it.
 func (w *Writer) Warn(wn trace.Warning) { w.warnings = append(w.warnings, wn) }
 
+// Gap records a span with no data, for meta.json's gaps. Close adds those
+// it finds itself: every step forward in a device's samples longer than
+// GapPeriods periods and MinGap.
+func (w *Writer) Gap(g trace.Gap) { w.gaps = append(w.gaps, g) }
+
 // SkippedLines records that an importer skipped lines it could not read:
 // a warning quoting the first reasons, and the count in the notes.
 func SkippedLines[E error](w *Writer, skipped, dataLines int, reasons []E) {
@@ -343,6 +352,7 @@ func (w *Writer) Close() (err error) {
 	for _, g := range gpus {
 		indexes = append(indexes, g.Index)
 	}
+	w.writeGaps()
 	warnings := slices.Clone(w.warnings)
 	if warnings == nil {
 		warnings = []trace.Warning{}
@@ -369,11 +379,12 @@ func (w *Writer) Close() (err error) {
 			Unknown: w.unknown,
 			Notes:   notes,
 		},
+		Gaps: w.gaps,
 	}
 	if err := trace.WriteMeta(w.dir, m); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	w.summary = Summary{Dir: w.dir, Rows: rows, GPUs: len(gpus), StartNs: start, EndNs: end, Warnings: warnings}
+	w.summary = Summary{Dir: w.dir, Rows: rows, GPUs: len(gpus), StartNs: start, EndNs: end, Warnings: warnings, Gaps: w.gaps}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/llem/llem/trace"
 )
@@ -244,5 +245,37 @@ func TestCloseRefusesADirFilledMeanwhile(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "other")); err != nil || string(b) != "x" {
 		t.Errorf("the other file was touched: %q %v", b, err)
+	}
+}
+
+func TestMendClock(t *testing.T) {
+	s := int64(time.Second)
+	// Steady at 1 s, set back 100 s after the third sample, then 50 s
+	// after the fifth; a repeat is not a step.
+	ts := []int64{0, 1 * s, 2 * s, -98 * s, -97 * s, -147 * s, -146 * s, -146 * s}
+	steps := MendClock(ts, []int{10, 11, 12, 13, 14, 15, 16, 17})
+	want := []int64{0, 1 * s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 6 * s}
+	if !slices.Equal(ts, want) {
+		t.Errorf("mended %v, want %v", ts, want)
+	}
+	if len(steps) != 2 || steps[0].Line != 13 || steps[0].ShiftNs != 101*s || steps[1].Line != 15 || steps[1].ShiftNs != 152*s ||
+		steps[1].BeforeNs != 4*s || steps[1].AfterNs != -147*s {
+		t.Errorf("steps %+v", steps)
+	}
+}
+
+func TestFindGaps(t *testing.T) {
+	ms := int64(time.Millisecond)
+	// 100 ms polls with a 450 ms hiccup (under a second: not a gap) and a
+	// 2 s stop (over 5 periods and a second: a gap).
+	ts := []int64{0, 100 * ms, 200 * ms, 650 * ms, 750 * ms, 2750 * ms, 2850 * ms}
+	gaps := findGaps("device_state", 3, ts)
+	if len(gaps) != 1 || gaps[0].StartNs != 750*ms || gaps[0].EndNs != 2750*ms || *gaps[0].GPU != 3 {
+		t.Errorf("gaps %+v", gaps)
+	}
+	// 1 s polls: a 4 s step is 4 periods, not a gap; 6 s is.
+	s := int64(time.Second)
+	if gaps := findGaps("device_state", 0, []int64{0, s, 2 * s, 6 * s, 7 * s, 8 * s, 14 * s}); len(gaps) != 1 || gaps[0].StartNs != 8*s {
+		t.Errorf("gaps %+v", gaps)
 	}
 }

@@ -102,6 +102,30 @@ func ImportFiles(w *imports.Writer, path string, o Options) (Result, error) {
 	return Import(w, lg, o)
 }
 
+// mendClock returns the rows' own timestamps with each GPU's steps back
+// undone, in line order (imports.MendClock).
+func mendClock(w *imports.Writer, lg *Log) []int64 {
+	times := make([]int64, len(lg.Rows))
+	rowsOf := map[int][]int{} // GPU -> its rows, in line order
+	for k, r := range lg.Rows {
+		times[k] = r.TimeNs
+		rowsOf[r.GPU] = append(rowsOf[r.GPU], k)
+	}
+	for _, gpu := range slices.Sorted(maps.Keys(rowsOf)) {
+		ks := rowsOf[gpu]
+		ts, lines := make([]int64, len(ks)), make([]int, len(ks))
+		for j, k := range ks {
+			ts[j], lines[j] = times[k], lg.Rows[k].Line
+		}
+		steps := imports.MendClock(ts, lines)
+		for j, k := range ks {
+			times[k] = ts[j]
+		}
+		w.WriteClockSteps(lg.File, gpu, steps)
+	}
+	return times
+}
+
 // Import adds a parsed log to w.
 func Import(w *imports.Writer, lg *Log, o Options) (Result, error) {
 	res := Result{DataLines: lg.DataLines, Skipped: lg.Skipped, Reasons: lg.Reasons, Samples: lg.Samples}
@@ -123,11 +147,17 @@ func Import(w *imports.Writer, lg *Log, o Options) (Result, error) {
 		start = o.ModTime.UnixNano() - int64(lg.Samples-1)*int64(o.Interval)
 	}
 
+	var times []int64 // each row's time, steps back of the clock undone
+	if lg.Timestamped {
+		times = mendClock(w, lg)
+	}
 	var states []trace.DeviceState
 	var energy []trace.EnergyRead
-	for _, r := range lg.Rows {
-		ts := r.TimeNs
-		if !lg.Timestamped {
+	for k, r := range lg.Rows {
+		var ts int64
+		if lg.Timestamped {
+			ts = times[k]
+		} else {
 			ts = start + int64(r.Sample)*int64(o.Interval)
 		}
 		if r.HasState {

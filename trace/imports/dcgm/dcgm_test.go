@@ -283,7 +283,7 @@ func TestReproducible(t *testing.T) {
 		im := importFile(t, testdata+"dmon_h100x2.txt", Options{Interval: 100 * time.Millisecond, Start: start})
 		trees = append(trees, importtest.Tree(t, im.dir))
 	}
-	if len(trees[0]) != 3 { // meta.json, device_state and energy
+	if len(trees[0]) != 5 { // meta.json, device_state and energy, each with its manifest
 		t.Errorf("%d files", len(trees[0]))
 	}
 	for name, a := range trees[0] {

@@ -184,10 +184,12 @@ func Import(w *imports.Writer, logs []*Log) Result {
 		}
 		rows := make([]trace.DeviceState, len(lg.Rows))
 		for k, r := range lg.Rows {
-			i := index[gpuKey{li, r.GPU}]
 			rows[k] = r.State
-			rows[k].GPU = int32(i)
-			gpus[i].ts = append(gpus[i].ts, r.State.TimestampNs)
+			rows[k].GPU = int32(index[gpuKey{li, r.GPU}])
+		}
+		mendClock(w, lg, rows)
+		for _, r := range rows {
+			gpus[int(r.GPU)].ts = append(gpus[int(r.GPU)].ts, r.TimestampNs)
 		}
 		w.State(rows...)
 		res.Rows += len(rows)
@@ -289,6 +291,28 @@ func Import(w *imports.Writer, logs []*Log) Result {
 		w.Note("power.draw", "stored as average_power_mw: on Ampere and newer GPUs power.draw (and power.draw.average) is the driver's 1 s moving average, never an instantaneous reading; on earlier GPUs (V100 and older) it is the sensor's latest reading")
 	}
 	return res
+}
+
+// mendClock undoes the steps back of each GPU's clock in a log, in line
+// order, before the rows are sorted by time (imports.MendClock). rows are
+// the log's rows, with llem's GPU indexes.
+func mendClock(w *imports.Writer, lg *Log, rows []trace.DeviceState) {
+	rowsOf := map[int32][]int{} // GPU -> its rows, in line order
+	for k, r := range rows {
+		rowsOf[r.GPU] = append(rowsOf[r.GPU], k)
+	}
+	for _, gpu := range slices.Sorted(maps.Keys(rowsOf)) {
+		ks := rowsOf[gpu]
+		ts, lines := make([]int64, len(ks)), make([]int, len(ks))
+		for j, k := range ks {
+			ts[j], lines[j] = rows[k].TimestampNs, lg.Rows[k].Line
+		}
+		steps := imports.MendClock(ts, lines)
+		for j, k := range ks {
+			rows[k].TimestampNs = ts[j]
+		}
+		w.WriteClockSteps(lg.File, int(gpu), steps)
+	}
 }
 
 func anyIdentity(logs []*Log) bool {

@@ -338,7 +338,7 @@ func TestReproducible(t *testing.T) {
 		}
 		trees = append(trees, importtest.Tree(t, dir))
 	}
-	if len(trees[0]) != 4 { // meta.json and 3 segments
+	if len(trees[0]) != 5 { // meta.json, 3 segments and their manifest
 		t.Errorf("%d files", len(trees[0]))
 	}
 	for name, a := range trees[0] {

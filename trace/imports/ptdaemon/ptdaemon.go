@@ -141,6 +141,7 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 	res := Result{DataLines: s.DataLines, Skipped: s.Skipped, Reasons: slices.Clone(s.Reasons), Summary: sum}
 	rows := make([]trace.DeviceState, 0, len(s.Samples))
 	var ts []int64
+	var lines []int
 	maxDiff, checked := 0.0, 0
 	for _, smp := range s.Samples {
 		if !smp.Valid {
@@ -150,11 +151,19 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 		mw := int64(math.Round(smp.Watts * 1000))
 		rows = append(rows, trace.DeviceState{GPU: 0, TimestampNs: smp.TimeNs, InstantPowerMw: &mw})
 		ts = append(ts, smp.TimeNs)
+		lines = append(lines, smp.Line)
 		if smp.Channels > 0 {
 			maxDiff = max(maxDiff, math.Abs(smp.ChannelWatts-smp.Watts))
 			checked++
 		}
 	}
+	// Steps back of the director's clock are undone before the rows are
+	// sorted by time (imports.MendClock).
+	steps := imports.MendClock(ts, lines)
+	for i := range rows {
+		rows[i].TimestampNs = ts[i]
+	}
+	w.WriteClockSteps(s.File, 0, steps)
 	w.State(rows...)
 	res.Rows = len(rows)
 
@@ -205,14 +214,19 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 			res.Invalid, len(s.Samples))})
 		w.Note("invalid_samples", strconv.Itoa(res.Invalid))
 	}
-	if back, rep := order(ts); back > 0 || rep > 0 {
+	if rep := repeats(ts); rep > 0 {
 		w.Warn(trace.Warning{Code: "import_repeated_timestamps", Message: fmt.Sprintf(
-			"%d samples go back in time and %d repeat the previous time: several logs appended, or the director's clock was changed", back, rep)})
+			"%d samples repeat the previous sample's time: several logs appended, or the director's clock was changed", rep)})
 	}
 	imports.SkippedLines(w, res.Skipped, res.DataLines, res.Reasons)
 
 	if lg != nil {
 		res.Window = window(w, rows, lg, offset)
+		if len(steps) > 0 {
+			w.Warn(trace.Warning{Code: "import_window_clock_back", Message: fmt.Sprintf(
+				"the PTDaemon log's clock goes back %d time(s) and its later samples were shifted: loadgen's times (another machine's clock) may not line up with them after %s",
+				len(steps), time.Unix(0, steps[0].BeforeNs).UTC().Format(TimeLayout))})
+		}
 	}
 	if sum != nil {
 		summaryNotes(w, sum)
@@ -309,17 +323,15 @@ func medianGap(ts []int64) time.Duration {
 	return time.Duration(gaps[len(gaps)/2])
 }
 
-// order counts times that go back and times that repeat the previous one.
-func order(ts []int64) (back, rep int) {
+// repeats counts times equal to the previous one.
+func repeats(ts []int64) int {
+	n := 0
 	for i := 1; i < len(ts); i++ {
-		switch {
-		case ts[i] < ts[i-1]:
-			back++
-		case ts[i] == ts[i-1]:
-			rep++
+		if ts[i] == ts[i-1] {
+			n++
 		}
 	}
-	return back, rep
+	return n
 }
 
 func maxWatts(s *SPL) float64 {

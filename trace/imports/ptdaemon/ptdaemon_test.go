@@ -346,7 +346,7 @@ func TestReproducible(t *testing.T) {
 		im := importFiles(t, realSPL, realOptions)
 		trees = append(trees, importtest.Tree(t, im.dir))
 	}
-	if len(trees[0]) != 3 { // meta.json, device_state and events
+	if len(trees[0]) != 5 { // meta.json, device_state and events, each with its manifest
 		t.Errorf("%d files", len(trees[0]))
 	}
 	for name, a := range trees[0] {
