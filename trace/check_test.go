@@ -52,6 +52,9 @@ func TestCheckShippedRunsAreIntact(t *testing.T) {
 			t.Errorf("%s: %+v", dir, rep)
 		}
 		for _, tc := range rep.Tables {
+			if tc.Segments == 0 && tc.MetaRows == nil {
+				continue // a table the run does not have (sim_truth)
+			}
 			if tc.Verified != 0 || tc.Validated != tc.Segments || tc.MetaRows == nil || *tc.MetaRows != tc.Rows {
 				t.Errorf("%s: %+v: want every segment validated (format 1.0) and meta.json's row count", dir, tc)
 			}
