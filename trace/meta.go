@@ -44,6 +44,10 @@ type Meta struct {
 	SimTruth *SimTruth `json:"sim_truth,omitempty"`
 	// Source describes where an imported or replayed run came from.
 	Source *SourceInfo `json:"source,omitempty"`
+	// Job and ClockSync are written for a node of a multi-node job (see
+	// job.go): the job, the node's tasks, and the node's clock.
+	Job       *JobInfo   `json:"job,omitempty"`
+	ClockSync *ClockSync `json:"clock_sync,omitempty"`
 }
 
 // ClockAnchor ties the recorder's monotonic clock to wall-clock time.

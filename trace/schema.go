@@ -13,8 +13,8 @@ package trace
 // majors with a message that says so.
 const (
 	SchemaMajor   = 1
-	SchemaMinor   = 0
-	SchemaVersion = "1.0"
+	SchemaMinor   = 1
+	SchemaVersion = "1.1"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
@@ -103,6 +103,10 @@ type Event struct {
 	Source string `parquet:"source,dict"`
 	// Attrs holds any further key/value pairs as a JSON object ("" if none).
 	Attrs string `parquet:"attrs"`
+	// Task is the job task whose command the event concerns (Slurm's
+	// SLURM_PROCID) in a multi-node recording; null otherwise (and in
+	// format 1.0, which lacks the column).
+	Task *int32 `parquet:"task,optional"`
 }
 
 // BadEvent is a client line the recorder could not accept, kept aside with
