@@ -3,7 +3,7 @@ package slurm
 import (
 	"bufio"
 	"context"
-	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -212,7 +212,7 @@ func (n *Node) accept() {
 // serve reads one relay's stream: Hello, then batches, then End. Every
 // message is acknowledged once its rows are with the trace writer.
 func (n *Node) serve(c net.Conn) {
-	dec := gob.NewDecoder(bufio.NewReader(c))
+	dec := json.NewDecoder(bufio.NewReader(c))
 	var hello wireMsg
 	if err := dec.Decode(&hello); err != nil || hello.Hello == nil {
 		fmt.Fprintf(n.opts.Log, "llem: task rendezvous: a connection that did not introduce itself was closed (%v)\n", err)

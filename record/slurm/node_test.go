@@ -39,6 +39,8 @@ func testClient(n string) int {
 	for i := range count {
 		fmt.Fprintf(&b, `{"kind":"mark","name":"m%d"}`+"\n", i)
 	}
+	// Zero is a value, not an absence: it must survive the relay.
+	b.WriteString(`{"kind":"request_end","id":"r0","input_tokens":0,"output_tokens":0}` + "\n")
 	b.WriteString("{\n") // a bad line: it must arrive too, in bad_events
 	if _, err := c.Write([]byte(b.String())); err != nil {
 		fmt.Fprintln(os.Stderr, "test client:", err)
@@ -155,12 +157,21 @@ func TestRelayBeforeSampler(t *testing.T) {
 	if marks != 200 || len(bad) != 1 {
 		t.Fatalf("%d marks and %d bad lines in the node's run; want 200 and 1", marks, len(bad))
 	}
+	zeros := false
+	for _, e := range evs {
+		if e.Kind == "request_end" {
+			zeros = e.InputTokens != nil && *e.InputTokens == 0 && e.OutputTokens != nil && *e.OutputTokens == 0
+		}
+	}
+	if !zeros {
+		t.Error("a relayed request_end lost its zero token counts")
+	}
 	if taskEnd == nil || taskEnd.Attrs != `{"exit_code":4}` || taskEnd.Task == nil || *taskEnd.Task != 1 {
 		t.Fatalf("task_end: %+v", taskEnd)
 	}
 	m := res.Meta
-	if m.Events.Accepted != 200 || m.Events.Bad != 1 {
-		t.Errorf("node event counts %+v; want the relay's 200 accepted and 1 bad", m.Events)
+	if m.Events.Accepted != 201 || m.Events.Bad != 1 {
+		t.Errorf("node event counts %+v; want the relay's 201 accepted and 1 bad", m.Events)
 	}
 	nt := m.Job.NodeTasks
 	if len(nt) != 2 || nt[1].Task != 1 || !nt[1].Reached || nt[1].ExitCode == nil || *nt[1].ExitCode != 4 {
@@ -176,7 +187,7 @@ func TestRelayBeforeSampler(t *testing.T) {
 	}
 	rp := job.Parts[1]
 	if rp.Role != trace.RoleRelay || rp.Status != trace.TaskComplete || rp.Relay == nil ||
-		rp.Relay.Delivered != 203 || rp.Relay.Undelivered != 0 { // 200 marks, a bad line, task_start, task_end
+		rp.Relay.Delivered != 204 || rp.Relay.Undelivered != 0 { // 200 marks, request_end, a bad line, task_start, task_end
 		t.Fatalf("relay part %+v, relay %+v", rp, rp.Relay)
 	}
 	if f := job.Failed(); len(f) != 1 || f[0] != 1 {
@@ -213,7 +224,7 @@ func TestRelayKeepsEventsWhenSamplerFailed(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("the relay waited %v for a sampler that had failed", time.Since(start))
 	}
-	checkUndelivered(t, jobDir, 1, 33)
+	checkUndelivered(t, jobDir, 1, 34)
 	job, err := trace.ReadJob(jobDir)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +247,7 @@ func TestRelayKeepsEventsWhenSamplerNeverCame(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	checkUndelivered(t, jobDir, 1, 8)
+	checkUndelivered(t, jobDir, 1, 9)
 }
 
 func checkUndelivered(t *testing.T, jobDir string, rank int, rows int64) {
@@ -254,7 +265,7 @@ func checkUndelivered(t *testing.T, jobDir string, rank int, rows int64) {
 	if p == nil || p.Relay == nil || p.Relay.Undelivered != rows || p.Relay.Delivered != 0 {
 		t.Fatalf("relay part %+v", p)
 	}
-	// The kept tables read back whole: marks, the bad line, task_start/end.
+	// The kept tables read back whole: marks, request_end, the bad line, task_start/end.
 	dir := filepath.Join(jobDir, p.Relay.UndeliveredDir)
 	if err := trace.WriteMeta(dir, &trace.Meta{SchemaVersion: trace.SchemaVersion}); err != nil {
 		t.Fatal(err)
@@ -334,6 +345,11 @@ func TestManyRelays(t *testing.T) {
 	for _, e := range evs {
 		if e.Kind == "mark" && e.Task != nil {
 			perTask[*e.Task]++
+		}
+	}
+	for _, nt := range res.Meta.Job.NodeTasks {
+		if nt.ExitCode == nil || *nt.ExitCode != 0 {
+			t.Errorf("task %d: exit code %v, want 0 (a zero is not an absence)", nt.Task, nt.ExitCode)
 		}
 	}
 	for r := int32(1); r < tasks; r++ {

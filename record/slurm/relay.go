@@ -2,7 +2,7 @@ package slurm
 
 import (
 	"context"
-	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -202,7 +202,7 @@ type forwarder struct {
 	overflow  int64
 	delivered int64
 	conn      net.Conn
-	enc       *gob.Encoder
+	enc       *json.Encoder
 	acks      chan struct{}
 	broken    chan error
 	gaveUp    bool
@@ -336,7 +336,7 @@ func (f *forwarder) connect() {
 	if err != nil {
 		return // not there yet: the sampler is starting
 	}
-	f.conn, f.enc = c, gob.NewEncoder(c)
+	f.conn, f.enc = c, json.NewEncoder(c)
 	f.acks, f.broken = make(chan struct{}), make(chan error, 1)
 	go readAcks(c, f.acks, f.broken, f.done)
 	f.send(wireMsg{Hello: &f.hello})

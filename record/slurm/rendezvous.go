@@ -57,11 +57,12 @@ func taskSocket(dir string, rank int) string {
 	return filepath.Join(dir, fmt.Sprintf("task-%06d.sock", rank))
 }
 
-// The relay protocol: a relay sends a stream of gob-encoded wireMsg on
+// The relay protocol: a relay sends a stream of JSON-encoded wireMsg on
 // node.sock, Hello first and End last; the sampler answers every message
 // with one byte once it has handed the message's rows to the trace writer,
-// so a relay knows what it may forget. Both ends are the same llem binary
-// (srun starts the same command on every task).
+// so a relay knows what it may forget. JSON rather than gob because gob
+// cannot tell a pointer to zero from a nil pointer: a request_end with
+// output_tokens 0, or an exit code 0, would arrive as absent.
 type wireMsg struct {
 	Hello  *wireHello
 	Events []trace.Event
