@@ -21,7 +21,6 @@ type fakeNode struct {
 	calls    []string
 	relaying sync.WaitGroup
 	awaitAt  int64
-	release  chan struct{} // Await returns once it is closed
 	stop     chan struct{}
 }
 
@@ -60,7 +59,7 @@ func (n *fakeNode) Relay(emit func([]trace.Event), emitBad func([]trace.BadEvent
 func (n *fakeNode) Await(sigs <-chan os.Signal) bool {
 	n.note("await")
 	n.awaitAt = time.Now().UnixNano()
-	<-n.release
+	time.Sleep(300 * time.Millisecond) // the other task ends 300 ms after this one
 	return true
 }
 
@@ -72,13 +71,9 @@ func (n *fakeNode) Close(m *trace.Meta) {
 }
 
 func TestNodeTasksHooks(t *testing.T) {
-	n := &fakeNode{release: make(chan struct{}), stop: make(chan struct{})}
 	// The other task ends 300 ms after this task's command: the idle
 	// phase after must start only then.
-	go func() {
-		time.Sleep(600 * time.Millisecond)
-		close(n.release)
-	}()
+	n := &fakeNode{stop: make(chan struct{})}
 	task := int32(0)
 	dir := filepath.Join(t.TempDir(), "run")
 	res, err := record.Record(context.Background(), record.Config{
@@ -135,7 +130,7 @@ func TestNodeTasksHooks(t *testing.T) {
 	if cycleEnd == 0 || idleAfter == 0 {
 		t.Fatal("no cycle_end or idle_after event")
 	}
-	if idleAfter < n.awaitAt || time.Duration(idleAfter-cycleEnd) < 200*time.Millisecond {
+	if idleAfter < n.awaitAt || time.Duration(idleAfter-cycleEnd) < 300*time.Millisecond {
 		t.Fatalf("idle_after began %v after the command ended: it must wait for the other task (~300 ms)",
 			time.Duration(idleAfter-cycleEnd))
 	}
