@@ -97,8 +97,8 @@ func StartNode(t *Task, jobDir string, opts Options) (*Node, error) {
 		changed: make(chan struct{}, 1), attached: make(chan struct{}), quit: make(chan struct{})}
 	n.part = newPart(t, trace.RoleSampler, opts.LlemVersion)
 	n.part.Sampler = &trace.NodeSampling{RunDir: t.Node, GPUs: []trace.JobGPU{}}
-	if err := trace.WriteJobTask(jobDir, &n.part); err != nil {
-		return nil, fmt.Errorf("--out %s: %w", jobDir, err)
+	if err := writeFirstPart(jobDir, &n.part); err != nil {
+		return nil, err
 	}
 	fail := func(err error) (*Node, error) {
 		n.Finish(nil, err)
@@ -141,6 +141,21 @@ func (n *Node) RunDir() string { return n.runDir }
 
 // SetGPUs records which GPUs the node's recording samples and why.
 func (n *Node) SetGPUs(c GPUChoice) { n.gpus = c }
+
+// writeFirstPart writes a task's manifest part when it starts, refusing a
+// job directory that already has a part for this task: another step's (or
+// a requeued job's) would be overwritten.
+func writeFirstPart(jobDir string, p *trace.JobTask) error {
+	path := filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(p.Task))
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("--out %s: already holds a recording of task %d (%s); give every job step its own directory, e.g. --out %s",
+			jobDir, p.Task, path, "traces/%j.%s")
+	}
+	if err := trace.WriteJobTask(jobDir, p); err != nil {
+		return fmt.Errorf("--out %s: %w", jobDir, err)
+	}
+	return nil
+}
 
 func newPart(t *Task, role, version string) trace.JobTask {
 	host, _ := os.Hostname()

@@ -358,3 +358,37 @@ func TestManyRelays(t *testing.T) {
 		}
 	}
 }
+
+// A second step written into the same job directory is refused before
+// anything of the first is overwritten.
+func TestSecondStepIntoSameDirectoryRefused(t *testing.T) {
+	shortTemp(t)
+	jobDir := t.TempDir()
+	st, rt := nodeTasks("106")
+	node, err := StartNode(st, jobDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Finish(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(0)))
+	st.StepID = "1"
+	if _, err := StartNode(st, jobDir, Options{}); err == nil || !strings.Contains(err.Error(), "--out "+jobDir) ||
+		!strings.Contains(err.Error(), "already holds a recording of task 0") {
+		t.Fatalf("sampler of step 1: %v", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(0)))
+	if !bytes.Equal(before, after) {
+		t.Fatal("step 0's part was overwritten")
+	}
+	setClient(t, 1, 0)
+	rt.StepID = "1"
+	if err := trace.WriteJobTask(jobDir, &trace.JobTask{ManifestVersion: trace.ManifestVersion, Task: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunRelay(context.Background(), rt, jobDir, clientConfig(), Options{}); err == nil ||
+		!strings.Contains(err.Error(), "already holds a recording of task 1") {
+		t.Fatalf("relay of step 1: %v", err)
+	}
+}

@@ -56,8 +56,8 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 	workDir, _ := os.Getwd()
 	part := newPart(t, trace.RoleRelay, opts.LlemVersion)
 	part.Command = &trace.CommandInfo{Argv: cfg.Argv, WorkDir: workDir}
-	if err := trace.WriteJobTask(jobDir, &part); err != nil {
-		return 0, fmt.Errorf("--out %s: %w", jobDir, err)
+	if err := writeFirstPart(jobDir, &part); err != nil {
+		return 0, err
 	}
 	fail := func(err error) (int, error) {
 		part.Status, part.Error = trace.TaskFailed, err.Error()
