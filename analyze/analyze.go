@@ -6,30 +6,21 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/llem/llem/analyze/sensor"
 	"github.com/llem/llem/analyze/serving"
 	"github.com/llem/llem/trace"
 )
 
-// Analyze runs the methodology on each run directory, in the order given.
-// progress (may be nil) receives one line per run.
+// Analyze opens every run (Open) and gathers their results into the
+// document `llem analyze` writes.
 func Analyze(dirs []string, s Settings, version string, progress io.Writer) (*Results, error) {
-	if err := s.Validate(); err != nil {
+	runs, err := Open(dirs, s, progress)
+	if err != nil {
 		return nil, err
 	}
-	res := &Results{Tool: "llem", LlemVersion: version, Settings: s, SettingsHash: s.Hash(), Runs: []RunResult{}}
-	for i, dir := range dirs {
-		if progress != nil {
-			fmt.Fprintf(progress, "llem: analysing %s (%d of %d)\n", dir, i+1, len(dirs))
-		}
-		d, err := Load(dir)
-		if err != nil {
-			return nil, err
-		}
-		res.Runs = append(res.Runs, AnalyzeRun(d, dir, s))
-	}
-	return res, nil
+	return Document(runs, s, version), nil
 }
 
 // runCtx is what the per-window computations share.
@@ -42,9 +33,85 @@ type runCtx struct {
 	updateMs float64 // the sensor update period used for the edge term
 }
 
-// AnalyzeRun computes every result of one loaded run. name is how the
-// run is called in the output (the path given on the command line).
-func AnalyzeRun(d *Data, name string, s Settings) RunResult {
+// New computes every result of one loaded run. name is how the run is
+// called in the output (the path given on the command line).
+func New(d *Data, name string, s Settings) *Run {
+	c := &runCtx{d: d, s: s}
+	rr := runHeader(d, name)
+	for _, g := range d.GPUs {
+		from, ps := powerSource(g)
+		c.pts = append(c.pts, ps)
+		c.ptsFrom = append(c.ptsFrom, from)
+		if from == "average_power" {
+			gpu := g.Index
+			rr.warn(Warning{Code: "average_power_only", GPU: &gpu, Message: fmt.Sprintf(
+				"GPU %d has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Index)})
+		}
+	}
+	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
+	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
+	if rr.Requests.Problems == nil {
+		rr.Requests.Problems = []string{}
+	}
+	rr.Sensor = c.sensorResult()
+	c.updateMs = rr.Sensor.CounterUpdateMsUsed
+
+	windows, warns := buildWindows(d, s)
+	for _, w := range warns {
+		rr.warn(Warning{Code: w.Code, Message: w.Message})
+	}
+	// The run window spans what every GPU's counter covers, when there is
+	// a counter, so that the whole run has a counter energy.
+	windows[0].StartNs, windows[0].EndNs = c.counterSpan(windows[0].StartNs, windows[0].EndNs)
+
+	rr.Baseline = c.baselines(windows)
+	all, steadyOf := c.withSteady(windows)
+	for i, w := range all {
+		wr := c.window(w)
+		if det := steadyOf[i]; det != nil {
+			r := det.result
+			wr.Steady = &r
+			if rr.SteadyState == nil { // the first measured window's is the run's summary
+				rr.SteadyState = c.steadySummary(w, det)
+			}
+		}
+		if p0 := rr.Baseline.P0; p0 != nil && wr.EnergyJ.Valid() && p0.MedianW.Estimate > 0 {
+			wr.EnergyAdjustedJ = wr.EnergyJ - Num(p0.MedianW.Estimate*wr.DurationS)
+		}
+		rr.Windows = append(rr.Windows, wr)
+	}
+	rr.Thermal = []ThermalResult{}
+	for _, w := range windows {
+		if w.Measured {
+			th := c.thermal(w)
+			for _, f := range th.Flags {
+				rr.warn(Warning{Code: "thermal", Message: f, Window: windowLabel(w)})
+			}
+			rr.Thermal = append(rr.Thermal, th)
+		}
+	}
+	run := &Run{Dir: name, Data: d, Settings: s, reqs: c.reqs}
+	run.Latency = c.pooledLatency(windows)
+	rr.Latency = c.latency(run.Latency)
+	rr.Measured = measuredTotals(rr.Windows)
+	rr.Cycles = c.cycles(rr.Windows)
+	if rr.Cycles != nil && rr.Cycles.Note != "" {
+		rr.warn(Warning{Code: "few_cycles", Message: rr.Cycles.Note})
+	}
+	for _, wr := range rr.Windows {
+		if wr.Measured {
+			for _, w := range wr.Warnings {
+				rr.warn(w)
+			}
+		}
+	}
+	run.Result = rr
+	return run
+}
+
+// runHeader is what a run's result says before any window: its identity,
+// GPUs, and the warnings of the recorder and of loading.
+func runHeader(d *Data, name string) RunResult {
 	m := d.Run.Meta
 	rr := RunResult{Run: name, RunID: m.RunID, Complete: m.Complete, Status: m.Status, Device: m.Device,
 		Labels: m.Labels, Warnings: []Warning{}}
@@ -61,8 +128,6 @@ func AnalyzeRun(d *Data, name string, s Settings) RunResult {
 		}
 		rr.GPUs = append(rr.GPUs, gs)
 	}
-
-	// Run-level warnings: the recorder's own, then what loading found.
 	if !m.Complete {
 		rr.warn(Warning{Code: "incomplete_run", Message: fmt.Sprintf(
 			"the run is incomplete (status %q): the recorder did not finish; every complete segment is analysed", m.Status)})
@@ -89,38 +154,13 @@ func AnalyzeRun(d *Data, name string, s Settings) RunResult {
 		rr.warn(Warning{Code: "bad_events", Message: fmt.Sprintf(
 			"%d client lines were refused (see the bad_events table)", max(int64(d.Bad), m.Events.Bad))})
 	}
+	return rr
+}
 
-	c := &runCtx{d: d, s: s}
-	for _, g := range d.GPUs {
-		from, ps := powerSource(g)
-		c.pts = append(c.pts, ps)
-		c.ptsFrom = append(c.ptsFrom, from)
-		if from == "average_power" {
-			gpu := g.Index
-			rr.warn(Warning{Code: "average_power_only", GPU: &gpu, Message: fmt.Sprintf(
-				"GPU %d has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Index)})
-		}
-	}
-	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
-	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
-	if rr.Requests.Problems == nil {
-		rr.Requests.Problems = []string{}
-	}
-
-	rr.Sensor = c.sensorResult()
-	c.updateMs = rr.Sensor.CounterUpdateMsUsed
-
-	windows, warns := buildWindows(d, s)
-	for _, w := range warns {
-		rr.warn(Warning{Code: w.Code, Message: w.Message})
-	}
-	// The run window spans what every GPU's counter covers, when there is
-	// a counter, so that the whole run has a counter energy.
-	windows[0].StartNs, windows[0].EndNs = c.counterSpan(windows[0].StartNs, windows[0].EndNs)
-
-	// Steady windows go right after the measured window they come from.
-	var all []Window
-	var steadyOf []*SteadyDetail
+// withSteady inserts each measured window's steady windows (signal and
+// event based) right after it; steadyOf[i] is the detection of all[i]
+// when all[i] is a measured window.
+func (c *runCtx) withSteady(windows []Window) (all []Window, steadyOf []*SteadyDetail) {
 	for _, w := range windows {
 		all = append(all, w)
 		steadyOf = append(steadyOf, nil)
@@ -139,50 +179,7 @@ func AnalyzeRun(d *Data, name string, s Settings) RunResult {
 			steadyOf = append(steadyOf, nil)
 		}
 	}
-
-	rr.Baseline = c.baselines(windows)
-	for i, w := range all {
-		wr := c.window(w)
-		if det := steadyOf[i]; det != nil {
-			r := det.result
-			wr.Steady = &r
-		}
-		if p0 := rr.Baseline.P0; p0 != nil && wr.EnergyJ.Valid() && p0.MedianW.Estimate > 0 {
-			wr.EnergyAdjustedJ = wr.EnergyJ - Num(p0.MedianW.Estimate*wr.DurationS)
-		}
-		rr.Windows = append(rr.Windows, wr)
-	}
-
-	// The first measured window's steady state is the run's summary.
-	for i, w := range all {
-		if det := steadyOf[i]; det != nil {
-			rr.SteadyState = c.steadySummary(w, det)
-			break
-		}
-	}
-	rr.Thermal = []ThermalResult{}
-	for _, w := range windows {
-		if w.Measured {
-			th := c.thermal(w)
-			for _, f := range th.Flags {
-				rr.warn(Warning{Code: "thermal", Message: f, Window: windowLabel(w)})
-			}
-			rr.Thermal = append(rr.Thermal, th)
-		}
-	}
-	rr.Latency = c.latency(windows)
-	rr.Cycles = c.cycles(rr.Windows)
-	if rr.Cycles != nil && rr.Cycles.Note != "" {
-		rr.warn(Warning{Code: "few_cycles", Message: rr.Cycles.Note})
-	}
-	for _, wr := range rr.Windows {
-		if wr.Measured {
-			for _, w := range wr.Warnings {
-				rr.warn(w)
-			}
-		}
-	}
-	return rr
+	return all, steadyOf
 }
 
 func (rr *RunResult) warn(w Warning) { rr.Warnings = append(rr.Warnings, w) }
@@ -214,22 +211,33 @@ func (c *runCtx) counterSpan(start, end int64) (int64, int64) {
 
 // window computes the energy, power, efficiency and uncertainty of w.
 func (c *runCtx) window(w Window) WindowResult {
-	d, s := c.d, c.s
-	dur := float64(w.EndNs-w.StartNs) / 1e9
-	wr := WindowResult{Name: w.Name, Kind: w.Kind, Cycle: w.Cycle, Measured: w.Measured,
-		StartS: d.seconds(w.StartNs), EndS: d.seconds(w.EndNs), DurationS: dur, Warnings: []Warning{}}
-	label := windowLabel(w)
-	warn := func(code, format string, args ...any) {
-		wr.Warnings = append(wr.Warnings, Warning{Code: code, Message: fmt.Sprintf(format, args...), Window: label})
-	}
+	d := c.d
+	wr := WindowResult{Name: w.Name, Kind: w.Kind, Cycle: w.Cycle, Measured: w.Measured, StartNs: w.StartNs, EndNs: w.EndNs,
+		StartS: d.seconds(w.StartNs), EndS: d.seconds(w.EndNs), DurationS: float64(w.EndNs-w.StartNs) / 1e9,
+		Warnings: []Warning{}, label: windowLabel(w)}
 	if w.Open {
-		warn("open_window", "the window never ended; it is cut at the end of the trace")
+		wr.warnf("open_window", "the window never ended; it is cut at the end of the trace")
 	}
+	energy := c.energy(w, &wr)
+	c.power(w, &wr, energy)
+	c.efficiency(w, &wr, energy)
+	c.coverage(w, &wr)
+	return wr
+}
 
+// warnf adds a warning about the window.
+func (wr *WindowResult) warnf(code, format string, args ...any) {
+	wr.Warnings = append(wr.Warnings, Warning{Code: code, Message: fmt.Sprintf(format, args...), Window: wr.label})
+}
+
+// energy fills the window's energies per GPU and summed, from the counter
+// and from integrated power, and returns the energy the window's other
+// figures use: the counter's, else integrated power's (NaN: neither).
+func (c *runCtx) energy(w Window, wr *WindowResult) Num {
+	s, dur := c.s, wr.DurationS
 	var counterSum, integSum float64
 	counterOK, integOK := true, true
-	var spec2 float64 // sum of squared per-GPU spec errors, W^2
-	for gi, g := range d.GPUs {
+	for gi, g := range c.d.GPUs {
 		gw := GPUWindow{GPU: g.Index, EnergyJ: NaN, EnergyIntegratedJ: NaN, MeanPowerW: NaN, P5PowerW: NaN,
 			P95PowerW: NaN, MaxPowerW: NaN, SpecUncertaintyPct: NaN, IntegratedFrom: c.ptsFrom[gi]}
 		if e, ok := counterHeld(g.Energy, c.pts[gi], w.StartNs, w.EndNs); ok {
@@ -244,17 +252,12 @@ func (c *runCtx) window(w Window) WindowResult {
 		} else {
 			integOK = false
 		}
-		energy := gw.EnergyJ
-		if !energy.Valid() {
-			energy = gw.EnergyIntegratedJ
-		}
-		if energy.Valid() && dur > 0 {
-			gw.MeanPowerW = energy / Num(dur)
+		if e := bestEnergy(gw.EnergyJ, gw.EnergyIntegratedJ); e.Valid() && dur > 0 {
+			gw.MeanPowerW = e / Num(dur)
 			if gw.MeanPowerW > 0 {
 				gw.SpecUncertaintyPct = Num(s.SpecAccuracyW) / gw.MeanPowerW * 100
 			}
 		}
-		spec2 += s.SpecAccuracyW * s.SpecAccuracyW
 		ps := powerSeries(g).Slice(w.StartNs, w.EndNs)
 		gw.Samples = ps.Len()
 		gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerStats(ps.V)
@@ -262,36 +265,51 @@ func (c *runCtx) window(w Window) WindowResult {
 		wr.GPUs = append(wr.GPUs, gw)
 	}
 	wr.EnergyJ, wr.EnergyIntegratedJ, wr.DisagreementPct = NaN, NaN, NaN
-	if counterOK && len(d.GPUs) > 0 {
+	if counterOK && len(c.d.GPUs) > 0 {
 		wr.EnergyJ = Num(counterSum)
 	}
-	if integOK && len(d.GPUs) > 0 {
+	if integOK && len(c.d.GPUs) > 0 {
 		wr.EnergyIntegratedJ = Num(integSum)
 	}
-	energy := wr.EnergyJ
-	if !energy.Valid() {
-		energy = wr.EnergyIntegratedJ
-		if energy.Valid() {
-			warn("no_counter", "the energy counter does not cover this window: energy_j is null and the mean power comes from integrated power")
-		} else {
-			warn("no_energy", "neither the counter nor the power samples cover this window")
-		}
+	energy := bestEnergy(wr.EnergyJ, wr.EnergyIntegratedJ)
+	switch {
+	case !wr.EnergyJ.Valid() && energy.Valid():
+		wr.warnf("no_counter", "the energy counter does not cover this window: energy_j is null and the mean power comes from integrated power")
+	case !energy.Valid():
+		wr.warnf("no_energy", "neither the counter nor the power samples cover this window")
 	}
 	if wr.EnergyJ.Valid() && wr.EnergyIntegratedJ.Valid() && wr.EnergyJ > 0 {
 		wr.DisagreementPct = (wr.EnergyIntegratedJ - wr.EnergyJ) / wr.EnergyJ * 100
 		if math.Abs(float64(wr.DisagreementPct)) > s.DisagreementPct {
-			warn("energy_disagreement", "integrated power differs from the counter by %.1f%% (threshold %g%%)",
+			wr.warnf("energy_disagreement", "integrated power differs from the counter by %.1f%% (threshold %g%%)",
 				float64(wr.DisagreementPct), s.DisagreementPct)
 		}
 	}
+	return energy
+}
 
-	// Power: the mean is energy over time; percentiles of the summed power.
+// bestEnergy is the rule every figure built on a window's energy follows
+// (its mean power, energy per token, a cycle's energy): the counter's
+// energy, else integrated power's.
+func bestEnergy(counter, integrated Num) Num {
+	if counter.Valid() {
+		return counter
+	}
+	return integrated
+}
+
+// power fills the window's mean power (energy over time; for a wall
+// meter MLPerf's rule), the percentiles of the summed power and the
+// measurement uncertainty.
+func (c *runCtx) power(w Window, wr *WindowResult, energy Num) {
+	d, s, dur := c.d, c.s, wr.DurationS
 	wr.MeanPowerW, wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = NaN, NaN, NaN, NaN
 	wr.UncertaintyPct, wr.SpecUncertaintyPct, wr.EdgeUncertaintyPct = NaN, NaN, NaN
 	if energy.Valid() && dur > 0 {
 		wr.MeanPowerW = energy / Num(dur)
 	}
-	if c.wallMeter() {
+	wall := d.Run.Meta.WallMeter()
+	if wall {
 		// MLPerf Power's rule for a whole-system analyzer: the mean of
 		// the samples strictly inside the window, so that llem reproduces
 		// the published figure from the same log.
@@ -309,55 +327,77 @@ func (c *runCtx) window(w Window) WindowResult {
 		sum := c.summedBins(w.StartNs, w.EndNs, int64(s.SteadyBinMs*1e6))
 		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = powerStats(sum)
 	}
-	if wr.MeanPowerW > 0 && !c.wallMeter() { // NVML's spec says nothing of a wall analyzer
+	if wr.MeanPowerW > 0 && !wall { // NVML's spec says nothing of a wall analyzer
 		// NVML's +/-5 W is a bound per GPU, independent between GPUs: in
 		// quadrature for the sum. The counter's edge term: each edge may
 		// be stale by one sensor update, at most update/duration of the
 		// energy. Both combine in quadrature (docs/results.md).
-		wr.SpecUncertaintyPct = Num(math.Sqrt(spec2)) / wr.MeanPowerW * 100
+		spec := math.Sqrt(float64(len(d.GPUs)) * s.SpecAccuracyW * s.SpecAccuracyW)
+		wr.SpecUncertaintyPct = Num(spec) / wr.MeanPowerW * 100
 		wr.EdgeUncertaintyPct = Num(c.updateMs / 1000 / dur * 100)
 		wr.UncertaintyPct = Num(math.Hypot(float64(wr.SpecUncertaintyPct), float64(wr.EdgeUncertaintyPct)))
 	}
-
-	// Efficiency.
-	wr.OutputTokens, wr.OutputTokensPerS, wr.EnergyPerOutputTokenJ, wr.EnergyPerRequestJ = NaN, NaN, NaN, NaN
-	if len(c.reqs.Requests) > 0 {
-		tok := c.reqs.OutputTokens(w.StartNs, w.EndNs)
-		wr.OutputTokens = Num(tok)
-		wr.Requests = c.reqs.Ended(w.StartNs, w.EndNs)
-		if dur > 0 {
-			wr.OutputTokensPerS = Num(tok / dur)
-		}
-		if tok > 0 && energy.Valid() {
-			wr.EnergyPerOutputTokenJ = energy / Num(tok)
-		}
-		if wr.Requests > 0 && energy.Valid() {
-			wr.EnergyPerRequestJ = energy / Num(wr.Requests)
-		}
-	}
-
-	// Sensor coverage of the window.
-	if len(d.GPUs) > 0 {
-		g := d.GPUs[0]
-		ch := sensor.Characterise(g.InstantPower.T, g.InstantPower.V, w.StartNs, w.EndNs)
-		wr.SensorUpdates = ch.Updates
-	}
-	if w.Measured || w.Kind == KindUser {
-		if dur < s.MinWindowS {
-			warn("short_window", "the window lasts %.1f s, less than %g s: the sensors' 100 ms updates and the counter's edges weigh too much", dur, s.MinWindowS)
-		}
-		if d.GPUs[0].InstantPower.Len() > 0 && wr.SensorUpdates < s.MinUpdates {
-			warn("few_sensor_updates", "only %d power-sensor updates in the window (at least %d wanted)", wr.SensorUpdates, s.MinUpdates)
-		}
-	}
-	return wr
 }
 
-// wallMeter reports whether the run's power comes from a whole-system
-// analyzer read at ~1 Hz (a SPEC PTDaemon import) rather than from GPUs.
-func (c *runCtx) wallMeter() bool {
-	src := c.d.Run.Meta.Source
-	return src != nil && src.Format == "ptdaemon"
+// efficiency fills the window's tokens, requests and the energy per
+// output token and per request.
+func (c *runCtx) efficiency(w Window, wr *WindowResult, energy Num) {
+	wr.OutputTokens, wr.OutputTokensPerS, wr.EnergyPerOutputTokenJ, wr.EnergyPerRequestJ = NaN, NaN, NaN, NaN
+	if len(c.reqs.Requests) == 0 {
+		c.mlperfEfficiency(w, wr)
+		return
+	}
+	tok := c.reqs.OutputTokens(w.StartNs, w.EndNs)
+	wr.OutputTokens = Num(tok)
+	wr.Requests = c.reqs.Ended(w.StartNs, w.EndNs)
+	if wr.DurationS > 0 {
+		wr.OutputTokensPerS = Num(tok / wr.DurationS)
+	}
+	if tok > 0 && energy.Valid() {
+		wr.EnergyPerOutputTokenJ = energy / Num(tok)
+	}
+	if wr.Requests > 0 && energy.Valid() {
+		wr.EnergyPerRequestJ = energy / Num(wr.Requests)
+	}
+}
+
+// mlperfEfficiency: an MLPerf Power import has no token events, but
+// loadgen's summary gives the throughput over its power window. MLPerf's
+// energy per token there is the window's mean power (the samples strictly
+// inside it) over that throughput.
+func (c *runCtx) mlperfEfficiency(w Window, wr *WindowResult) {
+	m := c.d.Run.Meta
+	if !m.WallMeter() || w.Name != trace.PhaseMLPerfPower || (w.Kind != KindPhase && w.Kind != KindUser) {
+		return
+	}
+	tps, err := strconv.ParseFloat(m.Source.Notes[trace.NoteMLPerfTokensPerS], 64)
+	if err != nil || !(tps > 0) || math.IsInf(tps, 0) || !wr.MeanPowerW.Valid() {
+		return
+	}
+	wr.OutputTokensPerS = Num(tps)
+	wr.OutputTokens = Num(tps * wr.DurationS)
+	wr.EnergyPerOutputTokenJ = wr.MeanPowerW / Num(tps)
+	wr.warnf("mlperf_throughput", "tokens from MLPerf's summary (%g tokens/s over loadgen's power window), not from events: energy per output token is the mean power over that throughput, as MLPerf computes it", tps)
+}
+
+// coverage counts the power sensor's updates in the window and warns
+// when a measured or user window is too short to measure well.
+func (c *runCtx) coverage(w Window, wr *WindowResult) {
+	d, s := c.d, c.s
+	if len(d.GPUs) == 0 {
+		return
+	}
+	g := d.GPUs[0]
+	wr.SensorUpdates = sensor.Characterise(g.InstantPower.T, g.InstantPower.V, w.StartNs, w.EndNs).Updates
+	if !w.Measured && w.Kind != KindUser {
+		return
+	}
+	if wr.DurationS < s.MinWindowS {
+		wr.warnf("short_window", "the window lasts %.1f s, less than %g s: the sensors' 100 ms updates and the counter's edges weigh too much", wr.DurationS, s.MinWindowS)
+	}
+	if g.InstantPower.Len() > 0 && wr.SensorUpdates < s.MinUpdates {
+		wr.warnf("few_sensor_updates", "only %d power-sensor updates in the window (at least %d wanted)", wr.SensorUpdates, s.MinUpdates)
+	}
 }
 
 // strictSampleSum sums the power samples of every device strictly inside
@@ -399,18 +439,7 @@ func powerSource(g *GPU) (string, Series) {
 
 // summedBins is the power summed over GPUs in bins of binNs.
 func (c *runCtx) summedBins(start, end, binNs int64) []float64 {
-	var sum []float64
-	for _, g := range c.d.GPUs {
-		b := powerSeries(g).Bins(start, end, binNs)
-		if sum == nil {
-			sum = b
-			continue
-		}
-		for i := range sum {
-			sum[i] += b[i]
-		}
-	}
-	return sum
+	return sumBins(c.d.GPUs, powerSeries, start, end, binNs)
 }
 
 // sensorResult characterises every power field of every GPU over the run.

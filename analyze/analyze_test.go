@@ -3,6 +3,7 @@ package analyze_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -220,7 +221,7 @@ func TestSettingsFile(t *testing.T) {
 		}
 		return p
 	}
-	s, err := analyze.LoadSettings(write(`{"resamples": 500, "steady": "mser5"}`))
+	s, err := analyze.ReadSettings(write(`{"resamples": 500, "steady": "mser5"}`))
 	if err != nil || s.Resamples != 500 || s.Steady != "mser5" || s.Confidence != 0.95 {
 		t.Fatalf("settings %+v, %v", s, err)
 	}
@@ -228,14 +229,33 @@ func TestSettingsFile(t *testing.T) {
 		t.Error("different settings, same hash")
 	}
 	for body, want := range map[string]string{
-		`{"resampels": 5}`:     "resampels",
-		`{"confidence": 1.5}`:  "confidence",
-		`{"steady": "magic"}`:  "steady",
-		`{"resamples": "ten"}`: "resamples",
-		`{} {}`:                "more than one",
+		`{"resampels": 5}`:      "resampels",
+		`{"confidence": 1.5}`:   "confidence",
+		`{"steady": "magic"}`:   "steady",
+		`{"resamples": "ten"}`:  "resamples",
+		`{} {}`:                 "more than one",
+		"{\n  \"seed\": 1,,\n}": "line 2, column 14",
 	} {
-		if _, err := analyze.LoadSettings(write(body)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := analyze.ReadSettings(write(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one naming %q", body, err, want)
+		}
+	}
+	// Overrides go through the same decoding and validation, by key.
+	s, err = analyze.ReadSettings("", analyze.Overrides{"windows": []string{"measure"}, "steady": "mser5"}, analyze.Overrides{"seed": 9})
+	if err != nil || s.Steady != analyze.SteadyMSER5 || s.Seed != 9 || len(s.Windows) != 1 {
+		t.Fatalf("overrides: %+v, %v", s, err)
+	}
+	for _, o := range []analyze.Overrides{{"resamples": 0}, {"resamples": "many"}, {"windows": []string{"9..3"}}, {"nope": 1}} {
+		_, err := analyze.ReadSettings("", o)
+		var se *analyze.SettingError
+		if !errors.As(err, &se) {
+			t.Errorf("%v: error %v, want a *SettingError", o, err)
+			continue
+		}
+		for k := range o {
+			if se.Key != k {
+				t.Errorf("%v: error names %q, want %q", o, se.Key, k)
+			}
 		}
 	}
 }

@@ -6,27 +6,35 @@ import (
 	"slices"
 
 	"github.com/llem/llem/analyze/bootstrap"
+	"github.com/llem/llem/analyze/serving"
 )
 
-// latency pools the requests that start in the measured windows and gives
-// each metric's mean with a BCa CI over requests (per-request latencies are
-// genuine samples, unlike per-request energy: audit CP-5).
-func (c *runCtx) latency(ws []Window) *LatencyResult {
-	var ttft, itl, e2e []float64
+// pooledLatency gathers the per-request latencies of the requests that
+// start in the measured windows: the samples of the run's latency
+// summary, of the latency figure and of llem compare.
+func (c *runCtx) pooledLatency(ws []Window) serving.Latency {
+	var l serving.Latency
 	for _, w := range ws {
 		if !w.Measured {
 			continue
 		}
-		l := c.reqs.Latency(w.StartNs, w.EndNs)
-		ttft = append(ttft, l.TTFT...)
-		itl = append(itl, l.ITL...)
-		e2e = append(e2e, l.E2E...)
+		x := c.reqs.Latency(w.StartNs, w.EndNs)
+		l.TTFT = append(l.TTFT, x.TTFT...)
+		l.ITL = append(l.ITL, x.ITL...)
+		l.E2E = append(l.E2E, x.E2E...)
 	}
-	n := max(len(ttft), len(e2e))
+	return l
+}
+
+// latency gives each metric's mean with a BCa CI over requests
+// (per-request latencies are genuine samples, unlike per-request energy:
+// audit CP-5), and its percentiles.
+func (c *runCtx) latency(l serving.Latency) *LatencyResult {
+	n := max(len(l.TTFT), len(l.E2E))
 	if n == 0 {
 		return nil
 	}
-	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(ttft), ITL: c.latencyMetric(itl), E2E: c.latencyMetric(e2e),
+	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(l.TTFT), ITL: c.latencyMetric(l.ITL), E2E: c.latencyMetric(l.E2E),
 		Clock: "the client's own timestamps where every event of a request carries one, else the recorder's arrival stamps"}
 }
 
@@ -35,30 +43,75 @@ func (c *runCtx) latencyMetric(x []float64) *LatencyMetric {
 		return nil
 	}
 	s := sortedFinite(x)
-	m := &LatencyMetric{Mean: c.interval(x, bootstrap.Mean), Median: Num(quantile(s, 0.5)),
+	return &LatencyMetric{Mean: c.interval(x, bootstrap.Mean), Median: Num(quantile(s, 0.5)),
 		P90: Num(quantile(s, 0.9)), P99: Num(quantile(s, 0.99))}
-	return m
 }
 
 // interval is a BCa interval, or a degenerate one saying why there is
 // none (a single value, all values equal).
 func (c *runCtx) interval(x []float64, stat bootstrap.Stat) bootstrap.Interval {
-	iv, err := bootstrap.BCa(x, stat, c.bootOpts())
+	return IntervalOf(x, stat, c.s)
+}
+
+// IntervalOf is the BCa interval of stat over x with the settings'
+// resampling, or a degenerate one that says why there is none.
+func IntervalOf(x []float64, stat bootstrap.Stat, s Settings) bootstrap.Interval {
+	iv, err := bootstrap.BCa(x, stat, s.Bootstrap())
 	if err != nil {
 		est := math.NaN()
 		if len(x) > 0 {
 			est = stat.Func(x)
 		}
-		return bootstrap.Interval{Estimate: est, Low: math.NaN(), High: math.NaN(), Confidence: c.s.Confidence,
-			Method: "bca", N: len(x), Resamples: c.s.Resamples, Seed: c.s.Seed, Degenerate: true, Note: err.Error()}
+		return bootstrap.Interval{Estimate: est, Low: math.NaN(), High: math.NaN(), Confidence: s.Confidence,
+			Method: bootstrap.MethodBCa, N: len(x), Resamples: s.Resamples, Seed: s.Seed, Degenerate: true, Note: err.Error()}
 	}
 	return iv
 }
 
-// cycles gathers each cycle's measured energy and tokens (the measured
-// windows that lie in it, summed) and bootstraps over cycles: the energy
-// of a cycle is one sample, as the audit asks (CP-5); per-request energy
-// is not a sample. Fewer than MinCycles cycles give the values and no CI.
+// add sums a window into t (the metrics are made by finish).
+func (t *Totals) add(wr WindowResult) {
+	t.EnergyJ += bestEnergy(wr.EnergyJ, wr.EnergyIntegratedJ) // NaN stays NaN
+	t.OutputTokens += wr.OutputTokens
+	t.DurationS += wr.DurationS
+	t.Requests += wr.Requests
+}
+
+// finish makes the metrics of the sums: a ratio without a positive
+// denominator is NaN.
+func (t *Totals) finish() {
+	ratio := func(a, b Num) Num {
+		if !a.Valid() || !b.Valid() || b <= 0 {
+			return NaN
+		}
+		return a / b
+	}
+	t.EnergyPerOutputTokenJ = ratio(t.EnergyJ, t.OutputTokens)
+	t.OutputTokensPerS = ratio(t.OutputTokens, Num(t.DurationS))
+	t.MeanPowerW = ratio(t.EnergyJ, Num(t.DurationS))
+	t.EnergyPerRequestJ = ratio(t.EnergyJ, Num(t.Requests))
+}
+
+// measuredTotals pools the measured windows; nil when there are none.
+func measuredTotals(results []WindowResult) *Totals {
+	var t Totals
+	n := 0
+	for _, wr := range results {
+		if wr.Measured {
+			t.add(wr)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	t.finish()
+	return &t
+}
+
+// cycles gathers each cycle's measured windows (summed: Totals) and
+// bootstraps each metric over cycles: the energy of a cycle is one sample,
+// as the audit asks (CP-5); per-request energy is not a sample. Fewer
+// than MinCycles cycles give the values and no CI.
 func (c *runCtx) cycles(results []WindowResult) *CycleResult {
 	byCycle := map[int]*CycleValue{}
 	var order []int
@@ -72,39 +125,40 @@ func (c *runCtx) cycles(results []WindowResult) *CycleResult {
 			byCycle[wr.Cycle] = cv
 			order = append(order, wr.Cycle)
 		}
-		cv.EnergyJ += wr.EnergyJ // NaN stays NaN
-		cv.OutputTokens += wr.OutputTokens
+		cv.add(wr)
 	}
 	if len(order) == 0 {
 		return nil
 	}
 	slices.Sort(order)
 	cr := &CycleResult{N: len(order), PerCycle: []CycleValue{}}
-	var energy, ept []float64
 	for _, k := range order {
 		cv := byCycle[k]
-		cv.EnergyPerOutputTokenJ = NaN
-		if cv.OutputTokens.Valid() && cv.OutputTokens > 0 && cv.EnergyJ.Valid() {
-			cv.EnergyPerOutputTokenJ = cv.EnergyJ / cv.OutputTokens
-			ept = append(ept, float64(cv.EnergyPerOutputTokenJ))
-		}
-		if cv.EnergyJ.Valid() {
-			energy = append(energy, float64(cv.EnergyJ))
-		}
+		cv.finish()
 		cr.PerCycle = append(cr.PerCycle, *cv)
 	}
 	if cr.N < c.s.MinCycles {
-		cr.Note = fmt.Sprintf("%d cycle(s): at least %d are needed for a CI of energy over cycles (record with --cycles %d)",
-			cr.N, c.s.MinCycles, c.s.MinCycles)
+		cr.Note = fmt.Sprintf("%d cycle(s): at least %d are needed for a CI of energy over cycles (record at least %[2]d cycles)",
+			cr.N, c.s.MinCycles)
 		return cr
 	}
-	if len(energy) == cr.N {
-		iv := c.interval(energy, bootstrap.Mean)
-		cr.EnergyJ = &iv
+	over := func(value func(CycleValue) Num) *bootstrap.Interval {
+		var x []float64
+		for _, cv := range cr.PerCycle {
+			if v := value(cv); v.Valid() {
+				x = append(x, float64(v))
+			}
+		}
+		if len(x) < cr.N { // a cycle without a value: no interval
+			return nil
+		}
+		iv := c.interval(x, bootstrap.Mean)
+		return &iv
 	}
-	if len(ept) == cr.N {
-		iv := c.interval(ept, bootstrap.Mean)
-		cr.EnergyPerOutputTokenJ = &iv
-	}
+	cr.EnergyJ = over(func(v CycleValue) Num { return v.EnergyJ })
+	cr.EnergyPerOutputTokenJ = over(func(v CycleValue) Num { return v.EnergyPerOutputTokenJ })
+	cr.OutputTokensPerS = over(func(v CycleValue) Num { return v.OutputTokensPerS })
+	cr.MeanPowerW = over(func(v CycleValue) Num { return v.MeanPowerW })
+	cr.EnergyPerRequestJ = over(func(v CycleValue) Num { return v.EnergyPerRequestJ })
 	return cr
 }

@@ -16,20 +16,31 @@ import (
 // contributes nothing rather than negative energy. ok is false when the
 // reads do not cover the window.
 func CounterEnergyJ(reads []trace.EnergyRead, startNs, endNs int64) (joules float64, ok bool) {
+	j, _, ok := counterJ(reads, startNs, endNs)
+	return j, ok
+}
+
+// counterJ is CounterEnergyJ that also counts the resets inside the
+// window.
+func counterJ(reads []trace.EnergyRead, startNs, endNs int64) (joules float64, resets int, ok bool) {
 	if len(reads) < 2 || endNs <= startNs || reads[0].TimestampNs > startNs || reads[len(reads)-1].TimestampNs < endNs {
-		return 0, false
+		return 0, 0, false
 	}
 	var mj float64
 	for i := 1; i < len(reads); i++ {
 		a, b := reads[i-1], reads[i]
 		lo, hi := max(a.TimestampNs, startNs), min(b.TimestampNs, endNs)
-		if hi <= lo || b.EnergyMj < a.EnergyMj || b.TimestampNs == a.TimestampNs {
+		if hi <= lo || b.TimestampNs == a.TimestampNs {
+			continue
+		}
+		if b.EnergyMj < a.EnergyMj {
+			resets++
 			continue
 		}
 		frac := float64(hi-lo) / float64(b.TimestampNs-a.TimestampNs)
 		mj += frac * float64(b.EnergyMj-a.EnergyMj)
 	}
-	return mj / 1000, true
+	return mj / 1000, resets, true
 }
 
 // PowerPoint is one power reading in W at a time in ns.

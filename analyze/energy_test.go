@@ -84,3 +84,25 @@ func TestCounterEnergyShapedJ(t *testing.T) {
 		t.Error("a window before the first read was accepted")
 	}
 }
+
+// A counter reset inside a window is counted (the timeline breaks its
+// counter steps there) and contributes no energy.
+func TestCounterResets(t *testing.T) {
+	reads := []trace.EnergyRead{{TimestampNs: 0, EnergyMj: 1000}, {TimestampNs: 1e9, EnergyMj: 2000}, {TimestampNs: 2e9, EnergyMj: 10}, {TimestampNs: 3e9, EnergyMj: 1010}}
+	for _, c := range []struct {
+		a, b   int64
+		j      float64
+		resets int
+		ok     bool
+	}{
+		{0, 1e9, 1, 0, true},
+		{1e9, 2e9, 0, 1, true},
+		{2.5e9, 3e9, 0.5, 0, true}, // linear between reads
+		{2.5e9, 4e9, 0, 0, false},  // past the last read
+	} {
+		j, resets, ok := counterJ(reads, c.a, c.b)
+		if ok != c.ok || (ok && (j != c.j || resets != c.resets)) {
+			t.Errorf("%d..%d: %g J, %d resets, %v; want %g, %d, %v", c.a, c.b, j, resets, ok, c.j, c.resets, c.ok)
+		}
+	}
+}

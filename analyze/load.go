@@ -56,100 +56,25 @@ func Load(dir string) (*Data, error) {
 		return nil, err
 	}
 	d := &Data{Run: run}
-	byIndex := map[int]*GPU{}
-	gpu := func(i int32) *GPU {
-		g := byIndex[int(i)]
-		if g == nil {
-			g = &GPU{Index: int(i)}
-			for k := range run.Meta.GPUs {
-				if run.Meta.GPUs[k].Index == int(i) {
-					g.Info = &run.Meta.GPUs[k]
-				}
-			}
-			byIndex[int(i)] = g
-		}
-		return g
-	}
+	l := &loader{d: d, byIndex: map[int]*GPU{}}
 	for k := range run.Meta.GPUs {
-		gpu(int32(run.Meta.GPUs[k].Index))
+		l.gpu(int32(run.Meta.GPUs[k].Index))
 	}
-
 	// Every table is read by column (trace.ScanColumns): no row structs,
 	// no pointer per optional field.
-	err = trace.ScanColumns(run, trace.TableEnergy, []string{"gpu", "timestamp_ns", "energy_mj", "read_duration_ns"}, batchRows,
-		func(c *trace.Columns) error {
-			for i := 0; i < c.Len(); i++ {
-				gi, _ := c.Int(0, i)
-				t, _ := c.Int(1, i)
-				e, _ := c.Int(2, i)
-				rd, _ := c.Int(3, i)
-				g := gpu(int32(gi))
-				g.Energy = append(g.Energy, trace.EnergyRead{GPU: int32(gi), TimestampNs: t, EnergyMj: e, ReadDurationNs: rd})
-			}
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("%s: energy table: %w", dir, err)
+	for _, t := range []struct {
+		table string
+		read  func() error
+	}{
+		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
+		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents},
+	} {
+		if err := t.read(); err != nil {
+			return nil, fmt.Errorf("%s: %s table: %w", dir, t.table, err)
+		}
 	}
-	err = trace.ScanColumns(run, trace.TableDriverPower, []string{"gpu", "timestamp_ns", "driver_power_mw"}, batchRows,
-		func(c *trace.Columns) error {
-			for i := 0; i < c.Len(); i++ {
-				gi, _ := c.Int(0, i)
-				t, _ := c.Int(1, i)
-				if mw, ok := c.Int(2, i); ok {
-					gpu(int32(gi)).DriverPower.add(t, float64(mw)/1000)
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("%s: driver_power table: %w", dir, err)
-	}
-	err = trace.ScanColumns(run, trace.TableState, []string{"gpu", "timestamp_ns", "instant_power_mw", "average_power_mw",
-		"temperature_c", "sm_clock_mhz", "gpu_util_pct", "clock_event_reasons"}, batchRows,
-		func(c *trace.Columns) error {
-			for i := 0; i < c.Len(); i++ {
-				gi, _ := c.Int(0, i)
-				t, _ := c.Int(1, i)
-				g := gpu(int32(gi))
-				if v, ok := c.Int(2, i); ok {
-					g.InstantPower.add(t, float64(v)/1000)
-				}
-				if v, ok := c.Int(3, i); ok {
-					g.AveragePower.add(t, float64(v)/1000)
-				}
-				if v, ok := c.Int(4, i); ok {
-					g.Temperature.add(t, float64(v))
-				}
-				if v, ok := c.Int(5, i); ok {
-					g.SMClock.add(t, float64(v))
-				}
-				if v, ok := c.Int(6, i); ok {
-					g.Util.add(t, float64(v))
-				}
-				if v, ok := c.Int(7, i); ok {
-					g.Reasons = append(g.Reasons, v)
-					g.RT = append(g.RT, t)
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("%s: device_state table: %w", dir, err)
-	}
-	if err := d.loadEvents(); err != nil {
-		return nil, fmt.Errorf("%s: events table: %w", dir, err)
-	}
-	err = trace.ScanTable(run, trace.TableBadEvents, batchRows, func(rows []trace.BadEvent) error {
-		d.Bad += len(rows)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: bad_events table: %w", dir, err)
-	}
-
 	d.Origin, d.End = math.MaxInt64, math.MinInt64
-	for _, g := range byIndex {
+	for _, g := range l.byIndex {
 		d.sortGPU(g)
 		d.GPUs = append(d.GPUs, g)
 	}
@@ -158,6 +83,96 @@ func Load(dir string) (*Data, error) {
 		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)
 	}
 	return d, nil
+}
+
+// loader reads a run's GPU tables into Data.
+type loader struct {
+	d       *Data
+	byIndex map[int]*GPU
+}
+
+// gpu is the GPU of index i, made on first sight.
+func (l *loader) gpu(i int32) *GPU {
+	g := l.byIndex[int(i)]
+	if g == nil {
+		g = &GPU{Index: int(i)}
+		meta := l.d.Run.Meta
+		for k := range meta.GPUs {
+			if meta.GPUs[k].Index == int(i) {
+				g.Info = &meta.GPUs[k]
+			}
+		}
+		l.byIndex[int(i)] = g
+	}
+	return g
+}
+
+func (l *loader) energy() error {
+	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColEnergyMj, trace.ColReadDurationNs}
+	return trace.ScanColumns(l.d.Run, trace.TableEnergy, cols, batchRows, func(c *trace.Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			gi, _ := c.Int(0, i)
+			t, _ := c.Int(1, i)
+			e, _ := c.Int(2, i)
+			rd, _ := c.Int(3, i)
+			g := l.gpu(int32(gi))
+			g.Energy = append(g.Energy, trace.EnergyRead{GPU: int32(gi), TimestampNs: t, EnergyMj: e, ReadDurationNs: rd})
+		}
+		return nil
+	})
+}
+
+func (l *loader) driverPower() error {
+	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColDriverPowerMw}
+	return trace.ScanColumns(l.d.Run, trace.TableDriverPower, cols, batchRows, func(c *trace.Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			gi, _ := c.Int(0, i)
+			t, _ := c.Int(1, i)
+			if mw, ok := c.Int(2, i); ok {
+				l.gpu(int32(gi)).DriverPower.add(t, float64(mw)/1000)
+			}
+		}
+		return nil
+	})
+}
+
+func (l *loader) state() error {
+	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColInstantPowerMw, trace.ColAveragePowerMw,
+		trace.ColTemperatureC, trace.ColSMClockMHz, trace.ColGPUUtilPct, trace.ColClockEventReasons}
+	return trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			gi, _ := c.Int(0, i)
+			t, _ := c.Int(1, i)
+			g := l.gpu(int32(gi))
+			if v, ok := c.Int(2, i); ok {
+				g.InstantPower.add(t, float64(v)/1000)
+			}
+			if v, ok := c.Int(3, i); ok {
+				g.AveragePower.add(t, float64(v)/1000)
+			}
+			if v, ok := c.Int(4, i); ok {
+				g.Temperature.add(t, float64(v))
+			}
+			if v, ok := c.Int(5, i); ok {
+				g.SMClock.add(t, float64(v))
+			}
+			if v, ok := c.Int(6, i); ok {
+				g.Util.add(t, float64(v))
+			}
+			if v, ok := c.Int(7, i); ok {
+				g.Reasons = append(g.Reasons, v)
+				g.RT = append(g.RT, t)
+			}
+		}
+		return nil
+	})
+}
+
+func (l *loader) badEvents() error {
+	return trace.ScanTable(l.d.Run, trace.TableBadEvents, batchRows, func(rows []trace.BadEvent) error {
+		l.d.Bad += len(rows)
+		return nil
+	})
 }
 
 // sortGPU makes every column time-ordered (a reader of merged or imported
@@ -224,8 +239,9 @@ func sortSeries(s *Series) {
 }
 
 // eventColumns are read by column (trace.ScanColumns), in this order.
-var eventColumns = []string{"timestamp_ns", "gpu", "kind", "name", "request_id", "client_timestamp_ns",
-	"count", "input_tokens", "output_tokens", "cycle", "source", "attrs"}
+var eventColumns = []string{trace.ColTimestampNs, trace.ColGPU, trace.ColKind, trace.ColName, trace.ColRequestID,
+	trace.ColClientTimestampNs, trace.ColCount, trace.ColInputTokens, trace.ColOutputTokens, trace.ColCycle, trace.ColSource,
+	trace.ColAttrs}
 
 // loadEvents reads the events table column-wise: token rows become Tokens
 // (request ids interned), every other row a trace.Event.

@@ -10,6 +10,11 @@ import (
 	"github.com/llem/llem/analyze/trend"
 )
 
+// Interval is a bootstrap confidence interval as results carry it (the
+// type of package bootstrap, named here so that packages that only draw
+// or print results need not import the statistics).
+type Interval = bootstrap.Interval
+
 // Num is a float that is written to JSON as null when it is NaN or
 // infinite: "not measurable here" must read as missing, never as 0.
 type Num float64
@@ -74,8 +79,11 @@ type RunResult struct {
 	Baseline    BaselineResult  `json:"baseline"`
 	Sensor      SensorResult    `json:"sensor"`
 	Latency     *LatencyResult  `json:"latency"`
-	Cycles      *CycleResult    `json:"cycles"`
-	Requests    RequestSummary  `json:"requests"`
+	// Measured pools the measured windows: the run's one value of each
+	// metric (without cycles, its one sample).
+	Measured *Totals        `json:"measured"`
+	Cycles   *CycleResult   `json:"cycles"`
+	Requests RequestSummary `json:"requests"`
 }
 
 // GPUSummary names a GPU of the run.
@@ -97,6 +105,11 @@ type WindowResult struct {
 	StartS    float64 `json:"start_s"`
 	EndS      float64 `json:"end_s"`
 	DurationS float64 `json:"duration_s"`
+	// StartNs and EndNs are the window's exact bounds on the trace's
+	// clock (ns since the Unix epoch); start_s and end_s count seconds
+	// from the run's first sample.
+	StartNs int64 `json:"start_ns"`
+	EndNs   int64 `json:"end_ns"`
 
 	EnergyPerOutputTokenJ Num            `json:"energy_per_output_token_j"`
 	OutputTokens          Num            `json:"output_tokens"`
@@ -119,6 +132,8 @@ type WindowResult struct {
 	GPUs                  []GPUWindow    `json:"gpus"`
 	Steady                *steady.Result `json:"steady,omitempty"`
 	Warnings              []Warning      `json:"warnings"`
+
+	label string // how messages name the window: "measure (cycle 2)"
 }
 
 // GPUWindow is one GPU's share of a window.
@@ -139,13 +154,13 @@ type GPUWindow struct {
 
 // SteadyResult is the steady state of the first measured window.
 type SteadyResult struct {
-	Method string  `json:"method"` // pelt or mser5
-	Window string  `json:"window"`
-	Cycle  int     `json:"cycle"`
-	Class  string  `json:"class"`
-	StartS Num     `json:"start_s"`
-	EndS   Num     `json:"end_s"`
-	BinMs  float64 `json:"bin_ms"`
+	Method SteadyMethod `json:"method"`
+	Window string       `json:"window"`
+	Cycle  int          `json:"cycle"`
+	Class  string       `json:"class"`
+	StartS Num          `json:"start_s"`
+	EndS   Num          `json:"end_s"`
+	BinMs  float64      `json:"bin_ms"`
 	// Events is the ML.ENERGY event-based window, when requests allow it.
 	Events *EventWindow `json:"events"`
 	Note   string       `json:"note,omitempty"`
@@ -225,21 +240,39 @@ type LatencyMetric struct {
 	P99    Num                `json:"p99"`
 }
 
-// CycleResult: statistics over the cycles' measured windows.
+// CycleResult: statistics over the cycles' measured windows. Each
+// interval is the mean over cycles of that metric's per-cycle values, with
+// its BCa CI; nil below min_cycles or when some cycle has no value.
 type CycleResult struct {
 	N                     int                 `json:"n"`
 	PerCycle              []CycleValue        `json:"per_cycle"`
 	EnergyJ               *bootstrap.Interval `json:"energy_j"`
 	EnergyPerOutputTokenJ *bootstrap.Interval `json:"energy_per_output_token_j"`
+	OutputTokensPerS      *bootstrap.Interval `json:"output_tokens_per_s"`
+	MeanPowerW            *bootstrap.Interval `json:"mean_power_w"`
+	EnergyPerRequestJ     *bootstrap.Interval `json:"energy_per_request_j"`
 	Note                  string              `json:"note,omitempty"`
 }
 
-// CycleValue is one cycle's measured energy and tokens.
+// CycleValue is one cycle's measured windows, summed.
 type CycleValue struct {
-	Cycle                 int `json:"cycle"`
-	EnergyJ               Num `json:"energy_j"`
-	OutputTokens          Num `json:"output_tokens"`
-	EnergyPerOutputTokenJ Num `json:"energy_per_output_token_j"`
+	Cycle int `json:"cycle"`
+	Totals
+}
+
+// Totals are energy and work summed over some measured windows, and the
+// metrics made from the sums. A window's energy is its counter energy,
+// else its integrated energy (the rule of its own mean power and energy
+// per token); a window with neither makes the energy NaN (null).
+type Totals struct {
+	EnergyJ               Num     `json:"energy_j"`
+	OutputTokens          Num     `json:"output_tokens"`
+	DurationS             float64 `json:"duration_s"`
+	Requests              int     `json:"requests"`
+	EnergyPerOutputTokenJ Num     `json:"energy_per_output_token_j"`
+	OutputTokensPerS      Num     `json:"output_tokens_per_s"`
+	MeanPowerW            Num     `json:"mean_power_w"`
+	EnergyPerRequestJ     Num     `json:"energy_per_request_j"`
 }
 
 // RequestSummary counts the requests found in the events.

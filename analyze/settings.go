@@ -5,9 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
+
+	"github.com/llem/llem/analyze/bootstrap"
 )
 
 // Settings are every methodology choice of an analysis. Each default is
@@ -34,16 +39,16 @@ type Settings struct {
 	DisagreementPct float64 `json:"disagreement_pct"`  // counter vs integrated driver power
 
 	// Steady state.
-	Steady              string  `json:"steady"` // "pelt" or "mser5"
-	SteadyBinMs         float64 `json:"steady_bin_ms"`
-	SteadyPenaltyFactor float64 `json:"steady_penalty_factor"` // penalty = factor * ln(n)
-	SteadyMinSegment    int     `json:"steady_min_segment"`    // bins
-	SteadyDeltaPct      float64 `json:"steady_delta_pct"`
+	Steady              SteadyMethod `json:"steady"`
+	SteadyBinMs         float64      `json:"steady_bin_ms"`
+	SteadyPenaltyFactor float64      `json:"steady_penalty_factor"` // penalty = factor * ln(n)
+	SteadyMinSegment    int          `json:"steady_min_segment"`    // bins
+	SteadyDeltaPct      float64      `json:"steady_delta_pct"`
 	// SteadyBounds: segments are equivalent within mean +/- the standard
 	// deviation ("stddev", for power in W) or the variance ("variance", as
 	// Barrett et al. do for iteration times in s).
-	SteadyBounds string `json:"steady_bounds"`
-	MaxNumSeqs   int    `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
+	SteadyBounds BoundsRule `json:"steady_bounds"`
+	MaxNumSeqs   int        `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
 
 	// Thermal drift and conditioning.
 	ConditioningS       float64 `json:"conditioning_s"` // load before a window (audit CP-2: 60 s)
@@ -65,80 +70,191 @@ func DefaultSettings() Settings {
 		Resamples: 2000, Confidence: 0.95, Seed: 0, MinCycles: 5,
 		MeasurePhase: "measure", Windows: []string{}, MinWindowS: 10, MinUpdates: 10,
 		SpecAccuracyW: 5, CounterUpdateMs: 100, DisagreementPct: 5,
-		Steady: "pelt", SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: "stddev",
+		Steady: SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
 		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
 	}
 }
 
-// LoadSettings reads a settings file over the defaults. Unknown keys are
-// an error (a misspelt setting must not be silently ignored).
-func LoadSettings(path string) (Settings, error) {
+// SteadyMethod names a steady-state detector.
+type SteadyMethod string
+
+// The steady-state detectors (docs/results.md, "Steady state").
+const (
+	SteadyPELT  SteadyMethod = "pelt"  // PELT changepoints and Barrett et al.'s classification
+	SteadyMSER5 SteadyMethod = "mser5" // MSER-5 truncation (White 1997)
+)
+
+// BoundsRule is how PELT's classification decides that two segments are
+// the same level.
+type BoundsRule string
+
+// The equivalence bounds of steady-state segments.
+const (
+	BoundsStdDev   BoundsRule = "stddev"   // mean +/- the standard deviation: for power in W
+	BoundsVariance BoundsRule = "variance" // mean +/- the variance, as Barrett et al. do for iteration times in s
+)
+
+// SettingError says which setting is wrong, by its key in the settings
+// file (the JSON names of Settings): the command line names its own flag
+// for the key, a manifest its line.
+type SettingError struct {
+	Key string
+	Msg string
+}
+
+func (e *SettingError) Error() string { return e.Key + ": " + e.Msg }
+
+// FileError is a settings file that cannot be read or decoded.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Overrides set settings by key (the JSON names of Settings) to values
+// as JSON would carry them: a string, a float64, a []string...
+type Overrides map[string]any
+
+// ReadSettings is the one way settings are made: the defaults, then the
+// settings file at path (if not ""), then each set of overrides in order
+// (a manifest's [settings], then the command line's flags), then
+// Validate. Unknown keys are errors: a misspelt setting must not be
+// silently ignored. Errors are *FileError or *SettingError.
+func ReadSettings(path string, layers ...Overrides) (Settings, error) {
 	s := DefaultSettings()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return s, fmt.Errorf("--config: %w", err)
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return s, &FileError{Path: path, Err: err}
+		}
+		if err := decodeStrict(b, &s); err != nil {
+			return s, &FileError{Path: path, Err: err}
+		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("--config %s: %w", path, err)
-	}
-	if dec.More() {
-		return s, fmt.Errorf("--config %s: more than one JSON document", path)
+	for _, o := range layers {
+		keys := make([]string, 0, len(o))
+		for k := range o {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !settingKeys()[k] {
+				return s, &SettingError{Key: k, Msg: "no such setting (docs/results.md lists them)"}
+			}
+			b, err := json.Marshal(map[string]any{k: o[k]})
+			if err == nil {
+				err = decodeStrict(b, &s)
+			}
+			if err != nil {
+				return s, &SettingError{Key: k, Msg: fmt.Sprintf("bad value %v: %s", o[k], jsonTypeMsg(err))}
+			}
+		}
 	}
 	return s, s.Validate()
 }
 
-// Validate checks every setting's range and names the bad one.
-func (s *Settings) Validate() error {
-	var bad []string
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			bad = append(bad, fmt.Sprintf(format, args...))
+// decodeStrict decodes one JSON document over s, refusing unknown keys.
+func decodeStrict(b []byte, s *Settings) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(s); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := position(b, se.Offset)
+			return fmt.Errorf("line %d, column %d: %w", line, col, err)
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON document")
+	}
+	return nil
+}
+
+// position is the 1-based line and column of byte offset off in b.
+func position(b []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(b)))
+	line = 1 + bytes.Count(b[:off], []byte("\n"))
+	col = int(off) - bytes.LastIndexByte(b[:off], '\n')
+	return line, col
+}
+
+func jsonTypeMsg(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("want a %s", te.Type)
+	}
+	return err.Error()
+}
+
+// settingKeys are the JSON names of Settings' fields.
+func settingKeys() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(Settings{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			keys[name] = true
 		}
 	}
-	check(s.Resamples >= 1, "resamples must be at least 1, got %d", s.Resamples)
-	check(s.Confidence > 0 && s.Confidence < 1, "confidence must be in (0, 1), got %g", s.Confidence)
-	check(s.MinCycles >= 2, "min_cycles must be at least 2, got %d", s.MinCycles)
-	check(s.MeasurePhase != "", "measure_phase must not be empty")
-	check(s.MinWindowS >= 0, "min_window_s must be >= 0, got %g", s.MinWindowS)
-	check(s.MinUpdates >= 0, "min_sensor_updates must be >= 0, got %d", s.MinUpdates)
-	check(s.SpecAccuracyW >= 0, "spec_accuracy_w must be >= 0, got %g", s.SpecAccuracyW)
-	check(s.CounterUpdateMs > 0, "counter_update_ms must be > 0, got %g", s.CounterUpdateMs)
-	check(s.DisagreementPct > 0, "disagreement_pct must be > 0, got %g", s.DisagreementPct)
-	check(s.Steady == "pelt" || s.Steady == "mser5", "steady must be \"pelt\" or \"mser5\", got %q", s.Steady)
-	check(s.SteadyBinMs >= 1, "steady_bin_ms must be >= 1, got %g", s.SteadyBinMs)
-	check(s.SteadyPenaltyFactor > 0, "steady_penalty_factor must be > 0, got %g", s.SteadyPenaltyFactor)
-	check(s.SteadyMinSegment >= 1, "steady_min_segment must be >= 1, got %d", s.SteadyMinSegment)
-	check(s.SteadyBounds == "stddev" || s.SteadyBounds == "variance", "steady_bounds must be \"stddev\" or \"variance\", got %q", s.SteadyBounds)
-	check(s.SteadyDeltaPct >= 0, "steady_delta_pct must be >= 0, got %g", s.SteadyDeltaPct)
-	check(s.MaxNumSeqs >= 0, "max_num_seqs must be >= 0, got %d", s.MaxNumSeqs)
-	check(s.ConditioningS >= 0, "conditioning_s must be >= 0, got %g", s.ConditioningS)
-	check(s.LoadGapS >= 0, "load_gap_s must be >= 0, got %g", s.LoadGapS)
-	check(s.TempSlopeMaxCPerMin > 0, "temp_slope_max_c_per_min must be > 0, got %g", s.TempSlopeMaxCPerMin)
-	check(s.PowerDriftMaxPct > 0, "power_drift_max_pct must be > 0, got %g", s.PowerDriftMaxPct)
-	check(s.TrendAlpha > 0 && s.TrendAlpha < 1, "trend_alpha must be in (0, 1), got %g", s.TrendAlpha)
-	check(s.ClockRangeMaxPct > 0, "clock_range_max_pct must be > 0, got %g", s.ClockRangeMaxPct)
-	check(s.ReasonShareMaxPct > 0, "reason_share_max_pct must be > 0, got %g", s.ReasonShareMaxPct)
-	check(s.P0SettleS >= 0, "p0_settle_s must be >= 0, got %g", s.P0SettleS)
-	check(s.P0MinUpdates >= 1, "p0_min_updates must be >= 1, got %d", s.P0MinUpdates)
+	return keys
+}
+
+// Validate checks every setting's range. The error joins a *SettingError
+// for each bad setting.
+func (s *Settings) Validate() error {
+	var bad []error
+	check := func(ok bool, key, format string, args ...any) {
+		if !ok {
+			bad = append(bad, &SettingError{Key: key, Msg: fmt.Sprintf(format, args...)})
+		}
+	}
+	check(s.Resamples >= 1, "resamples", "must be at least 1, got %d", s.Resamples)
+	check(s.Confidence > 0 && s.Confidence < 1, "confidence", "must be in (0, 1), got %g", s.Confidence)
+	check(s.MinCycles >= 2, "min_cycles", "must be at least 2, got %d", s.MinCycles)
+	check(s.MeasurePhase != "", "measure_phase", "must not be empty")
+	check(s.MinWindowS >= 0, "min_window_s", "must be >= 0, got %g", s.MinWindowS)
+	check(s.MinUpdates >= 0, "min_sensor_updates", "must be >= 0, got %d", s.MinUpdates)
+	check(s.SpecAccuracyW >= 0, "spec_accuracy_w", "must be >= 0, got %g", s.SpecAccuracyW)
+	check(s.CounterUpdateMs > 0, "counter_update_ms", "must be > 0, got %g", s.CounterUpdateMs)
+	check(s.DisagreementPct > 0, "disagreement_pct", "must be > 0, got %g", s.DisagreementPct)
+	check(s.Steady == SteadyPELT || s.Steady == SteadyMSER5, "steady", "must be %q or %q, got %q", SteadyPELT, SteadyMSER5, s.Steady)
+	check(s.SteadyBinMs >= 1, "steady_bin_ms", "must be >= 1, got %g", s.SteadyBinMs)
+	check(s.SteadyPenaltyFactor > 0, "steady_penalty_factor", "must be > 0, got %g", s.SteadyPenaltyFactor)
+	check(s.SteadyMinSegment >= 1, "steady_min_segment", "must be >= 1, got %d", s.SteadyMinSegment)
+	check(s.SteadyBounds == BoundsStdDev || s.SteadyBounds == BoundsVariance, "steady_bounds", "must be %q or %q, got %q",
+		BoundsStdDev, BoundsVariance, s.SteadyBounds)
+	check(s.SteadyDeltaPct >= 0, "steady_delta_pct", "must be >= 0, got %g", s.SteadyDeltaPct)
+	check(s.MaxNumSeqs >= 0, "max_num_seqs", "must be >= 0, got %d", s.MaxNumSeqs)
+	check(s.ConditioningS >= 0, "conditioning_s", "must be >= 0, got %g", s.ConditioningS)
+	check(s.LoadGapS >= 0, "load_gap_s", "must be >= 0, got %g", s.LoadGapS)
+	check(s.TempSlopeMaxCPerMin > 0, "temp_slope_max_c_per_min", "must be > 0, got %g", s.TempSlopeMaxCPerMin)
+	check(s.PowerDriftMaxPct > 0, "power_drift_max_pct", "must be > 0, got %g", s.PowerDriftMaxPct)
+	check(s.TrendAlpha > 0 && s.TrendAlpha < 1, "trend_alpha", "must be in (0, 1), got %g", s.TrendAlpha)
+	check(s.ClockRangeMaxPct > 0, "clock_range_max_pct", "must be > 0, got %g", s.ClockRangeMaxPct)
+	check(s.ReasonShareMaxPct > 0, "reason_share_max_pct", "must be > 0, got %g", s.ReasonShareMaxPct)
+	check(s.P0SettleS >= 0, "p0_settle_s", "must be >= 0, got %g", s.P0SettleS)
+	check(s.P0MinUpdates >= 1, "p0_min_updates", "must be >= 1, got %d", s.P0MinUpdates)
 	if _, err := json.Marshal(s); err != nil {
-		bad = append(bad, "every setting must be a finite number")
+		bad = append(bad, &SettingError{Key: "settings", Msg: "every setting must be a finite number"})
 	}
 	if s.Windows == nil {
 		s.Windows = []string{}
 	}
 	for _, w := range s.Windows {
 		if _, err := parseUserWindow(w); err != nil {
-			bad = append(bad, err.Error())
+			bad = append(bad, &SettingError{Key: "windows", Msg: err.Error()})
 		}
 	}
-	if len(bad) > 0 {
-		return fmt.Errorf("settings: %s", strings.Join(bad, "; "))
-	}
-	return nil
+	return errors.Join(bad...)
+}
+
+// Bootstrap is the resampling every interval of an analysis uses.
+func (s Settings) Bootstrap() bootstrap.Options {
+	return bootstrap.Options{Resamples: s.Resamples, Confidence: s.Confidence, Seed: s.Seed}
 }
 
 // Hash is "sha256:" and the hex digest of the settings' canonical JSON

@@ -46,7 +46,7 @@ func recoverTruth(t *testing.T, gpus int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rr := analyze.AnalyzeRun(d, dir, analyze.DefaultSettings())
+		rr := analyze.New(d, dir, analyze.DefaultSettings()).Result
 		abs := func(s float64) int64 { return d.Origin + int64(math.Round(s*1e9)) }
 
 		var checked int

@@ -35,7 +35,7 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 	// Bins the samples do not cover (gaps) are NaN; the detector drops
 	// non-finite points as outliers, which keeps indices in time.
 	switch s.Steady {
-	case "mser5":
+	case SteadyMSER5:
 		x := make([]float64, 0, len(bins))
 		for _, v := range bins {
 			if !math.IsNaN(v) {
@@ -53,7 +53,7 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 			det.note = "MSER-5 found no truncation in the first half: the power did not settle"
 		}
 	default:
-		opts := steady.Options{MinSegLen: s.SteadyMinSegment, DeltaPct: s.SteadyDeltaPct, StdDevBounds: s.SteadyBounds == "stddev"}
+		opts := steady.Options{MinSegLen: s.SteadyMinSegment, DeltaPct: s.SteadyDeltaPct, StdDevBounds: s.SteadyBounds == BoundsStdDev}
 		if s.SteadyPenaltyFactor != steady.DefaultPenaltyFactor {
 			n := min(len(bins), steady.DefaultMaxFitPoints)
 			opts.Penalty = s.SteadyPenaltyFactor * math.Log(float64(max(n, 2)))

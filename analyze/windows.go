@@ -14,10 +14,10 @@ import (
 const (
 	KindRun          = "run"           // the whole recording
 	KindPhase        = "phase"         // a phase_start/phase_end pair (recorder or client)
-	KindCycle        = "cycle"         // one run of the command (--cycles)
+	KindCycle        = "cycle"         // one run of the command (the recorder's cycles)
 	KindSteady       = "steady"        // the detected steady state of a measured window
 	KindSteadyEvents = "steady_events" // the ML.ENERGY event-based window
-	KindUser         = "user"          // --window
+	KindUser         = "user"          // a window the user asked for (setting windows)
 )
 
 // Window is a time span the analysis reports on.
@@ -46,17 +46,17 @@ func parseUserWindow(s string) (userWindow, error) {
 	a, b, ok := strings.Cut(s, "..")
 	if !ok {
 		if strings.TrimSpace(s) == "" {
-			return userWindow{}, fmt.Errorf("--window: empty value; give a phase name or START..END in seconds")
+			return userWindow{}, fmt.Errorf("empty window: give a phase name or START..END in seconds")
 		}
 		return userWindow{phase: s}, nil
 	}
 	start, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
 	end, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
 	if err1 != nil || err2 != nil || math.IsNaN(start) || math.IsNaN(end) || math.IsInf(start, 0) || math.IsInf(end, 0) {
-		return userWindow{}, fmt.Errorf("--window %q: START..END must be two numbers of seconds from the first sample, e.g. 30..90", s)
+		return userWindow{}, fmt.Errorf("%q: START..END must be two numbers of seconds from the first sample, e.g. 30..90", s)
 	}
 	if start < 0 || end <= start {
-		return userWindow{}, fmt.Errorf("--window %q: need 0 <= START < END", s)
+		return userWindow{}, fmt.Errorf("%q: need 0 <= START < END", s)
 	}
 	return userWindow{start: start, end: end}, nil
 }
@@ -67,8 +67,28 @@ func parseUserWindow(s string) (userWindow, error) {
 func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 	var warns []trace.Warning
 	ws := []Window{{Name: "run", Kind: KindRun, StartNs: d.Origin, EndNs: d.End}}
+	cycles := cycleWindows(d, &warns)
+	cycleAt := func(t int64) int {
+		for _, c := range cycles {
+			if t >= c.StartNs && t <= c.EndNs {
+				return c.Cycle
+			}
+		}
+		return 0
+	}
+	phases := phaseWindows(d, cycleAt, &warns)
+	users := userWindows(d, s, phases, cycleAt, &warns)
+	rest := append(append(cycles, phases...), users...)
+	sort.SliceStable(rest, func(i, j int) bool { return rest[i].StartNs < rest[j].StartNs })
+	ws = append(ws, rest...)
+	markMeasured(ws, s)
+	return ws, warns
+}
 
-	// Cycles.
+// cycleWindows are the recorder's cycles, from its cycle events (or
+// meta.json's cycles), by start; a cycle that never ended is cut at the
+// end of the trace.
+func cycleWindows(d *Data, warns *[]trace.Warning) []Window {
 	var cycles []Window
 	openCycle := map[int32]int64{}
 	for _, e := range d.Events {
@@ -95,7 +115,7 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 		t := openCycle[c]
 		cycles = append(cycles, Window{Name: fmt.Sprintf("cycle %d", c), Kind: KindCycle, Cycle: int(c),
 			StartNs: t, EndNs: d.End, Open: true})
-		warns = append(warns, trace.Warning{Code: "open_window",
+		*warns = append(*warns, trace.Warning{Code: "open_window",
 			Message: fmt.Sprintf("cycle %d never ended (the recorder was stopped); it is cut at the end of the trace", c)})
 	}
 	if len(cycles) == 0 && d.Run.Meta.Command != nil {
@@ -105,17 +125,13 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 		}
 	}
 	sort.SliceStable(cycles, func(i, j int) bool { return cycles[i].StartNs < cycles[j].StartNs })
-	cycleAt := func(t int64) int {
-		for _, c := range cycles {
-			if t >= c.StartNs && t <= c.EndNs {
-				return c.Cycle
-			}
-		}
-		return 0
-	}
+	return cycles
+}
 
-	// Phases: pairs by name; a nested or repeated name pairs with its
-	// latest unmatched start.
+// phaseWindows pairs phase_start and phase_end events by name; a nested
+// or repeated name pairs with its latest unmatched start, and a phase that
+// never ended is cut at the end of the trace.
+func phaseWindows(d *Data, cycleAt func(int64) int, warns *[]trace.Warning) []Window {
 	var phases []Window
 	open := map[string][]int64{}
 	var openOrder []string
@@ -129,7 +145,7 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 		case "phase_end":
 			st := open[e.Name]
 			if len(st) == 0 {
-				warns = append(warns, trace.Warning{Code: "unmatched_phase_end",
+				*warns = append(*warns, trace.Warning{Code: "unmatched_phase_end",
 					Message: fmt.Sprintf("phase_end %q at %.3f s has no phase_start; ignored", e.Name, d.seconds(e.TimestampNs))})
 				continue
 			}
@@ -141,26 +157,31 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 	for _, name := range openOrder {
 		for _, t := range open[name] {
 			phases = append(phases, Window{Name: name, Kind: KindPhase, Cycle: cycleAt(t), StartNs: t, EndNs: d.End, Open: true})
-			warns = append(warns, trace.Warning{Code: "open_window",
+			*warns = append(*warns, trace.Warning{Code: "open_window",
 				Message: fmt.Sprintf("phase %q started at %.3f s never ended; it is cut at the end of the trace", name, d.seconds(t))})
 		}
 	}
+	return phases
+}
 
-	// User windows.
+// userWindows are the windows the settings ask for: spans in seconds
+// from the first sample, and every occurrence of a named phase.
+func userWindows(d *Data, s Settings, phases []Window, cycleAt func(int64) int, warns *[]trace.Warning) []Window {
 	var users []Window
+	warn := func(code, format string, args ...any) {
+		*warns = append(*warns, trace.Warning{Code: code, Message: fmt.Sprintf(format, args...)})
+	}
 	for _, spec := range s.Windows {
 		u, _ := parseUserWindow(spec) // validated with the settings
 		if u.phase == "" {
 			start := d.Origin + int64(u.start*1e9)
 			end := d.Origin + int64(u.end*1e9)
 			if end > d.End {
-				warns = append(warns, trace.Warning{Code: "window_outside_run",
-					Message: fmt.Sprintf("--window %s ends after the trace (%.3f s); it is cut there", spec, d.seconds(d.End))})
+				warn("window_outside_run", "window %s ends after the trace (%.3f s); it is cut there", spec, d.seconds(d.End))
 				end = d.End
 			}
 			if start >= end {
-				warns = append(warns, trace.Warning{Code: "window_outside_run",
-					Message: fmt.Sprintf("--window %s lies outside the trace (0 to %.3f s); skipped", spec, d.seconds(d.End))})
+				warn("window_outside_run", "window %s lies outside the trace (0 to %.3f s); skipped", spec, d.seconds(d.End))
 				continue
 			}
 			// A span belongs to a cycle only when it lies inside it: one
@@ -181,16 +202,10 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 			}
 		}
 		if !found {
-			warns = append(warns, trace.Warning{Code: "window_not_found",
-				Message: fmt.Sprintf("--window %s: the run has no phase of that name (phases: %s)", spec, phaseNames(phases))})
+			warn("window_not_found", "window %s: the run has no phase of that name (phases: %s)", spec, phaseNames(phases))
 		}
 	}
-
-	rest := append(append(cycles, phases...), users...)
-	sort.SliceStable(rest, func(i, j int) bool { return rest[i].StartNs < rest[j].StartNs })
-	ws = append(ws, rest...)
-	markMeasured(ws, s)
-	return ws, warns
+	return users
 }
 
 // markMeasured picks the measurement windows: user windows when given;

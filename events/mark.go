@@ -41,7 +41,7 @@ func MarkFromArgs(kind, name string, args []string) (Message, error) {
 		seen[key] = true
 		switch key {
 		case FieldKind:
-			return Message{}, fmt.Errorf("set the kind with --kind, not kind=")
+			return Message{}, fmt.Errorf("kind= is not a key: the kind is given on its own")
 		case FieldName:
 			if m.Name != "" {
 				return Message{}, fmt.Errorf("name given twice (%q and %q)", m.Name, value)

@@ -54,7 +54,7 @@ func TestMarkFromArgsErrors(t *testing.T) {
 		{"", "x", []string{"=v"}, "not key=value"},
 		{"", "x", []string{"a=1", "a=2"}, "twice"},
 		{"", "x", []string{"name=y"}, "twice"},
-		{"", "x", []string{"kind=token"}, "--kind"},
+		{"", "x", []string{"kind=token"}, "kind= is not a key"},
 		{"token", "", []string{"id=a", "count=many"}, "integer"},
 		{"token", "", []string{"id=a", "count=0"}, "bad_value:count"},
 		{"", "x", []string{"gpu=-1"}, "GPU index"},

@@ -158,10 +158,10 @@ func TestManifestErrors(t *testing.T) {
 	}{
 		{"unknown top key", "colour = 1\n" + fig, 1, `unknown key "colour" in top level`},
 		{"unknown figure key", fig + "colour = \"red\"\n", 5, `unknown key "colour" in [[figure]]`},
-		{"unknown setting", "[settings]\nseed = 1\nresample = 5\n" + fig, 3, `unknown setting "resample"`},
+		{"unknown setting", "[settings]\nseed = 1\nresample = 5\n" + fig, 3, `[settings] resample: no such setting`},
 		{"bad setting type", "[settings]\nseed = \"x\"\n" + fig, 2, `[settings] seed: bad value x`},
-		{"bad setting range", "[settings]\nconfidence = 2.0\n" + fig, 1, `confidence must be in (0, 1)`},
-		{"missing settings file", "settings_file = \"nope.json\"\n" + fig, 1, `settings_file: --config`},
+		{"bad setting range", "[settings]\nconfidence = 2.0\n" + fig, 2, `[settings] confidence: must be in (0, 1)`},
+		{"missing settings file", "settings_file = \"nope.json\"\n" + fig, 1, `nope.json: no such file or directory`},
 		{"bad kind", "[[figure]]\nkind = \"histogram\"\nruns = [" + bs8 + "]\nout = \"t.svg\"\n", 2, `[[figure]] #1 kind: unknown kind "histogram"`},
 		{"no kind", "[[figure]]\nruns = [" + bs8 + "]\nout = \"t.svg\"\n", 1, `[[figure]] #1: no kind`},
 		{"missing run", fig + "[[figure]]\nkind = \"power\"\nruns = [\"nope/run\"]\nout = \"p.svg\"\n", 7, `[[figure]] #2 runs: "nope/run": no such run directory`},

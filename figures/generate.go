@@ -80,7 +80,7 @@ func Generate(m *Manifest, version string, log io.Writer) (*Provenance, error) {
 		for _, d := range f.Runs {
 			used[d] = true
 		}
-		runs, err := plots.Load(f.Runs, m.Settings)
+		runs, err := m.open(f.Runs)
 		if err != nil {
 			return nil, fmt.Errorf("[[figure]] #%d: %w", f.N, err)
 		}
@@ -175,15 +175,42 @@ func writeFile(path string, b []byte) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
+// open analyses each run once per manifest (every figure and table of a
+// manifest uses the same settings) and returns copies named for this set
+// of runs: by the manifest's relative paths, labelled as analyze.Open
+// labels them.
+func (m *Manifest) open(dirs []string) ([]*analyze.Run, error) {
+	if m.analysed == nil {
+		m.analysed = map[string]*analyze.Run{}
+	}
+	var runs []*analyze.Run
+	for _, d := range dirs {
+		r, ok := m.analysed[d]
+		if !ok {
+			got, err := analyze.Open([]string{d}, m.Settings, nil)
+			if err != nil {
+				return nil, err
+			}
+			r = got[0]
+			m.analysed[d] = r
+		}
+		c := *r
+		runs = append(runs, &c)
+	}
+	analyze.NameRuns(runs)
+	return runs, nil
+}
+
 func (m *Manifest) analyzeTable(w io.Writer, t Table, version string) error {
-	res, err := analyze.Analyze(t.Runs, m.Settings, version, nil)
+	runs, err := m.open(t.Runs)
 	if err != nil {
 		return fmt.Errorf("[[table]] #%d: %w", t.N, err)
 	}
 	// Runs named as in the manifest, not by the directory llem ran in.
-	for i := range res.Runs {
-		res.Runs[i].Run = m.Rel(t.Runs[i])
+	for i, r := range runs {
+		r.Result.Run = m.Rel(t.Runs[i])
 	}
+	res := analyze.Document(runs, m.Settings, version)
 	bw := bufio.NewWriter(w)
 	switch t.Format {
 	case "json":
@@ -202,31 +229,24 @@ func (m *Manifest) analyzeTable(w io.Writer, t Table, version string) error {
 }
 
 func (m *Manifest) compareTable(w io.Writer, t Table, version string) error {
-	s := m.Settings
-	cs := compare.DefaultSettings()
-	cs.Resamples, cs.Confidence, cs.Seed = s.Resamples, s.Confidence, s.Seed
-	cs.GroupBy, cs.Baseline = t.GroupBy, t.Baseline
+	o := compare.DefaultOptions()
+	o.GroupBy, o.Baseline = t.GroupBy, t.Baseline
 	if t.Alpha != 0 {
-		cs.Alpha = t.Alpha
+		o.Alpha = t.Alpha
 	}
 	key := fmt.Sprintf("[[table]] #%d", t.N)
-	if err := cs.Validate(); err != nil {
-		return &Error{File: m.Path, Line: t.Line, Key: key, Msg: err.Error()}
+	runs, err := m.open(t.Runs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
 	}
-	var runs []compare.Run
-	for _, d := range t.Runs {
-		r, err := compare.Load(d, s)
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		r.Name = m.Rel(d)
-		runs = append(runs, r)
+	for i, r := range runs {
+		r.Result.Run = m.Rel(t.Runs[i])
 	}
-	res, err := compare.Compare(runs, cs)
+	res, err := compare.Compare(runs, m.Settings, o)
 	if err != nil {
 		return &Error{File: m.Path, Line: t.Line, Key: key, Msg: err.Error()}
 	}
-	res.LlemVersion, res.Analysis, res.AnalysisHash = version, s, s.Hash()
+	res.LlemVersion = version
 	bw := bufio.NewWriter(w)
 	switch t.Format {
 	case "json":

@@ -6,15 +6,11 @@
 package figures
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -35,6 +31,8 @@ type Manifest struct {
 	Provenance   string // where provenance.json goes, resolved
 	Figures      []Figure
 	Tables       []Table
+
+	analysed map[string]*analyze.Run // by run directory: each run is analysed once
 }
 
 // Figure is one [[figure]] entry.
@@ -169,38 +167,23 @@ func Load(path string) (*Manifest, error) {
 		return &Error{File: path, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 
-	// Settings: the defaults, then settings_file, then [settings].
-	m.Settings = analyze.DefaultSettings()
+	// Settings: the defaults, then settings_file, then [settings], as
+	// every command reads them (analyze.ReadSettings).
 	if raw.SettingsFile != "" {
 		m.SettingsFile = m.resolve(raw.SettingsFile)
-		s, err := analyze.LoadSettings(m.SettingsFile)
-		if err != nil {
-			return nil, fail(loc.line("", -1, "settings_file"), "settings_file", "%v", err)
-		}
-		m.Settings = s
 	}
-	known := settingsKeys()
-	keys := make([]string, 0, len(raw.Settings))
-	for k := range raw.Settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		line := loc.line("settings", -1, k)
-		if !known[k] {
-			return nil, fail(line, "[settings]", "unknown setting %q (the keys of docs/results.md \"Settings\")", k)
+	m.Settings, err = analyze.ReadSettings(m.SettingsFile, analyze.Overrides(raw.Settings))
+	var fe *analyze.FileError
+	var se *analyze.SettingError
+	switch {
+	case errors.As(err, &fe):
+		return nil, fail(loc.line("", -1, "settings_file"), "settings_file", "%v", err)
+	case errors.As(err, &se):
+		if _, inManifest := raw.Settings[se.Key]; inManifest {
+			return nil, fail(loc.line("settings", -1, se.Key), "[settings] "+se.Key, "%s", se.Msg)
 		}
-		j, err := json.Marshal(map[string]any{k: raw.Settings[k]})
-		if err == nil {
-			dec := json.NewDecoder(bytes.NewReader(j))
-			dec.DisallowUnknownFields()
-			err = dec.Decode(&m.Settings)
-		}
-		if err != nil {
-			return nil, fail(line, "[settings] "+k, "bad value %v: %v", raw.Settings[k], jsonTypeMsg(err))
-		}
-	}
-	if err := m.Settings.Validate(); err != nil {
+		return nil, fail(loc.line("", -1, "settings_file"), "settings_file", "%v", err)
+	case err != nil:
 		return nil, fail(loc.line("settings", -1, ""), "[settings]", "%v", err)
 	}
 
@@ -407,7 +390,7 @@ func (m *Manifest) expand(patterns []string) ([]string, error) {
 		}
 		var found []string
 		for _, c := range cands {
-			found = append(found, runsIn(c)...)
+			found = append(found, trace.RunsIn(c)...)
 		}
 		if len(found) == 0 {
 			if isGlob && len(cands) == 0 {
@@ -426,49 +409,6 @@ func (m *Manifest) expand(patterns []string) ([]string, error) {
 		}
 	}
 	return dirs, nil
-}
-
-// runsIn is dir if it is a run, else the runs one level inside it, else
-// two, in name order; nothing if dir is not a directory.
-func runsIn(dir string) []string {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, trace.MetaFile)); err == nil {
-		return []string{dir}
-	}
-	for _, pattern := range []string{"*", filepath.Join("*", "*")} {
-		mm, _ := filepath.Glob(filepath.Join(dir, pattern, trace.MetaFile))
-		if len(mm) > 0 {
-			out := make([]string, len(mm))
-			for i, p := range mm {
-				out[i] = filepath.Dir(p)
-			}
-			sort.Strings(out)
-			return out
-		}
-	}
-	return nil
-}
-
-// settingsKeys are the JSON names of analyze.Settings' fields.
-func settingsKeys() map[string]bool {
-	keys := map[string]bool{}
-	t := reflect.TypeOf(analyze.Settings{})
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			keys[name] = true
-		}
-	}
-	return keys
-}
-
-func jsonTypeMsg(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("want a %s", te.Type)
-	}
-	return err.Error()
 }
 
 // locator finds the line of a key in the manifest's text: TOML decoders

@@ -34,9 +34,9 @@ var pageTemplate string
 
 var page = template.Must(template.New("page").Parse(pageTemplate))
 
-// Write renders the page of runs (loaded and analysed by plots.Load with
-// settings s) to w. version is the llem that writes the page.
-func Write(w io.Writer, runs []*plots.Run, s analyze.Settings, version string) error {
+// Write renders the page of runs (analysed by analyze.Open with settings
+// s) to w. version is the llem that writes the page.
+func Write(w io.Writer, runs []*analyze.Run, s analyze.Settings, version string) error {
 	if len(runs) == 0 {
 		return fmt.Errorf("no run given")
 	}
@@ -55,7 +55,7 @@ func Write(w io.Writer, runs []*plots.Run, s analyze.Settings, version string) e
 	for i, r := range runs {
 		rv := runView(r)
 		rv.Anchor = fmt.Sprintf("run-%d", i+1)
-		fig, err := figure(plots.Timeline, []*plots.Run{r})
+		fig, err := figure(plots.Timeline, []*analyze.Run{r})
 		rv.Timeline = fig
 		if err != nil {
 			rv.Timeline = figView{Kind: string(plots.Timeline), Missing: err.Error()}
@@ -105,7 +105,7 @@ var captions = map[plots.Kind]string{
 }
 
 // figure draws kind as inline SVG.
-func figure(k plots.Kind, runs []*plots.Run) (figView, error) {
+func figure(k plots.Kind, runs []*analyze.Run) (figView, error) {
 	f, err := plots.Draw(k, runs, plots.Double)
 	if err != nil {
 		return figView{}, err
@@ -180,7 +180,7 @@ type compareV struct {
 	Warnings                                                  int
 }
 
-func runView(r *plots.Run) runV {
+func runView(r *analyze.Run) runV {
 	res := r.Result
 	m := r.Data.Run.Meta
 	v := runV{Label: r.Label, Dir: r.Dir, RunID: res.RunID, Status: res.Status, Device: res.Device, Complete: res.Complete}
@@ -396,38 +396,23 @@ func gpuOf(g trace.GPUInfo) gpuV {
 	return v
 }
 
-func compareRow(v runV, r *plots.Run) compareV {
+// compareRow is a run's line of the sweep summary: its Efficiency
+// (over cycles with the interval where there are enough, else its pooled
+// measured windows, as the efficiency figure draws it), its measured
+// windows' energy and mean power (Result.Measured), and its mean latency.
+func compareRow(v runV, r *analyze.Run) compareV {
 	res := r.Result
 	c := compareV{Anchor: v.Anchor, Label: r.Label, Warnings: len(v.Warnings), EPT: "-", TPS: "-", Energy: "-", Cycles: "-", Power: "-", TTFT: "-", ITL: "-"}
-	var energy, tokens, dur, powerDur, powerE float64
-	for _, w := range res.Windows {
-		if !w.Measured {
-			continue
-		}
-		dur += w.DurationS
-		if w.EnergyJ.Valid() {
-			energy += float64(w.EnergyJ)
-			powerE += float64(w.EnergyJ)
-			powerDur += w.DurationS
-		}
-		if w.OutputTokens.Valid() {
-			tokens += float64(w.OutputTokens)
+	if e, ok := r.Efficiency(); ok {
+		c.EPT = estimate(e.EnergyPerOutputTokenJ, 5)
+		c.TPS = estimate(e.OutputTokensPerS, 1)
+		if e.Cycles > 0 {
+			c.Cycles = strconv.Itoa(e.Cycles)
 		}
 	}
-	if cy := res.Cycles; cy != nil && cy.EnergyPerOutputTokenJ != nil {
-		c.EPT = ci(*cy.EnergyPerOutputTokenJ, 5, "")
-		c.Cycles = strconv.Itoa(cy.N)
-	} else if tokens > 0 && energy > 0 {
-		c.EPT = strconv.FormatFloat(energy/tokens, 'f', 5, 64)
-	}
-	if tokens > 0 && dur > 0 {
-		c.TPS = strconv.FormatFloat(tokens/dur, 'f', 1, 64)
-	}
-	if energy > 0 {
-		c.Energy = strconv.FormatFloat(energy, 'f', 1, 64)
-	}
-	if powerDur > 0 {
-		c.Power = strconv.FormatFloat(powerE/powerDur, 'f', 1, 64)
+	if m := res.Measured; m != nil {
+		c.Energy = num(m.EnergyJ, 1)
+		c.Power = num(m.MeanPowerW, 1)
 	}
 	if l := res.Latency; l != nil {
 		if l.TTFT != nil {
@@ -440,17 +425,30 @@ func compareRow(v runV, r *plots.Run) compareV {
 	return c
 }
 
+// estimate prints "value [low, high]", or the value alone without an
+// interval.
+func estimate(e analyze.Estimate, prec int) string {
+	if math.IsNaN(e.Value) {
+		return "-"
+	}
+	if math.IsNaN(e.Low) || math.IsNaN(e.High) {
+		return strconv.FormatFloat(e.Value, 'f', prec, 64)
+	}
+	return fmt.Sprintf("%.*f [%.*f, %.*f]", prec, e.Value, prec, e.Low, prec, e.High)
+}
+
 // headline: energy per output token (over cycles with its interval, else
 // pooled over the measured windows), throughput and mean power.
-func headline(r *plots.Run) []kv {
+func headline(r *analyze.Run) []kv {
 	c := compareRow(runV{}, r)
 	var h []kv
-	if cy := r.Result.Cycles; cy != nil && cy.EnergyPerOutputTokenJ != nil {
-		h = append(h, kv{fmt.Sprintf("J / output token, mean of %d cycles [%g%% BCa CI]", cy.N, r.Settings.Confidence*100), c.EPT})
+	if e, ok := r.Efficiency(); ok && e.Cycles > 0 {
+		h = append(h, kv{fmt.Sprintf("J / output token, mean of %d cycles [%g%% BCa CI]", e.Cycles, r.Settings.Confidence*100), c.EPT},
+			kv{fmt.Sprintf("output tokens/s, mean of %d cycles", e.Cycles), c.TPS})
 	} else {
-		h = append(h, kv{"J / output token, measured windows", c.EPT})
+		h = append(h, kv{"J / output token, measured windows", c.EPT}, kv{"output tokens/s", c.TPS})
 	}
-	h = append(h, kv{"output tokens/s", c.TPS}, kv{"mean power W", c.Power})
+	h = append(h, kv{"mean power W", c.Power})
 	if c.TTFT != "-" {
 		h = append(h, kv{"mean TTFT s", c.TTFT})
 	}

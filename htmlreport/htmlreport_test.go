@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/llem/llem/analyze"
-	"github.com/llem/llem/plots"
 )
 
 func TestInlineSVG(t *testing.T) {
@@ -31,7 +30,7 @@ func TestWriteRealRun(t *testing.T) {
 		t.Error("Write of no run: no error")
 	}
 	s := analyze.DefaultSettings()
-	runs, err := plots.Load([]string{"../testdata/runs/h100-bs8-cycles"}, s)
+	runs, err := analyze.Open([]string{"../testdata/runs/h100-bs8-cycles"}, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@
 // energy/throughput Pareto front of a sweep, and the distribution of
 // steady-state power.
 //
-// Every number drawn comes from analyze.Load and analyze.AnalyzeRun, so a
-// figure shows what `llem analyze` reports. Figures are written as PDF,
+// Every number drawn is one that analyze computed (an analyze.Run from
+// analyze.Open: its results, Efficiency, PowerTraces, PowerSamplesIn and
+// per-request Latency); plots only draws, so a figure shows what `llem
+// analyze` reports. Figures are written as PDF,
 // SVG or PNG at a column width (3.5 in) or a page width (7 in), with
 // fonts of at least 7 pt at that size, the Okabe-Ito palette, a unit on
 // every axis and the legend outside the data. The same inputs give

@@ -25,7 +25,7 @@ func effRuns(all []*Run, kind Kind) ([]effRun, []string, error) {
 	}
 	var out []effRun
 	for _, r := range runs {
-		e, ok := r.efficiencyOf()
+		e, ok := efficiencyOf(r)
 		if !ok || !finite(e.ept.est) {
 			notes = append(notes, fmt.Sprintf("%s: %s has no output tokens with an energy in its measured windows and is left out", kind, r.Dir))
 			continue

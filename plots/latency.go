@@ -24,7 +24,7 @@ func latency(st *style, all []*Run) (*Figure, error) {
 	lg := &legend{st: st}
 	var ttftAll, itlAll [][]float64
 	for _, r := range runs {
-		l := r.latency()
+		l := r.Latency
 		ttftAll = append(ttftAll, ms(l.TTFT))
 		itlAll = append(itlAll, ms(l.ITL))
 		if len(l.TTFT) == 0 {

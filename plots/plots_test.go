@@ -47,7 +47,7 @@ var (
 func runs(t *testing.T, dirs ...string) []*Run {
 	t.Helper()
 	loadOnce.Do(func() {
-		all, err := Load([]string{bs8, bs32, long, matmul}, analyze.DefaultSettings())
+		all, err := analyze.Open([]string{bs8, bs32, long, matmul}, analyze.DefaultSettings(), nil)
 		loaded, loadErr = map[string]*Run{}, err
 		for _, r := range all {
 			loaded[r.Dir] = r
@@ -58,10 +58,10 @@ func runs(t *testing.T, dirs ...string) []*Run {
 	}
 	var out []*Run
 	for _, d := range dirs {
-		r := *loaded[d] // a copy: nameRuns sets Label
+		r := *loaded[d] // a copy: NameRuns sets Label
 		out = append(out, &r)
 	}
-	nameRuns(out)
+	analyze.NameRuns(out)
 	return out
 }
 
@@ -324,7 +324,7 @@ func TestAgreesWithAnalyze(t *testing.T) {
 	for _, r := range runs(t, bs8, bs32, long) {
 		rr := r.Result
 		// Latency: the same requests, the same median.
-		l := r.latency()
+		l := r.Latency
 		if len(l.TTFT) != rr.Latency.Requests {
 			t.Errorf("%s: %d TTFTs, analyze counts %d requests", r.Dir, len(l.TTFT), rr.Latency.Requests)
 		}
@@ -334,7 +334,7 @@ func TestAgreesWithAnalyze(t *testing.T) {
 			t.Errorf("%s: median TTFT %g, analyze %g", r.Dir, med, float64(rr.Latency.TTFT.Median))
 		}
 		// Efficiency: the cycles' BCa interval where there is one.
-		e, ok := r.efficiencyOf()
+		e, ok := efficiencyOf(r)
 		if !ok {
 			t.Fatalf("%s: no efficiency", r.Dir)
 		}
@@ -381,22 +381,6 @@ func median(s []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func TestCounterReset(t *testing.T) {
-	reads := []traceRead{{TimestampNs: 0, EnergyMj: 1000}, {TimestampNs: 1e9, EnergyMj: 2000}, {TimestampNs: 2e9, EnergyMj: 10}, {TimestampNs: 3e9, EnergyMj: 1010}}
-	if e, ok := counterEnergy(reads, 0, 1e9); !ok || e != 1 {
-		t.Errorf("0..1 s: %g %v, want 1 J", e, ok)
-	}
-	if _, ok := counterEnergy(reads, 1e9, 2e9); ok {
-		t.Error("across a reset: want no energy")
-	}
-	if e, ok := counterEnergy(reads, 2.5e9, 3e9); !ok || e != 0.5 {
-		t.Errorf("2.5..3 s: %g %v, want 0.5 J (linear between reads)", e, ok)
-	}
-	if _, ok := counterEnergy(reads, 2.5e9, 4e9); ok {
-		t.Error("past the last read: want no energy")
-	}
-}
-
 func TestParetoFront(t *testing.T) {
 	mk := func(tps, ept float64) effRun {
 		return effRun{e: efficiency{tps: interval{est: tps}, ept: interval{est: ept}}}
@@ -413,7 +397,7 @@ func TestParetoFront(t *testing.T) {
 func runsEff(t *testing.T) []effRun {
 	var out []effRun
 	for _, r := range runs(t, bs8, bs32, long) {
-		e, _ := r.efficiencyOf()
+		e, _ := efficiencyOf(r)
 		out = append(out, effRun{r, e})
 	}
 	return out
@@ -485,7 +469,7 @@ func TestDecimate(t *testing.T) {
 }
 
 func ExampleDraw() {
-	rs, err := Load([]string{"../testdata/runs/h100-bs8-cycles", "../testdata/runs/h100-bs32-cycles"}, analyze.DefaultSettings())
+	rs, err := analyze.Open([]string{"../testdata/runs/h100-bs8-cycles", "../testdata/runs/h100-bs32-cycles"}, analyze.DefaultSettings(), nil)
 	if err != nil {
 		panic(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/llem/llem/analyze/methods"
 )
 
 // ReplayErrorsKind is the figure of `llem replay --plot`: it is drawn
@@ -21,6 +23,19 @@ type ReplayPoint struct {
 	Method    string
 	DurationS float64 // the window's length
 	ErrorPct  float64 // the method's energy against llem's, in %
+}
+
+// ReplayErrorsOf draws the replayed methods' errors of doc (ReplayErrors).
+func ReplayErrorsOf(doc methods.Doc, w Width) (*Figure, error) {
+	var pts []ReplayPoint
+	for _, r := range doc.Runs {
+		for _, win := range r.Windows {
+			for _, m := range win.Methods {
+				pts = append(pts, ReplayPoint{Method: m.Method, DurationS: win.DurationS, ErrorPct: float64(m.ErrorPct)})
+			}
+		}
+	}
+	return ReplayErrors(pts, w)
 }
 
 // ReplayErrors draws each method's error against llem's estimate over the

@@ -11,10 +11,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/llem/llem/analyze"
-	"github.com/llem/llem/trace"
 )
-
-type traceRead = trace.EnergyRead
 
 // Phase shading: a tint per phase the recorder and the example clients
 // mark, the measured phase (whatever its name) always green.
@@ -65,7 +62,7 @@ func timeline(st *style, r *Run) (*Figure, error) {
 	if len(d.GPUs) == 0 {
 		return nil, fmt.Errorf("timeline: %s has no GPU samples", r.Dir)
 	}
-	xmax := r.sec(d.End)
+	xmax := float64(d.End-d.Origin) / 1e9
 	lg := &legend{st: st}
 
 	power := st.newPlot("", "Power (W)")
@@ -217,7 +214,7 @@ func timeline(st *style, r *Run) (*Figure, error) {
 	var starts []float64
 	for _, e := range d.Events {
 		if e.Kind == "request_start" {
-			starts = append(starts, r.sec(e.TimestampNs))
+			starts = append(starts, float64(e.TimestampNs-d.Origin)/1e9)
 		}
 	}
 	if len(starts) > 0 {
@@ -251,8 +248,8 @@ func timeline(st *style, r *Run) (*Figure, error) {
 			ls = gpuStyle(i, st.line*0.8)
 			lg.add(fmt.Sprintf("GPU %d", g.Index), lineThumb(ls))
 		}
-		temp.Add(line(seriesXY(r, g.Temperature), ls, plotter.NoStep))
-		clock.Add(line(seriesXY(r, g.SMClock), ls, plotter.NoStep))
+		temp.Add(line(seriesXY(d, g.Temperature), ls, plotter.NoStep))
+		clock.Add(line(seriesXY(d, g.SMClock), ls, plotter.NoStep))
 	}
 	padRange(&temp.Y, 1)
 	padRange(&clock.Y, 50)
@@ -322,163 +319,37 @@ func ordinal(k int) string {
 	return fmt.Sprintf("%d%s", k, suf)
 }
 
-func seriesXY(r *Run, s analyze.Series) xy {
+// seriesXY is a raw series against seconds from the run's first sample.
+func seriesXY(d *analyze.Data, s analyze.Series) xy {
 	p := xy{x: make([]float64, len(s.T)), y: slices.Clone(s.V)}
 	for i, t := range s.T {
-		p.x[i] = r.sec(t)
+		p.x[i] = float64(t-d.Origin) / 1e9
 	}
 	return p
 }
 
-// powerTraces are the power series of a timeline, summed over GPUs.
+// powerTraces are analyze's power series of a timeline, with their legend
+// texts.
 type powerTraces struct {
 	driver, instant, average xy
 	counter                  []xy // steps, one per stretch without a counter reset
 	driverText, counterText  string
 }
 
-// powerSeries: one GPU's samples as they are; several GPUs' summed in
-// bins of each field's update period (driver 20 ms, instant and average
-// 100 ms). The counter's power is the energy between reads over the time
-// between them, as steps; reads closer than 0.5 s to the last one kept
-// (the recorder's boundary reads, a few ms apart) are merged into the
-// next interval, since the counter itself updates only every ~100 ms.
 func powerSeries(r *Run) powerTraces {
-	d := r.Data
-	var pt powerTraces
-	period := float64(r.Result.Sensor.DriverPowerUpdatePeriodMs)
-	pt.driverText = "driver samples"
-	if finite(period) && period > 0 {
-		pt.driverText = fmt.Sprintf("driver, %.0f Hz", 1000/period)
+	p := r.PowerTraces()
+	pt := powerTraces{driver: xyOf(p.Driver), instant: xyOf(p.Instant), average: xyOf(p.Average), driverText: "driver samples"}
+	for _, c := range p.Counter {
+		pt.counter = append(pt.counter, xyOf(c))
 	}
-	if len(d.GPUs) == 1 {
-		g := d.GPUs[0]
-		pt.driver, pt.instant, pt.average = seriesXY(r, g.DriverPower), seriesXY(r, g.InstantPower), seriesXY(r, g.AveragePower)
-	} else {
-		pt.driver = summedBins(r, func(g *analyze.GPU) analyze.Series { return g.DriverPower }, 20e6)
-		pt.instant = summedBins(r, func(g *analyze.GPU) analyze.Series { return g.InstantPower }, 100e6)
-		pt.average = summedBins(r, func(g *analyze.GPU) analyze.Series { return g.AveragePower }, 100e6)
+	if finite(p.DriverPeriodMs) && p.DriverPeriodMs > 0 {
+		pt.driverText = fmt.Sprintf("driver, %.0f Hz", 1000/p.DriverPeriodMs)
 	}
-
-	// The grid: GPU 0's reads, at least 0.5 s apart.
-	reads := d.GPUs[0].Energy
-	var grid []int64
-	for _, e := range reads {
-		if len(grid) == 0 || e.TimestampNs-grid[len(grid)-1] >= 500e6 {
-			grid = append(grid, e.TimestampNs)
-		}
-	}
-	if n := len(reads); n > 1 && grid[len(grid)-1] != reads[n-1].TimestampNs {
-		if len(grid) > 1 {
-			grid[len(grid)-1] = reads[n-1].TimestampNs // the last interval is stretched to the last read
-		} else {
-			grid = append(grid, reads[n-1].TimestampNs)
-		}
-	}
-	var cur xy
-	var steps []float64
-	flush := func() {
-		if len(cur.x) > 1 {
-			pt.counter = append(pt.counter, cur)
-		}
-		cur = xy{}
-	}
-	for i := 1; i < len(grid); i++ {
-		a, b := grid[i-1], grid[i]
-		var e float64
-		ok := true
-		for _, g := range d.GPUs {
-			ge, gok := counterEnergy(g.Energy, a, b)
-			e += ge
-			ok = ok && gok
-		}
-		if !ok {
-			flush()
-			continue
-		}
-		p := e / (float64(b-a) / 1e9)
-		if len(cur.x) > 0 {
-			cur.x, cur.y = cur.x[:len(cur.x)-1], cur.y[:len(cur.y)-1] // the closing point
-		}
-		cur.add(r.sec(a), p)
-		cur.add(r.sec(b), p)
-		steps = append(steps, float64(b-a)/1e9)
-	}
-	flush()
-	if len(steps) > 0 {
-		slices.Sort(steps)
-		pt.counterText = fmt.Sprintf("counter, %s s steps", formatTick(steps[len(steps)/2], 1))
-		if math.Abs(steps[len(steps)/2]-math.Round(steps[len(steps)/2])) < 0.05 {
-			pt.counterText = fmt.Sprintf("counter, %.0f s steps", steps[len(steps)/2])
+	if step := p.CounterStepS; finite(step) {
+		pt.counterText = fmt.Sprintf("counter, %s s steps", formatTick(step, 1))
+		if math.Abs(step-math.Round(step)) < 0.05 {
+			pt.counterText = fmt.Sprintf("counter, %.0f s steps", step)
 		}
 	}
 	return pt
-}
-
-// counterEnergy is the energy (J) a GPU's counter reads between a and b,
-// linear between reads; false where the reads do not cover [a, b] or the
-// counter went backwards (a driver reload) inside it.
-func counterEnergy(reads []traceRead, a, b int64) (float64, bool) {
-	// at is the counter at t, the index of the first read at or after t,
-	// and whether t is a read's own stamp.
-	at := func(t int64) (float64, int, bool, bool) {
-		k, _ := slices.BinarySearchFunc(reads, t, func(e traceRead, t int64) int {
-			switch {
-			case e.TimestampNs < t:
-				return -1
-			case e.TimestampNs > t:
-				return 1
-			}
-			return 0
-		})
-		if k < len(reads) && reads[k].TimestampNs == t {
-			return float64(reads[k].EnergyMj), k, true, true
-		}
-		if k == 0 || k == len(reads) {
-			return 0, k, false, false
-		}
-		p, q := reads[k-1], reads[k]
-		f := float64(t-p.TimestampNs) / float64(q.TimestampNs-p.TimestampNs)
-		return float64(p.EnergyMj) + f*float64(q.EnergyMj-p.EnergyMj), k, false, true
-	}
-	ea, ka, exact, okA := at(a)
-	eb, kb, _, okB := at(b)
-	if !okA || !okB {
-		return 0, false
-	}
-	// Every step between reads that [a, b] touches must go forwards.
-	first := ka
-	if exact {
-		first = ka + 1
-	}
-	for k := first; k <= kb; k++ {
-		if reads[k].EnergyMj < reads[k-1].EnergyMj {
-			return 0, false
-		}
-	}
-	return (eb - ea) / 1000, true
-}
-
-// summedBins is a field summed over GPUs in bins of binNs, at the bins'
-// centres; bins some GPU does not cover are left out.
-func summedBins(r *Run, field func(*analyze.GPU) analyze.Series, binNs int64) xy {
-	d := r.Data
-	var sum []float64
-	for _, g := range d.GPUs {
-		b := field(g).Bins(d.Origin, d.End, binNs)
-		if sum == nil {
-			sum = b
-			continue
-		}
-		for i := range sum {
-			sum[i] += b[i]
-		}
-	}
-	var p xy
-	for i, v := range sum {
-		if finite(v) {
-			p.add((float64(i)+0.5)*float64(binNs)/1e9, v)
-		}
-	}
-	return p
 }

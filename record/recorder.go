@@ -160,21 +160,30 @@ func selectGPUs(b Backend, want []int) ([]GPU, error) {
 	for _, i := range want {
 		g, ok := byIndex[i]
 		if !ok {
-			return nil, fmt.Errorf("--gpus: GPU %d is not visible (device %s has %d GPU(s))", i, b.Name(), len(all))
+			return nil, &ConfigError{Field: "GPUs", Msg: fmt.Sprintf("GPU %d is not visible (device %s has %d GPU(s))", i, b.Name(), len(all))}
 		}
 		out = append(out, g)
 	}
 	return out, nil
 }
 
+// ConfigError is a Config field the recorder cannot honour, named by its
+// field so that the command line can name its own flag.
+type ConfigError struct {
+	Field string // of Config: "GPUs", "OutDir"
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
+
 // makeRunDir refuses to write into a non-empty directory, so an earlier
 // run is never overwritten.
 func makeRunDir(dir string) error {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("--out %s: directory exists and is not empty; choose a new one", dir)
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: directory exists and is not empty; choose a new one", dir)}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("--out %s: %w", dir, err)
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", dir, err)}
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ func Summarize(r *Run) (*Summary, error) {
 	// State rows and events are counted by column: a row struct with ten
 	// optional fields, or an event with strings, costs a microsecond to
 	// decode, and a long run has millions of token events.
-	err = ScanColumns(r, TableState, []string{"gpu", "timestamp_ns"}, 0, func(c *Columns) error {
+	err = ScanColumns(r, TableState, []string{ColGPU, ColTimestampNs}, 0, func(c *Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/llem/llem/analyze/internal/nullable"
 	"gonum.org/v1/gonum/mathext"
@@ -51,15 +52,32 @@ func (o Options) resolve() (Options, error) {
 		o.Confidence = DefaultConfidence
 	}
 	if o.Resamples < 1 {
-		return o, fmt.Errorf("--resamples must be at least 1, got %d", o.Resamples)
+		return o, fmt.Errorf("resamples must be at least 1, got %d", o.Resamples)
 	}
 	if !(o.Confidence > 0 && o.Confidence < 1) { // also rejects NaN
-		return o, fmt.Errorf("--confidence must be in (0, 1), got %g", o.Confidence)
+		return o, fmt.Errorf("confidence must be in (0, 1), got %g", o.Confidence)
 	}
 	if o.Rand == nil {
 		o.Rand = rand.NewPCG(o.Seed, pcgStream)
 	}
 	return o, nil
+}
+
+// An IntervalFunc computes one kind of interval (BCa, Percentile, Basic).
+type IntervalFunc func(x []float64, stat Stat, opts Options) (Interval, error)
+
+// MethodNamed is the interval of a method name (MethodBCa, MethodPercentile
+// or MethodBasic, any case).
+func MethodNamed(name string) (IntervalFunc, bool) {
+	switch strings.ToLower(name) {
+	case MethodBCa:
+		return BCa, true
+	case MethodPercentile:
+		return Percentile, true
+	case MethodBasic:
+		return Basic, true
+	}
+	return nil, false
 }
 
 // Interval is a bootstrap confidence interval. When Degenerate is true there

@@ -414,11 +414,11 @@ func TestBadOptions(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{Options{Confidence: 1}, "--confidence must be in (0, 1)"},
-		{Options{Confidence: 1.5}, "--confidence must be in (0, 1)"},
-		{Options{Confidence: -0.1}, "--confidence must be in (0, 1)"},
-		{Options{Confidence: math.NaN()}, "--confidence must be in (0, 1)"},
-		{Options{Resamples: -1}, "--resamples must be at least 1"},
+		{Options{Confidence: 1}, "confidence must be in (0, 1)"},
+		{Options{Confidence: 1.5}, "confidence must be in (0, 1)"},
+		{Options{Confidence: -0.1}, "confidence must be in (0, 1)"},
+		{Options{Confidence: math.NaN()}, "confidence must be in (0, 1)"},
+		{Options{Resamples: -1}, "resamples must be at least 1"},
 	} {
 		for _, f := range []func([]float64, Stat, Options) (Interval, error){BCa, Percentile, Basic} {
 			if _, err := f(specX, Mean, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {

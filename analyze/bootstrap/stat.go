@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // Stat is a statistic to bootstrap. Func computes it from a sample; it must
@@ -173,4 +174,15 @@ func Acceleration(x []float64, stat Stat) float64 {
 		return math.NaN()
 	}
 	return acceleration(jackknifeU(x, stat))
+}
+
+// StatNamed is the statistic of a name, "mean" or "median" (any case).
+func StatNamed(name string) (Stat, bool) {
+	switch strings.ToLower(name) {
+	case "mean":
+		return Mean, true
+	case "median":
+		return Median, true
+	}
+	return Stat{}, false
 }

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -10,52 +9,55 @@ import (
 	"github.com/llem/llem/analyze/bootstrap"
 )
 
-// Settings are the choices of a comparison.
-type Settings struct {
-	Resamples  int     `json:"resamples"`  // bootstrap resamples, per-run CIs and ratio CIs
-	Confidence float64 `json:"confidence"` // confidence level of every interval
-	Seed       uint64  `json:"seed"`       // seeds every resampling
-	Alpha      float64 `json:"alpha"`      // significance level of the U test
+// Options are what a comparison asks beyond the runs' analysis: the
+// resampling of every interval is the analysis settings' (one seed, one
+// number of resamples for a run's own CIs and the comparison's).
+type Options struct {
+	Alpha float64 // significance level of the U test
 	// GroupBy names a run label (llem record --label KEY=VALUE): runs with
 	// the same value are pooled into one configuration. Empty: each run is
 	// its own configuration.
-	GroupBy string `json:"group_by"`
+	GroupBy string
 	// Baseline names the configuration the others are compared with: a
 	// label value with GroupBy, else a run as given. Empty: the first.
-	Baseline string `json:"baseline"`
-	// Fixed descriptions of the methods, written out for the reader of
-	// the JSON.
-	EstimateMethod string `json:"estimate_method"`
-	ChangeMethod   string `json:"change_method"`
-	TestMethod     string `json:"test_method"`
+	Baseline string
 }
 
-// DefaultSettings: 2,000 resamples, 95%, seed 0 (as `llem analyze`), and
-// benchstat's alpha of 0.05.
-func DefaultSettings() Settings {
-	return Settings{Resamples: bootstrap.DefaultResamples, Confidence: bootstrap.DefaultConfidence, Seed: 0, Alpha: 0.05,
-		EstimateMethod: "mean of the samples with its BCa bootstrap CI",
-		ChangeMethod:   "ratio of means (configuration / baseline) with a two-sample BCa bootstrap CI, each sample resampled independently",
-		TestMethod: fmt.Sprintf("Mann-Whitney U, two-sided: exact without ties up to %d values a sample and with ties up to %d, else normal approximation with tie and continuity corrections",
-			ExactLimit, ExactTiesLimit)}
-}
+// DefaultOptions: benchstat's alpha of 0.05, each run its own
+// configuration, the first the baseline.
+func DefaultOptions() Options { return Options{Alpha: 0.05} }
 
-// Validate checks the settings' ranges; the messages name the flags.
-func (s Settings) Validate() error {
-	if s.Resamples < 1 {
-		return fmt.Errorf("--resamples must be at least 1, got %d", s.Resamples)
-	}
-	if !(s.Confidence > 0 && s.Confidence < 1) {
-		return fmt.Errorf("--confidence must be in (0, 1), got %g", s.Confidence)
-	}
-	if !(s.Alpha > 0 && s.Alpha < 1) {
-		return fmt.Errorf("--alpha must be in (0, 1), got %g", s.Alpha)
+// Validate checks the options' ranges; errors are *analyze.SettingError
+// naming the option by its key.
+func (o Options) Validate() error {
+	if !(o.Alpha > 0 && o.Alpha < 1) {
+		return &analyze.SettingError{Key: "alpha", Msg: fmt.Sprintf("must be in (0, 1), got %g", o.Alpha)}
 	}
 	return nil
 }
 
-func (s Settings) bootOpts() bootstrap.Options {
-	return bootstrap.Options{Resamples: s.Resamples, Confidence: s.Confidence, Seed: s.Seed}
+// Settings record what a comparison was made with, in its JSON: the
+// analysis settings' resampling, the options, and fixed descriptions of
+// the methods for the reader.
+type Settings struct {
+	Resamples      int     `json:"resamples"`  // bootstrap resamples, per-run CIs and ratio CIs
+	Confidence     float64 `json:"confidence"` // confidence level of every interval
+	Seed           uint64  `json:"seed"`       // seeds every resampling
+	Alpha          float64 `json:"alpha"`      // significance level of the U test
+	GroupBy        string  `json:"group_by"`
+	Baseline       string  `json:"baseline"`
+	EstimateMethod string  `json:"estimate_method"`
+	ChangeMethod   string  `json:"change_method"`
+	TestMethod     string  `json:"test_method"`
+}
+
+func settingsOf(s analyze.Settings, o Options) Settings {
+	return Settings{Resamples: s.Resamples, Confidence: s.Confidence, Seed: s.Seed, Alpha: o.Alpha,
+		GroupBy: o.GroupBy, Baseline: o.Baseline,
+		EstimateMethod: "mean of the samples with its BCa bootstrap CI",
+		ChangeMethod:   "ratio of means (configuration / baseline) with a two-sample BCa bootstrap CI, each sample resampled independently",
+		TestMethod: fmt.Sprintf("Mann-Whitney U, two-sided: exact without ties up to %d values a sample and with ties up to %d, else normal approximation with tie and continuity corrections",
+			ExactLimit, ExactTiesLimit)}
 }
 
 // Result is a comparison: the document `llem compare --json` writes.
@@ -135,14 +137,33 @@ type Test struct {
 	Note        string      `json:"note,omitempty"`
 }
 
-// Compare groups the runs into configurations and compares every metric
-// of each with the baseline's. Errors are the caller's input problems
-// (fewer than two configurations, a run without the --group-by label, an
-// unknown --baseline, bad settings).
-func Compare(runs []Run, s Settings) (*Result, error) {
-	if err := s.Validate(); err != nil {
+// Compare groups the analysed runs into configurations and compares
+// every metric of each with the baseline's. The runs were analysed with
+// settings s, whose resampling the comparison uses too. Errors are the
+// caller's input problems (fewer than two configurations, a run without
+// the GroupBy label, an unknown Baseline, bad options), as
+// *analyze.SettingError where an option is to blame.
+func Compare(runs []*analyze.Run, s analyze.Settings, o Options) (*Result, error) {
+	var sets []Samples
+	for _, r := range runs {
+		sets = append(sets, SamplesOf(r))
+	}
+	res, err := compareSamples(sets, s, o)
+	if err != nil {
 		return nil, err
 	}
+	res.Analysis, res.AnalysisHash = s, s.Hash()
+	return res, nil
+}
+
+func compareSamples(runs []Samples, as analyze.Settings, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := as.Validate(); err != nil {
+		return nil, err
+	}
+	s := settingsOf(as, o)
 	groups, members, err := group(runs, s)
 	if err != nil {
 		return nil, err
@@ -157,12 +178,12 @@ func Compare(runs []Run, s Settings) (*Result, error) {
 			Cycles: r.Cycles, Notes: notes})
 	}
 	for _, m := range Metrics {
-		res.Metrics = append(res.Metrics, compareMetric(m, groups, members, s))
+		res.Metrics = append(res.Metrics, compareMetric(m, groups, members, as, o.Alpha))
 	}
 	return res, nil
 }
 
-func groupName(r Run, s Settings) string {
+func groupName(r Samples, s Settings) string {
 	if s.GroupBy == "" {
 		return r.Name
 	}
@@ -171,7 +192,7 @@ func groupName(r Run, s Settings) string {
 
 // group forms the configurations in order of first appearance, the
 // baseline first.
-func group(runs []Run, s Settings) ([]Group, [][]Run, error) {
+func group(runs []Samples, s Settings) ([]Group, [][]Samples, error) {
 	if s.GroupBy != "" {
 		var missing []string
 		for _, r := range runs {
@@ -180,12 +201,12 @@ func group(runs []Run, s Settings) ([]Group, [][]Run, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, nil, fmt.Errorf("--group-by %s: %d run(s) have no label %q (record with --label %s=VALUE): %s",
-				s.GroupBy, len(missing), s.GroupBy, s.GroupBy, strings.Join(missing, "; "))
+			return nil, nil, &analyze.SettingError{Key: "group_by", Msg: fmt.Sprintf("%s: %d run(s) have no label %q (record with the label %s=VALUE): %s",
+				s.GroupBy, len(missing), s.GroupBy, s.GroupBy, strings.Join(missing, "; "))}
 		}
 	}
 	var groups []Group
-	var members [][]Run
+	var members [][]Samples
 	index := map[string]int{}
 	for _, r := range runs {
 		name := groupName(r, s)
@@ -225,7 +246,7 @@ func group(runs []Run, s Settings) ([]Group, [][]Run, error) {
 				}
 				names = append(names, n)
 			}
-			return nil, nil, fmt.Errorf("--baseline %s: no such configuration; there are %s", s.Baseline, strings.Join(names, ", "))
+			return nil, nil, &analyze.SettingError{Key: "baseline", Msg: fmt.Sprintf("%s: no such configuration; there are %s", s.Baseline, strings.Join(names, ", "))}
 		}
 	}
 	groups[base].Baseline = true
@@ -254,7 +275,7 @@ func labelList(l map[string]string) string {
 	return strings.Join(keys, " ")
 }
 
-func compareMetric(m Metric, groups []Group, members [][]Run, s Settings) MetricResult {
+func compareMetric(m Metric, groups []Group, members [][]Samples, s analyze.Settings, alpha float64) MetricResult {
 	mr := MetricResult{Metric: m, Notes: []string{}}
 	pooled := make([][]float64, len(groups))
 	for i, runs := range members {
@@ -269,14 +290,14 @@ func compareMetric(m Metric, groups []Group, members [][]Run, s Settings) Metric
 		row := Row{Group: g.Name, Baseline: g.Baseline, N: len(x), Samples: x, Estimate: estimate(x, s)}
 		if !g.Baseline {
 			row.Change = change(pooled[0], x, s)
-			row.Test = test(pooled[0], x, s)
+			row.Test = test(pooled[0], x, alpha)
 		}
 		mr.Rows = append(mr.Rows, row)
 		switch {
 		case len(x) == 0:
 			mr.Notes = append(mr.Notes, fmt.Sprintf("%s: no values (no requests or output tokens in the measured windows)", g.Name))
 		case len(x) == 1 && m.Sample == PerCycle:
-			mr.Notes = append(mr.Notes, fmt.Sprintf("%s: one sample (a run without cycles: its measured windows are one sample): an estimate, no CI and no test; record with --cycles 5", g.Name))
+			mr.Notes = append(mr.Notes, fmt.Sprintf("%s: one sample (a run without cycles: its measured windows are one sample): an estimate, no CI and no test; record 5 cycles or more", g.Name))
 		case len(x) == 1:
 			mr.Notes = append(mr.Notes, fmt.Sprintf("%s: one sample: an estimate, no CI and no test", g.Name))
 		}
@@ -286,23 +307,18 @@ func compareMetric(m Metric, groups []Group, members [][]Run, s Settings) Metric
 
 // estimate is the mean of x with its BCa CI (degenerate, with the
 // bootstrap package's note, for fewer than two values).
-func estimate(x []float64, s Settings) bootstrap.Interval {
-	iv, err := bootstrap.BCa(x, bootstrap.Mean, s.bootOpts())
-	if err != nil { // only for non-finite values, which Run never holds
-		return bootstrap.Interval{Estimate: mean(x), Low: math.NaN(), High: math.NaN(), Confidence: s.Confidence,
-			Method: bootstrap.MethodBCa, N: len(x), Resamples: s.Resamples, Seed: s.Seed, Degenerate: true, Note: err.Error()}
-	}
-	return iv
+func estimate(x []float64, s analyze.Settings) bootstrap.Interval {
+	return analyze.IntervalOf(x, bootstrap.Mean, s)
 }
 
-func change(base, x []float64, s Settings) *Change {
-	iv := RatioCI(base, x, s.bootOpts())
+func change(base, x []float64, s analyze.Settings) *Change {
+	iv := bootstrap.RatioBCa(base, x, s.Bootstrap())
 	pct := func(r float64) analyze.Num { return analyze.Num((r - 1) * 100) }
 	return &Change{Ratio: iv, Pct: pct(iv.Estimate), PctLow: pct(iv.Low), PctHigh: pct(iv.High)}
 }
 
-func test(base, x []float64, s Settings) *Test {
-	t := &Test{Name: "mann_whitney_u", U: analyze.NaN, Z: analyze.NaN, P: analyze.NaN, MinP: analyze.NaN, Alpha: s.Alpha}
+func test(base, x []float64, alpha float64) *Test {
+	t := &Test{Name: "mann_whitney_u", U: analyze.NaN, Z: analyze.NaN, P: analyze.NaN, MinP: analyze.NaN, Alpha: alpha}
 	if len(base) < 2 || len(x) < 2 {
 		t.Note = fmt.Sprintf("no test: n = %d and %d; the U test needs at least two samples on each side", len(base), len(x))
 		return t
@@ -314,10 +330,10 @@ func test(base, x []float64, s Settings) *Test {
 		return t
 	}
 	t.Method, t.U, t.Z, t.P = u.Method, analyze.Num(u.U), analyze.Num(u.Z), analyze.Num(u.P)
-	t.Significant = u.P < s.Alpha
-	if float64(t.MinP) >= s.Alpha {
+	t.Significant = u.P < alpha
+	if float64(t.MinP) >= alpha {
 		t.Note = fmt.Sprintf("with n = %d and %d the smallest possible p is %.3g, not below alpha %g: no change can be significant; record more cycles",
-			len(base), len(x), float64(t.MinP), s.Alpha)
+			len(base), len(x), float64(t.MinP), alpha)
 	}
 	return t
 }

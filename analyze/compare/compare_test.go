@@ -25,14 +25,8 @@ type reference struct {
 		Method string
 		U, P   float64
 	} `json:"utests"`
-	Ratios []struct {
-		Name         string
-		A, B         []float64
-		ThetaHat     float64   `json:"theta_hat"`
-		ThetaStar    []float64 `json:"theta_star"`
-		Acceleration float64
-		BCa          [2]float64 `json:"bca"`
-	} `json:"ratios"`
+	// The file's "ratios" are the two-sample bootstrap's references,
+	// read by analyze/bootstrap's tests.
 }
 
 func loadReference(t *testing.T) reference {
@@ -45,7 +39,7 @@ func loadReference(t *testing.T) reference {
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
-	if len(ref.UTests) == 0 || len(ref.Ratios) == 0 {
+	if len(ref.UTests) == 0 {
 		t.Fatal("reference.json holds no cases")
 	}
 	return ref
@@ -122,67 +116,30 @@ func TestMinExactP(t *testing.T) {
 	}
 }
 
-func TestRatioBCaMatchesScipy(t *testing.T) {
-	ref := loadReference(t)
-	for _, c := range ref.Ratios {
-		if got := RatioOfMeans(c.A, c.B); !near(got, c.ThetaHat, 1e-14) {
-			t.Errorf("%s: ratio %g, scipy %g", c.Name, got, c.ThetaHat)
-		}
-		a := RatioAcceleration(c.A, c.B)
-		if !near(a, c.Acceleration, 1e-9) && math.Abs(a-c.Acceleration) > 1e-15 {
-			t.Errorf("%s: acceleration %.17g, scipy %.17g", c.Name, a, c.Acceleration)
-		}
-		iv := bootstrap.Interval{Estimate: RatioOfMeans(c.A, c.B), Confidence: ref.Confidence}
-		iv = ratioInterval(iv, c.ThetaStar, a)
-		if iv.Degenerate || !near(iv.Low, c.BCa[0], 1e-9) || !near(iv.High, c.BCa[1], 1e-9) {
-			t.Errorf("%s: BCa [%.17g, %.17g] (%s), scipy [%.17g, %.17g]", c.Name, iv.Low, iv.High, iv.Note, c.BCa[0], c.BCa[1])
-		}
-	}
-}
-
-func TestRatioCI(t *testing.T) {
-	a := []float64{10, 11, 9, 10.5, 9.5}
-	b := []float64{5, 5.5, 4.5, 5.2, 4.8}
-	opts := bootstrap.Options{Resamples: 2000, Confidence: 0.95, Seed: 3}
-	iv := RatioCI(a, b, opts)
-	if iv.Degenerate || !(iv.Low < iv.Estimate && iv.Estimate < iv.High) || !(iv.High < 0.6 && iv.Low > 0.4) {
-		t.Errorf("ratio about 0.5: got %+v", iv)
-	}
-	if again := RatioCI(a, b, opts); again != iv {
-		t.Errorf("same seed, different interval: %+v then %+v", iv, again)
-	}
-	opts.Seed = 4
-	if other := RatioCI(a, b, opts); other.Low == iv.Low && other.High == iv.High {
-		t.Error("another seed gives the same bounds")
-	}
-	for name, c := range map[string][2][]float64{
-		"one value":     {{1}, {2, 3}},
-		"empty":         {{}, {2, 3}},
-		"zero baseline": {{0, 0}, {2, 3}},
-		"both constant": {{2, 2, 2}, {3, 3}},
-	} {
-		iv := RatioCI(c[0], c[1], opts)
-		if !iv.Degenerate || iv.Note == "" || !math.IsNaN(iv.Low) || !math.IsNaN(iv.High) {
-			t.Errorf("%s: %+v, want a degenerate interval with a note", name, iv)
-		}
-	}
-}
-
 // The shipped H100 runs: batch 8 and batch 32, 5 cycles each.
 const (
 	bs8Run  = "../../testdata/runs/h100-bs8-cycles"
 	bs32Run = "../../testdata/runs/h100-bs32-cycles"
 )
 
-func loadRun(t *testing.T, dir string) (Run, analyze.RunResult) {
+func loadRun(t *testing.T, dir string) (Samples, analyze.RunResult) {
 	t.Helper()
-	s := analyze.DefaultSettings()
-	d, err := analyze.Load(dir)
+	runs, err := analyze.Open([]string{dir}, analyze.DefaultSettings(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := analyze.AnalyzeRun(d, dir, s)
-	return FromAnalysis(d, &rr), rr
+	return SamplesOf(runs[0]), runs[0].Result
+}
+
+// settings are the default analysis settings and comparison options, set
+// by set.
+func compareWith(t *testing.T, runs []Samples, set func(*analyze.Settings, *Options)) (*Result, error) {
+	t.Helper()
+	s, o := analyze.DefaultSettings(), DefaultOptions()
+	if set != nil {
+		set(&s, &o)
+	}
+	return compareSamples(runs, s, o)
 }
 
 // The samples are what `llem analyze` reports: its per-cycle energy per
@@ -203,14 +160,14 @@ func TestSamplesAgreeWithAnalyze(t *testing.T) {
 			}
 		}
 		// The same BCa interval as analyze's (same data, options, seed).
-		est := estimate(ept, DefaultSettings())
+		est := estimate(ept, analyze.DefaultSettings())
 		if a := rr.Cycles.EnergyPerOutputTokenJ; est.Estimate != a.Estimate || est.Low != a.Low || est.High != a.High {
 			t.Errorf("%s: %g [%g, %g], analyze %g [%g, %g]", dir, est.Estimate, est.Low, est.High, a.Estimate, a.Low, a.High)
 		}
 		for key, lm := range map[string]*analyze.LatencyMetric{"ttft_s": rr.Latency.TTFT, "itl_s": rr.Latency.ITL} {
 			x := run.Samples[key]
-			if len(x) != rr.Latency.Requests || mean(x) != lm.Mean.Estimate {
-				t.Errorf("%s %s: %d requests, mean %g; analyze %d, %g", dir, key, len(x), mean(x), rr.Latency.Requests, lm.Mean.Estimate)
+			if len(x) != rr.Latency.Requests || bootstrap.Mean.Func(x) != lm.Mean.Estimate {
+				t.Errorf("%s %s: %d requests, mean %g; analyze %d, %g", dir, key, len(x), bootstrap.Mean.Func(x), rr.Latency.Requests, lm.Mean.Estimate)
 			}
 		}
 		for _, key := range []string{"output_tokens_per_s", "mean_power_w", "energy_per_request_j"} {
@@ -234,7 +191,7 @@ func TestSamplesAgreeWithAnalyze(t *testing.T) {
 func TestRealRunsBatch8VersusBatch32(t *testing.T) {
 	r8, _ := loadRun(t, bs8Run)
 	r32, _ := loadRun(t, bs32Run)
-	res, err := Compare([]Run{r8, r32}, DefaultSettings())
+	res, err := compareWith(t, []Samples{r8, r32}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,8 +215,8 @@ func TestRealRunsBatch8VersusBatch32(t *testing.T) {
 	}
 }
 
-func synthRun(name string, labels map[string]string, vals ...float64) Run {
-	r := Run{Name: name, Labels: labels, Cycles: len(vals), Samples: map[string][]float64{}}
+func synthRun(name string, labels map[string]string, vals ...float64) Samples {
+	r := Samples{Name: name, Labels: labels, Cycles: len(vals), Samples: map[string][]float64{}}
 	if len(vals) == 1 {
 		r.Cycles = 0
 	}
@@ -270,15 +227,13 @@ func synthRun(name string, labels map[string]string, vals ...float64) Run {
 }
 
 func TestGroupBy(t *testing.T) {
-	runs := []Run{
+	runs := []Samples{
 		synthRun("a", map[string]string{"batch": "8"}, 10, 11, 12),
 		synthRun("b", map[string]string{"batch": "32"}, 5, 6, 5.5),
 		synthRun("c", map[string]string{"batch": "8"}, 10.5, 11.5),
 		synthRun("d", map[string]string{"batch": "32"}, 6.5),
 	}
-	s := DefaultSettings()
-	s.GroupBy = "batch"
-	res, err := Compare(runs, s)
+	res, err := compareWith(t, runs, func(_ *analyze.Settings, o *Options) { o.GroupBy = "batch" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,8 +246,7 @@ func TestGroupBy(t *testing.T) {
 		t.Errorf("pooled rows %+v", rows)
 	}
 	// --baseline moves the named configuration first.
-	s.Baseline = "32"
-	res, err = Compare(runs, s)
+	res, err = compareWith(t, runs, func(_ *analyze.Settings, o *Options) { o.GroupBy, o.Baseline = "batch", "32" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,22 +266,20 @@ func TestCompareErrors(t *testing.T) {
 	b := synthRun("b", map[string]string{"batch": "8", "x": "y"}, 3, 4)
 	c := synthRun("c", map[string]string{}, 3, 4)
 	for name, tc := range map[string]struct {
-		runs []Run
-		set  func(*Settings)
+		runs []Samples
+		set  func(*analyze.Settings, *Options)
 		want string
 	}{
-		"one run":        {[]Run{a}, func(*Settings) {}, "at least two"},
-		"one group":      {[]Run{a, b}, func(s *Settings) { s.GroupBy = "batch" }, `values of the label "batch"`},
-		"missing label":  {[]Run{a, b, c}, func(s *Settings) { s.GroupBy = "x" }, "a (labels: batch=8)"},
-		"no labels":      {[]Run{a, c}, func(s *Settings) { s.GroupBy = "batch" }, "c (labels: none)"},
-		"bad baseline":   {[]Run{a, c}, func(s *Settings) { s.Baseline = "zz" }, "--baseline zz"},
-		"bad alpha":      {[]Run{a, c}, func(s *Settings) { s.Alpha = 1 }, "--alpha"},
-		"bad confidence": {[]Run{a, c}, func(s *Settings) { s.Confidence = 0 }, "--confidence"},
-		"bad resamples":  {[]Run{a, c}, func(s *Settings) { s.Resamples = 0 }, "--resamples"},
+		"one run":        {[]Samples{a}, nil, "at least two"},
+		"one group":      {[]Samples{a, b}, func(_ *analyze.Settings, o *Options) { o.GroupBy = "batch" }, `values of the label "batch"`},
+		"missing label":  {[]Samples{a, b, c}, func(_ *analyze.Settings, o *Options) { o.GroupBy = "x" }, "a (labels: batch=8)"},
+		"no labels":      {[]Samples{a, c}, func(_ *analyze.Settings, o *Options) { o.GroupBy = "batch" }, "c (labels: none)"},
+		"bad baseline":   {[]Samples{a, c}, func(_ *analyze.Settings, o *Options) { o.Baseline = "zz" }, "baseline: zz"},
+		"bad alpha":      {[]Samples{a, c}, func(_ *analyze.Settings, o *Options) { o.Alpha = 1 }, "alpha:"},
+		"bad confidence": {[]Samples{a, c}, func(s *analyze.Settings, _ *Options) { s.Confidence = 0 }, "confidence:"},
+		"bad resamples":  {[]Samples{a, c}, func(s *analyze.Settings, _ *Options) { s.Resamples = 0 }, "resamples:"},
 	} {
-		s := DefaultSettings()
-		tc.set(&s)
-		_, err := Compare(tc.runs, s)
+		_, err := compareWith(t, tc.runs, tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
 		}
@@ -337,8 +289,8 @@ func TestCompareErrors(t *testing.T) {
 // A run without cycles is one sample: an estimate, no CI, no test, and
 // the table says so.
 func TestSingleSample(t *testing.T) {
-	runs := []Run{synthRun("a", nil, 10), synthRun("b", nil, 12)}
-	res, err := Compare(runs, DefaultSettings())
+	runs := []Samples{synthRun("a", nil, 10), synthRun("b", nil, 12)}
+	res, err := compareWith(t, runs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +304,7 @@ func TestSingleSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"no test", "one sample", "+20.00%", "no cycles", "record with --cycles 5"} {
+	for _, want := range []string{"no test", "one sample", "+20.00%", "no cycles", "record 5 cycles or more"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -362,8 +314,8 @@ func TestSingleSample(t *testing.T) {
 // Too few cycles for the test to ever reach alpha: the note says so, and
 // the change reads ~.
 func TestTooFewForSignificance(t *testing.T) {
-	runs := []Run{synthRun("a", nil, 1, 2, 3), synthRun("b", nil, 4, 5, 6)}
-	res, err := Compare(runs, DefaultSettings())
+	runs := []Samples{synthRun("a", nil, 1, 2, 3), synthRun("b", nil, 4, 5, 6)}
+	res, err := compareWith(t, runs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +338,7 @@ func TestDeterministicOutput(t *testing.T) {
 	r8, _ := loadRun(t, bs8Run)
 	r32, _ := loadRun(t, bs32Run)
 	render := func() (string, string, string) {
-		res, err := Compare([]Run{r8, r32}, DefaultSettings())
+		res, err := compareWith(t, []Samples{r8, r32}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,10 +3,8 @@ package compare
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/llem/llem/analyze"
-	"github.com/llem/llem/analyze/serving"
 )
 
 // Metric is a compared quantity.
@@ -35,8 +33,8 @@ var Metrics = []Metric{
 	{Key: "energy_per_request_j", Name: "energy per request", Unit: "J", Sample: PerCycle},
 }
 
-// Run is one run's samples of every metric.
-type Run struct {
+// Samples are one run's samples of every metric.
+type Samples struct {
 	Name   string            // how the run is called: the path given
 	RunID  string            // meta.json run_id
 	Labels map[string]string // llem record --label
@@ -47,94 +45,44 @@ type Run struct {
 	Notes   []string
 }
 
-// Load reads and analyses the run in dir with the analysis settings s and
-// returns its samples.
-func Load(dir string, s analyze.Settings) (Run, error) {
-	d, err := analyze.Load(dir)
-	if err != nil {
-		return Run{}, err
-	}
-	rr := analyze.AnalyzeRun(d, dir, s)
-	return FromAnalysis(d, &rr), nil
-}
-
-// FromAnalysis takes a run's samples from its analysis rr of the data d.
+// SamplesOf takes a run's samples from its analysis; nothing is computed
+// here that `llem analyze` does not report.
 //
-// Per-cycle metrics: for each cycle, its measured windows (rr.Windows with
-// measured set and that cycle) are summed: energy E (the counter's, else
-// integrated power's, as each window's own figures use), output tokens T,
-// duration D and ended requests R; the samples are E/T, T/D, E/D and E/R.
-// This is how `llem analyze` forms its cycles (results.md: per-request
-// energy is not a sample, the energy of a cycle is). A run without cycles
-// gives one sample from all its measured windows together.
+// Per-cycle metrics: the per-cycle values of RunResult.Cycles (each
+// cycle's measured windows summed), or, for a run without cycles, the one
+// value of RunResult.Measured (its measured windows pooled).
 //
 // Per-request metrics: TTFT and ITL of every request that starts in a
-// measured window (serving.Set.Latency), pooled over the measured windows
-// as `llem analyze` pools its latency.
-func FromAnalysis(d *analyze.Data, rr *analyze.RunResult) Run {
-	run := Run{Name: rr.Run, RunID: rr.RunID, Labels: rr.Labels, Samples: map[string][]float64{}}
+// measured window (Run.Latency), pooled as `llem analyze` pools them.
+func SamplesOf(r *analyze.Run) Samples {
+	rr := &r.Result
+	run := Samples{Name: rr.Run, RunID: rr.RunID, Labels: rr.Labels, Samples: map[string][]float64{}}
 	if run.Labels == nil {
 		run.Labels = map[string]string{}
 	}
-	type sums struct{ e, tok, dur, req float64 }
-	byCycle := map[int]*sums{}
-	var cycles []int
-	var whole sums
-	var measured []analyze.WindowResult
-	for _, w := range rr.Windows {
-		if !w.Measured {
-			continue
+	var units []analyze.Totals
+	switch {
+	case rr.Cycles != nil:
+		for _, cv := range rr.Cycles.PerCycle {
+			units = append(units, cv.Totals)
 		}
-		measured = append(measured, w)
-		e := w.EnergyJ
-		if !e.Valid() {
-			e = w.EnergyIntegratedJ
-		}
-		add := func(s *sums) {
-			s.e += float64(e) // NaN stays NaN: the sample is dropped
-			s.tok += float64(w.OutputTokens)
-			s.dur += w.DurationS
-			s.req += float64(w.Requests)
-		}
-		add(&whole)
-		if w.Cycle > 0 {
-			s := byCycle[w.Cycle]
-			if s == nil {
-				s = &sums{}
-				byCycle[w.Cycle] = s
-				cycles = append(cycles, w.Cycle)
-			}
-			add(s)
-		}
-	}
-	slices.Sort(cycles)
-	units := []sums{whole}
-	if len(cycles) > 0 {
-		units = units[:0]
-		for _, c := range cycles {
-			units = append(units, *byCycle[c])
-		}
-		run.Cycles = len(cycles)
+		run.Cycles = len(units)
+	case rr.Measured != nil:
+		units = append(units, *rr.Measured)
 	}
 	dropped := map[string]int{}
 	put := func(key string, v float64) {
-		if finite(v) {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
 			run.Samples[key] = append(run.Samples[key], v)
 		} else {
 			dropped[key]++
 		}
 	}
 	for _, u := range units {
-		ratio := func(a, b float64) float64 {
-			if !(b > 0) {
-				return math.NaN()
-			}
-			return a / b
-		}
-		put("energy_per_output_token_j", ratio(u.e, u.tok))
-		put("output_tokens_per_s", ratio(u.tok, u.dur))
-		put("mean_power_w", ratio(u.e, u.dur))
-		put("energy_per_request_j", ratio(u.e, u.req))
+		put("energy_per_output_token_j", float64(u.EnergyPerOutputTokenJ))
+		put("output_tokens_per_s", float64(u.OutputTokensPerS))
+		put("mean_power_w", float64(u.MeanPowerW))
+		put("energy_per_request_j", float64(u.EnergyPerRequestJ))
 	}
 	unit := "cycle"
 	if run.Cycles == 0 {
@@ -147,23 +95,11 @@ func FromAnalysis(d *analyze.Data, rr *analyze.RunResult) Run {
 				m.Key, k, len(units), unit))
 		}
 	}
-
-	// Latency: serving's request set over the windows' own spans. A
-	// window's start_s is (t - origin) / 1e9 in float64, which rounds back
-	// to the nanosecond for runs shorter than ~50 days.
-	if len(d.Events) > 0 {
-		reqs := serving.Build(d.Events, d.Tokens, d.IDs)
-		for _, w := range measured {
-			start := d.Origin + int64(math.Round(w.StartS*1e9))
-			end := d.Origin + int64(math.Round(w.EndS*1e9))
-			l := reqs.Latency(start, end)
-			for _, v := range l.TTFT {
-				put("ttft_s", v)
-			}
-			for _, v := range l.ITL {
-				put("itl_s", v)
-			}
-		}
+	for _, v := range r.Latency.TTFT {
+		put("ttft_s", v)
+	}
+	for _, v := range r.Latency.ITL {
+		put("itl_s", v)
 	}
 	for _, key := range []string{"ttft_s", "itl_s"} {
 		if k := dropped[key]; k > 0 {

@@ -59,6 +59,15 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	fmt.Fprintf(w, "settings  %s (BCa %d resamples, %g%%, seed %d; steady %s)\n\n",
 		short(res.SettingsHash), s.Resamples, s.Confidence*100, s.Seed, s.Steady)
 
+	if err := windowTable(w, r); err != nil {
+		return err
+	}
+	summaryLines(w, r)
+	return nil
+}
+
+// windowTable writes the run's windows, energy per output token first.
+func windowTable(w io.Writer, r *analyze.RunResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "window\tcycle\tstart s\tdur s\tJ/out-token\tout tokens\ttokens/s\tenergy J\tintegrated J\tdiff %\tmean W\tp95 W\t+/- %\t")
 	for _, wr := range r.Windows {
@@ -76,7 +85,12 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	fmt.Fprintln(w, "(* measured windows; +/- % is the measurement uncertainty of energy: NVML's 5 W and the counter's edges)")
 	fmt.Fprintln(w)
+	return nil
+}
 
+// summaryLines writes the run's results below its windows: cycles, steady
+// state, baselines, latency, thermal checks, sensors and warnings.
+func summaryLines(w io.Writer, r *analyze.RunResult) {
 	if c := r.Cycles; c != nil {
 		fmt.Fprintf(w, "cycles    n=%d", c.N)
 		if c.EnergyPerOutputTokenJ != nil {
@@ -152,7 +166,6 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	for _, wn := range r.Warnings {
 		fmt.Fprintf(w, "warning   [%s] %s\n", wn.Code, wn.Message)
 	}
-	return nil
 }
 
 // isCycleName: a cycle window's name already says its cycle.

@@ -65,126 +65,157 @@ type spread struct {
 // apart, as Tokens whose Req indexes ids). Events of other kinds are
 // ignored. Both slices must be sorted by arrival stamp.
 func Build(events []trace.Event, tokens []Token, ids []string) *Set {
-	s := &Set{tokens: tokens, cum: make([]int64, len(tokens))}
-	var total int64
-	for i, tk := range tokens {
-		total += int64(tk.Count)
-		s.cum[i] = total
-	}
-	problems := map[string]int{}
-	var order []string
-	problem := func(p string) {
-		if problems[p] == 0 {
-			order = append(order, p)
-		}
-		problems[p]++
-	}
-	var reqs []*Request
-	current := map[string]*Request{} // the latest request with each id
-	// byToken[i] is current[ids[i]], so a token costs no map lookup.
-	byToken := make([]*Request, len(ids))
-	tokenIdx := make(map[string]int32, len(ids))
-	for i, id := range ids {
-		tokenIdx[id] = int32(i)
-	}
-	uses := map[string]int{}
-	get := func(id string, t int64, starting bool) *Request {
-		r := current[id]
-		if r == nil || (starting && (r.StartNs != 0 || r.EndNs != 0 || r.FirstTokenNs != 0)) {
-			if r != nil && r.EndNs == 0 && starting {
-				problem("request_start for a request id that had not ended (the earlier one is left without an end)")
-			}
-			uses[id]++
-			name := id
-			if uses[id] > 1 {
-				name = fmt.Sprintf("%s#%d", id, uses[id])
-			}
-			r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true}
-			current[id] = r
-			if i, ok := tokenIdx[id]; ok {
-				byToken[i] = r
-			}
-			reqs = append(reqs, r)
-		}
-		return r
-	}
-	client := func(r *Request, p *int64) int64 {
-		if p == nil {
-			r.allClient = false
-			return 0
-		}
-		return *p
-	}
-
-	ti := 0
-	addTokensUpTo := func(t int64) {
-		for ; ti < len(tokens) && tokens[ti].TimestampNs <= t; ti++ {
-			tk := tokens[ti]
-			r := byToken[tk.Req]
-			// Fix: r.StartNs == 0 added. A request first seen through a
-			// token event had only that first event counted, not the
-			// later ones, though each is a token event for a request
-			// that had not started.
-			if r == nil || r.StartNs == 0 || r.EndNs != 0 {
-				problem("token events for a request that had not started or had ended")
-				if r == nil {
-					r = get(ids[tk.Req], tk.TimestampNs, false)
-				}
-			}
-			r.StreamedTokens += int64(tk.Count)
-			r.LastTokenNs = tk.TimestampNs
-			if tk.ClientTimestampNs == 0 {
-				r.allClient = false
-			}
-			r.ClientLastTokenNs = tk.ClientTimestampNs
-		}
-	}
+	b := newBuilder(tokens, ids)
 	for _, e := range events {
 		switch e.Kind {
 		case "request_start", "first_token", "request_end":
-		default:
-			continue
-		}
-		addTokensUpTo(e.TimestampNs - 1)
-		switch e.Kind {
-		case "request_start":
-			r := get(e.RequestID, e.TimestampNs, true)
-			r.StartNs, r.ClientStartNs = e.TimestampNs, client(r, e.ClientTimestampNs)
-			if e.InputTokens != nil {
-				r.InputTokens = *e.InputTokens
-			}
-		case "first_token":
-			r := get(e.RequestID, e.TimestampNs, false)
-			if r.FirstTokenNs != 0 {
-				problem("a second first_token for the same request (ignored)")
-				continue
-			}
-			r.FirstTokenNs, r.ClientFirstTokenNs = e.TimestampNs, client(r, e.ClientTimestampNs)
-			r.StreamedTokens++
-			r.LastTokenNs, r.ClientLastTokenNs = r.FirstTokenNs, r.ClientFirstTokenNs
-		case "request_end":
-			r := get(e.RequestID, e.TimestampNs, false)
-			if r.EndNs != 0 {
-				problem("a second request_end for the same request (ignored)")
-				continue
-			}
-			r.EndNs, r.ClientEndNs = e.TimestampNs, client(r, e.ClientTimestampNs)
-			if e.InputTokens != nil {
-				r.InputTokens = *e.InputTokens
-			}
-			if e.OutputTokens != nil {
-				r.OutputTokens = *e.OutputTokens
-			}
+			b.addTokensUpTo(e.TimestampNs - 1)
+			b.event(e)
 		}
 	}
-	addTokensUpTo(1<<63 - 1)
+	b.addTokensUpTo(1<<63 - 1)
+	return b.finish()
+}
 
-	for _, r := range reqs {
+// builder holds the state of Build while it walks the events in time.
+type builder struct {
+	s        *Set
+	tokens   []Token
+	ids      []string
+	problems map[string]int
+	order    []string   // problems in order of first occurrence
+	reqs     []*Request // in order of first sight
+	current  map[string]*Request
+	// byToken[i] is current[ids[i]], so a token costs no map lookup.
+	byToken  []*Request
+	tokenIdx map[string]int32
+	uses     map[string]int
+	ti       int // the next token to add
+}
+
+func newBuilder(tokens []Token, ids []string) *builder {
+	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens))}, tokens: tokens, ids: ids,
+		problems: map[string]int{}, current: map[string]*Request{}, byToken: make([]*Request, len(ids)),
+		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
+	var total int64
+	for i, tk := range tokens {
+		total += int64(tk.Count)
+		b.s.cum[i] = total
+	}
+	for i, id := range ids {
+		b.tokenIdx[id] = int32(i)
+	}
+	return b
+}
+
+func (b *builder) problem(p string) {
+	if b.problems[p] == 0 {
+		b.order = append(b.order, p)
+	}
+	b.problems[p]++
+}
+
+// get is the current request with id, or a new one: starting a request
+// whose id was used already opens another, named id#2, id#3...
+func (b *builder) get(id string, starting bool) *Request {
+	r := b.current[id]
+	if r == nil || (starting && (r.StartNs != 0 || r.EndNs != 0 || r.FirstTokenNs != 0)) {
+		if r != nil && r.EndNs == 0 && starting {
+			b.problem("request_start for a request id that had not ended (the earlier one is left without an end)")
+		}
+		b.uses[id]++
+		name := id
+		if b.uses[id] > 1 {
+			name = fmt.Sprintf("%s#%d", id, b.uses[id])
+		}
+		r = &Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true}
+		b.current[id] = r
+		if i, ok := b.tokenIdx[id]; ok {
+			b.byToken[i] = r
+		}
+		b.reqs = append(b.reqs, r)
+	}
+	return r
+}
+
+// client is an event's client stamp, 0 (and the request no longer
+// all-client) when it has none.
+func client(r *Request, p *int64) int64 {
+	if p == nil {
+		r.allClient = false
+		return 0
+	}
+	return *p
+}
+
+// addTokensUpTo adds the token events stamped at or before t.
+func (b *builder) addTokensUpTo(t int64) {
+	for ; b.ti < len(b.tokens) && b.tokens[b.ti].TimestampNs <= t; b.ti++ {
+		tk := b.tokens[b.ti]
+		r := b.byToken[tk.Req]
+		// Fix: r.StartNs == 0 added. A request first seen through a
+		// token event had only that first event counted, not the
+		// later ones, though each is a token event for a request
+		// that had not started.
+		if r == nil || r.StartNs == 0 || r.EndNs != 0 {
+			b.problem("token events for a request that had not started or had ended")
+			if r == nil {
+				r = b.get(b.ids[tk.Req], false)
+			}
+		}
+		r.StreamedTokens += int64(tk.Count)
+		r.LastTokenNs = tk.TimestampNs
+		if tk.ClientTimestampNs == 0 {
+			r.allClient = false
+		}
+		r.ClientLastTokenNs = tk.ClientTimestampNs
+	}
+}
+
+// event adds a request_start, first_token or request_end.
+func (b *builder) event(e trace.Event) {
+	switch e.Kind {
+	case "request_start":
+		r := b.get(e.RequestID, true)
+		r.StartNs, r.ClientStartNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+		if e.InputTokens != nil {
+			r.InputTokens = *e.InputTokens
+		}
+	case "first_token":
+		r := b.get(e.RequestID, false)
+		if r.FirstTokenNs != 0 {
+			b.problem("a second first_token for the same request (ignored)")
+			return
+		}
+		r.FirstTokenNs, r.ClientFirstTokenNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+		r.StreamedTokens++
+		r.LastTokenNs, r.ClientLastTokenNs = r.FirstTokenNs, r.ClientFirstTokenNs
+	case "request_end":
+		r := b.get(e.RequestID, false)
+		if r.EndNs != 0 {
+			b.problem("a second request_end for the same request (ignored)")
+			return
+		}
+		r.EndNs, r.ClientEndNs = e.TimestampNs, client(r, e.ClientTimestampNs)
+		if e.InputTokens != nil {
+			r.InputTokens = *e.InputTokens
+		}
+		if e.OutputTokens != nil {
+			r.OutputTokens = *e.OutputTokens
+		}
+	}
+}
+
+// finish checks every request, spreads the output tokens of those that
+// streamed none, and builds the Set's indexes.
+func (b *builder) finish() *Set {
+	s := b.s
+	for _, r := range b.reqs {
 		switch {
 		case r.StartNs == 0:
-			problem("requests without request_start (latency needs it)")
+			b.problem("requests without request_start (latency needs it)")
 		case r.EndNs == 0:
-			problem("requests without request_end (unfinished, or the run was cut)")
+			b.problem("requests without request_end (unfinished, or the run was cut)")
 		}
 		// Spread the output_tokens of a request that sent no token events.
 		// Fix: this used to require StreamedTokens == 0, but a first_token
@@ -199,7 +230,7 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 		}
 		spreadIt := tokenEvents == 0 && r.OutputTokens > r.StreamedTokens && r.EndNs != 0
 		if r.OutputTokens >= 0 && r.StreamedTokens > 0 && r.OutputTokens != r.StreamedTokens && !spreadIt {
-			problem("requests whose request_end output_tokens differs from the tokens streamed (the streamed count is used)")
+			b.problem("requests whose request_end output_tokens differs from the tokens streamed (the streamed count is used)")
 		}
 		if spreadIt {
 			a := r.FirstTokenNs
@@ -230,8 +261,8 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 		}
 		return a.ID < b.ID
 	})
-	for _, p := range order {
-		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", problems[p], p))
+	for _, p := range b.order {
+		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", b.problems[p], p))
 	}
 	return s
 }

@@ -4,12 +4,14 @@
 package cli
 
 import (
+	"embed"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -55,7 +57,10 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	err := app.Run(args)
+	args, err := hoistFlags(app, args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	var ee exitError
 	var ue usageError
 	switch {
@@ -110,6 +115,21 @@ See README.md and docs/ for the trace format and the event protocol.`,
 		},
 	}
 	return app
+}
+
+// helpFiles hold each command's manual (its --help description): text,
+// not code, so they are files, embedded at build time.
+//
+//go:embed help/*.txt
+var helpFiles embed.FS
+
+// helpText is the manual of help/name.txt.
+func helpText(name string) string {
+	b, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic(err) // a missing file is a build mistake: TestHelpTexts reads every one
+	}
+	return strings.TrimRight(string(b), "\n")
 }
 
 // startCPUProfile writes a Go CPU profile to path until stop is called

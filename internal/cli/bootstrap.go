@@ -1,55 +1,23 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/llem/llem/analyze/bootstrap"
+	"github.com/llem/llem/analyze/report"
 )
 
 func bootstrapCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "bootstrap",
-		Usage:     "confidence interval of the mean or median of a column of numbers (BCa bootstrap)",
-		ArgsUsage: "[FILE|-]",
-		Description: `Reads one number per line from FILE, or from standard input when FILE is "-"
-or missing (blank lines and lines starting with # are skipped), and prints the
-mean or median with a bootstrap confidence interval: the numbers are resampled
-with replacement --resamples times and the statistic of each resample is kept.
-
-The default method, BCa (bias-corrected and accelerated; Efron 1987), takes
-percentiles of those resampled statistics at levels shifted to correct for the
-bias of the estimate (z0: how far the resamples sit below or above it) and for
-skew (the acceleration, from the jackknife). It keeps its stated coverage on
-right-skewed data such as per-request energy or latency, where the plain
-percentile interval is too narrow. It computes what
-scipy.stats.bootstrap(method='BCa') does. --method percentile and basic are
-there for comparison.
-
-The resamples are drawn from a generator seeded with --seed, and the seed is
-printed (and stored in --json), so the same input, flags and seed give the same
-interval, byte for byte, on any machine: a run is reproducible.
-
-When the data admit no interval (all values equal, a single value, or a
-statistic that no resample moves) llem prints the estimate and a note saying
-why, with no interval, and exits 0; in JSON, ci_low and ci_high are null and
-degenerate is true.
-
-Exit status: 0 with a result (an interval or a note), 1 when FILE cannot be
-read, 2 for bad input (a flag out of range, no numbers, a line that is not a
-finite number: the message names the flag, or the file and line).
-
-Examples:
-   llem bootstrap energy_per_request.txt
-   llem bootstrap --stat median --confidence 0.99 --seed 7 latency_ms.txt
-   cut -d, -f3 cycles.csv | tail -n +2 | llem bootstrap --json -`,
+		Name:        "bootstrap",
+		Usage:       "confidence interval of the mean or median of a column of numbers (BCa bootstrap)",
+		ArgsUsage:   "[FILE|-]",
+		Description: helpText("bootstrap"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "stat", Value: "mean", Usage: "statistic: mean or median (the median of an even count averages the middle two)"},
 			&ucli.Float64Flag{Name: "confidence", Value: bootstrap.DefaultConfidence, Usage: "confidence level, in (0, 1)"},
@@ -70,24 +38,12 @@ func runBootstrap(c *ucli.Context) error {
 		return usagef("bootstrap: one input at most, got %d (%s); usage: llem bootstrap [flags] [FILE|-]",
 			c.NArg(), strings.Join(c.Args().Slice(), " "))
 	}
-	var stat bootstrap.Stat
-	switch s := strings.ToLower(c.String("stat")); s {
-	case "mean":
-		stat = bootstrap.Mean
-	case "median":
-		stat = bootstrap.Median
-	default:
+	stat, ok := bootstrap.StatNamed(c.String("stat"))
+	if !ok {
 		return usagef("--stat %q: want mean or median", c.String("stat"))
 	}
-	var interval func([]float64, bootstrap.Stat, bootstrap.Options) (bootstrap.Interval, error)
-	switch m := strings.ToLower(c.String("method")); m {
-	case bootstrap.MethodBCa:
-		interval = bootstrap.BCa
-	case bootstrap.MethodPercentile:
-		interval = bootstrap.Percentile
-	case bootstrap.MethodBasic:
-		interval = bootstrap.Basic
-	default:
+	interval, ok := bootstrap.MethodNamed(c.String("method"))
+	if !ok {
 		return usagef("--method %q: want bca, percentile or basic", c.String("method"))
 	}
 	// Checked here, not left to bootstrap.Options: there 0 means "default",
@@ -117,11 +73,9 @@ func runBootstrap(c *ucli.Context) error {
 	}
 	w := c.App.Writer
 	if c.Bool("json") {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(iv)
+		return writeJSON(w, iv)
 	}
-	printInterval(w, stat.Name, iv)
+	report.Interval(w, stat.Name, iv)
 	return nil
 }
 
@@ -145,33 +99,4 @@ func readValues(stdin io.Reader, name string) ([]float64, error) {
 		return nil, usagef("bootstrap: %s: no numbers to bootstrap (want one number per line; blank lines and # comments are skipped)", label)
 	}
 	return x, nil
-}
-
-// printInterval writes e.g.
-//
-//	mean 53.05  95% CI [32.31, 91.43]  (BCa, n=16, 2000 resamples, seed 0)
-//
-// or, with no interval, the estimate, "no 95% CI" and the note on a second line.
-func printInterval(w io.Writer, stat string, iv bootstrap.Interval) {
-	method := iv.Method
-	if method == bootstrap.MethodBCa {
-		method = "BCa"
-	}
-	level := strconv.FormatFloat(100*iv.Confidence, 'g', 10, 64) + "% CI"
-	how := fmt.Sprintf("(%s, n=%d, %d resamples, seed %d)", method, iv.N, iv.Resamples, iv.Seed)
-	if iv.Degenerate {
-		fmt.Fprintf(w, "%s %s  no %s  %s\n  %s\n", stat, strconv.FormatFloat(iv.Estimate, 'g', -1, 64), level, how, iv.Note)
-		return
-	}
-	d := decimals(iv.High - iv.Low)
-	fmt.Fprintf(w, "%s %.*f  %s [%.*f, %.*f]  %s\n", stat, d, iv.Estimate, level, d, iv.Low, d, iv.High, how)
-}
-
-// decimals shows an interval of the given width to about four significant
-// digits: 2 decimals for a width of 59, 5 for 0.012, none for 12,000.
-func decimals(width float64) int {
-	if !(width > 0) || math.IsInf(width, 0) {
-		return 6
-	}
-	return min(15, max(0, 3-int(math.Floor(math.Log10(width)))))
 }

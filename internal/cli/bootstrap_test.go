@@ -215,14 +215,3 @@ func TestBootstrapHelp(t *testing.T) {
 		}
 	}
 }
-
-func TestDecimals(t *testing.T) {
-	for _, c := range []struct {
-		width float64
-		want  int
-	}{{59.12, 2}, {0.012, 5}, {12000, 0}, {1, 3}, {0, 6}, {math.NaN(), 6}} {
-		if got := decimals(c.width); got != c.want {
-			t.Errorf("decimals(%g) = %d, want %d", c.width, got, c.want)
-		}
-	}
-}

@@ -50,7 +50,7 @@ func TestAnalyzePlots(t *testing.T) {
 
 	// Without --plots nothing is drawn and nothing is said of figures.
 	r = runLlem(t, "", "analyze", "-q", bs8Run)
-	if r.code != 0 || strings.Contains(r.stderr, "--plots") {
+	if r.code != 0 || strings.Contains(r.stderr, "plots") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +31,7 @@ type importer struct {
 	// sources lists the files to hash into meta.json: the inputs and the
 	// files named by flags [files].
 	sources func(files []string, opts importOpts) []string
-	run     func(w *imports.Writer, files []string, opts importOpts) (importResult, error)
+	run     func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error)
 }
 
 // importFlag is a format's flag that takes a value.
@@ -46,22 +44,15 @@ type importFlag struct {
 // importOpts holds the format flags' values by name ("" when not given).
 type importOpts map[string]string
 
-type importResult struct {
-	skipped, lines int
-	devices        string   // what the run's devices are ["GPU(s)"]
-	zone           string   // what the times are ["time zone unknown"]
-	extra          []string // lines printed after the summary
-}
-
 // importers lists the formats of llem import, in the order listed to users.
 var importers = []importer{
 	{
 		name:  nvsmi.Format,
 		usage: "CSV from nvidia-smi --query-gpu=timestamp,power.draw,... --format=csv",
-		help:  nvsmi.Help,
-		run: func(w *imports.Writer, files []string, _ importOpts) (importResult, error) {
+		help:  strings.ReplaceAll(helpText("import-nvidia-smi"), "{{query}}", nvsmi.Query),
+		run: func(w *imports.Writer, files []string, _ importOpts) (imports.Outcome, error) {
 			res, err := nvsmi.ImportFiles(w, files)
-			return importResult{skipped: res.Skipped, lines: res.DataLines}, err
+			return imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines}, err
 		},
 	},
 	ptdaemonImporter,
@@ -72,7 +63,7 @@ var ptdaemonImporter = importer{
 	name:  ptdaemon.Format,
 	usage: "SPEC PTDaemon power-analyzer log (MLPerf Power's spl.txt), with loadgen's logs",
 	args:  "SPL_FILE [--loadgen mlperf_log_detail.txt] [--summary mlperf_log_summary.txt]",
-	help:  ptdaemon.Help,
+	help:  helpText("import-ptdaemon"),
 	flags: []importFlag{
 		{name: "loadgen", value: "FILE", usage: "loadgen's mlperf_log_detail.txt: its power_begin..power_end become the phase " + ptdaemon.PhaseName},
 		{name: "summary", value: "FILE", usage: "loadgen's mlperf_log_summary.txt: its tokens/s and samples/s go to meta.json"},
@@ -87,34 +78,14 @@ var ptdaemonImporter = importer{
 		o, _ := ptdaemonOptions(opts)
 		return ptdaemon.Files(files[0], o)
 	},
-	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+	run: func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error) {
 		o, _ := ptdaemonOptions(opts)
 		res, err := ptdaemon.ImportFiles(w, files[0], o)
-		out := importResult{skipped: res.Skipped, lines: res.DataLines, devices: "whole-system power analyzer"}
+		out := imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines, Devices: "whole-system power analyzer"}
 		if err != nil {
 			return out, err
 		}
-		if win := res.Window; win != nil {
-			out.extra = append(out.extra, fmt.Sprintf("%s: power_begin %s to power_end %s (%.1f s): %d samples strictly inside, mean %.2f W (MLPerf's rule)",
-				ptdaemon.PhaseName, win.Begin, win.End, float64(win.EndNs-win.BeginNs)/1e9, win.Samples, win.MeanW))
-		}
-		if s := res.Summary; s != nil {
-			var parts []string
-			if s.TokensPerS != "" {
-				parts = append(parts, fmt.Sprintf("%s tokens/s (%s)", s.TokensPerS, s.TokensKey))
-			}
-			if s.SamplesPerS != "" {
-				parts = append(parts, fmt.Sprintf("%s samples/s (%s)", s.SamplesPerS, s.SamplesKey))
-			}
-			if len(parts) == 0 {
-				parts = append(parts, "no tokens or samples per second in the summary")
-			}
-			out.extra = append(out.extra, "mlperf summary: "+strings.Join(parts, ", "))
-			tps, err := strconv.ParseFloat(s.TokensPerS, 64)
-			if win := res.Window; win != nil && win.Samples > 0 && err == nil && tps > 0 {
-				out.extra = append(out.extra, fmt.Sprintf("mlperf: %.4f J/token (mean power / tokens per second)", win.MeanW/tps))
-			}
-		}
+		out.Extra = res.Describe()
 		return out, nil
 	},
 }
@@ -138,7 +109,7 @@ var dcgmImporter = importer{
 	name:  dcgm.Format,
 	usage: "text output of NVIDIA DCGM's dcgmi dmon (-e 155,156,...)",
 	args:  "FILE --interval DURATION [--start RFC3339]",
-	help:  dcgm.Help,
+	help:  helpText("import-dcgm"),
 	flags: []importFlag{
 		{name: "interval", value: "DURATION", usage: "the -d given to dcgmi dmon, e.g. 100ms (a bare number is milliseconds); required unless the lines have timestamps"},
 		{name: "start", value: "RFC3339", usage: "the time of the first sample, e.g. 2024-05-02T10:00:00Z [the file's modification time, taken as the last sample's]"},
@@ -148,30 +119,23 @@ var dcgmImporter = importer{
 		_, err := dcgmOptions(opts)
 		return err
 	},
-	run: func(w *imports.Writer, files []string, opts importOpts) (importResult, error) {
+	run: func(w *imports.Writer, files []string, opts importOpts) (imports.Outcome, error) {
 		o, _ := dcgmOptions(opts)
 		res, err := dcgm.ImportFiles(w, files[0], o)
 		if errors.Is(err, dcgm.ErrNoInterval) {
-			return importResult{}, usagef("import dcgm: %v; usage: llem import dcgm FILE --interval DURATION [--start RFC3339] -o RUN", err)
+			return imports.Outcome{}, usagef("import dcgm: %v; usage: llem import dcgm FILE --interval DURATION [--start RFC3339] -o RUN", err)
 		}
-		out := importResult{skipped: res.Skipped, lines: res.DataLines}
+		out := imports.Outcome{Skipped: res.Skipped, Lines: res.DataLines}
 		if err != nil {
 			return out, err
 		}
 		switch res.StartFrom {
-		case "timestamps":
-			out.extra = append(out.extra, fmt.Sprintf("times: the lines' own timestamps (%d samples)", res.Samples))
-		case "--start":
-			out.zone = "UTC"
-			out.extra = append(out.extra, fmt.Sprintf("times: --start + k x %s for sample k (%d samples)", o.Interval, res.Samples))
-		default:
-			out.zone = "assumed"
-			out.extra = append(out.extra, fmt.Sprintf("times: assumed: the file's modification time is the last of %d samples, %s apart; give --start", res.Samples, o.Interval))
+		case dcgm.StartFromOption:
+			out.Zone = "UTC"
+		case dcgm.StartFromModTime:
+			out.Zone = "assumed"
 		}
-		out.extra = append(out.extra, fmt.Sprintf("energy counter: %d reads (TOTEC)", res.EnergyRows))
-		if res.Others > 0 {
-			out.extra = append(out.extra, fmt.Sprintf("not imported: %d row(s) of entities other than GPUs (GPU-I, Switch, links)", res.Others))
-		}
+		out.Extra = res.Describe(o)
 		return out, nil
 	},
 }
@@ -214,25 +178,10 @@ func importCommand() *ucli.Command {
 		subs = append(subs, importFormatCommand(im))
 	}
 	return &ucli.Command{
-		Name:      "import",
-		Usage:     "convert another tool's GPU log into an llem run (formats: " + importFormats() + ")",
-		ArgsUsage: "FORMAT FILE... -o RUN",
-		Description: `Reads logs written by another tool and writes an llem run that llem info and
-llem analyze read like a recorded one. meta.json keeps the input files' SHA-256,
-what the format could not tell (source.unknown) and every value that was
-absent or line that was skipped (warnings). Importing the same files again
-gives a byte-identical run. RUN must not exist or be empty.
-
-Formats: ` + importFormats() + ` (llem import FORMAT --help describes each).
-
-Exit status: 0 imported; 1 a file cannot be read or holds nothing to import,
-or RUN is not empty; 2 a bad command line.
-
-Examples:
-   llem import nvidia-smi gpu.csv -o run
-   llem import nvidia-smi gpu0.csv gpu1.csv -o run && llem analyze run
-   llem import ptdaemon spl.txt --loadgen mlperf_log_detail.txt --summary mlperf_log_summary.txt -o run
-   llem import dcgm dmon.txt --interval 100ms --start 2024-05-02T10:00:00Z -o run`,
+		Name:            "import",
+		Usage:           "convert another tool's GPU log into an llem run (formats: " + importFormats() + ")",
+		ArgsUsage:       "FORMAT FILE... -o RUN",
+		Description:     strings.ReplaceAll(helpText("import"), "{{formats}}", importFormats()),
 		HideHelpCommand: true,
 		Flags:           []ucli.Flag{outFlag},
 		Subcommands:     subs,
@@ -283,30 +232,13 @@ func runImport(c *ucli.Context, im importer) error {
 			break
 		}
 	}
-	// urfave/cli stops reading flags at the first file: take -o and the
-	// format's flags after it.
-	files, after, opts, err := splitOut(c.Args().Slice(), im.flags)
-	if errors.Is(err, errHelp) {
-		ucli.HelpPrinter(c.App.Writer, ucli.CommandHelpTemplate, c.Command)
-		return nil
-	}
-	if err != nil {
-		return usagef("import %s: %v; %s", im.name, err, usage)
-	}
-	if after != "" {
-		if out != "" && out != after {
-			return usagef("import %s: -o given twice (%s and %s)", im.name, out, after)
-		}
-		out = after
-	}
+	opts := importOpts{}
 	for _, f := range im.flags {
 		if c.IsSet(f.name) {
-			if v, dup := opts[f.name]; dup && v != c.String(f.name) {
-				return usagef("import %s: --%s given twice (%s and %s)", im.name, f.name, c.String(f.name), v)
-			}
 			opts[f.name] = c.String(f.name)
 		}
 	}
+	files := c.Args().Slice()
 	if len(files) == 0 {
 		return usagef("import %s: no input file; %s", im.name, usage)
 	}
@@ -341,85 +273,6 @@ func runImport(c *ucli.Context, im importer) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	printImport(c.App.Writer, c.App.ErrWriter, w.Summary(), res, len(sources))
+	w.Summary().Print(c.App.Writer, c.App.ErrWriter, res, len(sources))
 	return nil
-}
-
-var errHelp = errors.New("help asked for")
-
-// splitOut separates the files from a -o/--out flag and the format's
-// flags written after them.
-func splitOut(args []string, flags []importFlag) (files []string, out string, opts importOpts, err error) {
-	opts = importOpts{}
-	names := []string{"-o RUN"}
-	for _, f := range flags {
-		names = append(names, "--"+f.name+" "+f.value)
-	}
-	flagNamed := func(a string) (*importFlag, string, bool) {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		for i := range flags {
-			if flags[i].name == name {
-				return &flags[i], value, hasValue
-			}
-		}
-		return nil, "", false
-	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			return append(files, args[i+1:]...), out, opts, nil
-		case a == "-h" || a == "--help" || a == "-help":
-			return nil, "", nil, errHelp
-		case a == "-o" || a == "--out" || a == "-out":
-			if i+1 >= len(args) {
-				return nil, "", nil, fmt.Errorf("%s needs a directory", a)
-			}
-			if out != "" {
-				return nil, "", nil, fmt.Errorf("-o given twice")
-			}
-			out = args[i+1]
-			i++
-		case strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out="):
-			if out != "" {
-				return nil, "", nil, fmt.Errorf("-o given twice")
-			}
-			_, out, _ = strings.Cut(a, "=")
-		case len(a) > 1 && a[0] == '-':
-			f, value, hasValue := flagNamed(a)
-			if f == nil {
-				return nil, "", nil, fmt.Errorf("unknown flag %s (flags: %s)", a, strings.Join(names, ", "))
-			}
-			if !hasValue {
-				if i+1 >= len(args) {
-					return nil, "", nil, fmt.Errorf("--%s needs a value (%s)", f.name, f.value)
-				}
-				value = args[i+1]
-				i++
-			}
-			if _, dup := opts[f.name]; dup {
-				return nil, "", nil, fmt.Errorf("--%s given twice", f.name)
-			}
-			opts[f.name] = value
-		default:
-			files = append(files, a)
-		}
-	}
-	return files, out, opts, nil
-}
-
-// printImport writes the one-line summary and the next step.
-func printImport(w, errw io.Writer, s imports.Summary, res importResult, nfiles int) {
-	span := time.Duration(s.EndNs - s.StartNs)
-	start := time.Unix(0, s.StartNs).UTC().Format("2006-01-02 15:04:05.000")
-	devices, zone := cmp.Or(res.devices, "GPU(s)"), cmp.Or(res.zone, "time zone unknown")
-	fmt.Fprintf(w, "imported %d rows from %d file(s): %d %s, %.1f s from %s (%s), %d of %d lines skipped -> %s\n",
-		s.TotalRows(), nfiles, s.GPUs, devices, span.Seconds(), start, zone, res.skipped, res.lines, s.Dir)
-	for _, wn := range s.Warnings {
-		fmt.Fprintf(errw, "llem: import: warning: %s\n", wn.Message)
-	}
-	for _, x := range res.extra {
-		fmt.Fprintln(w, x)
-	}
-	fmt.Fprintf(w, "see: llem analyze %s\n", s.Dir)
 }

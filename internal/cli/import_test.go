@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,8 +125,8 @@ func TestImportBadCommandLine(t *testing.T) {
 		{[]string{"import"}, "no format given"},
 		{[]string{"import", "nvidia-smi", importData + "units.csv"}, "no output directory: give -o RUN"},
 		{[]string{"import", "nvidia-smi", "-o", run}, "no input file"},
-		{[]string{"import", "nvidia-smi", importData + "units.csv", "-o"}, "-o needs a directory"},
-		{[]string{"import", "nvidia-smi", importData + "units.csv", "--fast", "-o", run}, "unknown flag --fast"},
+		{[]string{"import", "nvidia-smi", importData + "units.csv", "-o"}, "import nvidia-smi: -o needs a value"},
+		{[]string{"import", "nvidia-smi", importData + "units.csv", "--fast", "-o", run}, "import nvidia-smi: unknown flag --fast"},
 		{[]string{"import", "nvidia-smi", "--bogus", importData + "units.csv"}, "bogus"},
 	} {
 		r := runLlem(t, "", tc.args...)
@@ -212,7 +213,6 @@ func TestImportPTDaemonThenAnalyze(t *testing.T) {
 		"0 of 1158 lines skipped",
 		"mlperf_power: power_begin 07-17-2024 07:04:02.134 to power_end 07-17-2024 07:21:38.582 (1056.4 s): 1056 samples strictly inside, mean 4775.27 W (MLPerf's rule)\n",
 		"mlperf summary: 13096.6 tokens/s (Tokens per second (inferred)), 189.806 samples/s (Samples per second)\n",
-		"mlperf: 0.3646 J/token",
 		"see: llem analyze " + run + "\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -241,6 +241,7 @@ func TestImportPTDaemonThenAnalyze(t *testing.T) {
 				Name       string   `json:"name"`
 				Measured   bool     `json:"measured"`
 				MeanPowerW *float64 `json:"mean_power_w"`
+				EPT        *float64 `json:"energy_per_output_token_j"`
 			} `json:"windows"`
 		} `json:"runs"`
 	}
@@ -253,6 +254,11 @@ func TestImportPTDaemonThenAnalyze(t *testing.T) {
 			found = true
 			if w.MeanPowerW == nil || *w.MeanPowerW < 4775.265 || *w.MeanPowerW > 4775.275 {
 				t.Errorf("mean_power_w %v, want 4775.27", w.MeanPowerW)
+			}
+			// MLPerf's energy per token: the mean power over the summary's
+			// 13096.6 tokens/s.
+			if w.EPT == nil || math.Abs(*w.EPT-4775.27/13096.6) > 1e-5 {
+				t.Errorf("energy_per_output_token_j %v, want 0.3646", w.EPT)
 			}
 		}
 	}
@@ -269,7 +275,7 @@ func TestImportDCGMThenAnalyze(t *testing.T) {
 	}
 	for _, want := range []string{
 		"imported 160 rows from 1 file(s): 2 GPU(s), 3.9 s from 2024-05-02 10:00:00.000 (UTC), 0 of 80 lines skipped",
-		"times: --start + k x 100ms for sample k (40 samples)\n",
+		"times: the given start + k x 100ms for sample k (40 samples)\n",
 		"energy counter: 80 reads (TOTEC)\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -307,17 +313,17 @@ func TestImportFormatFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import", "dcgm", dmonFile, "-o", run}, "import dcgm: no sampling interval: " + dmonFile + " has no timestamps: give --interval, the -d of dcgmi dmon"},
+		{[]string{"import", "dcgm", dmonFile, "-o", run}, "import dcgm: no sampling interval: " + dmonFile + " has no timestamps: give the sample interval, the -d of dcgmi dmon"},
 		{[]string{"import", "dcgm", dmonFile, "--interval", "fast", "-o", run}, `--interval "fast" is not a positive duration`},
 		{[]string{"import", "dcgm", dmonFile, "--interval", "100ms", "--start", "10:00", "-o", run}, `--start "10:00" is not an RFC 3339 time`},
 		{[]string{"import", "dcgm", dmonFile, dmonFile, "--interval", "100ms", "-o", run}, "2 input files, it reads 1 at a time"},
-		{[]string{"import", "dcgm", dmonFile, "--interval"}, "--interval needs a value (DURATION)"},
+		{[]string{"import", "dcgm", dmonFile, "--interval"}, "import dcgm: --interval needs a value"},
 		{[]string{"import", "ptdaemon", splFile, summFile, "-o", run}, "2 input files, it reads 1 at a time; usage: llem import ptdaemon SPL_FILE [--loadgen"},
 		{[]string{"import", "ptdaemon", splFile, "--loadgen-offset", "1h", "-o", run}, "--loadgen-offset without --loadgen"},
 		{[]string{"import", "ptdaemon", splFile, "--loadgen", detailFile, "--loadgen-offset", "7", "-o", run}, `--loadgen-offset "7" is not a duration`},
 		{[]string{"import", "ptdaemon", "--loadgen", detailFile, splFile, "--loadgen", summFile, "-o", run}, "--loadgen given twice"},
-		{[]string{"import", "ptdaemon", splFile, "--interval", "1s", "-o", run}, "unknown flag --interval (flags: -o RUN, --loadgen FILE, --summary FILE, --loadgen-offset DURATION)"},
-		{[]string{"import", "nvidia-smi", importData + "units.csv", "--loadgen", detailFile, "-o", run}, "unknown flag --loadgen (flags: -o RUN)"},
+		{[]string{"import", "ptdaemon", splFile, "--interval", "1s", "-o", run}, "import ptdaemon: unknown flag --interval (llem import ptdaemon --help lists them)"},
+		{[]string{"import", "nvidia-smi", importData + "units.csv", "--loadgen", detailFile, "-o", run}, "import nvidia-smi: unknown flag --loadgen"},
 	} {
 		r := runLlem(t, "", tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {

@@ -10,19 +10,10 @@ import (
 
 func markCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "mark",
-		Usage:     "send an event to the recording llem (for shell scripts)",
-		ArgsUsage: "[NAME] [key=value...]",
-		Description: `Sends one event to the socket named in $LLEM_EVENTS, which llem record sets
-for the command it runs. Without --kind the event is a mark named NAME. The keys
-id, name, ts, count, input_tokens, output_tokens and gpu set the protocol's
-fields; other keys are stored as attributes (plain decimal numbers as numbers).
-Fails, exit status 1, when not run under llem record. See docs/events.md.
-
-Examples:
-   llem mark checkpoint step=100
-   llem mark --kind phase_start measure
-   llem mark --kind request_end id=r7 input_tokens=512 output_tokens=128`,
+		Name:        "mark",
+		Usage:       "send an event to the recording llem (for shell scripts)",
+		ArgsUsage:   "[NAME] [key=value...]",
+		Description: helpText("mark"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "kind", Usage: "event kind: mark, phase_start, phase_end, request_start, first_token, token, request_end"},
 		},

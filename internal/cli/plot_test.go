@@ -105,10 +105,10 @@ func TestPlotErrors(t *testing.T) {
 		{[]string{"--kind", "timeline", "-o", out}, []string{"no run given"}},
 		{[]string{bs8Run, "--kind", "timeline", "-o", out, "--width", "wide"}, []string{`unknown width "wide"`, "single", "double"}},
 		{[]string{bs8Run, "--kind", "timeline", "-o", out, "--dpi", "0"}, []string{"--dpi"}},
-		{[]string{bs8Run, "--kind", "timeline", "-o", out, "--colour", "red"}, []string{"unknown flag --colour"}},
+		{[]string{bs8Run, "--kind", "timeline", "-o", out, "--colour", "red"}, []string{"plot: unknown flag --colour"}},
 		{[]string{bs8Run, "--kind", "timeline", "-o", out, "--kind", "power"}, []string{"--kind given twice"}},
-		{[]string{"--kind", "power", bs8Run, "--kind", "latency", "-o", out}, []string{"--kind given twice (power and latency)"}},
-		{[]string{bs8Run, "--kind", "timeline", "-o"}, []string{"-o needs a value"}},
+		{[]string{"--kind", "power", bs8Run, "--kind", "latency", "-o", out}, []string{"plot: --kind given twice"}},
+		{[]string{bs8Run, "--kind", "timeline", "-o"}, []string{"plot: -o needs a value"}},
 		{[]string{matmulRun, "--kind", "latency", "-o", out}, []string{"latency: no run has requests", "docs/events.md"}},
 		{[]string{filepath.Join(dir, "nope"), "--kind", "timeline", "-o", out}, []string{"nope"}},
 	} {

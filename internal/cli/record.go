@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -134,6 +135,11 @@ func runRecord(c *ucli.Context) error {
 	}
 	defer stop()
 	res, err := record.Record(context.Background(), cfg)
+	var ce *record.ConfigError
+	if errors.As(err, &ce) {
+		flag := map[string]string{"GPUs": "--gpus", "OutDir": "--out"}[ce.Field]
+		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
+	}
 	if err != nil {
 		return err
 	}
@@ -243,7 +249,7 @@ func openBackend(c *ucli.Context, cfg *record.Config) (record.Backend, error) {
 		b, err := nvml.Open(nvml.Options{GPUs: cfg.GPUs})
 		if err != nil {
 			if errors.Is(err, nvml.ErrNoDriver) {
-				return nil, fmt.Errorf("%w\n(llem record did not start the command)", err)
+				return nil, fmt.Errorf("%w; use --device sim to record without a GPU\n(llem record did not start the command)", err)
 			}
 			return nil, err
 		}

@@ -10,19 +10,20 @@ import (
 	"testing"
 
 	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/analyze/methods"
 )
 
 // replayJSON runs `llem replay --json -q --as methods run` and decodes it.
-func replayJSON(t *testing.T, methods, run string) replayDoc {
+func replayJSON(t *testing.T, specs, run string) methods.Doc {
 	t.Helper()
-	r := runLlem(t, "", "replay", "--json", "-q", "--as", methods, run)
+	r := runLlem(t, "", "replay", "--json", "-q", "--as", specs, run)
 	if r.code != 0 {
-		t.Fatalf("replay --as %s: exit %d, stderr %q", methods, r.code, r.stderr)
+		t.Fatalf("replay --as %s: exit %d, stderr %q", specs, r.code, r.stderr)
 	}
 	if r.stderr != "" {
 		t.Errorf("replay -q: stderr %q, want nothing", r.stderr)
 	}
-	var doc replayDoc
+	var doc methods.Doc
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
@@ -61,7 +62,7 @@ func TestReplayMatmul(t *testing.T) {
 		if len(w.Methods) != len(names) {
 			t.Fatalf("%s: %d methods, want %d", w.Name, len(w.Methods), len(names))
 		}
-		by := map[string]replayResult{}
+		by := map[string]methods.Result{}
 		for i, m := range w.Methods {
 			if m.Method != names[i] {
 				t.Errorf("%s: method %d is %q, want %q", w.Name, i, m.Method, names[i])
@@ -119,7 +120,7 @@ func TestReplayTable(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "replaying "+matmulRun) || strings.Contains(r.stdout, "replaying") {
+	if !strings.Contains(r.stderr, "analysing "+matmulRun) || strings.Contains(r.stdout, "replaying") {
 		t.Errorf("progress: stderr %q", r.stderr)
 	}
 	if strings.Contains(r.stdout, "NaN") {
@@ -150,7 +151,7 @@ func TestReplayTable(t *testing.T) {
 
 func TestReplayJSONNull(t *testing.T) {
 	// A method that cannot measure a window writes null, never NaN or 0.
-	b, err := json.Marshal(replayResult{Method: "mlperf", EnergyJ: analyze.NaN, MeanPowerW: analyze.NaN, ErrorPct: analyze.NaN})
+	b, err := json.Marshal(methods.Result{Method: "mlperf", EnergyJ: analyze.NaN, MeanPowerW: analyze.NaN, ErrorPct: analyze.NaN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +171,8 @@ func TestReplayUsageErrors(t *testing.T) {
 		{[]string{"replay", matmulRun, "--as", "nvidia-smi:fast"}, []string{`interval "fast"`}},
 		{[]string{"replay", matmulRun}, []string{"--as is required", "usage: llem replay"}},
 		{[]string{"replay", "--as", "counter"}, []string{"no run given", "usage: llem replay"}},
-		{[]string{"replay", matmulRun, "--as"}, []string{"flag needs an argument: --as"}},
-		{[]string{"replay", "--as", "counter", matmulRun, "--csv"}, []string{"flag provided but not defined: --csv"}},
+		{[]string{"replay", matmulRun, "--as"}, []string{"replay: --as needs a value"}},
+		{[]string{"replay", "--as", "counter", matmulRun, "--csv"}, []string{"replay: unknown flag --csv"}},
 		{[]string{"replay", "--bogus", matmulRun}, []string{"replay:", "bogus"}},
 		{[]string{"replay", "--as", "counter", "../../testdata/no-such-run"}, []string{"no-such-run"}},
 	}

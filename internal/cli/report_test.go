@@ -97,7 +97,7 @@ func TestReportUsage(t *testing.T) {
 	}{
 		{[]string{"report", bs8Run}, "no output file"},
 		{[]string{"report", "-o", "x.html"}, "no run given"},
-		{[]string{"report", bs8Run, "--kind", "x", "-o", "x.html"}, "unknown flag --kind"},
+		{[]string{"report", bs8Run, "--kind", "x", "-o", "x.html"}, "report: unknown flag --kind"},
 		{[]string{"report", "-o", "a.html", bs8Run, "-o", "b.html"}, "given twice"},
 		{[]string{"report", "-o", "x.html", "/nonexistent/run"}, "nonexistent"},
 	} {

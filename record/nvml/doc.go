@@ -17,7 +17,11 @@
 //	}
 package nvml
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/llem/llem/trace"
+)
 
 // ErrNoDriver is returned (wrapped) by Open when NVML cannot be used in
 // this process: the driver library is missing, the kernel driver is not
@@ -39,18 +43,19 @@ type Options struct {
 // DefaultLibrary is the NVML library loaded when Options.LibraryPath is "".
 const DefaultLibrary = "libnvidia-ml.so.1"
 
-// Column names, as the trace tables name them, used in Unsupported.
+// Column names, as the trace tables name them (package trace names
+// them once), used in Unsupported.
 const (
-	ColEnergy            = "energy_mj"
-	ColDriverPower       = "driver_power_mw"
-	ColInstantPower      = "instant_power_mw"
-	ColAveragePower      = "average_power_mw"
-	ColTemperature       = "temperature_c"
-	ColSMClock           = "sm_clock_mhz"
-	ColMemClock          = "mem_clock_mhz"
-	ColPState            = "pstate"
-	ColGPUUtil           = "gpu_util_pct"
-	ColMemUtil           = "mem_util_pct"
-	ColClockEventReasons = "clock_event_reasons"
-	ColMemoryUsed        = "memory_used_bytes"
+	ColEnergy            = trace.ColEnergyMj
+	ColDriverPower       = trace.ColDriverPowerMw
+	ColInstantPower      = trace.ColInstantPowerMw
+	ColAveragePower      = trace.ColAveragePowerMw
+	ColTemperature       = trace.ColTemperatureC
+	ColSMClock           = trace.ColSMClockMHz
+	ColMemClock          = trace.ColMemClockMHz
+	ColPState            = trace.ColPState
+	ColGPUUtil           = trace.ColGPUUtilPct
+	ColMemUtil           = trace.ColMemUtilPct
+	ColClockEventReasons = trace.ColClockEventReasons
+	ColMemoryUsed        = trace.ColMemoryUsedBytes
 )

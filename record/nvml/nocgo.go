@@ -14,7 +14,7 @@ type Backend struct{}
 
 // Open always fails: go-nvml needs cgo to load the driver library.
 func Open(opts Options) (*Backend, error) {
-	return nil, fmt.Errorf("%w: this llem binary was built without cgo (CGO_ENABLED=0), so it has no NVML support; rebuild with CGO_ENABLED=1, or use --device sim to record without a GPU", ErrNoDriver)
+	return nil, fmt.Errorf("%w: this llem binary was built without cgo (CGO_ENABLED=0), so it has no NVML support; rebuild with CGO_ENABLED=1", ErrNoDriver)
 }
 
 // Name returns "nvml".

@@ -71,9 +71,9 @@ func safeInit(lib nvml.Interface) (ret nvml.Return) {
 func initError(ret nvml.Return, libName string) error {
 	switch ret {
 	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		return fmt.Errorf("%w: cannot load the NVML library %s (is the NVIDIA driver installed, and is its library directory in the loader's path?); use --device sim to record without a GPU", ErrNoDriver, libName)
+		return fmt.Errorf("%w: cannot load the NVML library %s (is the NVIDIA driver installed, and is its library directory in the loader's path?)", ErrNoDriver, libName)
 	case nvml.ERROR_DRIVER_NOT_LOADED:
-		return fmt.Errorf("%w: %s loaded but the NVIDIA kernel driver is not running (nvmlInit: %v); use --device sim to record without a GPU", ErrNoDriver, libName, ret)
+		return fmt.Errorf("%w: %s loaded but the NVIDIA kernel driver is not running (nvmlInit: %v)", ErrNoDriver, libName, ret)
 	case nvml.ERROR_LIB_RM_VERSION_MISMATCH:
 		return fmt.Errorf("nvml: %s does not match the running kernel driver (%v): the driver was probably upgraded without a reboot or module reload", libName, ret)
 	case nvml.ERROR_NO_PERMISSION:
@@ -89,7 +89,7 @@ func (b *Backend) openGPUs(want []int) error {
 		return fmt.Errorf("nvml: counting GPUs: %v", ret)
 	}
 	if count == 0 {
-		return fmt.Errorf("nvml: the driver shows no GPU; use --device sim to record without one")
+		return fmt.Errorf("nvml: the driver shows no GPU")
 	}
 	indices := want
 	if indices == nil {

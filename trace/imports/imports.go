@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/llem/llem/trace"
 )
@@ -65,6 +66,31 @@ type Summary struct {
 	EndNs   int64 // last timestamp of any row
 	// Warnings are those written to meta.json.
 	Warnings []trace.Warning
+}
+
+// Outcome is what an import tells its user beyond the run's rows.
+type Outcome struct {
+	Skipped, Lines int      // of the input's data lines
+	Devices        string   // what the run's devices are ["GPU(s)"]
+	Zone           string   // what the times are ["time zone unknown"]
+	Extra          []string // lines printed after the summary
+}
+
+// Print writes an import's one-line summary and its outcome to w, its
+// warnings to errw, and the next step.
+func (s Summary) Print(w, errw io.Writer, o Outcome, nfiles int) {
+	span := time.Duration(s.EndNs - s.StartNs)
+	start := time.Unix(0, s.StartNs).UTC().Format("2006-01-02 15:04:05.000")
+	devices, zone := cmp.Or(o.Devices, "GPU(s)"), cmp.Or(o.Zone, "time zone unknown")
+	fmt.Fprintf(w, "imported %d rows from %d file(s): %d %s, %.1f s from %s (%s), %d of %d lines skipped -> %s\n",
+		s.TotalRows(), nfiles, s.GPUs, devices, span.Seconds(), start, zone, o.Skipped, o.Lines, s.Dir)
+	for _, wn := range s.Warnings {
+		fmt.Fprintf(errw, "llem: import: warning: %s\n", wn.Message)
+	}
+	for _, x := range o.Extra {
+		fmt.Fprintln(w, x)
+	}
+	fmt.Fprintf(w, "see: llem analyze %s\n", s.Dir)
 }
 
 // TotalRows is the number of rows over every table.

@@ -40,40 +40,7 @@ import (
 
 // Format is the importer's name on the command line and in meta.json
 // (device "import:dcgm").
-const Format = "dcgm"
-
-// Help is the user's guide printed by llem import dcgm --help.
-const Help = `Reads the text that NVIDIA DCGM's dcgmi dmon prints and writes an llem run: one
-device_state row per GPU line, and one energy row per value of the energy
-counter (TOTEC). Record while your workload runs with, for example:
-
-   dcgmi dmon -e 155,156,157,150,100,101,203,204 -d 100 > dmon.txt
-
-then:
-
-   llem import dcgm dmon.txt --interval 100ms --start 2024-05-02T10:00:00Z -o run
-   llem analyze run
-
-dmon prints no time: --interval, the -d you gave dmon, is required (a bare
-number is milliseconds, as for -d), and --start (RFC 3339) is the time of the
-first sample; without it, the file's modification time is taken as the time of
-the last sample (stated in meta.json). Lines that begin with a timestamp
-(dcgmi dmon ... | ts '%Y-%m-%d %H:%M:%.S') need neither.
-
-What to know about the result:
-  - POWER (field 155) is nvmlDeviceGetPowerUsage: on Ampere and newer GPUs a
-    1 s moving average, stored as average_power_mw. POWINST (157) is stored as
-    instant_power_mw, TOTEC (156, mJ) in the energy table.
-  - Fields read: POWER 155, POWINST 157, TOTEC 156, TMPTR 150, SMCLK 100,
-    MMCLK 101, GPUTL 203, MCUTL 204, FBUSD 252, PSTAT 190, DVCCTR 112, DVNAM 50,
-    UUID# 54; other columns are listed in source.unknown. Rows of entities
-    other than GPUs (GPU-I, Switch, links) are not imported.
-  - dmon sleeps -d after each sample, so the true period is a little longer than
-    -d: without timestamps, durations come out slightly short.
-  - N/A values are stored as absent (null) and counted; lines that cannot be
-    read are skipped and counted (file:line of the first few).
-
-See docs/import.md.`
+const Format = trace.FormatDCGM
 
 // ErrNoInterval is returned for a log without timestamps when no
 // sampling interval was given.
@@ -100,10 +67,17 @@ type Result struct {
 	Reasons    []LineError
 	Samples    int // dmon's samples
 	Others     int // rows of other entities, not imported
-	// StartFrom says where the times come from: "timestamps", "--start",
-	// or "modification time".
+	// StartFrom says where the times come from: StartFromTimestamps,
+	// StartFromOption or StartFromModTime.
 	StartFrom string
 }
+
+// Where an import's sample times come from (Result.StartFrom).
+const (
+	StartFromTimestamps = "timestamps"        // the lines' own
+	StartFromOption     = "start"             // Options.Start + k x Options.Interval
+	StartFromModTime    = "modification time" // assumed: the file's modification time is the last sample's
+)
 
 // ImportFiles parses the dmon output at path and adds its rows, GPUs,
 // notes and warnings to w. An error wraps ErrNoInterval when the log has
@@ -137,15 +111,15 @@ func Import(w *imports.Writer, lg *Log, o Options) (Result, error) {
 	var start int64
 	switch {
 	case lg.Timestamped:
-		res.StartFrom = "timestamps"
+		res.StartFrom = StartFromTimestamps
 	case o.Interval <= 0:
-		return res, fmt.Errorf("%w: %s has no timestamps: give --interval, the -d of dcgmi dmon (%d samples; dmon's default -d is 1000 ms)",
+		return res, fmt.Errorf("%w: %s has no timestamps: give the sample interval, the -d of dcgmi dmon (%d samples; dmon's default -d is 1000 ms)",
 			ErrNoInterval, lg.File, lg.Samples)
 	case !o.Start.IsZero():
-		res.StartFrom = "--start"
+		res.StartFrom = StartFromOption
 		start = o.Start.UnixNano()
 	default:
-		res.StartFrom = "modification time"
+		res.StartFrom = StartFromModTime
 		start = o.ModTime.UnixNano() - int64(lg.Samples-1)*int64(o.Interval)
 	}
 
@@ -246,18 +220,18 @@ func Import(w *imports.Writer, lg *Log, o Options) (Result, error) {
 			w.Unknown("time zone")
 		}
 		if o.Interval > 0 || !o.Start.IsZero() {
-			w.Note("ignored", "--interval and --start: the lines have their own timestamps")
+			w.Note("ignored", "the given interval and start: the lines have their own timestamps")
 		}
 	default:
-		w.Unknown("sample times (dcgmi dmon prints none: computed from --interval and the start)")
+		w.Unknown("sample times (dcgmi dmon prints none: computed from the given interval and the start)")
 		w.Note("interval", fmt.Sprintf("%s (given): sample k is at start + k x interval; dmon sleeps -d after each sample, so its true period is a little longer and durations come out slightly short", o.Interval))
-		if res.StartFrom == "--start" {
-			w.Note("start", o.Start.UTC().Format(time.RFC3339Nano)+" (given with --start)")
+		if res.StartFrom == StartFromOption {
+			w.Note("start", o.Start.UTC().Format(time.RFC3339Nano)+" (given)")
 		} else {
-			msg := fmt.Sprintf("assumed: the file's modification time %s was taken as the time of the last sample, so the first is at %s; give --start for the true time (and for a reproducible import: a copy of the file has another modification time)",
+			msg := fmt.Sprintf("assumed: the file's modification time %s was taken as the time of the last sample, so the first is at %s; give the start time for the true time (and for a reproducible import: a copy of the file has another modification time)",
 				o.ModTime.UTC().Format(time.RFC3339Nano), time.Unix(0, start).UTC().Format(time.RFC3339Nano))
 			w.Note("start", msg)
-			w.Warn(trace.Warning{Code: "import_assumed_start", Message: "the start time is assumed from the file's modification time (taken as the last sample's time): give --start"})
+			w.Warn(trace.Warning{Code: "import_assumed_start", Message: "the start time is assumed from the file's modification time (taken as the last sample's time): give the start time"})
 		}
 	}
 
@@ -288,4 +262,23 @@ func onlyMarker(byMarker map[string]int, markers ...string) bool {
 		}
 	}
 	return true
+}
+
+// Describe says in lines where the import's times came from and what it
+// read beyond the power samples.
+func (r Result) Describe(o Options) []string {
+	var lines []string
+	switch r.StartFrom {
+	case StartFromTimestamps:
+		lines = append(lines, fmt.Sprintf("times: the lines' own timestamps (%d samples)", r.Samples))
+	case StartFromOption:
+		lines = append(lines, fmt.Sprintf("times: the given start + k x %s for sample k (%d samples)", o.Interval, r.Samples))
+	default:
+		lines = append(lines, fmt.Sprintf("times: assumed: the file's modification time is the last of %d samples, %s apart; give the start time", r.Samples, o.Interval))
+	}
+	lines = append(lines, fmt.Sprintf("energy counter: %d reads (TOTEC)", r.EnergyRows))
+	if r.Others > 0 {
+		lines = append(lines, fmt.Sprintf("not imported: %d row(s) of entities other than GPUs (GPU-I, Switch, links)", r.Others))
+	}
+	return lines
 }

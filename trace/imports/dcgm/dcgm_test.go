@@ -49,7 +49,7 @@ func p32(v int32) *int32 { return &v }
 func TestH100x2(t *testing.T) {
 	im := importFile(t, testdata+"dmon_h100x2.txt", Options{Interval: 100 * time.Millisecond, Start: start})
 	if im.res.Samples != 40 || im.res.Rows != 80 || im.res.EnergyRows != 80 || im.res.DataLines != 80 || im.res.Skipped != 0 ||
-		len(im.states) != 80 || len(im.energy) != 80 || im.res.StartFrom != "--start" {
+		len(im.states) != 80 || len(im.energy) != 80 || im.res.StartFrom != StartFromOption {
 		t.Fatalf("result %+v, %d states, %d energy", im.res, len(im.states), len(im.energy))
 	}
 	// GPU 0  69.647  512345685866  N/A  33  345  2619  0  0
@@ -80,7 +80,7 @@ func TestH100x2(t *testing.T) {
 	if w := warning(im.meta, "import_absent_values", "POWINST: 2 of 80 values absent (N/A 2), stored as null in instant_power_mw"); w == nil || len(im.meta.Warnings) != 1 {
 		t.Errorf("warnings %+v", im.meta.Warnings)
 	}
-	for _, u := range []string{"driver power samples", "events", "sample times (dcgmi dmon prints none: computed from --interval and the start)", "GPU name (DVNAM, field 50)"} {
+	for _, u := range []string{"driver power samples", "events", "sample times (dcgmi dmon prints none: computed from the given interval and the start)", "GPU name (DVNAM, field 50)"} {
 		if !slices.Contains(im.meta.Source.Unknown, u) {
 			t.Errorf("unknown %v: want %q", im.meta.Source.Unknown, u)
 		}
@@ -92,7 +92,7 @@ func TestH100x2(t *testing.T) {
 	}
 	n := im.meta.Source.Notes
 	if !strings.HasPrefix(n["POWER"], "field 155 (DCGM_FI_DEV_POWER_USAGE) is nvmlDeviceGetPowerUsage") ||
-		n["start"] != "2024-05-02T10:00:00Z (given with --start)" || !strings.HasPrefix(n["interval"], "100ms (given)") ||
+		n["start"] != "2024-05-02T10:00:00Z (given)" || !strings.HasPrefix(n["interval"], "100ms (given)") ||
 		!strings.Contains(n["columns"], "POWER (field 155, DCGM_FI_DEV_POWER_USAGE) as average_power_mw; TOTEC (field 156, DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION) as energy.energy_mj") {
 		t.Errorf("notes %v", n)
 	}
@@ -102,7 +102,7 @@ func TestH100x2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := analyze.AnalyzeRun(d, "dmon", analyze.DefaultSettings())
+	rr := analyze.New(d, "dmon", analyze.DefaultSettings()).Result
 	run := rr.Windows[0]
 	if !run.EnergyJ.Valid() || float64(run.EnergyJ) <= 0 || !run.EnergyIntegratedJ.Valid() {
 		t.Errorf("run window: energy %v J, integrated %v J", run.EnergyJ, run.EnergyIntegratedJ)
@@ -144,7 +144,7 @@ func TestNoInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ImportFiles(w, file, Options{Start: start})
-	if !errors.Is(err, ErrNoInterval) || !strings.Contains(err.Error(), file+" has no timestamps: give --interval, the -d of dcgmi dmon (40 samples") {
+	if !errors.Is(err, ErrNoInterval) || !strings.Contains(err.Error(), file+" has no timestamps: give the sample interval, the -d of dcgmi dmon (40 samples") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -164,7 +164,7 @@ func TestModTimeStart(t *testing.T) {
 	if im.res.StartFrom != "modification time" || im.states[0].TimestampNs != start.UnixNano() {
 		t.Errorf("start from %s at %v", im.res.StartFrom, time.Unix(0, im.states[0].TimestampNs).UTC())
 	}
-	if warning(im.meta, "import_assumed_start", "give --start") == nil || !strings.HasPrefix(im.meta.Source.Notes["start"], "assumed: the file's modification time 2024-05-02T10:00:03.9Z") {
+	if warning(im.meta, "import_assumed_start", "give the start time") == nil || !strings.HasPrefix(im.meta.Source.Notes["start"], "assumed: the file's modification time 2024-05-02T10:00:03.9Z") {
 		t.Errorf("warnings %+v, notes %v", im.meta.Warnings, im.meta.Source.Notes)
 	}
 }

@@ -1,5 +1,7 @@
 package dcgm
 
+import "github.com/llem/llem/trace"
+
 // target is where a column's values go.
 type target int
 
@@ -50,27 +52,27 @@ var fields = []field{
 	// DCGM reads field 155 with nvmlDeviceGetPowerUsage (DcgmCacheManager.cpp):
 	// the driver's 1 s moving average on Ampere and newer, as nvidia-smi's
 	// power.draw. Field 157 is NVML_FI_DEV_POWER_INSTANT.
-	{short: "POWER", id: 155, symbol: "DCGM_FI_DEV_POWER_USAGE", target: tAvgPower, scale: 1000, column: "average_power_mw",
+	{short: "POWER", id: 155, symbol: "DCGM_FI_DEV_POWER_USAGE", target: tAvgPower, scale: 1000, column: trace.ColAveragePowerMw,
 		what: "average power (POWER, field 155)"},
-	{short: "POWINST", id: 157, symbol: "DCGM_FI_DEV_POWER_USAGE_INSTANT", target: tInstantPower, scale: 1000, column: "instant_power_mw",
+	{short: "POWINST", id: 157, symbol: "DCGM_FI_DEV_POWER_USAGE_INSTANT", target: tInstantPower, scale: 1000, column: trace.ColInstantPowerMw,
 		what: "instant power (POWINST, field 157)"},
 	// Field 156: "Total energy consumption for the GPU in mJ since the
 	// driver was last reloaded" (dcgm_fields.h): nvmlDeviceGetTotalEnergyConsumption.
-	{short: "TOTEC", id: 156, symbol: "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", target: tEnergy, scale: 1, column: "energy.energy_mj",
+	{short: "TOTEC", id: 156, symbol: "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", target: tEnergy, scale: 1, column: trace.TableEnergy + "." + trace.ColEnergyMj,
 		what: "energy counter (TOTEC, field 156)"},
-	{short: "TMPTR", id: 150, symbol: "DCGM_FI_DEV_GPU_TEMP", target: tTemperature, scale: 1, column: "temperature_c",
+	{short: "TMPTR", id: 150, symbol: "DCGM_FI_DEV_GPU_TEMP", target: tTemperature, scale: 1, column: trace.ColTemperatureC,
 		what: "GPU temperature (TMPTR, field 150)"},
-	{short: "SMCLK", id: 100, symbol: "DCGM_FI_DEV_SM_CLOCK", target: tSMClock, scale: 1, column: "sm_clock_mhz",
+	{short: "SMCLK", id: 100, symbol: "DCGM_FI_DEV_SM_CLOCK", target: tSMClock, scale: 1, column: trace.ColSMClockMHz,
 		what: "SM clock (SMCLK, field 100)"},
-	{short: "MMCLK", id: 101, symbol: "DCGM_FI_DEV_MEM_CLOCK", target: tMemClock, scale: 1, column: "mem_clock_mhz",
+	{short: "MMCLK", id: 101, symbol: "DCGM_FI_DEV_MEM_CLOCK", target: tMemClock, scale: 1, column: trace.ColMemClockMHz,
 		what: "memory clock (MMCLK, field 101)"},
-	{short: "GPUTL", id: 203, symbol: "DCGM_FI_DEV_GPU_UTIL", target: tGPUUtil, scale: 1, column: "gpu_util_pct",
+	{short: "GPUTL", id: 203, symbol: "DCGM_FI_DEV_GPU_UTIL", target: tGPUUtil, scale: 1, column: trace.ColGPUUtilPct,
 		what: "GPU utilisation (GPUTL, field 203)"},
-	{short: "MCUTL", id: 204, symbol: "DCGM_FI_DEV_MEM_COPY_UTIL", target: tMemUtil, scale: 1, column: "mem_util_pct"},
+	{short: "MCUTL", id: 204, symbol: "DCGM_FI_DEV_MEM_COPY_UTIL", target: tMemUtil, scale: 1, column: trace.ColMemUtilPct},
 	// "Used Frame Buffer in MB" (dcgm_fields.h): MiB, as NVML's bytes / 2^20.
-	{short: "FBUSD", id: 252, symbol: "DCGM_FI_DEV_FB_USED", target: tMemUsed, scale: 1 << 20, column: "memory_used_bytes"},
-	{short: "PSTAT", id: 190, symbol: "DCGM_FI_DEV_PSTATE", target: tPState, scale: 1, column: "pstate"},
-	{short: "DVCCTR", id: 112, symbol: "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", target: tReasons, scale: 1, column: "clock_event_reasons"},
+	{short: "FBUSD", id: 252, symbol: "DCGM_FI_DEV_FB_USED", target: tMemUsed, scale: 1 << 20, column: trace.ColMemoryUsedBytes},
+	{short: "PSTAT", id: 190, symbol: "DCGM_FI_DEV_PSTATE", target: tPState, scale: 1, column: trace.ColPState},
+	{short: "DVCCTR", id: 112, symbol: "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", target: tReasons, scale: 1, column: trace.ColClockEventReasons},
 }
 
 var byShort = func() map[string]*field {

@@ -1,6 +1,10 @@
 package nvsmi
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/llem/llem/trace"
+)
 
 // target is where a column's values go.
 type target int
@@ -63,8 +67,8 @@ type field struct {
 // canonical name in the header whatever alias was queried (clocks.sm
 // prints "clocks.current.sm [MHz]"); the aliases are accepted too.
 var fields = []field{
-	{names: []string{"timestamp"}, target: tTimestamp, column: "timestamp_ns"},
-	{names: []string{"index"}, target: tIndex, column: "gpu"},
+	{names: []string{"timestamp"}, target: tTimestamp, column: trace.ColTimestampNs},
+	{names: []string{"index"}, target: tIndex, column: trace.ColGPU},
 	{names: []string{"uuid", "gpu_uuid"}, target: tUUID, column: "gpus[].uuid", what: "GPU UUID (uuid)"},
 	{names: []string{"pci.bus_id", "gpu_bus_id"}, target: tBusID, column: "gpus[].pci_bus_id"},
 	{names: []string{"name", "gpu_name"}, target: tName, column: "gpus[].name", what: "GPU name (name)"},
@@ -77,24 +81,24 @@ var fields = []field{
 	{names: []string{"clocks.max.memory", "clocks.max.mem"}, target: tMaxMemClock, q: qClock, column: "gpus[].max_mem_clock_mhz"},
 	{names: []string{"compute_mode"}, target: tComputeMode, column: "gpus[].compute_mode"},
 
-	{names: []string{"power.draw", "power.draw.average"}, target: tAvgPower, q: qPower, column: "average_power_mw",
+	{names: []string{"power.draw", "power.draw.average"}, target: tAvgPower, q: qPower, column: trace.ColAveragePowerMw,
 		what: "average power (power.draw or power.draw.average)"},
-	{names: []string{"power.draw.instant"}, target: tInstantPower, q: qPower, column: "instant_power_mw",
+	{names: []string{"power.draw.instant"}, target: tInstantPower, q: qPower, column: trace.ColInstantPowerMw,
 		what: "instant power (power.draw.instant)"},
-	{names: []string{"temperature.gpu"}, target: tTemperature, q: qTemperature, column: "temperature_c",
+	{names: []string{"temperature.gpu"}, target: tTemperature, q: qTemperature, column: trace.ColTemperatureC,
 		what: "GPU temperature (temperature.gpu)"},
-	{names: []string{"clocks.current.sm", "clocks.sm"}, target: tSMClock, q: qClock, column: "sm_clock_mhz",
+	{names: []string{"clocks.current.sm", "clocks.sm"}, target: tSMClock, q: qClock, column: trace.ColSMClockMHz,
 		what: "SM clock (clocks.sm)"},
-	{names: []string{"clocks.current.memory", "clocks.mem", "clocks.current.mem"}, target: tMemClock, q: qClock, column: "mem_clock_mhz",
+	{names: []string{"clocks.current.memory", "clocks.mem", "clocks.current.mem"}, target: tMemClock, q: qClock, column: trace.ColMemClockMHz,
 		what: "memory clock (clocks.mem)"},
-	{names: []string{"pstate"}, target: tPState, column: "pstate", what: "P-state (pstate)"},
-	{names: []string{"utilization.gpu"}, target: tGPUUtil, q: qPercent, column: "gpu_util_pct",
+	{names: []string{"pstate"}, target: tPState, column: trace.ColPState, what: "P-state (pstate)"},
+	{names: []string{"utilization.gpu"}, target: tGPUUtil, q: qPercent, column: trace.ColGPUUtilPct,
 		what: "GPU utilisation (utilization.gpu)"},
-	{names: []string{"utilization.memory"}, target: tMemUtil, q: qPercent, column: "mem_util_pct",
+	{names: []string{"utilization.memory"}, target: tMemUtil, q: qPercent, column: trace.ColMemUtilPct,
 		what: "memory utilisation (utilization.memory)"},
-	{names: []string{"memory.used"}, target: tMemUsed, q: qMemory, column: "memory_used_bytes",
+	{names: []string{"memory.used"}, target: tMemUsed, q: qMemory, column: trace.ColMemoryUsedBytes,
 		what: "memory used (memory.used)"},
-	{names: []string{"clocks_event_reasons.active", "clocks_throttle_reasons.active"}, target: tReasons, column: "clock_event_reasons",
+	{names: []string{"clocks_event_reasons.active", "clocks_throttle_reasons.active"}, target: tReasons, column: trace.ColClockEventReasons,
 		what: "clock event reasons (clocks_event_reasons.active)"},
 }
 

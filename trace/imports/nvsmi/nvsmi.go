@@ -34,47 +34,13 @@ import (
 
 // Format is the importer's name on the command line and in meta.json
 // (device "import:nvidia-smi").
-const Format = "nvidia-smi"
+const Format = trace.FormatNvidiaSMI
 
-// Query is the nvidia-smi field list that Help recommends.
+// Query is the nvidia-smi field list that llem import nvidia-smi --help
+// recommends.
 const Query = "timestamp,index,uuid,name,driver_version,persistence_mode,power.limit," +
 	"power.draw,power.draw.instant,temperature.gpu,clocks.sm,clocks.mem,pstate," +
 	"utilization.gpu,utilization.memory,memory.used,clocks_event_reasons.active"
-
-// Help is the user's guide printed by llem import nvidia-smi --help.
-const Help = `Reads the CSV that nvidia-smi writes with --query-gpu and --format=csv (with
-or without nounits; not noheader) and writes an llem run: one device_state row
-per line, the GPU's name, UUID, driver, power limit and persistence mode in
-meta.json. Record a log while your workload runs with, for example:
-
-   nvidia-smi --query-gpu=` + Query + ` --format=csv -lms 100 -f gpu.csv
-
-then:
-
-   llem import nvidia-smi gpu.csv -o run
-   llem analyze run
-
-Any subset of these fields, in any order, is read; timestamp is required.
-Without index, uuid or pci.bus_id every line is GPU 0: keep index when you log
-several GPUs. Older drivers name clocks_event_reasons.active
-clocks_throttle_reasons.active and may lack power.draw.instant: drop or rename
-what your nvidia-smi refuses (nvidia-smi --help-query-gpu lists its fields).
-
-What to know about the result:
-  - power.draw is stored as average_power_mw: on Ampere and newer GPUs it is a
-    1 s moving average, not instantaneous power. power.draw.instant (newer
-    drivers) is stored as instant_power_mw. A log has no energy counter and
-    no driver power samples, so llem analyze reports no counter energy.
-  - nvidia-smi prints local time with no time zone: times are read as UTC
-    (durations are right; clock times are off by the host's UTC offset).
-  - [N/A], [Not Supported], [Unknown Error] and similar values are stored as
-    absent (null), counted per field in meta.json's warnings.
-  - Lines that cannot be read are skipped and counted (file:line of the first
-    few); columns llem does not know are listed in meta.json's source.unknown.
-  - The input files' SHA-256 are kept in meta.json; importing the same files
-    again gives a byte-identical run.
-
-See docs/import.md.`
 
 // Result counts what an import read.
 type Result struct {

@@ -61,7 +61,7 @@ func TestV100UpdatePeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := analyze.AnalyzeRun(d, "v100", analyze.DefaultSettings())
+	rr := analyze.New(d, "v100", analyze.DefaultSettings()).Result
 	if got := float64(rr.Sensor.AveragePowerUpdatePeriodMs); !(math.Abs(got-20) <= 1) {
 		t.Errorf("power.draw update period %.2f ms, want 20 +/- 1 (Yang et al., V100-SXM2)", got)
 	}

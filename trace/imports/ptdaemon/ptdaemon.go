@@ -50,46 +50,14 @@ import (
 // Format is the importer's name on the command line and in meta.json
 // (device "import:ptdaemon"); llem analyze reads a run of this format as
 // a whole-system analyzer.
-const Format = "ptdaemon"
+const Format = trace.FormatPTDaemon
 
 // PhaseName is the phase that loadgen's power_begin and power_end open
 // and close.
-const PhaseName = "mlperf_power"
+const PhaseName = trace.PhaseMLPerfPower
 
 // EventSource is the source of the events an import writes.
 const EventSource = "import"
-
-// Help is the user's guide printed by llem import ptdaemon --help.
-const Help = `Reads a SPEC PTDaemon power-analyzer log (the spl.txt of an MLPerf Power run)
-and writes an llem run: one device_state row per sample of the whole-system AC
-power (the total Watts), as device 0 "whole-system AC power (SPEC PTDaemon)".
-With --loadgen (the run's mlperf_log_detail.txt), loadgen's power_begin and
-power_end become the phase mlperf_power, the window MLPerf averages over; with
---summary (mlperf_log_summary.txt), the tokens/s and samples/s are kept in
-meta.json's source.notes and printed. For example:
-
-   llem import ptdaemon spl.txt --loadgen mlperf_log_detail.txt \
-       --summary mlperf_log_summary.txt -o run
-   llem analyze --measure-phase mlperf_power run
-
-What to know about the result:
-  - It is the power of the whole machine at the wall (CPUs, fans, power
-    supplies included), about one sample a second: not GPU power. There is no
-    GPU energy counter, no driver power samples and no per-GPU power.
-  - Volts, Amps, power factor and the per-channel values are not imported
-    (listed in source.unknown); the channels' Watts are checked to sum to the
-    total.
-  - Samples PTDaemon marks invalid (Watts <= 0) are left out, as MLPerf does.
-  - PTDaemon and loadgen print local time with no zone: both are read as UTC
-    and compared as printed, as MLPerf's checker does when both machines share
-    a time zone. If they do not, give --loadgen-offset: the client's minus the
-    server's "timezone" (seconds west of UTC) of the run's power/client.json
-    and power/server.json, e.g. --loadgen-offset 3600s.
-  - Lines that cannot be read are skipped and counted (file:line of the first
-    few). The input files' SHA-256 are kept in meta.json; importing the same
-    files again gives a byte-identical run.
-
-See docs/import.md.`
 
 // Options are the loadgen logs of the run and how to align them.
 type Options struct {
@@ -209,10 +177,10 @@ func Import(w *imports.Writer, s *SPL, lg *Loadgen, sum *Summary, offset time.Du
 			strings.Join(s.Channels, ", "), strings.Join(s.ChannelKeys, ", ")))
 	}
 	if lg == nil {
-		w.Unknown("MLPerf power window (give --loadgen mlperf_log_detail.txt)")
+		w.Unknown("MLPerf power window (give loadgen's mlperf_log_detail.txt)")
 	}
 	if sum == nil {
-		w.Unknown("MLPerf throughput (give --summary mlperf_log_summary.txt)")
+		w.Unknown("MLPerf throughput (give loadgen's mlperf_log_summary.txt)")
 	}
 
 	w.Note("power", "whole-system AC active power: PTDaemon's total Watts (all channels), one sample per line, stored as instant_power_mw of device 0 (rounded to 1 mW); it includes CPUs, fans and power-supply losses and is not GPU power")
@@ -288,7 +256,7 @@ func window(w *imports.Writer, rows []trace.DeviceState, lg *Loadgen, offset tim
 		first := time.Unix(0, rows[0].TimestampNs).UTC().Format(TimeLayout)
 		last := time.Unix(0, rows[len(rows)-1].TimestampNs).UTC().Format(TimeLayout)
 		w.Warn(trace.Warning{Code: "import_window_outside_log", Message: fmt.Sprintf(
-			"loadgen's power window %s to %s (offset %s) is not inside the PTDaemon log's %s to %s: wrong files, or the two machines' clocks or time zones differ (--loadgen-offset)",
+			"loadgen's power window %s to %s (offset %s) is not inside the PTDaemon log's %s to %s: wrong files, or the two machines' clocks or time zones differ (give loadgen's offset)",
 			lg.Begin, lg.End, offset, first, last)})
 	}
 	if win.Samples == 0 {
@@ -309,7 +277,7 @@ func summaryNotes(w *imports.Writer, s *Summary) {
 	note("mlperf_mode", "Mode")
 	note("mlperf_result", "Result is")
 	if s.TokensPerS != "" {
-		w.Note("mlperf_tokens_per_s", s.TokensPerS)
+		w.Note(trace.NoteMLPerfTokensPerS, s.TokensPerS)
 		w.Note("mlperf_tokens_per_s_field", s.TokensKey)
 	}
 	if s.SamplesPerS != "" {
@@ -360,4 +328,28 @@ func maxWatts(s *SPL) float64 {
 		m = max(m, smp.Watts)
 	}
 	return m
+}
+
+// Describe says in lines what the import found beyond its rows: loadgen's
+// power window with MLPerf's mean power, and the summary's throughput.
+func (r Result) Describe() []string {
+	var lines []string
+	if win := r.Window; win != nil {
+		lines = append(lines, fmt.Sprintf("%s: power_begin %s to power_end %s (%.1f s): %d samples strictly inside, mean %.2f W (MLPerf's rule)",
+			PhaseName, win.Begin, win.End, float64(win.EndNs-win.BeginNs)/1e9, win.Samples, win.MeanW))
+	}
+	if s := r.Summary; s != nil {
+		var parts []string
+		if s.TokensPerS != "" {
+			parts = append(parts, fmt.Sprintf("%s tokens/s (%s)", s.TokensPerS, s.TokensKey))
+		}
+		if s.SamplesPerS != "" {
+			parts = append(parts, fmt.Sprintf("%s samples/s (%s)", s.SamplesPerS, s.SamplesKey))
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "no tokens or samples per second in the summary")
+		}
+		lines = append(lines, "mlperf summary: "+strings.Join(parts, ", "))
+	}
+	return lines
 }

@@ -130,7 +130,7 @@ func TestMLPerfH200Power(t *testing.T) {
 	}
 	s := analyze.DefaultSettings()
 	s.Windows = []string{PhaseName}
-	rr := analyze.AnalyzeRun(d, "mlperf", s)
+	rr := analyze.New(d, "mlperf", s).Result
 	found := false
 	for _, wr := range rr.Windows {
 		if wr.Name == PhaseName && wr.Measured {
@@ -194,7 +194,7 @@ func TestWithoutLoadgen(t *testing.T) {
 	if len(im.states) != 1158 || len(im.events) != 0 || im.res.Window != nil {
 		t.Fatalf("%d rows, %d events", len(im.states), len(im.events))
 	}
-	if !slices.Contains(im.meta.Source.Unknown, "MLPerf power window (give --loadgen mlperf_log_detail.txt)") {
+	if !slices.Contains(im.meta.Source.Unknown, "MLPerf power window (give loadgen's mlperf_log_detail.txt)") {
 		t.Errorf("unknown %v", im.meta.Source.Unknown)
 	}
 }

@@ -1,18 +1,16 @@
-package compare
+package bootstrap
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-
-	"github.com/llem/llem/analyze/bootstrap"
 )
 
-// pcgStream is the second PCG seed word of the two-sample bootstrap, so
+// ratioStream is the second PCG seed word of the two-sample bootstrap, so
 // that one uint64 seed names it (and it draws other numbers than the
 // one-sample bootstrap of the same seed).
-const pcgStream = 0x6c6c656d2d636d70 // "llem-cmp"
+const ratioStream = 0x6c6c656d2d636d70 // "llem-cmp"
 
 // RatioOfMeans is the statistic compared: mean(b) / mean(a).
 func RatioOfMeans(a, b []float64) float64 { return mean(b) / mean(a) }
@@ -25,7 +23,7 @@ func RatioOfMeans(a, b []float64) float64 { return mean(b) / mean(a) }
 // from seed draws every index, in order: the result does not depend on the
 // machine.
 func RatioDistribution(a, b []float64, resamples int, seed uint64) []float64 {
-	r := rand.New(rand.NewPCG(seed, pcgStream))
+	r := rand.New(rand.NewPCG(seed, ratioStream))
 	out := make([]float64, resamples)
 	na, nb := len(a), len(b)
 	for i := range out {
@@ -71,7 +69,7 @@ func RatioAcceleration(a, b []float64) float64 {
 	for _, loo := range [][]float64{looA, looB} {
 		n := float64(len(loo))
 		var s2, s3 float64
-		for _, u := range jackknifeU(loo) {
+		for _, u := range uFromLeaveOneOut(loo) {
 			s2 += u * u
 			s3 += u * u * u
 		}
@@ -81,38 +79,21 @@ func RatioAcceleration(a, b []float64) float64 {
 	return num / (6 * math.Pow(den, 1.5))
 }
 
-// jackknifeU is U_i = (n-1)(mean(loo) - loo_i), computed from deviations
-// against the first value so that equal leave-one-out values give U of
-// exactly 0 rather than rounding noise.
-func jackknifeU(loo []float64) []float64 {
-	n := float64(len(loo))
-	shift := 0.0
-	for _, t := range loo {
-		shift += t - loo[0]
-	}
-	shift /= n
-	u := make([]float64, len(loo))
-	for i, t := range loo {
-		u[i] = (n - 1) * ((loo[0] - t) + shift)
-	}
-	return u
-}
-
-// RatioCI is the BCa interval of mean(b)/mean(a) from the two-sample
+// RatioBCa is the BCa interval of mean(b)/mean(a) from the two-sample
 // bootstrap (RatioDistribution) with the two-sample jackknife acceleration
 // (RatioAcceleration): what scipy.stats.bootstrap((a, b), method='BCa')
 // computes for the same resamples. Where there is no interval, the
 // Interval is Degenerate with NaN bounds and a Note saying why.
-func RatioCI(a, b []float64, opts bootstrap.Options) bootstrap.Interval {
+func RatioBCa(a, b []float64, opts Options) Interval {
 	if opts.Resamples == 0 {
-		opts.Resamples = bootstrap.DefaultResamples
+		opts.Resamples = DefaultResamples
 	}
 	if opts.Confidence == 0 {
-		opts.Confidence = bootstrap.DefaultConfidence
+		opts.Confidence = DefaultConfidence
 	}
-	iv := bootstrap.Interval{Estimate: math.NaN(), Low: math.NaN(), High: math.NaN(), Confidence: opts.Confidence,
-		Method: bootstrap.MethodBCa, N: len(a) + len(b), Resamples: opts.Resamples, Seed: opts.Seed}
-	degenerate := func(format string, args ...any) bootstrap.Interval {
+	iv := Interval{Estimate: math.NaN(), Low: math.NaN(), High: math.NaN(), Confidence: opts.Confidence,
+		Method: MethodBCa, N: len(a) + len(b), Resamples: opts.Resamples, Seed: opts.Seed}
+	degenerate := func(format string, args ...any) Interval {
 		iv.Degenerate, iv.Note = true, fmt.Sprintf(format, args...)
 		return iv
 	}
@@ -136,13 +117,13 @@ func RatioCI(a, b []float64, opts bootstrap.Options) bootstrap.Interval {
 }
 
 // ratioInterval fills iv's bounds from theta* and the acceleration.
-func ratioInterval(iv bootstrap.Interval, dist []float64, accel float64) bootstrap.Interval {
+func ratioInterval(iv Interval, dist []float64, accel float64) Interval {
 	if slices.Min(dist) == slices.Max(dist) {
 		iv.Degenerate = true
 		iv.Note = fmt.Sprintf("all %d resamples give the same ratio (%g): there is no interval", len(dist), dist[0])
 		return iv
 	}
-	p := bootstrap.BCaFromDistribution(iv.Estimate, dist, accel, iv.Confidence)
+	p := BCaFromDistribution(iv.Estimate, dist, accel, iv.Confidence)
 	if math.IsNaN(p.Accel) {
 		iv.Degenerate = true
 		iv.Note = "every leave-one-out ratio is the same, so the jackknife acceleration is 0/0 and BCa gives no interval"
@@ -156,8 +137,5 @@ func ratioInterval(iv bootstrap.Interval, dist []float64, accel float64) bootstr
 	iv.Low, iv.High = p.Low, p.High
 	return iv
 }
-
-// mean is bootstrap.Mean: the same summation order as the resamples.
-var mean = bootstrap.Mean.Func
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

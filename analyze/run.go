@@ -1,0 +1,137 @@
+package analyze
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/llem/llem/analyze/serving"
+)
+
+// Run is one analysed run: the trace as loaded and every number llem
+// computes from it. It is the one way in to an analysed run: `llem
+// analyze`, `llem compare`, the figures, the report and `llem replay`
+// all read their numbers from a Run, so the same run shows the same
+// numbers everywhere.
+type Run struct {
+	Dir      string // the run's directory, as given
+	Label    string // how figures and reports name the run (Open sets it)
+	Data     *Data
+	Settings Settings
+	Result   RunResult
+	// Latency holds the per-request latencies of the requests that start
+	// in the measured windows, pooled: what Result.Latency summarises.
+	Latency serving.Latency
+
+	reqs *serving.Set
+}
+
+// Requests is the run's request reconstruction from its events.
+func (r *Run) Requests() *serving.Set { return r.reqs }
+
+// Open loads and analyses each run directory with settings s, in the
+// order given, and names the runs (Label): by the labels whose values
+// differ between them (batch=8 and batch=32 in a batch sweep), else by
+// all their labels, else by the directory's name. progress (may be nil)
+// receives one line per run.
+func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	var runs []*Run
+	for i, dir := range dirs {
+		if progress != nil {
+			fmt.Fprintf(progress, "llem: analysing %s (%d of %d)\n", dir, i+1, len(dirs))
+		}
+		d, err := Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, New(d, dir, s))
+	}
+	NameRuns(runs)
+	return runs, nil
+}
+
+// Document gathers analysed runs into the document `llem analyze` writes.
+func Document(runs []*Run, s Settings, version string) *Results {
+	res := &Results{Tool: "llem", LlemVersion: version, Settings: s, SettingsHash: s.Hash(), Runs: []RunResult{}}
+	for _, r := range runs {
+		res.Runs = append(res.Runs, r.Result)
+	}
+	return res
+}
+
+// MeasuredWindows are the run's measured windows, in order.
+func (r *Run) MeasuredWindows() []WindowResult {
+	var out []WindowResult
+	for _, w := range r.Result.Windows {
+		if w.Measured {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// NameRuns sets each run's Label: by the labels whose values differ between
+// the runs, else all their labels, else the directory's name.
+func NameRuns(runs []*Run) {
+	if len(runs) == 0 {
+		return
+	}
+	keys := map[string]bool{}
+	for _, r := range runs {
+		for k := range r.Result.Labels {
+			keys[k] = true
+		}
+	}
+	var varying []string
+	for k := range keys {
+		first, firstOK := runs[0].Result.Labels[k]
+		for _, r := range runs[1:] {
+			if v, ok := r.Result.Labels[k]; ok != firstOK || v != first {
+				varying = append(varying, k)
+				break
+			}
+		}
+	}
+	sort.Strings(varying)
+	names := map[string]int{}
+	for _, r := range runs {
+		use := varying
+		if len(runs) == 1 {
+			for k := range r.Result.Labels {
+				use = append(use, k)
+			}
+			sort.Strings(use)
+		}
+		var parts []string
+		for _, k := range use {
+			if v, ok := r.Result.Labels[k]; ok {
+				parts = append(parts, k+"="+v)
+			}
+		}
+		r.Label = strings.Join(parts, " ")
+		if r.Label == "" {
+			r.Label = filepath.Base(filepath.Clean(r.Dir))
+		}
+		names[r.Label]++
+	}
+	// Labels that still collide: the directory's name, and failing that
+	// (the same run twice) a number.
+	seen := map[string]int{}
+	for _, r := range runs {
+		if names[r.Label] < 2 {
+			continue
+		}
+		base := filepath.Base(filepath.Clean(r.Dir))
+		if base != r.Label {
+			r.Label += " (" + base + ")"
+		} else {
+			seen[base]++
+			r.Label = fmt.Sprintf("%s (%d)", base, seen[base])
+		}
+	}
+}
