@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,8 +81,7 @@ type relayState struct {
 	hello wireHello
 	open  int // connections open now
 	end   *wireEnd
-	lost  bool  // a connection closed before End
-	rows  int64 // events and bad lines received
+	lost  bool // a connection closed before End
 }
 
 // StartNode opens the node's rendezvous for the other tasks, reads the
@@ -278,17 +278,17 @@ func (n *Node) serve(c net.Conn) {
 		if len(msg.Bad) > 0 {
 			n.emitBad(msg.Bad)
 		}
-		n.mu.Lock()
-		st.rows += int64(len(msg.Events) + len(msg.Bad))
+		// Acknowledge before reporting the end: once Await sees it, the
+		// connection may be closed, and the relay must have its answer.
+		_, werr := c.Write([]byte{ackByte})
 		if msg.End != nil {
 			end := *msg.End
+			n.mu.Lock()
 			st.end, ended = &end, true
-		}
-		n.mu.Unlock()
-		if msg.End != nil {
+			n.mu.Unlock()
 			n.notify()
 		}
-		if _, err := c.Write([]byte{ackByte}); err != nil {
+		if werr != nil {
 			return
 		}
 	}
@@ -416,7 +416,12 @@ func (n *Node) Close(m *trace.Meta) {
 	// Offsets: one still waiting for the reference file gives up now.
 	n.stopOffsets()
 	n.offsetsWG.Wait()
+	n.mu.Lock()
 	n.clock.End = readKernelClock()
+	// A start measurement that waited long for the reference file may
+	// have finished after the end one.
+	slices.SortFunc(n.clock.Offsets, func(a, b trace.ClockOffset) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	n.mu.Unlock()
 	m.ClockSync = n.clockCopy()
 
 	if m.Job == nil {
