@@ -386,3 +386,49 @@ func testNoSlurm(t *testing.T, c *cluster) {
 		t.Fatalf("--no-slurm wrote job data: %+v %+v", m.Job, m.ClockSync)
 	}
 }
+
+// Slurm's environment alone (no cluster needed): the batch script's single
+// task records a job directory; bad variables and --out patterns are
+// refused with the name of what is wrong and a non-zero exit status.
+func TestSlurmEnvironmentWithoutCluster(t *testing.T) {
+	root := t.TempDir()
+	tmp, err := os.MkdirTemp("", "lt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	batch := []string{"SLURM_JOB_ID=77", "SLURMD_NODENAME=fake1", "SLURM_JOB_NAME=env", "SLURM_PROCID=0",
+		"SLURM_LOCALID=0", "SLURM_NODEID=0", "SLURM_NTASKS=8", "SLURM_JOB_GPUS=1", "TMPDIR=" + tmp}
+	r := llem(t, batch, "record", "--device", "sim", "--sim-gpus", "2", "--quiet", "--out", filepath.Join(root, "%x-%j.%s"), "--", "true")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	job, err := trace.ReadJob(filepath.Join(root, "env-77.batch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.StepID != "batch" || len(job.Parts) != 1 || job.Tasks != 1 || job.ByNode[0].Sampler == nil {
+		t.Fatalf("job %+v", job)
+	}
+	s := job.ByNode[0].Sampler.Sampler
+	if s.GPUSource != "SLURM_JOB_GPUS" || len(s.GPUs) != 1 || s.GPUs[0].Index != 1 {
+		t.Errorf("sampled %+v from %s; want GPU 1 from SLURM_JOB_GPUS", s.GPUs, s.GPUSource)
+	}
+
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{append(slices.Clone(batch), "SLURM_STEP_ID=0", "SLURM_PROCID=x"), nil, `SLURM_PROCID="x": not a count or rank (or give --no-slurm)`},
+		{batch, []string{"--out", filepath.Join(root, "t%t")}, `--out: "` + filepath.Join(root, "t%t") + `": %t (the task) is not allowed`},
+		{append(slices.Clone(batch), "SLURM_JOB_GPUS=MIG-1"), []string{"--out", filepath.Join(root, "mig")},
+			"--gpus: SLURM_JOB_GPUS=MIG-1 names a MIG device"},
+	} {
+		args := append([]string{"record", "--device", "sim", "--quiet"}, tc.args...)
+		r := llem(t, tc.env, append(args, "--", "true")...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want it to contain %q", tc.env[len(tc.env)-1], tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}

@@ -135,13 +135,8 @@ func runRecord(c *ucli.Context) error {
 	}
 	defer stop()
 	res, err := record.Record(context.Background(), cfg)
-	var ce *record.ConfigError
-	if errors.As(err, &ce) {
-		flag := map[string]string{"GPUs": "--gpus", "OutDir": "--out"}[ce.Field]
-		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
-	}
 	if err != nil {
-		return err
+		return recordFlagError(err)
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(c.App.ErrWriter, "llem: run written to %s (%s); see: llem info %s\n", res.Dir, res.Meta.Status, res.Dir)
@@ -150,6 +145,17 @@ func runRecord(c *ucli.Context) error {
 		return exitError{res.ExitCode}
 	}
 	return nil
+}
+
+// recordFlagError names the flag behind a setting the recorder (or the
+// Slurm task code) refused; other errors pass unchanged.
+func recordFlagError(err error) error {
+	var ce *record.ConfigError
+	if errors.As(err, &ce) {
+		flag := map[string]string{"GPUs": "--gpus", "OutDir": "--out"}[ce.Field]
+		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
+	}
+	return err
 }
 
 // quietLog drops notices but keeps warnings: a warning changes what a

@@ -21,13 +21,13 @@ func runRecordJob(c *ucli.Context, cfg record.Config, task *slurm.Task) error {
 	}
 	jobDir, err := task.ExpandOut(pattern)
 	if err != nil {
-		return usagef("%v", err)
+		return usagef("%v", recordFlagError(err))
 	}
 	opts := slurm.Options{LlemVersion: cfg.LlemVersion, Log: cfg.Log}
 	if !task.Sampler() {
 		code, err := slurm.RunRelay(context.Background(), task, jobDir, cfg, opts)
 		if err != nil {
-			return err
+			return recordFlagError(err)
 		}
 		if code != 0 {
 			return exitError{code}
@@ -37,7 +37,7 @@ func runRecordJob(c *ucli.Context, cfg record.Config, task *slurm.Task) error {
 
 	node, err := slurm.StartNode(task, jobDir, opts)
 	if err != nil {
-		return err
+		return recordFlagError(err)
 	}
 	rank := int32(task.Rank)
 	cfg.OutDir, cfg.Task, cfg.Node = node.RunDir(), &rank, node
@@ -46,7 +46,7 @@ func runRecordJob(c *ucli.Context, cfg record.Config, task *slurm.Task) error {
 		err = ferr
 	}
 	if err != nil {
-		return err
+		return recordFlagError(err)
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(c.App.ErrWriter, "llem: node %s of job %s.%s written to %s (%s); the job's manifest is in %s\n",

@@ -31,17 +31,20 @@ var gpuVariables = []string{"SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "CUDA_VISIBLE_D
 type GPUChoice struct {
 	// Indices are the driver's indices of the chosen GPUs, ascending.
 	Indices []int
-	// Source is the variable that chose them, "--gpus", or "all" (none set).
+	// Source is the variable that chose them, "explicit" (the caller's
+	// choice, Config.GPUs), or "all" (none set).
 	Source string
 	// Note says how the variable's ids were matched to the driver's GPUs.
 	Note string
 }
 
 // SelectGPUs chooses the GPUs to sample among visible, the GPUs the device
-// backend shows. An explicit --gpus wins over every variable.
+// backend shows. An explicit choice (Config.GPUs) wins over every variable.
+// Errors are *record.ConfigError of field GPUs: choosing explicitly is the
+// way out of each.
 func SelectGPUs(env map[string]string, explicit []int, visible []record.GPU) (GPUChoice, error) {
 	if explicit != nil {
-		return GPUChoice{Indices: sorted(explicit), Source: "--gpus", Note: "given on the command line"}, nil
+		return GPUChoice{Indices: sorted(explicit), Source: "explicit", Note: "chosen by the user"}, nil
 	}
 	all := make([]int, len(visible))
 	for i, g := range visible {
@@ -74,23 +77,23 @@ func matchGPUs(name, value string, visible []record.GPU, all []int) (GPUChoice, 
 			continue
 		}
 		if strings.HasPrefix(it, "MIG-") {
-			return GPUChoice{}, fmt.Errorf("%s=%s names a MIG device; llem records whole GPUs (NVML reports whole-GPU power): give --gpus", name, value)
+			return GPUChoice{}, gpuError("%s=%s names a MIG device; llem records whole GPUs (NVML reports whole-GPU power): choose the GPUs explicitly", name, value)
 		}
 		if strings.HasPrefix(it, "GPU-") {
 			uuids = append(uuids, it)
 			continue
 		}
-		return GPUChoice{}, fmt.Errorf("%s=%s: %q is neither a GPU index nor a GPU UUID", name, value, it)
+		return GPUChoice{}, gpuError("%s=%s: %q is neither a GPU index nor a GPU UUID", name, value, it)
 	}
 	if len(uuids) > 0 && len(ids) > 0 {
-		return GPUChoice{}, fmt.Errorf("%s=%s mixes indices and UUIDs", name, value)
+		return GPUChoice{}, gpuError("%s=%s mixes indices and UUIDs", name, value)
 	}
 	if len(uuids) > 0 {
 		return matchUUIDs(name, value, uuids, visible)
 	}
 	ids = sorted(ids)
 	if len(slices.Compact(slices.Clone(ids))) != len(ids) {
-		return GPUChoice{}, fmt.Errorf("%s=%s names a GPU twice", name, value)
+		return GPUChoice{}, gpuError("%s=%s names a GPU twice", name, value)
 	}
 	shown := map[int]bool{}
 	for _, i := range all {
@@ -111,7 +114,7 @@ func matchGPUs(name, value string, visible []record.GPU, all []int) (GPUChoice, 
 		return GPUChoice{Indices: all, Source: name,
 			Note: fmt.Sprintf("the driver shows exactly the %d GPU(s) named (a device cgroup hides the others): all of them", len(all))}, nil
 	}
-	return GPUChoice{}, fmt.Errorf("%s=%s: the driver shows GPUs %s, which do not match; give --gpus",
+	return GPUChoice{}, gpuError("%s=%s: the driver shows GPUs %s, which do not match; choose the GPUs explicitly",
 		name, value, intList(all))
 }
 
@@ -126,15 +129,15 @@ func matchUUIDs(name, value string, uuids []string, visible []record.GPU) (GPUCh
 				continue
 			}
 			if found >= 0 {
-				return GPUChoice{}, fmt.Errorf("%s=%s: %s matches more than one GPU", name, value, u)
+				return GPUChoice{}, gpuError("%s=%s: %s matches more than one GPU", name, value, u)
 			}
 			found = g.Index()
 		}
 		if found < 0 {
-			return GPUChoice{}, fmt.Errorf("%s=%s: no GPU the driver shows has UUID %s", name, value, u)
+			return GPUChoice{}, gpuError("%s=%s: no GPU the driver shows has UUID %s", name, value, u)
 		}
 		if slices.Contains(out, found) {
-			return GPUChoice{}, fmt.Errorf("%s=%s names GPU %d twice", name, value, found)
+			return GPUChoice{}, gpuError("%s=%s names GPU %d twice", name, value, found)
 		}
 		out = append(out, found)
 	}
@@ -156,4 +159,8 @@ func intList(xs []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
+}
+
+func gpuError(format string, args ...any) error {
+	return &record.ConfigError{Field: "GPUs", Msg: fmt.Sprintf(format, args...)}
 }

@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func TestSelectGPUsOrder(t *testing.T) {
 		{"CUDA last", map[string]string{"CUDA_VISIBLE_DEVICES": "1"}, nil, []int{1}, "CUDA_VISIBLE_DEVICES"},
 		{"NoDevFiles names nothing", map[string]string{"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, nil, []int{0, 1, 2, 3}, "all"},
 		{"none set: all", nil, nil, []int{0, 1, 2, 3}, "all"},
-		{"--gpus wins over everything", map[string]string{"SLURM_STEP_GPUS": "2,3"}, []int{1, 0}, []int{0, 1}, "--gpus"},
+		{"an explicit choice wins over everything", map[string]string{"SLURM_STEP_GPUS": "2,3"}, []int{1, 0}, []int{0, 1}, "explicit"},
 	} {
 		got, err := SelectGPUs(tc.env, tc.explicit, four)
 		if err != nil {
@@ -73,7 +74,7 @@ func TestSelectGPUsByUUID(t *testing.T) {
 func TestSelectGPUsErrors(t *testing.T) {
 	four := simGPUs(t, 4)
 	for value, want := range map[string]string{
-		"4,5,6":             "the driver shows GPUs 0,1,2,3, which do not match; give --gpus",
+		"4,5,6":             "the driver shows GPUs 0,1,2,3, which do not match; choose the GPUs explicitly",
 		"1,1":               "names a GPU twice",
 		"MIG-1234":          "MIG device",
 		"gpu0":              `"gpu0" is neither a GPU index nor a GPU UUID`,
@@ -82,8 +83,9 @@ func TestSelectGPUsErrors(t *testing.T) {
 		"GPU-":              "matches more than one GPU",
 	} {
 		_, err := SelectGPUs(map[string]string{"SLURM_STEP_GPUS": value}, nil, four)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "SLURM_STEP_GPUS="+value) {
-			t.Errorf("SLURM_STEP_GPUS=%s: error %v, want one naming the variable and containing %q", value, err, want)
+		var ce *record.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "GPUs" || !strings.Contains(ce.Msg, want) || !strings.Contains(ce.Msg, "SLURM_STEP_GPUS="+value) {
+			t.Errorf("SLURM_STEP_GPUS=%s: error %v, want a GPUs setting error naming the variable and containing %q", value, err, want)
 		}
 	}
 }

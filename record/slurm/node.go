@@ -148,11 +148,12 @@ func (n *Node) SetGPUs(c GPUChoice) { n.gpus = c }
 func writeFirstPart(jobDir string, p *trace.JobTask) error {
 	path := filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(p.Task))
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("--out %s: already holds a recording of task %d (%s); give every job step its own directory, e.g. --out %s",
-			jobDir, p.Task, path, "traces/%j.%s")
+		return &record.ConfigError{Field: "OutDir", Msg: fmt.Sprintf(
+			"%s already holds a recording of task %d (%s); give every job step its own directory, e.g. traces/%%j.%%s",
+			jobDir, p.Task, path)}
 	}
 	if err := trace.WriteJobTask(jobDir, p); err != nil {
-		return fmt.Errorf("--out %s: %w", jobDir, err)
+		return &record.ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", jobDir, err)}
 	}
 	return nil
 }

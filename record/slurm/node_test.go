@@ -3,6 +3,7 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -374,8 +375,9 @@ func TestSecondStepIntoSameDirectoryRefused(t *testing.T) {
 	}
 	before, _ := os.ReadFile(filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(0)))
 	st.StepID = "1"
-	if _, err := StartNode(st, jobDir, Options{}); err == nil || !strings.Contains(err.Error(), "--out "+jobDir) ||
-		!strings.Contains(err.Error(), "already holds a recording of task 0") {
+	var ce *record.ConfigError
+	if _, err := StartNode(st, jobDir, Options{}); !errors.As(err, &ce) || ce.Field != "OutDir" ||
+		!strings.Contains(ce.Msg, jobDir+" already holds a recording of task 0") {
 		t.Fatalf("sampler of step 1: %v", err)
 	}
 	after, _ := os.ReadFile(filepath.Join(jobDir, trace.ManifestDir, trace.TaskFile(0)))

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llem/llem/record"
 )
 
 // Task is one task of a Slurm job step, as Slurm's environment describes
@@ -175,14 +177,16 @@ func tasksOnNode(list string, index int) (int, error) {
 	return 0, fmt.Errorf("no entry for node %d (SLURM_NODEID)", index)
 }
 
-// DefaultOut is the job directory when --out is not given: one per job
+// DefaultOut is the job directory when none is given: one per job
 // step, named as Slurm names steps (JOB.STEP).
 const DefaultOut = "llem-job-%j.%s"
 
-// ExpandOut replaces Slurm's filename patterns in --out: %j job id, %s
+// ExpandOut replaces Slurm's filename patterns in the job directory's
+// name (Config.OutDir): %j job id, %s
 // step id, %N node name, %n node index, %x job name, %u user name, %% a
 // literal %. Patterns that differ between the tasks of a node (%t, the
-// task) are refused: the tasks of a node share one run directory.
+// task) are refused: the tasks of a node share one run directory. Errors
+// are *record.ConfigError of field OutDir.
 func (t *Task) ExpandOut(pattern string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(pattern); i++ {
@@ -192,7 +196,7 @@ func (t *Task) ExpandOut(pattern string) (string, error) {
 			continue
 		}
 		if i+1 == len(pattern) {
-			return "", fmt.Errorf("--out %q: ends in a lone %%; write %%%% for a literal %%", pattern)
+			return "", outError("%q: ends in a lone %%; write %%%% for a literal %%", pattern)
 		}
 		i++
 		switch pattern[i] {
@@ -209,19 +213,23 @@ func (t *Task) ExpandOut(pattern string) (string, error) {
 		case 'u':
 			u, err := user.Current()
 			if err != nil {
-				return "", fmt.Errorf("--out %q: %%u: %w", pattern, err)
+				return "", outError("%q: %%u: %v", pattern, err)
 			}
 			b.WriteString(u.Username)
 		case '%':
 			b.WriteByte('%')
 		case 't':
-			return "", fmt.Errorf("--out %q: %%t (the task) is not allowed: the tasks of a node share one run directory", pattern)
+			return "", outError("%q: %%t (the task) is not allowed: the tasks of a node share one run directory", pattern)
 		default:
-			return "", fmt.Errorf("--out %q: %%%c is not a pattern llem knows (%%j job, %%s step, %%N node, %%n node index, %%x job name, %%u user, %%%% a literal %%)", pattern, pattern[i])
+			return "", outError("%q: %%%c is not a pattern llem knows (%%j job, %%s step, %%N node, %%n node index, %%x job name, %%u user, %%%% a literal %%)", pattern, pattern[i])
 		}
 	}
 	if b.Len() == 0 {
-		return "", fmt.Errorf("--out %q: expands to an empty path", pattern)
+		return "", outError("%q: expands to an empty path", pattern)
 	}
 	return b.String(), nil
+}
+
+func outError(format string, args ...any) error {
+	return &record.ConfigError{Field: "OutDir", Msg: fmt.Sprintf(format, args...)}
 }

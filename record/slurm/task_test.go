@@ -1,9 +1,12 @@
 package slurm
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/llem/llem/record"
 )
 
 // env is a fake environment.
@@ -132,12 +135,13 @@ func TestExpandOut(t *testing.T) {
 		"out/%%%": "ends in a lone %",
 	} {
 		_, err := task.ExpandOut(pattern)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--out") {
-			t.Errorf("ExpandOut(%q): error %v, want one naming --out and containing %q", pattern, err, want)
+		var ce *record.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "OutDir" || !strings.Contains(ce.Msg, want) {
+			t.Errorf("ExpandOut(%q): error %v, want an OutDir setting error containing %q", pattern, err, want)
 		}
 	}
 	task.JobName = ""
 	if _, err := task.ExpandOut("%x"); err == nil {
-		t.Error("an --out that expands to nothing was accepted")
+		t.Error("a job directory name that expands to nothing was accepted")
 	}
 }
