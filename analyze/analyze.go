@@ -27,10 +27,10 @@ func Analyze(dirs []string, s Settings, version string, progress io.Writer) (*Re
 type runCtx struct {
 	d        *Data
 	s        Settings
-	pts      []Series // per GPU: the power series integrated (driver, else instant)
-	ptsFrom  []string
+	pts      []timedPower // per GPU: the power series integrated (driver, else instant, else average)
 	reqs     *serving.Set
-	updateMs float64 // the sensor update period used for the edge term
+	updateMs float64 // the sensors' update period (the counter's and instant power's)
+	counter  Timing  // when a counter read is of
 }
 
 // New computes every result of one loaded run. name is how the run is
@@ -38,11 +38,13 @@ type runCtx struct {
 func New(d *Data, name string, s Settings) *Run {
 	c := &runCtx{d: d, s: s}
 	rr := runHeader(d, name)
+	rr.Sensor = c.sensorResult()
+	c.updateMs = rr.Sensor.CounterUpdateMsUsed
+	c.counter = counterTiming(s, c.updateMs)
 	for _, g := range d.GPUs {
-		from, ps := powerSource(g)
-		c.pts = append(c.pts, ps)
-		c.ptsFrom = append(c.ptsFrom, from)
-		if from == "average_power" {
+		tp := c.timedPower(g)
+		c.pts = append(c.pts, tp)
+		if tp.name == "average_power" {
 			gpu := g.Index
 			rr.warn(Warning{Code: "average_power_only", GPU: &gpu, Message: fmt.Sprintf(
 				"GPU %d has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Index)})
@@ -53,8 +55,6 @@ func New(d *Data, name string, s Settings) *Run {
 	if rr.Requests.Problems == nil {
 		rr.Requests.Problems = []string{}
 	}
-	rr.Sensor = c.sensorResult()
-	c.updateMs = rr.Sensor.CounterUpdateMsUsed
 
 	windows, warns := buildWindows(d, s)
 	for _, w := range warns {
@@ -219,6 +219,7 @@ func (c *runCtx) window(w Window) WindowResult {
 		wr.warnf("open_window", "the window never ended; it is cut at the end of the trace")
 	}
 	energy := c.energy(w, &wr)
+	wr.SimTruthEnergyJ = c.truth(w)
 	c.power(w, &wr, energy)
 	c.efficiency(w, &wr, energy)
 	c.coverage(w, &wr)
@@ -239,16 +240,18 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 	counterOK, integOK := true, true
 	for gi, g := range c.d.GPUs {
 		gw := GPUWindow{GPU: g.Index, EnergyJ: NaN, EnergyIntegratedJ: NaN, MeanPowerW: NaN, P5PowerW: NaN,
-			P95PowerW: NaN, MaxPowerW: NaN, SpecUncertaintyPct: NaN, IntegratedFrom: c.ptsFrom[gi]}
-		if e, ok := counterHeld(g.Energy, c.pts[gi], w.StartNs, w.EndNs); ok {
+			P95PowerW: NaN, MaxPowerW: NaN, SpecUncertaintyPct: NaN, IntegratedFrom: c.pts[gi].name}
+		if e, terms, ok := counterWindow(g.Energy, c.pts[gi], c.counter, w.StartNs, w.EndNs); ok {
 			gw.EnergyJ = Num(e)
 			counterSum += e
+			wr.counterTerms = append(wr.counterTerms, terms...)
 		} else {
 			counterOK = false
 		}
-		if e, ok := integrateHeld(c.pts[gi], w.StartNs, w.EndNs); ok {
+		if e, terms, ok := c.pts[gi].integrate(w.StartNs, w.EndNs); ok {
 			gw.EnergyIntegratedJ = Num(e)
 			integSum += e
+			wr.integTerms = append(wr.integTerms, terms...)
 		} else {
 			integOK = false
 		}
@@ -288,6 +291,25 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 	return energy
 }
 
+// truth is a simulated run's true energy over w, summed over GPUs; nil
+// when some GPU has no truth covering it.
+func (c *runCtx) truth(w Window) *Num {
+	var sum float64
+	for _, g := range c.d.GPUs {
+		a, okA := g.Truth.At(w.StartNs)
+		b, okB := g.Truth.At(w.EndNs)
+		if !okA || !okB {
+			return nil
+		}
+		sum += b - a
+	}
+	if len(c.d.GPUs) == 0 {
+		return nil
+	}
+	n := Num(sum)
+	return &n
+}
+
 // bestEnergy is the rule every figure built on a window's energy follows
 // (its mean power, energy per token, a cycle's energy): the counter's
 // energy, else integrated power's.
@@ -304,7 +326,7 @@ func bestEnergy(counter, integrated Num) Num {
 func (c *runCtx) power(w Window, wr *WindowResult, energy Num) {
 	d, s, dur := c.d, c.s, wr.DurationS
 	wr.MeanPowerW, wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = NaN, NaN, NaN, NaN
-	wr.UncertaintyPct, wr.SpecUncertaintyPct, wr.EdgeUncertaintyPct = NaN, NaN, NaN
+	wr.UncertaintyPct, wr.SpecUncertaintyPct, wr.EdgeUncertaintyPct, wr.IntegratedUncertaintyPct = NaN, NaN, NaN, NaN
 	if energy.Valid() && dur > 0 {
 		wr.MeanPowerW = energy / Num(dur)
 	}
@@ -327,16 +349,37 @@ func (c *runCtx) power(w Window, wr *WindowResult, energy Num) {
 		sum := c.summedBins(w.StartNs, w.EndNs, int64(s.SteadyBinMs*1e6))
 		wr.P5PowerW, wr.P95PowerW, wr.MaxPowerW = powerStats(sum)
 	}
-	if wr.MeanPowerW > 0 && !wall { // NVML's spec says nothing of a wall analyzer
-		// NVML's +/-5 W is a bound per GPU, independent between GPUs: in
-		// quadrature for the sum. The counter's edge term: each edge may
-		// be stale by one sensor update, at most update/duration of the
-		// energy. Both combine in quadrature (docs/results.md).
-		spec := math.Sqrt(float64(len(d.GPUs)) * s.SpecAccuracyW * s.SpecAccuracyW)
-		wr.SpecUncertaintyPct = Num(spec) / wr.MeanPowerW * 100
-		wr.EdgeUncertaintyPct = Num(c.updateMs / 1000 / dur * 100)
-		wr.UncertaintyPct = Num(math.Hypot(float64(wr.SpecUncertaintyPct), float64(wr.EdgeUncertaintyPct)))
+	if !wall { // NVML's spec says nothing of a wall analyzer
+		c.uncertainty(wr, energy)
 	}
+}
+
+// uncertainty states the 95% bounds of the window's energies, as a % of
+// each (docs/results.md, "Uncertainty"). Every error is taken as uniform
+// within its bound: NVML's +/-5 W per GPU over the window (its
+// calibration, independent between GPUs), and the timing of each reading
+// the energy depends on (counterWindow, timedPower.integrate); q95
+// combines them.
+func (c *runCtx) uncertainty(wr *WindowResult, energy Num) {
+	dur := wr.DurationS
+	var spec []float64
+	for range c.d.GPUs {
+		spec = append(spec, c.s.SpecAccuracyW*dur)
+	}
+	pct := func(terms []float64, e Num) Num {
+		if !e.Valid() || e <= 0 {
+			return NaN
+		}
+		return Num(q95(terms)) / e * 100
+	}
+	wr.SpecUncertaintyPct = pct(spec, energy)
+	timing := wr.integTerms
+	if wr.EnergyJ.Valid() {
+		timing = wr.counterTerms
+	}
+	wr.EdgeUncertaintyPct = pct(timing, energy)
+	wr.UncertaintyPct = pct(append(slices.Clone(spec), timing...), energy)
+	wr.IntegratedUncertaintyPct = pct(append(slices.Clone(spec), wr.integTerms...), wr.EnergyIntegratedJ)
 }
 
 // efficiency fills the window's tokens, requests and the energy per
@@ -420,6 +463,36 @@ func (c *runCtx) strictSampleSum(start, end int64) (sum float64, n int) {
 func powerSeries(g *GPU) Series {
 	_, s := powerSource(g)
 	return s
+}
+
+// timedPower is the power series of g that integrated energy comes from,
+// with when its readings are of: each driver sample is the mean power over
+// the driver_power_window_ms before its stamp; an instant-power reading is
+// the mean over instant_power_window_ms before the sensor's last update,
+// which the poll sees up to one update late; the 1 s average likewise, a
+// second wide (docs/results.md, "Timing").
+func (c *runCtx) timedPower(g *GPU) timedPower {
+	name, s := powerSource(g)
+	ms := func(x float64) int64 { return int64(x * 1e6) }
+	up := ms(c.updateMs)
+	var tm Timing
+	switch name {
+	case "driver_power":
+		tm = Timing{LagNs: ms(c.s.DriverPowerWindowMs) / 2, HalfNs: ms(c.s.DriverPowerWindowMs) / 2}
+	case "instant_power":
+		tm = Timing{LagNs: up/2 + ms(c.s.InstantPowerWindowMs)/2, HalfNs: up / 2}
+	case "average_power":
+		tm = Timing{LagNs: up/2 + 500_000_000, HalfNs: up/2 + 500_000_000}
+	}
+	return timedPower{Series: s, name: name, timing: tm}
+}
+
+// counterTiming: a counter read returns the value of the sensor's last
+// update (0 to one update period earlier), which holds the energy up to
+// counter_delay_ms before that update (docs/results.md, "Timing").
+func counterTiming(s Settings, updateMs float64) Timing {
+	up := int64(updateMs * 1e6)
+	return Timing{LagNs: int64(s.CounterDelayMs*1e6) + up/2, HalfNs: up / 2}
 }
 
 // powerSource picks the best power series a GPU has: the driver's 50 Hz

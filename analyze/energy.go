@@ -4,17 +4,20 @@
 package analyze
 
 import (
+	"math"
 	"sort"
 
 	"github.com/llem/llem/trace"
 )
 
 // CounterEnergyJ is the energy of one GPU over [startNs, endNs] from its
-// cumulative counter reads (sorted by time). The counter value at each
-// window edge is interpolated linearly between the reads around it; a
-// decrease between two reads is a reset, and the interval across it
-// contributes nothing rather than negative energy. ok is false when the
-// reads do not cover the window.
+// cumulative counter reads (sorted by time), taken at face value: the
+// counter value at each window edge is interpolated linearly between the
+// reads around it; a decrease between two reads is a reset, and the
+// interval across it contributes nothing rather than negative energy. ok
+// is false when the reads do not cover the window. The analysis itself
+// uses a timing model of the counter (counterWindow); this is the plain
+// rule other tools apply, kept for comparisons.
 func CounterEnergyJ(reads []trace.EnergyRead, startNs, endNs int64) (joules float64, ok bool) {
 	j, _, ok := counterJ(reads, startNs, endNs)
 	return j, ok
@@ -88,44 +91,25 @@ func (s Series) Integrate(startNs, endNs int64) (joules float64, ok bool) {
 	return e, true
 }
 
-// CounterEnergyShapedJ is CounterEnergyJ with a better split of the two
-// read intervals the window edges fall in. Reads are ~1 s apart, and
-// splitting an interval linearly in time assumes constant power across
-// it; a window edge at a load step (the start of a phase) would then move
-// energy across the edge. Here the counter's energy of an edge interval
-// is split in proportion to the integral of p (the ~50 Hz driver power)
-// on each side of the edge: the counter still fixes how much energy there
-// was, the power samples only say when. Where p does not cover the
-// interval, the split is linear in time as in CounterEnergyJ.
-func CounterEnergyShapedJ(reads []trace.EnergyRead, p Series, startNs, endNs int64) (joules float64, ok bool) {
-	if len(reads) < 2 || endNs <= startNs || reads[0].TimestampNs > startNs || reads[len(reads)-1].TimestampNs < endNs {
-		return 0, false
+// maxIn is the largest value of s in [startNs, endNs], with the samples
+// on either side (a window between two samples sees both); NaN when s has
+// none there.
+func (s Series) maxIn(startNs, endNs int64) float64 {
+	i, j := s.Span(startNs, endNs)
+	i, j = max(i-1, 0), min(j+1, s.Len())
+	m := math.NaN()
+	for _, v := range s.V[i:j] {
+		if !(v <= m) { // NaN-safe max
+			m = v
+		}
 	}
-	i0 := sort.Search(len(reads), func(i int) bool { return reads[i].TimestampNs > startNs })
-	var mj float64
-	for i := max(i0, 1); i < len(reads); i++ {
-		a, b := reads[i-1], reads[i]
-		if a.TimestampNs >= endNs {
-			break
-		}
-		lo, hi := max(a.TimestampNs, startNs), min(b.TimestampNs, endNs)
-		if hi <= lo || b.EnergyMj < a.EnergyMj || b.TimestampNs == a.TimestampNs {
-			continue
-		}
-		delta := float64(b.EnergyMj - a.EnergyMj)
-		if lo == a.TimestampNs && hi == b.TimestampNs {
-			mj += delta
-			continue
-		}
-		frac := float64(hi-lo) / float64(b.TimestampNs-a.TimestampNs)
-		if part, ok1 := p.Integrate(lo, hi); ok1 {
-			if whole, ok2 := p.Integrate(a.TimestampNs, b.TimestampNs); ok2 && whole > 0 {
-				frac = part / whole
-			}
-		}
-		mj += frac * delta
-	}
-	return mj / 1000, true
+	return m
+}
+
+// Timing says when a reading is of: a reading stamped t reports the
+// truth at about t - Lag, within +/- Half of it (uniformly).
+type Timing struct {
+	LagNs, HalfNs int64
 }
 
 // EdgeHoldNs is how far a window may reach past the first or last sample
@@ -135,47 +119,141 @@ func CounterEnergyShapedJ(reads []trace.EnergyRead, p Series, startNs, endNs int
 // integrated at the nearest power sample's value.
 const EdgeHoldNs = 100_000_000
 
-// integrateHeld is IntegrateJ with the edges held for up to EdgeHoldNs.
-func integrateHeld(p Series, startNs, endNs int64) (float64, bool) {
-	n := p.Len()
-	if n < 2 || endNs <= startNs {
-		return 0, false
-	}
-	lo, hi := max(startNs, p.T[0]), min(endNs, p.T[n-1])
-	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
-		return 0, false
-	}
-	e, ok := p.Integrate(lo, hi)
-	if !ok {
-		return 0, false
-	}
-	e += p.V[0]*float64(lo-startNs)/1e9 + p.V[n-1]*float64(endNs-hi)/1e9
-	return e, true
+// timedPower is a power series integrated for energy, with its timing.
+type timedPower struct {
+	Series
+	name   string // driver_power, instant_power, average_power
+	timing Timing
 }
 
-// counterHeld is CounterEnergyShapedJ with a window that reaches at most
-// EdgeHoldNs past the first or last read: the counter gives the covered
-// part and integrated power the slivers.
-func counterHeld(reads []trace.EnergyRead, p Series, startNs, endNs int64) (float64, bool) {
-	if len(reads) < 2 || endNs <= startNs {
-		return 0, false
+// integrate is the energy of [startNs, endNs] from the power series,
+// read at its timing: the series is shifted back by its lag, and a window
+// may reach EdgeHoldNs past its samples (held at the nearest sample).
+// terms are the half-widths (J) of the errors the timing leaves at the
+// window's two edges: the power there times the spread of the timing.
+func (p timedPower) integrate(startNs, endNs int64) (joules float64, terms []float64, ok bool) {
+	n := p.Len()
+	if n < 2 || endNs <= startNs {
+		return 0, nil, false
 	}
-	lo, hi := max(startNs, reads[0].TimestampNs), min(endNs, reads[len(reads)-1].TimestampNs)
-	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
-		return 0, false
+	// The series at t reports the truth at t - lag: the truth over
+	// [start, end] is the series over [start + lag, end + lag]. Past the
+	// last sample (a lagging series ends before the truth it reports
+	// does) the last value is held, and the held sliver counts as an
+	// error of its whole energy.
+	a, b := startNs+p.timing.LagNs, endNs+p.timing.LagNs
+	first, last := p.T[0], p.T[n-1]
+	if first-a > EdgeHoldNs || b-last > EdgeHoldNs+p.timing.LagNs || a >= last+EdgeHoldNs+p.timing.LagNs || b <= first-EdgeHoldNs {
+		return 0, nil, false
 	}
-	e, ok := CounterEnergyShapedJ(reads, p, lo, hi)
-	if !ok {
-		return 0, false
-	}
-	for _, sliver := range [][2]int64{{startNs, lo}, {hi, endNs}} {
-		if sliver[1] > sliver[0] {
-			s, ok := integrateHeld(p, sliver[0], sliver[1])
-			if !ok {
-				return 0, false
-			}
-			e += s
+	// The covered part, then the held parts before the first sample and
+	// after the last.
+	lo, hi := min(max(a, first), last), max(min(b, last), first)
+	var e float64
+	if hi > lo {
+		var ok bool
+		if e, ok = p.Integrate(lo, hi); !ok {
+			return 0, nil, false
 		}
 	}
-	return e, true
+	head := p.V[0] * float64(max(min(b, first)-a, 0)) / 1e9
+	tail := p.V[n-1] * float64(max(b-max(a, last), 0)) / 1e9
+	e += head + tail
+	if tail > p.V[n-1]*float64(EdgeHoldNs)/1e9 {
+		terms = append(terms, tail)
+	}
+	half := p.timing.HalfNs
+	for _, t := range []int64{a, b} {
+		if m := p.maxIn(t-half, t+half); !math.IsNaN(m) {
+			terms = append(terms, m*float64(half)/1e9)
+		}
+	}
+	return e, terms, true
+}
+
+// counterWindow is one GPU's energy over [startNs, endNs] from its counter
+// reads, each taken as the truth at its stamp minus the counter's lag,
+// within +/- half of it (Timing). Where a window edge falls between two
+// reads, the counter's energy of that interval is split in proportion to
+// the integral of p (the ~50 Hz driver power) on each side of the edge:
+// the counter fixes how much energy there was, the power samples only say
+// when. A decrease between two reads is a reset: the interval across it
+// contributes nothing. The window may reach EdgeHoldNs past the first or
+// last read; p gives the sliver.
+//
+// terms are the half-widths (J) of the errors of the reads the energy
+// depends on: each read's coefficient in the energy times the power
+// around its time times the timing's spread. ok is false when the reads
+// do not cover the window.
+func counterWindow(reads []trace.EnergyRead, p timedPower, tm Timing, startNs, endNs int64) (joules float64, terms []float64, ok bool) {
+	if len(reads) < 2 || endNs <= startNs {
+		return 0, nil, false
+	}
+	at := func(i int) int64 { return reads[i].TimestampNs - tm.LagNs }
+	lo, hi := max(startNs, at(0)), min(endNs, at(len(reads)-1))
+	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
+		return 0, nil, false
+	}
+	coef := map[int]float64{}
+	i0 := sort.Search(len(reads), func(i int) bool { return at(i) > lo })
+	var mj float64
+	for i := max(i0, 1); i < len(reads); i++ {
+		a, b := at(i-1), at(i)
+		if a >= hi {
+			break
+		}
+		x, y := max(a, lo), min(b, hi)
+		if y <= x || reads[i].EnergyMj < reads[i-1].EnergyMj || b == a {
+			continue
+		}
+		frac := 1.0
+		if x != a || y != b {
+			frac = float64(y-x) / float64(b-a)
+			if part, _, ok1 := p.integrate(x, y); ok1 {
+				if whole, _, ok2 := p.integrate(a, b); ok2 && whole > 0 {
+					frac = part / whole
+				}
+			}
+		}
+		mj += frac * float64(reads[i].EnergyMj-reads[i-1].EnergyMj)
+		coef[i-1] -= frac
+		coef[i] += frac
+	}
+	joules = mj / 1000
+	for _, sliver := range [][2]int64{{startNs, lo}, {hi, endNs}} {
+		if sliver[1] > sliver[0] {
+			s, t, ok := p.integrate(sliver[0], sliver[1])
+			if !ok {
+				return 0, nil, false
+			}
+			joules += s
+			terms = append(terms, t...)
+		}
+	}
+	for i := range reads {
+		c := coef[i]
+		if math.Abs(c) < 1e-12 {
+			continue
+		}
+		// The power around the read's time, from the shifted power series.
+		m := p.maxIn(at(i)+p.timing.LagNs-tm.HalfNs, at(i)+p.timing.LagNs+tm.HalfNs)
+		if math.IsNaN(m) {
+			continue
+		}
+		terms = append(terms, math.Abs(c)*m*float64(tm.HalfNs)/1e9)
+	}
+	return joules, terms, true
+}
+
+// q95 is the 95% bound of a sum of independent errors, each uniform
+// within +/- its half-width a[k]: the normal approximation (1.96 standard
+// deviations, a uniform's being a/sqrt(3)), never more than the sum of
+// the half-widths, which bounds it.
+func q95(a []float64) float64 {
+	var sum, sq float64
+	for _, x := range a {
+		sum += math.Abs(x)
+		sq += x * x
+	}
+	return min(sum, 1.96*math.Sqrt(sq/3))
 }

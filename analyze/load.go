@@ -26,6 +26,9 @@ type GPU struct {
 	Temperature  Series             // C
 	SMClock      Series             // MHz
 	Util         Series             // GPU utilisation, %
+	// Truth is a simulated GPU's true cumulative energy (J) from the
+	// sim_truth table, linear between rows; empty for real GPUs.
+	Truth Series
 	// Reasons holds the clock-event-reason bitmask; RT its timestamps.
 	Reasons []int64
 	RT      []int64
@@ -67,7 +70,7 @@ func Load(dir string) (*Data, error) {
 		read  func() error
 	}{
 		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
-		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents},
+		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents}, {trace.TableSimTruth, l.simTruth},
 	} {
 		if err := t.read(); err != nil {
 			return nil, fmt.Errorf("%s: %s table: %w", dir, t.table, err)
@@ -168,6 +171,20 @@ func (l *loader) state() error {
 	})
 }
 
+func (l *loader) simTruth() error {
+	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColEnergyUj}
+	return trace.ScanColumns(l.d.Run, trace.TableSimTruth, cols, batchRows, func(c *trace.Columns) error {
+		for i := 0; i < c.Len(); i++ {
+			gi, _ := c.Int(0, i)
+			t, _ := c.Int(1, i)
+			if uj, ok := c.Int(2, i); ok {
+				l.gpu(int32(gi)).Truth.add(t, float64(uj)/1e6)
+			}
+		}
+		return nil
+	})
+}
+
 func (l *loader) badEvents() error {
 	return trace.ScanTable(l.d.Run, trace.TableBadEvents, batchRows, func(rows []trace.BadEvent) error {
 		l.d.Bad += len(rows)
@@ -186,7 +203,7 @@ func (d *Data) sortGPU(g *GPU) {
 		name string
 		s    *Series
 	}{{"driver_power", &g.DriverPower}, {"instant_power", &g.InstantPower}, {"average_power", &g.AveragePower},
-		{"temperature", &g.Temperature}, {"sm_clock", &g.SMClock}, {"util", &g.Util}}
+		{"temperature", &g.Temperature}, {"sm_clock", &g.SMClock}, {"util", &g.Util}, {"sim_truth", &g.Truth}}
 	for _, f := range fields {
 		name, s := f.name, f.s
 		if !slices.IsSorted(s.T) {

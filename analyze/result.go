@@ -111,29 +111,38 @@ type WindowResult struct {
 	StartNs int64 `json:"start_ns"`
 	EndNs   int64 `json:"end_ns"`
 
-	EnergyPerOutputTokenJ Num            `json:"energy_per_output_token_j"`
-	OutputTokens          Num            `json:"output_tokens"`
-	OutputTokensPerS      Num            `json:"output_tokens_per_s"`
-	Requests              int            `json:"requests"`
-	EnergyPerRequestJ     Num            `json:"energy_per_request_j"`
-	EnergyJ               Num            `json:"energy_j"`
-	EnergyIntegratedJ     Num            `json:"energy_integrated_j"`
-	DisagreementPct       Num            `json:"energy_disagreement_pct"`
-	EnergyAdjustedJ       Num            `json:"energy_adjusted_j"`
-	MeanPowerW            Num            `json:"mean_power_w"`
-	P5PowerW              Num            `json:"p5_power_w"`
-	P95PowerW             Num            `json:"p95_power_w"`
-	MaxPowerW             Num            `json:"max_power_w"`
-	UncertaintyPct        Num            `json:"uncertainty_pct"`
-	SpecUncertaintyPct    Num            `json:"spec_uncertainty_pct"`
-	EdgeUncertaintyPct    Num            `json:"edge_uncertainty_pct"`
-	Samples               int            `json:"samples"`
-	SensorUpdates         int            `json:"sensor_updates"`
-	GPUs                  []GPUWindow    `json:"gpus"`
-	Steady                *steady.Result `json:"steady,omitempty"`
-	Warnings              []Warning      `json:"warnings"`
+	EnergyPerOutputTokenJ Num `json:"energy_per_output_token_j"`
+	OutputTokens          Num `json:"output_tokens"`
+	OutputTokensPerS      Num `json:"output_tokens_per_s"`
+	Requests              int `json:"requests"`
+	EnergyPerRequestJ     Num `json:"energy_per_request_j"`
+	EnergyJ               Num `json:"energy_j"`
+	EnergyIntegratedJ     Num `json:"energy_integrated_j"`
+	DisagreementPct       Num `json:"energy_disagreement_pct"`
+	EnergyAdjustedJ       Num `json:"energy_adjusted_j"`
+	MeanPowerW            Num `json:"mean_power_w"`
+	P5PowerW              Num `json:"p5_power_w"`
+	P95PowerW             Num `json:"p95_power_w"`
+	MaxPowerW             Num `json:"max_power_w"`
+	UncertaintyPct        Num `json:"uncertainty_pct"`
+	SpecUncertaintyPct    Num `json:"spec_uncertainty_pct"`
+	EdgeUncertaintyPct    Num `json:"edge_uncertainty_pct"`
+	// IntegratedUncertaintyPct is the 95% bound of energy_integrated_j.
+	IntegratedUncertaintyPct Num            `json:"energy_integrated_uncertainty_pct"`
+	Samples                  int            `json:"samples"`
+	SensorUpdates            int            `json:"sensor_updates"`
+	GPUs                     []GPUWindow    `json:"gpus"`
+	Steady                   *steady.Result `json:"steady,omitempty"`
+	Warnings                 []Warning      `json:"warnings"`
+	// SimTruthEnergyJ is a simulated run's true energy of the window,
+	// summed over GPUs (the sim_truth table): what energy_j and
+	// energy_integrated_j estimate. Absent for real GPUs.
+	SimTruthEnergyJ *Num `json:"sim_truth_energy_j,omitempty"`
 
 	label string // how messages name the window: "measure (cycle 2)"
+	// The half-widths (J) of the timing errors of the counter's and the
+	// integrated energy (uncertainty combines them).
+	counterTerms, integTerms []float64
 }
 
 // GPUWindow is one GPU's share of a window.

@@ -36,7 +36,12 @@ type Settings struct {
 	// Energy and uncertainty.
 	SpecAccuracyW   float64 `json:"spec_accuracy_w"`   // NVML's +/-5 W power accuracy
 	CounterUpdateMs float64 `json:"counter_update_ms"` // used when the run shows no sensor update period
-	DisagreementPct float64 `json:"disagreement_pct"`  // counter vs integrated driver power
+	// CounterDelayMs: the counter's value at an update is the energy up
+	// to this long before it (an H200, bench/gpu/steplag).
+	CounterDelayMs       float64 `json:"counter_delay_ms"`
+	DriverPowerWindowMs  float64 `json:"driver_power_window_ms"`  // a driver sample is the mean over this before its stamp
+	InstantPowerWindowMs float64 `json:"instant_power_window_ms"` // instant power averages this before an update
+	DisagreementPct      float64 `json:"disagreement_pct"`        // counter vs integrated driver power
 
 	// Steady state.
 	Steady              SteadyMethod `json:"steady"`
@@ -69,8 +74,9 @@ func DefaultSettings() Settings {
 	return Settings{
 		Resamples: 2000, Confidence: 0.95, Seed: 0, MinCycles: 5,
 		MeasurePhase: "measure", Windows: []string{}, MinWindowS: 10, MinUpdates: 10,
-		SpecAccuracyW: 5, CounterUpdateMs: 100, DisagreementPct: 5,
-		Steady: SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
+		SpecAccuracyW: 5, CounterUpdateMs: 100, CounterDelayMs: 10, DriverPowerWindowMs: 20, InstantPowerWindowMs: 25,
+		DisagreementPct: 5,
+		Steady:          SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyDeltaPct: 1, SteadyBounds: BoundsStdDev,
 		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
@@ -220,6 +226,9 @@ func (s *Settings) Validate() error {
 	check(s.MinUpdates >= 0, "min_sensor_updates", "must be >= 0, got %d", s.MinUpdates)
 	check(s.SpecAccuracyW >= 0, "spec_accuracy_w", "must be >= 0, got %g", s.SpecAccuracyW)
 	check(s.CounterUpdateMs > 0, "counter_update_ms", "must be > 0, got %g", s.CounterUpdateMs)
+	check(s.CounterDelayMs >= 0, "counter_delay_ms", "must be >= 0, got %g", s.CounterDelayMs)
+	check(s.DriverPowerWindowMs >= 0, "driver_power_window_ms", "must be >= 0, got %g", s.DriverPowerWindowMs)
+	check(s.InstantPowerWindowMs >= 0, "instant_power_window_ms", "must be >= 0, got %g", s.InstantPowerWindowMs)
 	check(s.DisagreementPct > 0, "disagreement_pct", "must be > 0, got %g", s.DisagreementPct)
 	check(s.Steady == SteadyPELT || s.Steady == SteadyMSER5, "steady", "must be %q or %q, got %q", SteadyPELT, SteadyMSER5, s.Steady)
 	check(s.SteadyBinMs >= 1, "steady_bin_ms", "must be >= 1, got %g", s.SteadyBinMs)

@@ -315,6 +315,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	sinkErr := r.out.close()
 
 	r.finish(interrupted)
+	if err := writeSimTruth(cfg.Backend, cfg.OutDir, m, m.Clock.WallStartNs, m.Clock.MonoEndNs); err != nil {
+		fmt.Fprintf(cfg.Log, "llem: writing the simulated device's truth: %v\n", err)
+	}
 	if err := trace.WriteMeta(cfg.OutDir, m); err != nil {
 		return nil, err
 	}

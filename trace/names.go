@@ -44,6 +44,9 @@ const (
 	// bad_events
 	ColReason = "reason"
 	ColRaw    = "raw"
+
+	// sim_truth
+	ColEnergyUj = "energy_uj"
 )
 
 // Formats of imported runs (SourceInfo.Format).

@@ -27,6 +27,7 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 		TableState:       columnsOf(DeviceState{}),
 		TableEvents:      columnsOf(Event{}),
 		TableBadEvents:   columnsOf(BadEvent{}),
+		TableSimTruth:    columnsOf(SimTruthEnergy{}),
 	}
 	named := map[string][]string{
 		TableDriverPower: {ColGPU, ColTimestampNs, ColDriverPowerMw},
@@ -36,6 +37,7 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 		TableEvents: {ColTimestampNs, ColGPU, ColKind, ColName, ColRequestID, ColClientTimestampNs, ColCount,
 			ColInputTokens, ColOutputTokens, ColCycle, ColSource, ColAttrs, ColTask},
 		TableBadEvents: {ColTimestampNs, ColReason, ColRaw},
+		TableSimTruth:  {ColGPU, ColTimestampNs, ColEnergyUj},
 	}
 	for table, cols := range tables {
 		seen := map[string]bool{}

@@ -13,8 +13,8 @@ package trace
 // majors with a message that says so.
 const (
 	SchemaMajor   = 1
-	SchemaMinor   = 1
-	SchemaVersion = "1.1"
+	SchemaMinor   = 2
+	SchemaVersion = "1.2"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
@@ -31,10 +31,13 @@ const (
 	TableState       = "device_state"
 	TableEvents      = "events"
 	TableBadEvents   = "bad_events"
+	// TableSimTruth is a simulated device's true energy (format 1.1): only
+	// runs recorded with --device sim have it.
+	TableSimTruth = "sim_truth"
 )
 
 // Tables lists every table of format v1 in a fixed order.
-var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents}
+var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents, TableSimTruth}
 
 // DriverPowerSample is one sample from the driver's power-sample buffer
 // (nvmlDeviceGetSamples with NVML_TOTAL_POWER_SAMPLES). The driver keeps a
@@ -105,7 +108,7 @@ type Event struct {
 	Attrs string `parquet:"attrs"`
 	// Task is the job task whose command the event concerns (Slurm's
 	// SLURM_PROCID) in a multi-node recording; null otherwise (and in
-	// format 1.0, which lacks the column).
+	// formats before 1.2, which lack the column).
 	Task *int32 `parquet:"task,optional"`
 }
 
@@ -120,3 +123,14 @@ type BadEvent struct {
 
 // MaxBadEventRaw bounds how much of a rejected line is kept.
 const MaxBadEventRaw = 1024
+
+// SimTruthEnergy is a simulated GPU's true cumulative energy (what it
+// drew, before any sensor error) at the start of each tick of its model,
+// in microjoules from the start of the recording. True power is constant
+// within a tick, so the energy between two rows is linear in time: the
+// true energy of any window is exact to the microjoule.
+type SimTruthEnergy struct {
+	GPU         int32 `parquet:"gpu,delta"`
+	TimestampNs int64 `parquet:"timestamp_ns,delta"`
+	EnergyUj    int64 `parquet:"energy_uj,delta"`
+}

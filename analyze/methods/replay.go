@@ -26,7 +26,10 @@ type WindowReplay struct {
 	// by the driver power), else its integrated power where the counter
 	// does not cover the window.
 	LlemEnergyJ analyze.Num `json:"llem_energy_j"`
-	Methods     []Result    `json:"methods"`
+	// LlemUncertaintyPct is llem's stated 95% bound on its own energy: a
+	// method further off than it is off the truth.
+	LlemUncertaintyPct analyze.Num `json:"llem_uncertainty_pct"`
+	Methods            []Result    `json:"methods"`
 }
 
 // Result is one method's measurement of a window and its error against
@@ -47,7 +50,7 @@ func Replay(r *analyze.Run, ms []Method) RunReplay {
 			llem = w.EnergyIntegratedJ
 		}
 		rw := WindowReplay{Name: w.Name, Kind: w.Kind, Cycle: w.Cycle, StartS: w.StartS, EndS: w.EndS,
-			DurationS: w.DurationS, LlemEnergyJ: llem, Methods: []Result{}}
+			DurationS: w.DurationS, LlemEnergyJ: llem, LlemUncertaintyPct: w.UncertaintyPct, Methods: []Result{}}
 		for _, m := range ms {
 			res := Result{Method: m.String(), EnergyJ: analyze.NaN, MeanPowerW: analyze.NaN, ErrorPct: analyze.NaN}
 			if e, p, ok := m.Measure(r.Data, w.StartNs, w.EndNs); ok {

@@ -82,14 +82,17 @@ func TestReplayMatmul(t *testing.T) {
 		avg, ctr := by["poll:1s:average"], by["counter"]
 		// Every run, cycle and phase edge has a counter read (the
 		// recorder reads it at every boundary): there the Zeus-style
-		// delta is llem's energy within 0.2%. A steady window starts
-		// between reads; the stale read there costs about 1%.
-		limit := 0.2
+		// delta, which takes each read at face value, differs from llem's
+		// energy only by the counter's ~60 ms lag that llem models: about
+		// 1% of a 3 s window after a 700 W load, within llem's stated
+		// uncertainty. A steady window starts between reads, where the
+		// replayed tool's stale read costs up to about 2%.
+		limit := float64(w.LlemUncertaintyPct)
 		if w.Kind == analyze.KindSteady {
 			limit = 2
 		}
 		if math.Abs(float64(ctr.ErrorPct)) > limit {
-			t.Errorf("%s: counter off by %.2f%% (limit %g%%)", w.Name, float64(ctr.ErrorPct), limit)
+			t.Errorf("%s: counter off by %.2f%% (llem's uncertainty %.2f%%)", w.Name, float64(ctr.ErrorPct), limit)
 		}
 		// The short windows right after a cycle (3 s of cooldown or
 		// idle_after, where power falls from ~700 W) are where the 1 s
@@ -103,9 +106,9 @@ func TestReplayMatmul(t *testing.T) {
 				t.Errorf("%s at %.1f s: poll:1s:average off by %+.1f%%, expected more than +20%%", w.Name, w.StartS, float64(avg.ErrorPct))
 			}
 		}
-		// yang4 polls instant power: within a few % of llem everywhere.
-		if y := by["yang4"]; math.Abs(float64(y.ErrorPct)) > 3 {
-			t.Errorf("%s: yang4 off by %.2f%%", w.Name, float64(y.ErrorPct))
+		// yang4 polls instant power: within llem's uncertainty everywhere.
+		if y := by["yang4"]; math.Abs(float64(y.ErrorPct)) > float64(w.LlemUncertaintyPct) {
+			t.Errorf("%s: yang4 off by %.2f%% (llem's uncertainty %.2f%%)", w.Name, float64(y.ErrorPct), float64(w.LlemUncertaintyPct))
 		}
 	}
 	if short != 3 {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llem/llem/analyze"
 )
 
 // reportPage runs llem report on args into a file and returns the page.
@@ -37,9 +40,15 @@ var external = regexp.MustCompile(`(?i)https?://|<script|<link|<img|<iframe|<obj
 // timeline and environment; a sweep's adds the figures across runs.
 func TestReportContents(t *testing.T) {
 	page := string(reportPage(t, "one.html", bs8Run))
+	runs, err := analyze.Open([]string{bs8Run}, analyze.DefaultSettings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := runs[0].Result.Cycles.EnergyPerOutputTokenJ
 	for _, want := range []string{
 		"<!DOCTYPE html>", `<table class="num windows">`, "J / out token", "★ measure",
-		"0.95411 [0.89413, 1.05168]", // energy per output token over the 5 cycles, as llem analyze
+		// energy per output token over the 5 cycles, as llem analyze gives it
+		fmt.Sprintf("%.5f [%.5f, %.5f]", iv.Estimate, iv.Low, iv.High),
 		"Idle baseline", "P0 (loaded idle) baseline", "Steady state", "Time to first token",
 		"cpu_governor_unknown", `<figure class="fig-timeline">`, "<svg",
 		"NVIDIA H100 80GB HBM3", "580.159.04", "700 W (the default)", "Persistence", "ECC", "MIG",

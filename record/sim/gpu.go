@@ -39,6 +39,10 @@ type simGPU struct {
 	// and the counter's value at the epoch (energy since "driver load").
 	sensorPhase, driverPhase int64
 	offsetMj                 uint64
+	// calW is the sensors' calibration error: every power reading and the
+	// counter's rate are off the truth by this many watts (seeded, within
+	// +/- Options.CalibrationW: NVML's stated accuracy).
+	calW float64
 	// checkpoints[j] is the true energy (J) from the epoch to the start of
 	// tick j*checkpointTicks; extended lazily, guarded by b.mu.
 	checkpoints []float64
@@ -55,6 +59,7 @@ func newSimGPU(b *Backend, i int) *simGPU {
 		sensorPhase: int64(hash(seed, i, 0, saltPhase)%uint64(sensorPeriod/1000)) * 1000,
 		driverPhase: int64(hash(seed, i, 0, saltDriverPhase)%uint64(driverPeriod/1000)) * 1000,
 		offsetMj:    1e9 + hash(seed, i, 0, saltOffset)%1e9,
+		calW:        b.opts.CalibrationW * (2*unit(hash(seed, i, 0, saltCalibration)) - 1),
 		checkpoints: []float64{0},
 	}
 }
@@ -90,12 +95,14 @@ func (g *simGPU) Info() (trace.GPUInfo, error) {
 	}, nil
 }
 
-// EnergyMj is the counter as of the last 100 ms sensor update.
+// EnergyMj is the counter as of the last 100 ms sensor update, which
+// holds the energy up to CounterDelay before the update (as measured on an
+// H200: bench/gpu/steplag).
 func (g *simGPU) EnergyMj() (uint64, error) {
 	g.b.mu.Lock()
 	defer g.b.mu.Unlock()
-	u := g.lastUpdate(g.now())
-	return g.offsetMj + uint64(math.Floor(g.energy(u)*1000)), nil
+	u := g.lastUpdate(g.now()) - int64(g.b.opts.CounterDelay)
+	return g.offsetMj + uint64(math.Floor(g.measuredEnergy(u)*1000)), nil
 }
 
 // DriverPowerSamples returns the buffered 20 ms samples with timestamps
@@ -114,7 +121,7 @@ func (g *simGPU) DriverPowerSamples(sinceUs uint64) ([]record.PowerSample, error
 	var out []record.PowerSample
 	for i := first; i <= last; i++ {
 		s := base + i*driverPeriod
-		w := g.integral(s-driverPeriod, s) / (float64(driverPeriod) / 1e9)
+		w := g.measured(s-driverPeriod, s) / (float64(driverPeriod) / 1e9)
 		out = append(out, record.PowerSample{TimestampUs: uint64(s / 1000), PowerMw: uint32(math.Round(w * 1000))})
 	}
 	return out, nil
@@ -127,8 +134,8 @@ func (g *simGPU) State() (trace.DeviceState, error) {
 	defer b.mu.Unlock()
 	now := g.now()
 	u := g.lastUpdate(now)
-	instant := g.integral(u-instantWindow, u) / (float64(instantWindow) / 1e9)
-	average := g.integral(u-averageWindow, u) / (float64(averageWindow) / 1e9)
+	instant := g.measured(u-instantWindow, u) / (float64(instantWindow) / 1e9)
+	average := g.measured(u-averageWindow, u) / (float64(averageWindow) / 1e9)
 	ph, _, _ := b.at(now)
 	limit := b.opts.PowerLimitW
 	clock, reasons, util, memUtil, mem := int64(idleSMClockMHz), int64(reasonGpuIdle), int64(0), int64(0), int64(idleMemBytes)
@@ -170,6 +177,17 @@ func (g *simGPU) now() int64 {
 func (g *simGPU) lastUpdate(t int64) int64 {
 	base := g.b.epoch + g.sensorPhase
 	return base + floorDiv(t-base, sensorPeriod)*sensorPeriod
+}
+
+// measured is the energy over [a, b] as the sensors see it: the truth plus
+// the calibration error. Callers hold b.mu.
+func (g *simGPU) measured(a, b int64) float64 {
+	return g.integral(a, b) + g.calW*float64(b-a)/1e9
+}
+
+// measuredEnergy is energy(t) as the counter sees it.
+func (g *simGPU) measuredEnergy(t int64) float64 {
+	return g.energy(t) + g.calW*float64(t-g.b.epoch)/1e9
 }
 
 // integral is the true energy in joules over [a, b]. Callers hold b.mu.

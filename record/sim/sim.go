@@ -1,7 +1,7 @@
 // Package sim is a synthetic GPU with known truth, so that the recorder and
 // the analysis can be run and scored anywhere, without hardware.
 //
-// # Model (sim-v1)
+// # Model (sim-v2)
 //
 // True power is piecewise constant on a fine tick (Options.Tick, 10 ms),
 // with tick k covering [epoch + k*Tick, epoch + (k+1)*Tick) where epoch is
@@ -32,12 +32,17 @@
 // Each GPU's sensors update every 100 ms on a grid with a seeded phase.
 // At an update time u:
 //
-//   - the energy counter (mJ) becomes a large seeded offset plus the true
-//     integral up to u, floored to a millijoule, so it lags the truth by
-//     up to one update;
+//   - the energy counter (mJ) becomes a large seeded offset plus the
+//     integral up to u - CounterDelay (10 ms), floored to a millijoule, so a
+//     read lags the truth by 10 to 110 ms (an H200's counter, measured with
+//     bench/gpu/steplag: docs/results.md);
 //   - instant power becomes the mean true power over [u-25ms, u];
 //   - average power becomes the mean over [u-1s, u] (a 1 s boxcar, which
 //     rises 10->90% in 800 ms after a step).
+//
+// Every sensor is off the truth by the GPU's calibration error, a seeded
+// constant within +/- CalibrationW (5 W: NVML's stated accuracy), added to
+// each power reading and to the counter's rate.
 //
 // The driver's power-sample buffer holds one sample per 20 ms grid point
 // s (its own seeded phase), valued at the mean true power over
@@ -89,6 +94,8 @@ type Options struct {
 	PulseWidth       time.Duration // [PulsePeriod/2]
 	PulsePowerW      float64       // added during a pulse [100]
 	PowerLimitW      float64       // cap on true power, reported limit [700]
+	CounterDelay     time.Duration // the counter's value at an update is the energy this long before it [10ms]; negative: none
+	CalibrationW     float64       // sensors' error bound: each GPU's is seeded within +/- this [5]; negative: none
 }
 
 func (o Options) withDefaults() Options {
@@ -122,11 +129,15 @@ func (o Options) withDefaults() Options {
 	dur(&o.PulseWidth, o.PulsePeriod/2)
 	num(&o.PulsePowerW, 100)
 	num(&o.PowerLimitW, 700)
+	dur(&o.CounterDelay, 10*time.Millisecond)
+	num(&o.CalibrationW, 5)
 	// Negative means "none": fold it to zero once, so the model only tests > 0.
 	o.Ramp = max(o.Ramp, 0)
 	o.Setup = max(o.Setup, 0)
 	o.NoiseSdW = max(o.NoiseSdW, 0)
 	o.DriftFrac = max(o.DriftFrac, 0)
+	o.CounterDelay = max(o.CounterDelay, 0)
+	o.CalibrationW = max(o.CalibrationW, 0)
 	return o
 }
 
@@ -267,7 +278,7 @@ func (b *Backend) Truth(startNs, endNs int64) *trace.SimTruth {
 func (b *Backend) modelString() string {
 	o := b.opts
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "sim-v1 gpus=%d tick=%v idle=%gW", o.GPUs, o.Tick, o.IdlePowerW)
+	fmt.Fprintf(&sb, "sim-v2 gpus=%d tick=%v idle=%gW", o.GPUs, o.Tick, o.IdlePowerW)
 	if o.Setup > 0 {
 		fmt.Fprintf(&sb, " setup=%v@%gW", o.Setup, o.LoadedIdlePowerW)
 	}
@@ -276,7 +287,8 @@ func (b *Backend) modelString() string {
 	if o.PulsePeriod > 0 {
 		fmt.Fprintf(&sb, " pulse=+%gW/%v/%v", o.PulsePowerW, o.PulseWidth, o.PulsePeriod)
 	}
-	fmt.Fprintf(&sb, " limit=%gW temp=%g->%gC/%v", o.PowerLimitW, o.IdleTempC, o.BusyTempC, o.TempTau)
+	fmt.Fprintf(&sb, " limit=%gW temp=%g->%gC/%v counter_delay=%v calibration=+/-%gW", o.PowerLimitW, o.IdleTempC, o.BusyTempC, o.TempTau,
+		o.CounterDelay, o.CalibrationW)
 	return sb.String()
 }
 
@@ -362,6 +374,7 @@ const (
 	saltDriverPhase
 	saltOffset
 	saltUUID
+	saltCalibration
 )
 
 // hash mixes the seed, GPU, index and salt with splitmix64 finalisers.
@@ -378,10 +391,40 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// unit turns 64 random bits into a number in [0, 1).
+func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+
 // normal turns 64 random bits into a standard normal value (Box-Muller on
 // the two 32-bit halves).
 func normal(h uint64) float64 {
 	u1 := (float64(h>>32) + 0.5) / (1 << 32)
 	u2 := float64(h&0xffffffff) / (1 << 32)
 	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
+
+// TruthSeries is each GPU's true cumulative energy over [startNs, endNs]:
+// a row at startNs (0 J), at every tick boundary inside and at endNs.
+// True power is constant within a tick, so linear interpolation between
+// rows gives the true energy of any window (the sim_truth table).
+func (b *Backend) TruthSeries(startNs, endNs int64) []trace.SimTruthEnergy {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.observe(endNs)
+	tick := int64(b.opts.Tick)
+	var out []trace.SimTruthEnergy
+	for _, g := range b.gpus {
+		var cum float64
+		prev := startNs
+		add := func(t int64) {
+			cum += g.sumTicks(prev, t)
+			prev = t
+			out = append(out, trace.SimTruthEnergy{GPU: int32(g.index), TimestampNs: t, EnergyUj: int64(math.Round(cum * 1e6))})
+		}
+		add(startNs)
+		for t := b.epoch + (floorDiv(startNs-b.epoch, tick)+1)*tick; t < endNs; t += tick {
+			add(t)
+		}
+		add(endNs)
+	}
+	return out
 }

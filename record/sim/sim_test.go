@@ -40,7 +40,7 @@ func newSim(t *testing.T, o Options) (*Backend, *fakeClock, record.GPU) {
 }
 
 func TestIdleBeforeBusy(t *testing.T) {
-	b, c, g := newSim(t, Options{Seed: 1})
+	b, c, g := newSim(t, Options{Seed: 1, CalibrationW: -1})
 	c.Advance(3 * time.Second)
 	st, err := g.State()
 	if err != nil {
@@ -68,9 +68,10 @@ func TestIdleBeforeBusy(t *testing.T) {
 }
 
 // The counter changes only on the 100 ms sensor grid and holds the true
-// integral up to its last update: it lags the truth by at most one update.
+// integral up to CounterDelay before its last update: it lags the truth by
+// that delay to one update more.
 func TestEnergyCounterQuantised(t *testing.T) {
-	b, c, g := newSim(t, Options{Seed: 2})
+	b, c, g := newSim(t, Options{Seed: 2, CalibrationW: -1})
 	sg := g.(*simGPU)
 	c.Advance(500 * time.Millisecond)
 	b.SetBusy(true, c.Ns())
@@ -93,12 +94,37 @@ func TestEnergyCounterQuantised(t *testing.T) {
 		last = mj
 		truthJ := b.Truth(b.epoch, c.Ns()).EnergyJ
 		lagJ := truthJ - float64(mj-sg.offsetMj)/1000
-		if maxLag := 700*0.1 + 0.001; lagJ < 0 || lagJ > maxLag {
+		if maxLag := 700*0.11 + 0.001; lagJ < 0 || lagJ > maxLag {
 			t.Fatalf("at %v counter lags truth by %.4f J, want within [0, %g]", time.Duration(c.Ns()-b.epoch), lagJ, maxLag)
 		}
 	}
 	if changes < 79 || changes > 80 {
 		t.Errorf("%d counter updates in 8 s, want 80", changes)
+	}
+}
+
+// Every sensor carries the GPU's one calibration error, within +/-
+// CalibrationW, seeded: the counter's rate and every power reading.
+func TestCalibrationError(t *testing.T) {
+	seen := map[float64]bool{}
+	for seed := int64(1); seed <= 20; seed++ {
+		b, c, g := newSim(t, Options{Seed: seed})
+		cal := g.(*simGPU).calW
+		if math.Abs(cal) > 5 || seen[cal] {
+			t.Fatalf("seed %d: calibration error %g W (seen before: %v)", seed, cal, seen[cal])
+		}
+		seen[cal] = true
+		e0, _ := g.EnergyMj()
+		c.Advance(10 * time.Second)
+		e1, _ := g.EnergyMj()
+		st, _ := g.State()
+		truth := b.Truth(b.epoch, c.Ns()).EnergyJ / (float64(c.Ns()-b.epoch) / 1e9) // idle: 75 W
+		if got := float64(*st.InstantPowerMw) / 1000; math.Abs(got-(truth+cal)) > 0.001 {
+			t.Errorf("seed %d: instant %g W, truth %g W + calibration %g W", seed, got, truth, cal)
+		}
+		if rate := float64(e1-e0) / 1000 / 10; math.Abs(rate-(75+cal)) > 0.01 {
+			t.Errorf("seed %d: counter rate %g W, want %g W", seed, rate, 75+cal)
+		}
 	}
 }
 
