@@ -6,12 +6,23 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X github.com/llem/llem/internal/cli.Version=$(VERSION)
 DEMO    := out/demo
 
-.PHONY: all build test test-go test-interop test-python fuzz demo bench clean
+.PHONY: all build release check-glibc test test-go test-interop test-python fuzz demo bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/llem
+
+# The binary to copy to other machines (a cluster's nodes): no debug
+# information, no build paths. NVML is loaded at run time, so it runs
+# without a GPU; it needs the glibc that docs/multinode.md states.
+RELEASE := bin/llem-linux-$(shell $(GO) env GOARCH)
+release:
+	$(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(RELEASE) ./cmd/llem
+
+# CI: the release binary needs exactly the glibc docs/multinode.md claims.
+check-glibc: release
+	.ci/glibc-check.sh $(RELEASE) docs/multinode.md
 
 # The test command of the README and of CI.
 test: test-go test-interop test-python fuzz

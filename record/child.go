@@ -75,3 +75,20 @@ func inForegroundGroup() bool {
 	}
 	return fg == unix.Getpgrp()
 }
+
+// CommandExit is how one run of a command ended: ExitCode in the shell
+// convention (128+N for signal N) and the signal's name when one killed it.
+type CommandExit struct {
+	ExitCode int
+	Signal   string
+}
+
+// RunCommand runs argv as the recorder runs its command (directly, with
+// the given stdio and environment, SIGINT and SIGTERM from sigs forwarded)
+// and calls started once the process exists. It is for tasks of a job that
+// run their command without sampling (package record/slurm).
+func RunCommand(argv, env []string, stdin io.Reader, stdout, stderr io.Writer,
+	sigs <-chan os.Signal, started func()) (CommandExit, error) {
+	res, err := runChild(argv, env, stdin, stdout, stderr, sigs, started)
+	return CommandExit{ExitCode: res.ExitCode, Signal: res.Signal}, err
+}

@@ -72,6 +72,12 @@ type Config struct {
 	Status io.Writer
 	// Log receives warnings and notices (normally stderr).
 	Log io.Writer
+
+	// Task is this recording's task in a multi-node job (Slurm's
+	// SLURM_PROCID), stored with its command's events; Node connects it to
+	// the node's other tasks. Both nil outside a job.
+	Task *int32
+	Node NodeTasks
 }
 
 func (c *Config) setDefaults() {
@@ -263,6 +269,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	for _, w := range Preflight(m.Host, m.GPUs) {
 		r.warn(w)
 	}
+	if cfg.Node != nil {
+		cfg.Node.Describe(m)
+	}
 	if err := trace.WriteMeta(cfg.OutDir, m); err != nil {
 		return nil, err
 	}
@@ -272,12 +281,15 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, sockPath, err := listenEvents(cfg.OutDir, r.clock.Now)
+	srv, sockPath, err := listenEvents(cfg.OutDir, r.clock.Now, eventsrv.Options{Task: cfg.Task})
 	if err != nil {
 		return nil, err
 	}
 	m.Events.Socket = sockPath
 	r.out.attachEvents(srv.Events(), srv.BadEvents())
+	if cfg.Node != nil {
+		cfg.Node.Relay(r.out.relayed, r.out.relayedBad)
+	}
 
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
@@ -297,6 +309,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	}
 	m.Events = srv.Stats()
 	m.Events.Socket = sockPath
+	if cfg.Node != nil {
+		cfg.Node.Close(m)
+	}
 	sinkErr := r.out.close()
 
 	r.finish(interrupted)
@@ -318,13 +333,13 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 // listenEvents opens the event socket in the run directory. Unix socket
 // paths are limited to 108 bytes, so a deep run directory gets its socket
 // in a private (0700) temporary directory instead; meta.json names it.
-func listenEvents(runDir string, now func() int64) (*eventsrv.Server, string, error) {
+func listenEvents(runDir string, now func() int64, opts eventsrv.Options) (*eventsrv.Server, string, error) {
 	abs, err := filepath.Abs(filepath.Join(runDir, "events.sock"))
 	if err != nil {
 		return nil, "", err
 	}
 	if len(abs) < 100 {
-		srv, err := eventsrv.Listen(abs, now, eventsrv.Options{})
+		srv, err := eventsrv.Listen(abs, now, opts)
 		if err == nil {
 			return srv, abs, nil
 		}
@@ -334,7 +349,7 @@ func listenEvents(runDir string, now func() int64) (*eventsrv.Server, string, er
 		return nil, "", fmt.Errorf("event socket: %w", err)
 	}
 	path := filepath.Join(tmp, "events.sock")
-	srv, err := eventsrv.Listen(path, now, eventsrv.Options{})
+	srv, err := eventsrv.Listen(path, now, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("event socket %s: %w", path, err)
 	}
@@ -346,10 +361,15 @@ func (r *recorder) warn(w trace.Warning) {
 	fmt.Fprintf(r.cfg.Log, "llem: warning: %s\n", w.Message)
 }
 
-// event writes a recorder-made event.
+// event writes a recorder-made event. Cycle events are about this task's
+// command, so in a job they carry its task number; phases are the node's.
 func (r *recorder) event(kind, name string, cycle *int32, gpu int32, attrs string) {
-	r.out.events(trace.Event{TimestampNs: r.clock.Now(), GPU: gpu, Kind: kind, Name: name,
-		Cycle: cycle, Source: "recorder", Attrs: attrs})
+	ev := trace.Event{TimestampNs: r.clock.Now(), GPU: gpu, Kind: kind, Name: name,
+		Cycle: cycle, Source: "recorder", Attrs: attrs}
+	if cycle != nil {
+		ev.Task = r.cfg.Task
+	}
+	r.out.events(ev)
 }
 
 // phases runs idle-before, the cycles with cool-downs, and idle-after. A
@@ -422,6 +442,9 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 		if c < cfg.Cycles && !idle("cooldown", cfg.Cooldown) {
 			return 130, true, nil
 		}
+	}
+	if cfg.Node != nil && !cfg.Node.Await(sigs) {
+		return exitCode, true, nil
 	}
 	if !idle("idle_after", cfg.IdleAfter) {
 		return exitCode, true, nil

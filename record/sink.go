@@ -17,6 +17,8 @@ type tableSink struct {
 	energyC      chan trace.EnergyRead
 	stateC       chan trace.DeviceState
 	eventC       chan trace.Event
+	relayC       chan []trace.Event // other tasks' events in a job (NodeTasks)
+	relayBadC    chan []trace.BadEvent
 	done         chan struct{}
 	quit         chan struct{}
 
@@ -40,6 +42,8 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 		energyC:      make(chan trace.EnergyRead, 256),
 		stateC:       make(chan trace.DeviceState, 1024),
 		eventC:       make(chan trace.Event, 1024),
+		relayC:       make(chan []trace.Event, 64),
+		relayBadC:    make(chan []trace.BadEvent, 64),
 		done:         make(chan struct{}),
 		quit:         make(chan struct{}),
 		attached:     make(chan struct{}),
@@ -75,6 +79,8 @@ func (s *tableSink) driverPower(rows []trace.DriverPowerSample) { s.driverPowerC
 func (s *tableSink) energy(row trace.EnergyRead)                { s.energyC <- row }
 func (s *tableSink) state(row trace.DeviceState)                { s.stateC <- row }
 func (s *tableSink) events(row trace.Event)                     { s.eventC <- row }
+func (s *tableSink) relayed(rows []trace.Event)                 { s.relayC <- rows }
+func (s *tableSink) relayedBad(rows []trace.BadEvent)           { s.relayBadC <- rows }
 
 func (s *tableSink) fail(err error) {
 	if err == nil {
@@ -117,6 +123,10 @@ func (s *tableSink) loop(rotate time.Duration) {
 			s.fail(s.st.Add(row))
 		case row := <-s.eventC:
 			s.fail(s.ev.Add(row))
+		case rows := <-s.relayC:
+			s.fail(s.ev.Add(rows...))
+		case rows := <-s.relayBadC:
+			s.fail(s.bad.Add(rows...))
 		case <-drain.C:
 			client, bad = s.drainClient(client, bad)
 		case <-tick.C:
@@ -182,6 +192,10 @@ func (s *tableSink) drainQueued() {
 			s.fail(s.st.Add(row))
 		case row := <-s.eventC:
 			s.fail(s.ev.Add(row))
+		case rows := <-s.relayC:
+			s.fail(s.ev.Add(rows...))
+		case rows := <-s.relayBadC:
+			s.fail(s.bad.Add(rows...))
 		default:
 			return
 		}

@@ -52,6 +52,10 @@ type Meta struct {
 	// may be interpolated or integrated across them; Run.Gaps adds the
 	// spans of segments lost since.
 	Gaps []Gap `json:"gaps,omitempty"`
+	// Job and ClockSync are written for a node of a multi-node job (see
+	// job.go): the job, the node's tasks, and the node's clock.
+	Job       *JobInfo   `json:"job,omitempty"`
+	ClockSync *ClockSync `json:"clock_sync,omitempty"`
 }
 
 // ClockAnchor ties the recorder's monotonic clock to wall-clock time.

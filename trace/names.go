@@ -39,6 +39,7 @@ const (
 	ColCycle             = "cycle"
 	ColSource            = "source"
 	ColAttrs             = "attrs"
+	ColTask              = "task"
 
 	// bad_events
 	ColReason = "reason"

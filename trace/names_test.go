@@ -35,7 +35,7 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 		TableState: {ColGPU, ColTimestampNs, ColInstantPowerMw, ColAveragePowerMw, ColTemperatureC, ColSMClockMHz,
 			ColMemClockMHz, ColPState, ColGPUUtilPct, ColMemUtilPct, ColClockEventReasons, ColMemoryUsedBytes},
 		TableEvents: {ColTimestampNs, ColGPU, ColKind, ColName, ColRequestID, ColClientTimestampNs, ColCount,
-			ColInputTokens, ColOutputTokens, ColCycle, ColSource, ColAttrs},
+			ColInputTokens, ColOutputTokens, ColCycle, ColSource, ColAttrs, ColTask},
 		TableBadEvents: {ColTimestampNs, ColReason, ColRaw},
 		TableSimTruth:  {ColGPU, ColTimestampNs, ColEnergyUj},
 	}

@@ -106,6 +106,10 @@ type Event struct {
 	Source string `parquet:"source,dict"`
 	// Attrs holds any further key/value pairs as a JSON object ("" if none).
 	Attrs string `parquet:"attrs"`
+	// Task is the job task whose command the event concerns (Slurm's
+	// SLURM_PROCID) in a multi-node recording; null otherwise (and in
+	// formats before 1.2, which lack the column).
+	Task *int32 `parquet:"task,optional"`
 }
 
 // BadEvent is a client line the recorder could not accept, kept aside with

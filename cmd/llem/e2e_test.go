@@ -22,6 +22,14 @@ import (
 var llemBin string
 
 func TestMain(m *testing.M) {
+	// Run inside a Slurm job step (a CI runner under Slurm), llem record
+	// would record as one task of that job; these tests expect a plain run
+	// unless they start their own Slurm jobs (slurm_test.go).
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SLURM") {
+			os.Unsetenv(k)
+		}
+	}
 	dir, err := os.MkdirTemp("", "llem-e2e-")
 	if err != nil {
 		panic(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/llem/llem/record/nvml"
 	"github.com/llem/llem/record/replay"
 	"github.com/llem/llem/record/sim"
+	"github.com/llem/llem/record/slurm"
 )
 
 func recordCommand() *ucli.Command {
@@ -41,9 +42,14 @@ Examples:
 
    # no GPU: a simulated one with known truth, or a replay of an old run
    llem record --device sim --seed 1 -- sleep 20
-   llem record --device replay:testdata/runs/h100-bs8 --replay-speed 4 -- sleep 30`,
+   llem record --device replay:testdata/runs/h100-bs8 --replay-speed 4 -- sleep 30
+
+   # under Slurm: every task runs its command, one task per node samples the
+   # node's GPUs into traces/JOB/NODE (docs/multinode.md)
+   srun --ntasks-per-node=8 llem record --out traces/%j -- python serve_tp.py`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "run directory to create (default: llem-run-DATE-TIME-HOST)"},
+			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "run directory to create (default: llem-run-DATE-TIME-HOST); under Slurm the job directory, with %j job, %s step, %N node, %% a literal % (default: " + slurm.DefaultOut + ")"},
+			&ucli.BoolFlag{Name: "no-slurm", Usage: "ignore Slurm's environment: record this host as a single run, as outside Slurm"},
 			&ucli.StringFlag{Name: "gpus", Usage: "comma-separated GPU indices to record, e.g. 0,1 (default: all visible)"},
 			&ucli.StringFlag{Name: "device", Value: "nvml", Usage: "nvml (real GPUs), sim (simulated GPU with known truth) or replay:RUN_DIR"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no live status line and no notices (warnings are still stored)"},
@@ -96,6 +102,20 @@ func runRecord(c *ucli.Context) error {
 	if cfg.Labels, err = parseLabels(c.StringSlice("label")); err != nil {
 		return err
 	}
+	if c.Bool("quiet") {
+		cfg.Log = quietLog{c.App.ErrWriter}
+	}
+	if !c.Bool("no-slurm") {
+		task, err := slurm.Detect(os.Getenv)
+		switch {
+		case errors.Is(err, slurm.ErrNotInStep):
+			fmt.Fprintf(cfg.Log, "llem: %v; recording this host only (run llem record under srun to record the job's nodes)\n", err)
+		case err != nil:
+			return usagef("%v (or give --no-slurm)", err)
+		case task != nil:
+			return runRecordJob(c, cfg, task)
+		}
+	}
 	cfg.OutDir = c.String("out")
 	if cfg.OutDir == "" {
 		cfg.OutDir = defaultRunDir(time.Now())
@@ -109,22 +129,14 @@ func runRecord(c *ucli.Context) error {
 	if !c.Bool("quiet") && isTerminal(os.Stderr) && c.App.ErrWriter == os.Stderr {
 		cfg.Status = os.Stderr
 	}
-	if c.Bool("quiet") {
-		cfg.Log = quietLog{c.App.ErrWriter}
-	}
 	stop, err := startCPUProfile(c.String("cpuprofile"))
 	if err != nil {
 		return err
 	}
 	defer stop()
 	res, err := record.Record(context.Background(), cfg)
-	var ce *record.ConfigError
-	if errors.As(err, &ce) {
-		flag := map[string]string{"GPUs": "--gpus", "OutDir": "--out"}[ce.Field]
-		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
-	}
 	if err != nil {
-		return err
+		return recordFlagError(err)
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(c.App.ErrWriter, "llem: run written to %s (%s); see: llem info %s\n", res.Dir, res.Meta.Status, res.Dir)
@@ -133,6 +145,17 @@ func runRecord(c *ucli.Context) error {
 		return exitError{res.ExitCode}
 	}
 	return nil
+}
+
+// recordFlagError names the flag behind a setting the recorder (or the
+// Slurm task code) refused; other errors pass unchanged.
+func recordFlagError(err error) error {
+	var ce *record.ConfigError
+	if errors.As(err, &ce) {
+		flag := map[string]string{"GPUs": "--gpus", "OutDir": "--out"}[ce.Field]
+		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
+	}
+	return err
 }
 
 // quietLog drops notices but keeps warnings: a warning changes what a

@@ -61,6 +61,9 @@ type Options struct {
 	// still delivering lines (a backlog in the kernel buffer on a busy
 	// machine, or a client that never stops sending).
 	CloseLimit time.Duration
+	// Task, when set, is stored with every accepted event: the job task
+	// (Slurm's SLURM_PROCID) whose command owns the socket.
+	Task *int32
 }
 
 func (o *Options) setDefaults() {
@@ -339,7 +342,7 @@ func (s *Server) handleLine(line []byte) {
 		s.keepBad(arrival, reason, line)
 		return
 	}
-	ev, err := toEvent(arrival, &m)
+	ev, err := toEvent(arrival, &m, s.opts.Task)
 	if err != nil {
 		// An attribute that parsed but will not encode; unreachable with
 		// encoding/json, handled so it can never be lost silently.
@@ -373,7 +376,7 @@ func (s *Server) keepBad(arrival int64, reason string, raw []byte) {
 }
 
 // toEvent turns a parsed message into an events-table row.
-func toEvent(arrival int64, m *events.Message) (trace.Event, error) {
+func toEvent(arrival int64, m *events.Message, task *int32) (trace.Event, error) {
 	attrs, err := m.AttrsJSON()
 	if err != nil {
 		return trace.Event{}, err
@@ -389,6 +392,7 @@ func toEvent(arrival int64, m *events.Message) (trace.Event, error) {
 		OutputTokens: m.OutputTokens,
 		Source:       "client",
 		Attrs:        attrs,
+		Task:         task,
 	}
 	if m.TimeNs != 0 {
 		ts := m.TimeNs

@@ -440,3 +440,29 @@ func FuzzReadLines(f *testing.F) {
 		}
 	})
 }
+
+// In a job every event of a task's socket carries the task's number; a
+// plain recording leaves it null.
+func TestTaskStampedOnEvents(t *testing.T) {
+	task := int32(5)
+	for _, tc := range []struct {
+		task *int32
+		want string
+	}{{&task, "5"}, {nil, "null"}} {
+		s := start(t, Options{Task: tc.task})
+		send(t, s, `{"kind":"mark","name":"a"}`+"\n"+`{"kind":"request_start","id":"r1"}`+"\n")
+		evs, _ := drain(t, s)
+		if len(evs) != 2 {
+			t.Fatalf("got %d events, want 2", len(evs))
+		}
+		for _, e := range evs {
+			got := "null"
+			if e.Task != nil {
+				got = fmt.Sprint(*e.Task)
+			}
+			if got != tc.want {
+				t.Errorf("event %s: task %s, want %s", e.Kind, got, tc.want)
+			}
+		}
+	}
+}
