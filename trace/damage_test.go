@@ -300,3 +300,12 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// A segment of format 1.0 lacks the columns 1.1 added (events.task): it is
+// read, with nulls there, not taken for damage.
+func TestOlderMinorLacksNewColumns(t *testing.T) {
+	if !olderThanColumn("1.0", TableEvents, ColTask) || olderThanColumn("1.1", TableEvents, ColTask) ||
+		olderThanColumn("1.0", TableEvents, ColKind) {
+		t.Error("columnSince: events.task is new in 1.1, kind is not")
+	}
+}

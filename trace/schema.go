@@ -108,7 +108,7 @@ type Event struct {
 	Attrs string `parquet:"attrs"`
 	// Task is the job task whose command the event concerns (Slurm's
 	// SLURM_PROCID) in a multi-node recording; null otherwise (and in
-	// formats before 1.2, which lack the column).
+	// formats before 1.1, which lack the column).
 	Task *int32 `parquet:"task,optional"`
 }
 

@@ -279,9 +279,15 @@ func checkSchema(table string, pf *parquet.File) (err error) {
 		return nil
 	}
 	got := pf.Schema()
+	v, _ := pf.Lookup(KeySchemaVersion)
+	absent := 0 // columns of a later minor version than the segment's
 	for _, path := range want.Columns() {
 		wl, _ := want.Lookup(path...)
 		gl, found := got.Lookup(path...)
+		if !found && olderThanColumn(v, table, path[0]) {
+			absent++
+			continue
+		}
 		if !found {
 			return fmt.Errorf("no column %s: the segment's schema is not its table's", path[0])
 		}
@@ -290,8 +296,7 @@ func checkSchema(table string, pf *parquet.File) (err error) {
 			return fmt.Errorf("column %s is %s, the format says %s", path[0], describeNode(gl.Node), describeNode(wl.Node))
 		}
 	}
-	if len(got.Columns()) != len(want.Columns()) {
-		v, _ := pf.Lookup(KeySchemaVersion)
+	if len(got.Columns()) != len(want.Columns())-absent {
 		if !newerMinor(v) {
 			return fmt.Errorf("%d columns, the format %s has %d", len(got.Columns()), v, len(want.Columns()))
 		}
@@ -308,6 +313,27 @@ func describeNode(n parquet.Node) string {
 		s = "repeated " + s
 	}
 	return s
+}
+
+// columnSince is the minor version of format 1 that added a column, for
+// the columns added after 1.0: a segment of an older minor version lacks
+// them, and reads them as null.
+var columnSince = map[string]map[string]int{
+	TableEvents: {ColTask: 1},
+}
+
+// olderThanColumn reports whether a segment of version v predates the
+// column of table.
+func olderThanColumn(v, table, column string) bool {
+	since, ok := columnSince[table][column]
+	if !ok {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major == SchemaMajor && minor < since
 }
 
 // newerMinor reports whether v is a minor version after this reader's.
