@@ -180,9 +180,10 @@ type recorder struct {
 	meta  *trace.Meta
 	out   *tableSink
 
-	loops    map[string]*loopStats
-	final    []func() // last reads per GPU, after the loops stop
-	boundary []func() // energy reads per GPU at phase and cycle boundaries
+	loops     map[string]*loopStats
+	final     []func()      // last reads per GPU, after the loops stop
+	boundary  []func()      // energy reads per GPU at phase and cycle boundaries
+	phaseRead chan struct{} // a client started or ended a phase
 
 	mu      sync.Mutex
 	lost    map[int]int64            // GPU index -> time it was lost
@@ -263,18 +264,24 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, sockPath, err := listenEvents(cfg.OutDir, r.clock.Now)
+	r.phaseRead = make(chan struct{}, 1)
+	srv, sockPath, err := listenEvents(cfg.OutDir, r.clock.Now, r.clientPhase)
 	if err != nil {
 		return nil, err
 	}
 	m.Events.Socket = sockPath
-	r.out.attachEvents(srv.Events(), srv.BadEvents())
+	r.out.attachEvents(srv)
 
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	for _, g := range r.gpus {
 		r.startLoops(sampleCtx, &sampling, g)
 	}
+	sampling.Add(1)
+	go func() {
+		defer sampling.Done()
+		r.readCountersOnPhase(sampleCtx)
+	}()
 	stopStatus := r.startStatus()
 
 	exitCode, interrupted, runErr := r.phases(ctx, sigs, sockPath)
@@ -306,13 +313,14 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 // listenEvents opens the event socket in the run directory. Unix socket
 // paths are limited to 108 bytes, so a deep run directory gets its socket
 // in a private (0700) temporary directory instead; meta.json names it.
-func listenEvents(runDir string, now func() int64) (*eventsrv.Server, string, error) {
+func listenEvents(runDir string, now func() int64, onPhase func()) (*eventsrv.Server, string, error) {
+	opts := eventsrv.Options{OnPhase: onPhase}
 	abs, err := filepath.Abs(filepath.Join(runDir, "events.sock"))
 	if err != nil {
 		return nil, "", err
 	}
 	if len(abs) < 100 {
-		srv, err := eventsrv.Listen(abs, now, eventsrv.Options{})
+		srv, err := eventsrv.Listen(abs, now, opts)
 		if err == nil {
 			return srv, abs, nil
 		}
@@ -322,7 +330,7 @@ func listenEvents(runDir string, now func() int64) (*eventsrv.Server, string, er
 		return nil, "", fmt.Errorf("event socket: %w", err)
 	}
 	path := filepath.Join(tmp, "events.sock")
-	srv, err := eventsrv.Listen(path, now, eventsrv.Options{})
+	srv, err := eventsrv.Listen(path, now, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("event socket %s: %w", path, err)
 	}

@@ -153,3 +153,27 @@ func (r *recorder) finalReads() {
 		f()
 	}
 }
+
+// clientPhase is called by the event server when a client starts or ends
+// a phase; it must not block, so it only asks readCountersOnPhase to read.
+func (r *recorder) clientPhase() {
+	select {
+	case r.phaseRead <- struct{}{}:
+	default: // a read is already due
+	}
+}
+
+// readCountersOnPhase reads every GPU's energy counter each time a client
+// starts or ends a phase, until ctx ends, so that the windows the client
+// marks also begin and end on a counter read (within the event server's
+// read interval of the mark).
+func (r *recorder) readCountersOnPhase(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.phaseRead:
+			r.readCounters()
+		}
+	}
+}
