@@ -188,6 +188,8 @@ type recorder struct {
 	final     []func()      // last reads per GPU, after the loops stop
 	boundary  []func()      // energy reads per GPU at phase and cycle boundaries
 	phaseRead chan struct{} // a client started or ended a phase
+	// sampleStart is the origin of every GPU's sampling deadlines.
+	sampleStart time.Time
 
 	mu      sync.Mutex
 	lost    map[int]int64            // GPU index -> time it was lost
@@ -278,6 +280,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
+	// Every GPU's schedule starts from the same instant, so their
+	// deadlines coincide and one wake-up serves them all.
+	r.sampleStart = time.Now()
 	for _, g := range r.gpus {
 		r.startLoops(sampleCtx, &sampling, g)
 	}

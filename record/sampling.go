@@ -12,8 +12,8 @@ import (
 
 var execLookPath = exec.LookPath
 
-// startLoops starts one goroutine per kind of reading for g, so the slow
-// energy read never delays the driver-buffer drain or the state poll.
+// startLoops takes g's first readings and starts its sampling schedule:
+// one goroutine for every kind of reading (runSchedule says why).
 func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 	idx := int32(g.Index())
 	var energyMu sync.Mutex // the final read after the loops stop shares prev
@@ -90,18 +90,25 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		drain()
 		poll()
 	})
-	for name, step := range map[string]func() (bool, bool){"energy": readEnergy, "driver_power": drain, "device_state": poll} {
-		// The first reading is taken here, before the phases begin, so the
-		// counter covers the run from its first event on.
-		if ok, _ := step(); !ok {
-			continue
+	// The first reading of each kind is taken here, before the phases
+	// begin, so the counter covers the run from its first event on.
+	var tasks []*task
+	for _, k := range []struct {
+		name string
+		step func() (bool, bool)
+	}{{"device_state", poll}, {"driver_power", drain}, {"energy", readEnergy}} {
+		if ok, _ := k.step(); ok {
+			tasks = append(tasks, &task{interval: r.loops[k.name].interval, stats: r.loops[k.name], step: k.step})
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runLoop(ctx, r.loops[name].interval, r.loops[name], step)
-		}()
 	}
+	if len(tasks) == 0 {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runSchedule(ctx, r.sampleStart, tasks)
+	}()
 }
 
 // readFailed counts a failed read and decides whether the loop goes on. A
