@@ -33,8 +33,11 @@ echo "== machine"
 nvidia-smi -L 2>&1; nvidia-smi --query-gpu=name,driver_version,persistence_mode,power.limit,temperature.gpu,power.draw --format=csv 2>&1
 echo "cores $(nproc); llem $($LLEM --version)${BEFORE:+; before: $($BEFORE --version)}; $(date -u +%FT%TZ)"
 
-# rec NAME LLEM ARGS... : llem record into $W/NAME, in the background.
-rec() { local name=$1 bin=$2; shift 2; "$bin" record --device "$DEVICE" --quiet --out "$W/$name" "$@" > "$W/$name.log" 2>&1 & }
+# rec NAME LLEM ARGS... : llem record into $W/NAME, in the background. A
+# recording still going 90 s after its window is interrupted (SIGINT, which
+# llem forwards to its command), so one stuck run cannot hold the others.
+rec() { local name=$1 bin=$2; shift 2
+  timeout -s INT $((EVENTS_S + 90)) "$bin" record --device "$DEVICE" --quiet --out "$W/$name" "$@" > "$W/$name.log" 2>&1 & }
 
 echo "== A: idle GPU, ${IDLE_S}s side by side"
 pids=()

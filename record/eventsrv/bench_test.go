@@ -40,7 +40,11 @@ func BenchmarkEventPath(b *testing.B) {
 }
 
 func benchEventPath(b *testing.B, rate int) {
-	s := start(b, Options{})
+	opts := Options{}
+	if os.Getenv("LLEM_BENCH_NOPACE") != "" {
+		opts.ReadEvery = -1
+	}
+	s := start(b, opts)
 	dir := b.TempDir()
 	w, err := trace.NewTableWriter(dir, trace.TableEvents, "bench", trace.CompareEvent)
 	if err != nil {

@@ -28,17 +28,49 @@ type connReader struct {
 	fd int
 	s  *Server
 	// emptied: the last read returned data and left the socket empty, so
-	// the next read waits for the next tick.
+	// the next read waits (pause).
 	emptied bool
+	// lastN bytes came in the last read, over lastGap since the read
+	// before it: the connection's current rate.
+	lastN    int
+	lastGap  time.Duration
+	lastRead time.Time
+}
+
+// readTarget is how many bytes a read of a busy connection should find,
+// ~30 lines. It must stay well under what a client can leave unread before
+// its writes block: the kernel charges each write ~1 KB of the sender's
+// ~200 KB buffer whatever its size, and a sender with a timeout (the
+// Python client) is woken only once the queue has drained to a quarter,
+// so the Python client blocks with ~70 lines unread (~270 for plain
+// blocking writes). Reading every ReadEvery regardless throttled a client
+// sending over ~700 events/s, which must never happen.
+const readTarget = 2 << 10
+
+// pause is how long to wait before the next read of a connection that was
+// just emptied: to the next multiple of ReadEvery, so every busy
+// connection wakes on the same ticks and one wake-up serves them all; but
+// no longer than the connection, at its current rate, takes to queue
+// readTarget bytes. A read that found readTarget or more may have found a
+// blocked client, whose rate is then unknown: the pause halves.
+func (r *connReader) pause(now time.Time) time.Duration {
+	every := r.s.opts.ReadEvery
+	d := every - time.Duration(now.UnixNano())%every
+	switch {
+	case r.lastN <= 0 || r.lastGap <= 0:
+		d = min(d, 10*time.Millisecond) // no rate known yet
+	case r.lastN >= readTarget:
+		d = min(d, r.lastGap/2)
+	default:
+		d = min(d, time.Duration(float64(r.lastGap)*readTarget/float64(r.lastN)))
+	}
+	return d
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
 	s := r.s
 	if r.emptied && !s.closingFlag.Load() && s.opts.ReadEvery > 0 {
-		// Sleep to the next multiple of ReadEvery: every busy connection
-		// wakes on the same ticks, so one wake-up serves them all.
-		every := s.opts.ReadEvery
-		time.Sleep(every - time.Duration(time.Now().UnixNano())%every)
+		time.Sleep(r.pause(time.Now()))
 	}
 	for {
 		if s.closingFlag.Load() && time.Now().After(s.limit()) {
@@ -47,6 +79,11 @@ func (r *connReader) Read(p []byte) (int, error) {
 		n, err := unix.Read(r.fd, p)
 		switch {
 		case n > 0:
+			now := time.Now()
+			if !r.lastRead.IsZero() {
+				r.lastN, r.lastGap = n, now.Sub(r.lastRead)
+			}
+			r.lastRead = now
 			r.emptied = n < len(p)
 			return n, nil
 		case n == 0 && err == nil:

@@ -511,3 +511,38 @@ func TestStamps(t *testing.T) {
 		}
 	}
 }
+
+// TestPause: a busy connection is read again before it can have queued
+// more than readTarget bytes at its current rate (a client whose writes
+// block would otherwise be throttled), and never later than the next tick.
+func TestPause(t *testing.T) {
+	opts := Options{}
+	opts.setDefaults() // ReadEvery 100 ms
+	s := &Server{opts: opts}
+	tick := time.Unix(0, 0) // on a tick: the next one is a whole ReadEvery away
+	cases := []struct {
+		lastN   int
+		lastGap time.Duration
+		want    time.Duration
+	}{
+		{0, 0, 10 * time.Millisecond},                                     // first read: no rate known
+		{readTarget / 10, 100 * time.Millisecond, 100 * time.Millisecond}, // slow: to the next tick
+		{readTarget / 2, 20 * time.Millisecond, 40 * time.Millisecond},    // time to queue readTarget
+		{readTarget, 20 * time.Millisecond, 10 * time.Millisecond},        // may have blocked: halve
+		{10 * readTarget, 4 * time.Millisecond, 2 * time.Millisecond},
+	}
+	for _, c := range cases {
+		r := &connReader{s: s, lastN: c.lastN, lastGap: c.lastGap}
+		if got := r.pause(tick); got != c.want {
+			t.Errorf("after %d bytes in %v: pause %v, want %v", c.lastN, c.lastGap, got, c.want)
+		}
+	}
+	r := &connReader{s: s}
+	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 10*time.Millisecond {
+		t.Errorf("first pause %v", got)
+	}
+	r = &connReader{s: s, lastN: 1, lastGap: time.Second}
+	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 70*time.Millisecond {
+		t.Errorf("slow connection: pause %v, want the 70 ms to the next tick", got)
+	}
+}
