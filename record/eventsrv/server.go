@@ -11,13 +11,14 @@
 // It must also cost the machine as little as possible at serving rates
 // (tens of thousands of token events a second). Waking a reader for every
 // line cost ~50 us of CPU per event, almost all of it in the scheduler and
-// the system calls rather than in parsing. So a busy connection is read at
-// most every ReadEvery: after a read that emptied the socket, its reader
-// sleeps to the next multiple of ReadEvery (all connections on the same
-// ticks), and each read then takes whatever arrived meanwhile. A quiet
-// connection waits in the network poller and is read as soon as a line
-// comes. The cost per event then falls with the rate instead of being one
-// wake-up each.
+// the system calls rather than in parsing. So a busy connection is read in
+// batches: after a read that emptied the socket, its reader sleeps to the
+// next multiple of ReadEvery (all connections on the same ticks), or less
+// for a fast connection, which must be read before its client's writes
+// block (connReader.pause); each read then takes whatever arrived
+// meanwhile. A quiet connection waits in poll(2) and is read as soon as a
+// line comes. The cost per event then falls with the rate instead of
+// being one wake-up each.
 //
 // Batching must not blur when an event happened: see stampedReader.
 package eventsrv
@@ -76,8 +77,9 @@ type Options struct {
 	// still delivering lines (a backlog in the kernel buffer on a busy
 	// machine, or a client that never stops sending).
 	CloseLimit time.Duration
-	// ReadEvery is the shortest time between two reads of a busy
-	// connection (see the package doc); negative reads at once.
+	// ReadEvery is the longest pause between two reads of a busy
+	// connection (see the package doc; a fast one is read more often);
+	// negative reads at once.
 	ReadEvery time.Duration
 	// OnPhase, if not nil, is called when a phase_start or phase_end
 	// event is accepted, from the connection's reader: it must not block.
