@@ -42,6 +42,10 @@ type tableSink struct {
 	err   error
 }
 
+// eventSegmentRows bounds an events segment (the other tables keep
+// trace.DefaultMaxSegmentRows).
+const eventSegmentRows = 50_000
+
 func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	s := &tableSink{
 		kick:     make(chan struct{}, 1),
@@ -63,6 +67,10 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	if s.ev, err = trace.NewTableWriter(dir, trace.TableEvents, runID, trace.CompareEvent); err != nil {
 		return nil, err
 	}
+	// At serving rates the events table fills fastest: a segment every
+	// eventSegmentRows keeps the rows held in memory (~150 B each, with
+	// the Parquet writer's copy) to a few tens of MB at 50,000 events/s.
+	s.ev.SetMaxRows(eventSegmentRows)
 	if s.bad, err = trace.NewTableWriter[trace.BadEvent](dir, trace.TableBadEvents, runID, nil); err != nil {
 		return nil, err
 	}

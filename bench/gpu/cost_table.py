@@ -56,7 +56,7 @@ for who, label in (("llem", "llem record"), ("before", "llem record before")):
             note = "%.2f us of recorder CPU per event; %d accepted, %d dropped; client %s us/event; peak RSS %d MB" % (
                 per, e["accepted"], e["dropped"], load.get("client_cpu_us_per_event"), r["max_rss_bytes"] >> 20)
         rows.append(("%s, %d token events/s from 8 clients" % (label, rate), r["cpu_seconds"], r["wall_seconds"], note))
-for name, label in (("C-llem", "llem record, defaults, bf16 matmul load"), ("C-before", "llem record before, same load")):
+for name, label in (("C-llem", "llem record, defaults, bf16 matmul load"), ("C-before", "llem record before, same load (after it)")):
     m = meta(name)
     if m:
         r = m["recorder"]
