@@ -31,6 +31,7 @@ test-python:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzScanSimple$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/nvsmi -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/ptdaemon -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/dcgm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
