@@ -1,3 +1,5 @@
+//go:build unix
+
 package eventsrv
 
 import (
@@ -164,8 +166,15 @@ func closeFD(fd int) { unix.Close(fd) }
 
 func wakePipe() (r, w int, err error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	if err := unix.Pipe(p[:]); err != nil { // Pipe2 is Linux-only
 		return -1, -1, err
+	}
+	for _, fd := range p {
+		unix.CloseOnExec(fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			closePipe(p[0], p[1])
+			return -1, -1, err
+		}
 	}
 	return p[0], p[1], nil
 }
