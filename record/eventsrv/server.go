@@ -62,7 +62,7 @@ type Options struct {
 	// MaxLineBytes bounds one line, newline excluded. A longer line is
 	// discarded up to its newline and counted bad ("oversized").
 	MaxLineBytes int
-	// Buffer is the capacity of the Events channel. When it is full, new
+	// Buffer bounds the events queued for Take. When it is full, new
 	// events are dropped and counted rather than blocking the client.
 	Buffer int
 	// MaxBadKept bounds how many bad lines are delivered on BadEvents;
@@ -227,7 +227,7 @@ func (s *Server) Stats() trace.EventStats {
 // already made (a client that wrote and exited may not have been accepted
 // yet). Open connections may deliver what they sent: one is cut once it has
 // been silent for CloseGrace, or at the latest after CloseLimit. Then Close
-// waits for every reader, closes both channels and removes the socket file.
+// waits for every reader, closes Done and removes the socket file.
 // It always takes at least CloseGrace. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
