@@ -65,7 +65,7 @@ type Options struct {
 	// Buffer bounds the events queued for Take. When it is full, new
 	// events are dropped and counted rather than blocking the client.
 	Buffer int
-	// MaxBadKept bounds how many bad lines are delivered on BadEvents;
+	// MaxBadKept bounds how many bad lines are kept for Take;
 	// all of them are counted.
 	MaxBadKept int
 	// CloseGrace is how long Close keeps accepting new connections, and
