@@ -22,6 +22,8 @@ func (c *runCtx) pooledLatency(ws []Window) serving.Latency {
 		l.TTFT = append(l.TTFT, x.TTFT...)
 		l.TPOT = append(l.TPOT, x.TPOT...)
 		l.ITL = append(l.ITL, x.ITL...)
+		l.ITLSum = append(l.ITLSum, x.ITLSum...)
+		l.ITLTokens = append(l.ITLTokens, x.ITLTokens...)
 		l.E2E = append(l.E2E, x.E2E...)
 	}
 	return l
@@ -36,7 +38,12 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 		return nil
 	}
 	tpot := c.latencyMetric(l.TPOT)
-	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(l.TTFT), TPOT: tpot, ITL: c.latencyMetric(l.ITL),
+	var itl *LatencyMetric
+	if len(l.ITL) > 0 {
+		// Its interval resamples requests, not gaps: see serving.Latency.
+		itl = latencyOf(l.ITL, bootstrap.ClusterRatioBCa(l.ITLSum, l.ITLTokens, c.s.Bootstrap()))
+	}
+	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(l.TTFT), TPOT: tpot, ITL: itl,
 		E2E: c.latencyMetric(l.E2E), ITLDeprecated: tpot,
 		Clock: "the client's own timestamps where every event of a request carries one, else the recorder's arrival stamps"}
 }
@@ -45,8 +52,13 @@ func (c *runCtx) latencyMetric(x []float64) *LatencyMetric {
 	if len(x) == 0 {
 		return nil
 	}
+	return latencyOf(x, c.interval(x, bootstrap.Mean))
+}
+
+// latencyOf is the metric of values x whose mean has the interval mean.
+func latencyOf(x []float64, mean bootstrap.Interval) *LatencyMetric {
 	s := sortedFinite(x)
-	return &LatencyMetric{Mean: c.interval(x, bootstrap.Mean), Median: Num(quantile(s, 0.5)),
+	return &LatencyMetric{Mean: mean, Median: Num(quantile(s, 0.5)),
 		P90: Num(quantile(s, 0.9)), P99: Num(quantile(s, 0.99))}
 }
 

@@ -75,6 +75,9 @@ type PowerTraces struct {
 	// DriverPeriodMs is the driver buffer's measured update period;
 	// CounterStepS the median length of the counter's steps (NaN: none).
 	DriverPeriodMs, CounterStepS float64
+	// InstantName says what Instant is: NVML's instant power field, or a
+	// wall meter's whole-system AC power (a PTDaemon import).
+	InstantName string
 }
 
 // PowerTraces gives the run's power from every source: one GPU's samples
@@ -87,7 +90,11 @@ type PowerTraces struct {
 // updates only every ~100 ms.
 func (r *Run) PowerTraces() PowerTraces {
 	d := r.Data
-	pt := PowerTraces{DriverPeriodMs: float64(r.Result.Sensor.DriverPowerUpdatePeriodMs), CounterStepS: math.NaN()}
+	pt := PowerTraces{DriverPeriodMs: float64(r.Result.Sensor.DriverPowerUpdatePeriodMs), CounterStepS: math.NaN(),
+		InstantName: "instant power"}
+	if d.Run.Meta.WallMeter() {
+		pt.InstantName = "whole-system AC power"
+	}
 	if len(d.GPUs) == 0 {
 		return pt
 	}

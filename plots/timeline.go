@@ -69,14 +69,24 @@ func timeline(st *style, r *Run) (*Figure, error) {
 	if n := len(d.GPUs); n > 1 {
 		power.Y.Label.Text = fmt.Sprintf("Power, %d GPUs (W)", n)
 	}
+	hasTemp, hasClock := sidePanels(d)
 	temp := st.newPlot("", "Temp. (°C)")
-	clock := st.newPlot("Time (s)", "SM clock (MHz)")
-	panels := []*plot.Plot{power, temp, clock}
-	for _, p := range panels {
-		p.X.Min, p.X.Max = 0, xmax
+	clock := st.newPlot("", "SM clock (MHz)")
+	panels, weights := []*plot.Plot{power}, []float64{2.4}
+	if hasTemp {
+		panels, weights = append(panels, temp), append(weights, 1)
 	}
-	hideTickLabels(&power.X)
-	hideTickLabels(&temp.X)
+	if hasClock {
+		panels, weights = append(panels, clock), append(weights, 1)
+	}
+	for i, p := range panels {
+		p.X.Min, p.X.Max = 0, xmax
+		if i < len(panels)-1 {
+			hideTickLabels(&p.X)
+		} else {
+			p.X.Label.Text = "Time (s)"
+		}
+	}
 	power.Y.Tick.Marker = niceTicks{n: 5}
 	temp.Y.Tick.Marker = niceTicks{n: 3}
 	clock.Y.Tick.Marker = niceTicks{n: 2}
@@ -158,7 +168,7 @@ func timeline(st *style, r *Run) (*Figure, error) {
 		ls   draw.LineStyle
 	}{
 		{ps.driver, ps.driverText, draw.LineStyle{Color: grey, Width: st.thin}},
-		{ps.instant, "instant power", draw.LineStyle{Color: blue, Width: st.line * 0.7}},
+		{ps.instant, ps.instantText, draw.LineStyle{Color: blue, Width: st.line * 0.7}},
 		{ps.average, "1 s average", draw.LineStyle{Color: vermilion, Width: st.line}},
 	}
 	// The legend lists the traces first. The counter's steps go under
@@ -254,11 +264,11 @@ func timeline(st *style, r *Run) (*Figure, error) {
 	padRange(&temp.Y, 1)
 	padRange(&clock.Y, 50)
 
-	height := heightFor(3.0)
+	// 3.0 in (3.6 in double width) with all three panels; less without.
+	height := heightFor(1.8 + 0.4*float64(len(panels)))
 	if st.width == Double {
-		height = heightFor(3.6)
+		height = heightFor(2.4 + 0.4*float64(len(panels)))
 	}
-	weights := []float64{2.4, 1, 1}
 	f := compose(st, Timeline, lg, height, func(c draw.Canvas) {
 		// Leave the top band of the power panel to the brackets and bars.
 		cs := column(c, panels, weights, st.gap)
@@ -273,6 +283,17 @@ func timeline(st *style, r *Run) (*Figure, error) {
 		}
 	})
 	return f, nil
+}
+
+// sidePanels says whether the timeline gets its temperature and clock
+// panels: only for runs that have such samples (a wall meter or a lean
+// nvidia-smi import has neither).
+func sidePanels(d *analyze.Data) (temp, clock bool) {
+	for _, g := range d.GPUs {
+		temp = temp || g.Temperature.Len() > 0
+		clock = clock || g.SMClock.Len() > 0
+	}
+	return temp, clock
 }
 
 // gpuStyle is the line of the i-th GPU in the temperature and clock
@@ -334,11 +355,13 @@ type powerTraces struct {
 	driver, instant, average xy
 	counter                  []xy // steps, one per stretch without a counter reset
 	driverText, counterText  string
+	instantText              string
 }
 
 func powerSeries(r *Run) powerTraces {
 	p := r.PowerTraces()
-	pt := powerTraces{driver: xyOf(p.Driver), instant: xyOf(p.Instant), average: xyOf(p.Average), driverText: "driver samples"}
+	pt := powerTraces{driver: xyOf(p.Driver), instant: xyOf(p.Instant), average: xyOf(p.Average), driverText: "driver samples",
+		instantText: p.InstantName}
 	for _, c := range p.Counter {
 		pt.counter = append(pt.counter, xyOf(c))
 	}

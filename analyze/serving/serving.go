@@ -334,6 +334,11 @@ type Latency struct {
 	// TTFT, TPOT and E2E have a value per request; ITL one per output
 	// token after the first.
 	TTFT, TPOT, ITL, E2E []float64
+	// ITLSum and ITLTokens are, per request with gaps, the sum of its ITL
+	// values and how many there are: the mean ITL is sum(ITLSum) /
+	// sum(ITLTokens), and its interval resamples requests (the gaps of a
+	// request are not independent of each other).
+	ITLSum, ITLTokens []float64
 }
 
 // Latency of the requests that started in [startNs, endNs), named as vLLM
@@ -369,15 +374,16 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 			l.TPOT = append(l.TPOT, float64(end-first)/1e9/float64(r.OutputTokens-1))
 		}
 	}
-	l.ITL = s.gaps(in)
+	l.ITL, l.ITLSum, l.ITLTokens = s.gaps(in)
 	return l
 }
 
 // gaps are the inter-token latencies of the requests marked in: for each
 // token event, the time since the request's previous token event (its
 // first_token for the first), over the tokens it brings, once per token.
-// Requests whose token events all carry client stamps use those.
-func (s *Set) gaps(in []bool) []float64 {
+// Requests whose token events all carry client stamps use those. sums
+// and counts are per request that has gaps, in the order of the requests.
+func (s *Set) gaps(in []bool) (out, sums, counts []float64) {
 	prev := make([]int64, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
@@ -386,7 +392,8 @@ func (s *Set) gaps(in []bool) []float64 {
 			prev[i] = r.ClientFirstTokenNs
 		}
 	}
-	var out []float64
+	sum := make([]float64, len(s.Requests))
+	count := make([]float64, len(s.Requests))
 	for k, tk := range s.tokens {
 		i := s.tokenReq[k]
 		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
@@ -400,9 +407,16 @@ func (s *Set) gaps(in []bool) []float64 {
 		for range tk.Count {
 			out = append(out, gap)
 		}
+		sum[i] += float64(t-prev[i]) / 1e9
+		count[i] += float64(tk.Count)
 		prev[i] = t
 	}
-	return out
+	for i := range s.Requests {
+		if count[i] > 0 {
+			sums, counts = append(sums, sum[i]), append(counts, count[i])
+		}
+	}
+	return out, sums, counts
 }
 
 // Spans returns each request's time in flight, in the order of the
