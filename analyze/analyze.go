@@ -30,7 +30,9 @@ type runCtx struct {
 	pts      []timedPower // per GPU: the power series integrated (driver, else instant, else average)
 	reqs     *serving.Set
 	updateMs float64 // the sensors' update period (the counter's and instant power's)
+	driverMs float64 // the driver buffer's update period
 	counter  Timing  // when a counter read is of
+	gaps     []trace.Gap
 }
 
 // New computes every result of one loaded run. name is how the run is
@@ -40,7 +42,12 @@ func New(d *Data, name string, s Settings) *Run {
 	rr := runHeader(d, name)
 	rr.Sensor = c.sensorResult()
 	c.updateMs = rr.Sensor.CounterUpdateMsUsed
+	c.driverMs = float64(rr.Sensor.DriverPowerUpdatePeriodMs)
 	c.counter = counterTiming(s, c.updateMs)
+	c.gaps = d.Run.Gaps()
+	for _, w := range c.gapWarnings() {
+		rr.warn(w)
+	}
 	for _, g := range d.GPUs {
 		tp := c.timedPower(g)
 		c.pts = append(c.pts, tp)
@@ -259,7 +266,13 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 		} else {
 			counterOK = false
 		}
-		if e, terms, ok := c.pts[gi].integrate(w.StartNs, w.EndNs); ok {
+		e, terms, ok := c.pts[gi].integrate(w.StartNs, w.EndNs)
+		if gap, found := c.powerGap(gi, w.StartNs, w.EndNs); ok && found {
+			ok = false
+			wr.warnf("gap_in_window", "GPU %d: %s from %.1f s to %.1f s (%s): integrated energy is not computed across it%s",
+				g.Index, gap.Message, c.d.seconds(gap.StartNs), c.d.seconds(gap.EndNs), gap.Code, counterNote(gw.EnergyJ))
+		}
+		if ok {
 			gw.EnergyIntegratedJ = Num(e)
 			integSum += e
 			wr.integTerms = append(wr.integTerms, terms...)

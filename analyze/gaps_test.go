@@ -1,0 +1,120 @@
+package analyze_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/trace"
+)
+
+// windowNamed returns the result of the window named name.
+func windowNamed(t *testing.T, rr analyze.RunResult, name string) analyze.WindowResult {
+	t.Helper()
+	for _, w := range rr.Windows {
+		if w.Name == name {
+			return w
+		}
+	}
+	t.Fatalf("no window %q", name)
+	return analyze.WindowResult{}
+}
+
+func hasWarning(ws []analyze.Warning, code string) bool {
+	for _, w := range ws {
+		if w.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// A hole of 10 s in the driver power is not integrated across: the window
+// over it has no integrated energy and says why, and its energy comes from
+// the counter, read on both sides, within its uncertainty of the truth.
+func TestNoIntegrationAcrossSampleGap(t *testing.T) {
+	d := thermalRun(80, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 5)
+	g := d.GPUs[0]
+	var dp analyze.Series
+	for i, ts := range g.DriverPower.T {
+		if s := float64(ts-d.Origin) / 1e9; s < 30 || s > 40 {
+			dp.T, dp.V = append(dp.T, ts), append(dp.V, g.DriverPower.V[i])
+		}
+	}
+	g.DriverPower = dp
+	s := analyze.DefaultSettings()
+	s.Windows = []string{"20..50", "50..70"}
+	rr := analyze.New(d, "gap", s).Result
+	across, after := windowNamed(t, rr, "20..50"), windowNamed(t, rr, "50..70")
+	if across.EnergyIntegratedJ.Valid() || !hasWarning(across.Warnings, "gap_in_window") {
+		t.Errorf("across the gap: integrated %v, warnings %v; want null and gap_in_window", across.EnergyIntegratedJ, across.Warnings)
+	}
+	if e := float64(across.EnergyJ); math.Abs(e-9000) > 9000*float64(across.UncertaintyPct)/100 {
+		t.Errorf("across the gap: counter energy %.1f J, want 9000 within %.2f%%", e, float64(across.UncertaintyPct))
+	}
+	if !after.EnergyIntegratedJ.Valid() || hasWarning(after.Warnings, "gap_in_window") {
+		t.Errorf("after the gap: integrated %v, warnings %v", after.EnergyIntegratedJ, after.Warnings)
+	}
+}
+
+// An import's gap (meta.json gaps) is warned about at the run and keeps
+// integration out of the windows it touches.
+func TestImportGapKeepsIntegrationOut(t *testing.T) {
+	d := thermalRun(60, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 6)
+	d.Run.Meta.Gaps = []trace.Gap{{StartNs: d.Origin + 25e9, EndNs: d.Origin + 26e9, Code: "import_gap", Message: "the log stops for 1 s"}}
+	s := analyze.DefaultSettings()
+	s.Windows = []string{"20..30", "40..50"}
+	rr := analyze.New(d, "gap", s).Result
+	if !hasWarning(rr.Warnings, "import_gap") {
+		t.Errorf("run warnings %v lack import_gap", rr.Warnings)
+	}
+	if w := windowNamed(t, rr, "20..30"); w.EnergyIntegratedJ.Valid() {
+		t.Errorf("20..30 integrates across the import's gap: %v", w.EnergyIntegratedJ)
+	}
+	if w := windowNamed(t, rr, "40..50"); !w.EnergyIntegratedJ.Valid() {
+		t.Errorf("40..50 lost its integrated energy: %v", w.Warnings)
+	}
+}
+
+// A damaged driver_power segment of a real run: analysed, not refused; the
+// damage is a warning, and the cycle whose samples it held has no
+// integrated energy.
+func TestDamagedSegmentInAnalysis(t *testing.T) {
+	dir := copyRun(t, "../testdata/runs/h100-bs8-cycles")
+	seg := filepath.Join(dir, "driver_power", "part-000010.parquet")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 3; i < len(b)/3+64; i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rr := analyzeOne(t, dir, analyze.DefaultSettings())
+	var damaged string
+	for _, w := range rr.Warnings {
+		if strings.HasPrefix(w.Code, "damaged_") {
+			damaged = w.Message
+		}
+	}
+	if !strings.Contains(damaged, "part-000010") {
+		t.Fatalf("no damaged_* warning naming the segment: %v", rr.Warnings)
+	}
+	gaps := 0
+	for _, w := range rr.Windows {
+		if hasWarning(w.Warnings, "gap_in_window") {
+			gaps++
+			if w.EnergyIntegratedJ.Valid() {
+				t.Errorf("%s: integrated %v across the lost segment", w.Name, w.EnergyIntegratedJ)
+			}
+		}
+	}
+	if gaps == 0 {
+		t.Error("no window says it spans the lost segment")
+	}
+}
