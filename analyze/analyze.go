@@ -67,6 +67,12 @@ func New(d *Data, name string, s Settings) *Run {
 	for _, w := range warns {
 		rr.warn(Warning{Code: w.Code, Message: w.Message})
 	}
+	c.cutOpen(windows)
+	if s.Resamples < minResamples {
+		rr.warn(Warning{Code: "few_resamples", Message: fmt.Sprintf(
+			"%d bootstrap resamples: a %g%% BCa interval needs at least %d (the methodology uses 2,000); these intervals are rough, not %g%% intervals",
+			s.Resamples, s.Confidence*100, minResamples, s.Confidence*100)})
+	}
 	// The run window spans what every GPU's counter covers, when there is
 	// a counter, so that the whole run has a counter energy.
 	windows[0].StartNs, windows[0].EndNs = c.counterSpan(windows[0].StartNs, windows[0].EndNs)
@@ -157,6 +163,9 @@ func runHeader(d *Data, name string) RunResult {
 	for _, w := range m.Warnings {
 		rr.warn(Warning{Code: w.Code, Message: w.Message, GPU: w.GPU})
 	}
+	for _, w := range runFacts(d) {
+		rr.warn(w)
+	}
 	for _, w := range d.Notes {
 		rr.warn(Warning{Code: w.Code, Message: w.Message, GPU: w.GPU})
 	}
@@ -233,7 +242,10 @@ func (c *runCtx) window(w Window) WindowResult {
 	wr := WindowResult{Name: w.Name, Kind: w.Kind, Cycle: w.Cycle, Measured: w.Measured, StartNs: w.StartNs, EndNs: w.EndNs,
 		StartS: d.seconds(w.StartNs), EndS: d.seconds(w.EndNs), DurationS: float64(w.EndNs-w.StartNs) / 1e9,
 		Warnings: []Warning{}, label: windowLabel(w)}
-	if w.Open {
+	switch {
+	case w.cutAtPower:
+		wr.warnf("open_window", "the window never ended (the recorder was stopped); it is cut at the last power sample, %.1f s", d.seconds(w.EndNs))
+	case w.Open:
 		wr.warnf("open_window", "the window never ended; it is cut at the end of the trace")
 	}
 	energy := c.energy(w, &wr)

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/llem/llem/trace"
@@ -67,6 +68,68 @@ func (c *runCtx) periodNs(name string) float64 {
 func searchT(t []int64, x int64) int {
 	i, _ := slices.BinarySearch(t, x)
 	return i
+}
+
+// cutOpen ends each window that never ended (a killed run) where every
+// GPU's power samples still cover it, rather than at the last row of any
+// table: the driver buffer is drained every half second and a state row
+// may follow its last drain, so the last moments have no power to
+// integrate, and a window reaching into them would have no energy at all.
+func (c *runCtx) cutOpen(ws []Window) {
+	end := int64(math.MaxInt64)
+	for _, p := range c.pts {
+		if p.Len() == 0 {
+			return
+		}
+		end = min(end, p.T[p.Len()-1])
+	}
+	for i := range ws {
+		if ws[i].Open && ws[i].EndNs > end && end > ws[i].StartNs {
+			ws[i].EndNs = end
+			ws[i].cutAtPower = true
+		}
+	}
+}
+
+// minResamples is the fewest bootstrap resamples whose BCa bounds are
+// stable enough to call a confidence interval (Efron and Tibshirani,
+// 1993, ch. 14: 1,000 or more for percentile-based intervals).
+const minResamples = 1000
+
+// runFacts are warnings about how the run went that change what its
+// numbers mean: a GPU lost during it, a command or a cycle that failed,
+// a replay at a speed other than real time.
+func runFacts(d *Data) []Warning {
+	m := d.Run.Meta
+	var ws []Warning
+	for _, g := range m.GPUs {
+		if g.Lost {
+			idx := g.Index
+			at := "during the run"
+			if g.LostNs != 0 {
+				at = fmt.Sprintf("at %.1f s", d.seconds(g.LostNs))
+			}
+			ws = append(ws, Warning{Code: "gpu_lost", GPU: &idx, Message: fmt.Sprintf(
+				"GPU %d stopped answering %s: it has no samples after that, and windows after it lack its energy", idx, at)})
+		}
+	}
+	if c := m.Command; c != nil {
+		for _, cy := range c.Cycles {
+			if cy.ExitCode != 0 {
+				ws = append(ws, Warning{Code: "command_failed", Message: fmt.Sprintf(
+					"the command exited with status %d in cycle %d: the work measured may not be the work intended", cy.ExitCode, cy.Cycle)})
+			}
+		}
+		if len(c.Cycles) == 0 && c.ExitCode != nil && *c.ExitCode != 0 {
+			ws = append(ws, Warning{Code: "command_failed", Message: fmt.Sprintf(
+				"the command exited with status %d: the work measured may not be the work intended", *c.ExitCode)})
+		}
+	}
+	if sp := m.Settings.ReplaySpeed; sp != 0 && sp != 1 {
+		ws = append(ws, Warning{Code: "replay_speed", Message: fmt.Sprintf(
+			"the run was recorded from a replay at %gx real time: its clock is compressed, so powers and rates are %gx what the hardware did; use it to test a pipeline, not to measure", sp, sp)})
+	}
+	return ws
 }
 
 // gapWarnings are the run's damage and gaps as warnings: every damaged

@@ -118,3 +118,101 @@ func TestDamagedSegmentInAnalysis(t *testing.T) {
 		t.Error("no window says it spans the lost segment")
 	}
 }
+
+// A killed recorder: the last cycle and its measure phase never ended, the
+// driver buffer was last drained 0.4 s and the counter last read 6 s before
+// the last state row. The open windows are cut where the power samples
+// end, and have an energy (issue 17: not "nothing covers this window").
+func TestKilledRunOpenWindowsHaveEnergy(t *testing.T) {
+	d, err := analyze.Load("../testdata/runs/h100-bs8-cycles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cycle 5's measure phase: kill the run 4 s into it.
+	var kill int64
+	for _, e := range d.Events {
+		if e.Kind == "phase_start" && e.Name == "measure" {
+			kill = e.TimestampNs + 4e9
+		}
+	}
+	var evs []trace.Event
+	for _, e := range d.Events {
+		if e.TimestampNs <= kill {
+			evs = append(evs, e)
+		}
+	}
+	d.Events = evs
+	g := d.GPUs[0]
+	cut := func(s *analyze.Series, end int64) {
+		n := 0
+		for n < s.Len() && s.T[n] <= end {
+			n++
+		}
+		s.T, s.V = s.T[:n], s.V[:n]
+	}
+	cut(&g.DriverPower, kill-400e6)
+	cut(&g.InstantPower, kill)
+	cut(&g.AveragePower, kill)
+	cut(&g.Temperature, kill)
+	var reads []trace.EnergyRead
+	for _, r := range g.Energy {
+		if r.TimestampNs <= kill-6e9 {
+			reads = append(reads, r)
+		}
+	}
+	g.Energy = reads
+	d.End = kill
+	rr := analyze.New(d, "killed", analyze.DefaultSettings()).Result
+	found := false
+	for _, w := range rr.Windows {
+		if w.Name != "measure" || w.Cycle != 5 {
+			continue
+		}
+		found = true
+		if !w.EnergyIntegratedJ.Valid() || hasWarning(w.Warnings, "no_energy") {
+			t.Errorf("open measure window: integrated %v, warnings %v", w.EnergyIntegratedJ, w.Warnings)
+		}
+		if !hasWarning(w.Warnings, "open_window") {
+			t.Errorf("open measure window not warned as open: %v", w.Warnings)
+		}
+		if got, want := w.EndNs, kill-400e6; got > want {
+			t.Errorf("open window ends at %d, after the last driver sample %d", got, want)
+		}
+	}
+	if !found {
+		t.Fatal("no measure window of cycle 5")
+	}
+}
+
+// How the run went, when it changes what its numbers mean, is a warning:
+// a lost GPU, a failed cycle, a replay faster than real time.
+func TestRunFactsAreWarned(t *testing.T) {
+	d := thermalRun(30, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 7)
+	m := d.Run.Meta
+	m.GPUs = []trace.GPUInfo{{Index: 0, Lost: true, LostNs: d.Origin + 20e9}}
+	m.Command = &trace.CommandInfo{Cycles: []trace.CycleInfo{{Cycle: 1, ExitCode: 0}, {Cycle: 2, ExitCode: 3}}}
+	m.Settings.ReplaySpeed = 20
+	rr := analyze.New(d, "facts", analyze.DefaultSettings()).Result
+	for code, want := range map[string]string{"gpu_lost": "at 20.0 s", "command_failed": "status 3 in cycle 2", "replay_speed": "20x"} {
+		found := false
+		for _, w := range rr.Warnings {
+			found = found || w.Code == code && strings.Contains(w.Message, want)
+		}
+		if !found {
+			t.Errorf("no %s warning saying %q: %v", code, want, rr.Warnings)
+		}
+	}
+}
+
+// A handful of resamples is said to give rough intervals.
+func TestFewResamplesWarned(t *testing.T) {
+	d := thermalRun(30, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 8)
+	s := analyze.DefaultSettings()
+	s.Resamples = 2
+	if rr := analyze.New(d, "few", s).Result; !hasWarning(rr.Warnings, "few_resamples") {
+		t.Errorf("2 resamples: no few_resamples warning: %v", rr.Warnings)
+	}
+	if rr := analyze.New(d, "default", analyze.DefaultSettings()).Result; hasWarning(rr.Warnings, "few_resamples") {
+		t.Error("2,000 resamples warned as few")
+	}
+}

@@ -33,6 +33,8 @@ type Window struct {
 	// Open is set for a phase or cycle that never ended (a killed run):
 	// it is closed at the end of the recording.
 	Open bool
+	// cutAtPower: an open window was cut where the power samples end.
+	cutAtPower bool
 }
 
 // userWindow is a parsed --window value: a phase name, or seconds from

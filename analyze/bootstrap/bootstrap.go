@@ -195,10 +195,18 @@ func checkInput(x []float64, stat Stat) error {
 	if uint64(len(x)) > maxN {
 		return fmt.Errorf("bootstrap: %d values; at most %d can be resampled", len(x), uint64(maxN))
 	}
+	var maxAbs float64
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("bootstrap: value %d is %g; only finite values can be bootstrapped", i+1, v)
 		}
+		maxAbs = max(maxAbs, math.Abs(v))
+	}
+	// A resample's sum is at most n times the largest value: keep every
+	// sum a statistic or the jackknife takes finite, or an interval would
+	// print as +Inf.
+	if maxAbs > math.MaxFloat64/float64(len(x)+1) {
+		return fmt.Errorf("bootstrap: values up to %g overflow float64 when %d of them are summed; rescale them (other units)", maxAbs, len(x))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +79,17 @@ func TestClusterRatioCoverage(t *testing.T) {
 	}
 	if naive > 0.6 {
 		t.Errorf("independent-gap coverage %.1f%%: the experiment does not show the clustering", naive*100)
+	}
+}
+
+// Values whose sums overflow are refused with a reason, not turned into
+// an interval of +Inf.
+func TestHugeValuesAreRefused(t *testing.T) {
+	x := []float64{1e308, 1.5e308, 0.9e308, 1.2e308}
+	if _, err := BCa(x, Mean, Options{Resamples: 100}); err == nil || !strings.Contains(err.Error(), "overflow") {
+		t.Errorf("BCa of values near 1e308: error %v, want one about overflow", err)
+	}
+	if _, err := BCa([]float64{1e300, 2e300, 3e300}, Mean, Options{Resamples: 100}); err != nil {
+		t.Errorf("values of 1e300 are fine: %v", err)
 	}
 }

@@ -39,7 +39,11 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	var gpus []string
 	for _, g := range r.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%d %s", g.Index, g.Name))
+		s := fmt.Sprintf("%d %s", g.Index, g.Name)
+		if g.Lost {
+			s += " (LOST during the run)"
+		}
+		gpus = append(gpus, s)
 	}
 	fmt.Fprintf(w, "run       %s  [%s, %s]\n", r.Run, status, r.Device)
 	fmt.Fprintf(w, "gpus      %s\n", strings.Join(gpus, "; "))
