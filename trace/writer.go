@@ -12,7 +12,6 @@ import (
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // DefaultMaxSegmentRows bounds a segment's rows, and so the writer's memory,
@@ -40,10 +39,6 @@ type TableWriter[T any] struct {
 	key     func(*T) [2]int64         // orderKey(less), or nil
 	scratch sortScratch
 }
-
-// segmentCodec is shared by every writer: it pools its zstd encoders, and
-// building a new encoder per segment was the recorder's largest allocation.
-var segmentCodec = &zstd.Codec{Level: zstd.SpeedDefault}
 
 // NewTableWriter creates the table folder under runDir. cmp, if not nil,
 // orders rows within a segment (by GPU, then time) so that delta encoding
