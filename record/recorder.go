@@ -35,9 +35,15 @@ const (
 	// H100 runs thinned to this every window of 3 s or more kept its
 	// energy within 0.04% (docs/recorder.md).
 	DefaultEnergyInterval = 10 * time.Second
-	// The driver's power buffer holds ~2.4 s of 20 ms samples; draining it
-	// every 0.5 s keeps every sample with a wide margin.
-	DefaultDriverPowerInterval = 500 * time.Millisecond
+	// The driver's power buffer holds 120 samples of its ~20 ms grid: the
+	// shortest span of 120 consecutive samples was 2.35 s on the shipped
+	// H100 runs and on the H200 (whose first drain returned 119 samples over
+	// 2.36 s). Draining it every second keeps every sample even when a
+	// drain is 1.3 s late; a drain costs the same CPU whatever it returns
+	// (~0.3 ms, and up to ~1.8 ms on an idle H200), so each one saved
+	// counts. A drain that finds samples missing after the last one it saw
+	// (an overflow) writes a driver_power_gap event.
+	DefaultDriverPowerInterval = time.Second
 	// Cheap cached fields (instant and 1 s average power, clocks...).
 	DefaultStateInterval = 100 * time.Millisecond
 	// A killed recorder loses at most this much of what it sampled.

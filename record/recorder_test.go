@@ -150,3 +150,49 @@ func TestCounterIsReadAtEveryPhaseAndCycleBoundary(t *testing.T) {
 		t.Errorf("%d boundary events, want 10", boundaries)
 	}
 }
+
+// overflowOnce loses the oldest 200 ms of what its third drain finds, as
+// an overflow of the driver's buffer would.
+type overflowOnce struct {
+	record.GPU
+	drains atomic.Int64
+}
+
+func (g *overflowOnce) DriverPowerSamples(sinceUs uint64) ([]record.PowerSample, error) {
+	s, err := g.GPU.DriverPowerSamples(sinceUs)
+	if g.drains.Add(1) == 3 && len(s) > 10 {
+		s = s[10:]
+	}
+	return s, err
+}
+
+// A drain that finds samples missing since the last one it saw (the
+// driver's buffer overflowed) marks the gap in the trace, and only then.
+func TestDriverBufferOverflowIsMarked(t *testing.T) {
+	s := sim.New(sim.Options{GPUs: 2, Seed: 1})
+	gs := s.GPUs()
+	b := &failingBackend{Backend: s, gpus: []record.GPU{gs[0], &overflowOnce{GPU: gs[1]}}}
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := record.Record(context.Background(), record.Config{
+		OutDir: dir, Argv: []string{"sleep", "2"}, Backend: b, DriverPowerInterval: 300 * time.Millisecond,
+		Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Log: &bytes.Buffer{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := trace.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := trace.ReadTable[trace.Event](run, trace.TableEvents)
+	var gaps []trace.Event
+	for _, e := range evs {
+		if e.Kind == "driver_power_gap" {
+			gaps = append(gaps, e)
+		}
+	}
+	if len(gaps) != 1 || gaps[0].GPU != 1 || gaps[0].Source != "recorder" {
+		t.Fatalf("want one driver_power_gap event for GPU 1, got %+v", gaps)
+	}
+	t.Log(gaps[0].Attrs)
+}

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // DefaultMaxSegmentRows bounds a segment's rows, and so the writer's memory,
@@ -36,11 +36,9 @@ type TableWriter[T any] struct {
 	bytes   int64
 	out     bytes.Buffer
 	pw      *parquet.GenericWriter[T] // reused across segments (Reset) to save allocations
+	key     func(*T) [2]int64         // orderKey(less), or nil
+	scratch sortScratch
 }
-
-// segmentCodec is shared by every writer: it pools its zstd encoders, and
-// building a new encoder per segment was the recorder's largest allocation.
-var segmentCodec = &zstd.Codec{Level: zstd.SpeedDefault}
 
 // NewTableWriter creates the table folder under runDir. cmp, if not nil,
 // orders rows within a segment (by GPU, then time) so that delta encoding
@@ -50,7 +48,7 @@ func NewTableWriter[T any](runDir, table, runID string, cmp func(a, b T) int) (*
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating table %s: %w", table, err)
 	}
-	return &TableWriter[T]{dir: dir, table: table, runID: runID, maxRows: DefaultMaxSegmentRows, less: cmp}, nil
+	return &TableWriter[T]{dir: dir, table: table, runID: runID, maxRows: DefaultMaxSegmentRows, less: cmp, key: orderKey(cmp)}, nil
 }
 
 // SetMaxRows changes the row bound that forces a segment to be written.
@@ -91,7 +89,7 @@ func (w *TableWriter[T]) Flush() error {
 		return nil
 	}
 	if w.less != nil {
-		slices.SortStableFunc(w.buf, w.less)
+		sortSegment(w.buf, w.less, w.key, &w.scratch)
 	}
 	w.out.Reset()
 	if w.pw == nil {
@@ -135,6 +133,106 @@ func (w *TableWriter[T]) Flush() error {
 	clear(w.buf) // drop references so the collector can free them
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// sortSegment orders rows by less, keeping rows that compare equal in the
+// order they came: the order slices.SortStableFunc gives, at a fraction of
+// its cost. A segment is often sorted already (one GPU, one client), which
+// one pass finds. Otherwise (the events of several connections, each in
+// order, interleaved batch by batch) the stable sort moved whole rows
+// (~180 bytes an event) in its insertion sorts and rotations: 12% of the
+// recorder's CPU at 50,000 events/s. Here only small keys move: key, when
+// not nil, gives each row the pair of numbers less orders by (orderKey),
+// and the keys' ascending runs are merged (stable, and ~3 times faster than
+// the stable sort on a segment of 50,000 interleaved events); without a
+// key, pdqsort orders row indexes through less, ties broken by index,
+// which makes the order total and so equal to the stable one. Then every
+// row moves once, to its place.
+func sortSegment[T any](rows []T, less func(a, b T) int, key func(*T) [2]int64, scratch *sortScratch) {
+	if slices.IsSortedFunc(rows, less) {
+		return
+	}
+	p := scratch.perm[:0]
+	if key != nil {
+		ks := scratch.keys[:0]
+		for i := range rows {
+			k := key(&rows[i])
+			ks = append(ks, rowKey{k[0], k[1], int32(i)})
+		}
+		sorted, other := mergeRuns(ks, scratch.tmp)
+		for _, k := range sorted {
+			p = append(p, k.i)
+		}
+		scratch.keys, scratch.tmp = sorted, other
+	} else {
+		for i := range rows {
+			p = append(p, int32(i))
+		}
+		slices.SortFunc(p, func(a, b int32) int {
+			if c := less(rows[a], rows[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+	}
+	permute(rows, p)
+	scratch.perm = p
+}
+
+type rowKey struct {
+	major, minor int64
+	i            int32
+}
+
+// sortScratch is sortSegment's memory, kept by a writer across segments.
+type sortScratch struct {
+	perm      []int32
+	keys, tmp []rowKey
+}
+
+// orderKey returns the sort key that orders rows exactly as cmp does, when
+// cmp is one of this package's orderings (compared by identity, so another
+// function, even an equivalent one, gets nil and the generic sort).
+func orderKey[T any](cmp func(a, b T) int) func(*T) [2]int64 {
+	if cmp == nil {
+		return nil
+	}
+	var key any
+	switch reflect.ValueOf(cmp).Pointer() {
+	case reflect.ValueOf(CompareEvent).Pointer():
+		key = func(r *Event) [2]int64 { return [2]int64{r.TimestampNs, 0} }
+	case reflect.ValueOf(CompareDriverPower).Pointer():
+		key = func(r *DriverPowerSample) [2]int64 { return [2]int64{int64(r.GPU), r.TimestampNs} }
+	case reflect.ValueOf(CompareEnergy).Pointer():
+		key = func(r *EnergyRead) [2]int64 { return [2]int64{int64(r.GPU), r.TimestampNs} }
+	case reflect.ValueOf(CompareState).Pointer():
+		key = func(r *DeviceState) [2]int64 { return [2]int64{int64(r.GPU), r.TimestampNs} }
+	}
+	f, _ := key.(func(*T) [2]int64)
+	return f
+}
+
+// permute reorders rows in place so that the row at i is the one that was
+// at p[i], following each cycle of the permutation; p is left the
+// identity.
+func permute[T any](rows []T, p []int32) {
+	for i := range p {
+		if int(p[i]) == i {
+			continue
+		}
+		tmp := rows[i]
+		j := i
+		for {
+			k := int(p[j])
+			p[j] = int32(j)
+			if k == i {
+				rows[j] = tmp
+				break
+			}
+			rows[j] = rows[k]
+			j = k
+		}
+	}
 }
 
 // timeSpan is the earliest and latest timestamp of rows of a trace table
@@ -194,3 +292,64 @@ func CompareState(a, b DeviceState) int {
 }
 
 func CompareEvent(a, b Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) }
+
+// mergeRuns sorts keys that come as ascending runs (each connection's
+// batch of events is one) by merging neighbouring runs pairwise, using tmp
+// (grown to len(keys)) as the other buffer; it returns the sorted keys,
+// which are keys or tmp.
+func mergeRuns(keys, tmp []rowKey) ([]rowKey, []rowKey) {
+	n := len(keys)
+	if cap(tmp) < n {
+		tmp = make([]rowKey, n)
+	}
+	tmp = tmp[:n]
+	// Run boundaries: runs[k] is where run k starts; a final n closes them.
+	var runs []int
+	runs = append(runs, 0)
+	for i := 1; i < n; i++ {
+		if keyLess(keys[i], keys[i-1]) {
+			runs = append(runs, i)
+		}
+	}
+	runs = append(runs, n)
+	src, dst := keys, tmp
+	for len(runs) > 2 {
+		next := runs[:0:0]
+		for k := 0; k+1 < len(runs); k += 2 {
+			lo := runs[k]
+			if k+2 >= len(runs) { // an odd run out: copy it over
+				copy(dst[lo:], src[lo:runs[k+1]])
+				next = append(next, lo)
+				continue
+			}
+			mid, hi := runs[k+1], runs[k+2]
+			i, j, o := lo, mid, lo
+			for i < mid && j < hi {
+				if keyLess(src[j], src[i]) {
+					dst[o] = src[j]
+					j++
+				} else {
+					dst[o] = src[i]
+					i++
+				}
+				o++
+			}
+			o += copy(dst[o:], src[i:mid])
+			copy(dst[o:], src[j:hi])
+			next = append(next, lo)
+		}
+		runs = append(next, n)
+		src, dst = dst, src
+	}
+	if &src[0] == &keys[0] {
+		return keys, tmp
+	}
+	return src, keys
+}
+
+func keyLess(a, b rowKey) bool {
+	if a.major != b.major {
+		return a.major < b.major
+	}
+	return a.minor < b.minor
+}

@@ -35,7 +35,7 @@ B=bench/gpu; R=bench/recorder
 exec > >(tee "$OUT/recorder-cost.txt") 2>&1
 
 echo "== machine"
-nvidia-smi -L 2>&1; nvidia-smi --query-gpu=name,driver_version,persistence_mode,power.limit,temperature.gpu,power.draw --format=csv 2>&1
+command -v nvidia-smi >/dev/null && { nvidia-smi -L 2>&1; nvidia-smi --query-gpu=name,driver_version,persistence_mode,power.limit,temperature.gpu,power.draw --format=csv 2>&1; }
 echo "cores $(nproc); llem $($LLEM --version)${BEFORE:+; before: $($BEFORE --version)}; $(date -u +%FT%TZ)"
 
 # rec NAME LLEM ARGS... : llem record into $W/NAME, in the background. A

@@ -49,6 +49,11 @@ ENV_VAR = "LLEM_EVENTS"
 # it. The recorder always reads, so hitting this means it is gone or stuck.
 WRITE_TIMEOUT_S = 1.0
 
+# The socket send buffer the client asks for (SO_SNDBUF; the kernel may
+# give less): what it can leave unread before a write waits for the
+# recorder.
+SEND_BUFFER = 1 << 20
+
 # How long batch_tokens() may hold token counts before sending them.
 BATCH_INTERVAL_S = 0.05
 
@@ -124,6 +129,19 @@ class Client:
             sock.close()
             self._fail("connecting to %s: %s" % (self.path, e))
             return
+        try:
+            # Room for more lines in the kernel before a write has to wait
+            # for the recorder, which reads a busy connection in batches.
+            # Linux charges each write ~770 bytes of this buffer whatever
+            # its size and caps the request at net.core.wmem_max (doubled):
+            # at least twice the default 212992.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        except OSError:
+            pass
+        # Non-blocking: a write is one send(2). With a timeout set, Python
+        # polls before every send, which doubles the system calls and
+        # waits as soon as a quarter of the buffer is in use (_write).
+        sock.setblocking(False)
         self._sock = sock
         self._pid = os.getpid()
 
@@ -190,7 +208,18 @@ class Client:
                     self.errors += line.count(b"\n") - 1  # _connect counted one
                     return
             try:
-                self._sock.sendall(line)
+                try:
+                    n = self._sock.send(line)
+                except BlockingIOError:
+                    n = 0
+                if n < len(line):
+                    # The buffer is full: the recorder is behind. Wait for
+                    # it, at most the timeout, then go on without blocking.
+                    self._sock.settimeout(self.timeout)
+                    try:
+                        self._sock.sendall(line[n:])
+                    finally:
+                        self._sock.setblocking(False)
             except OSError as e:  # includes socket.timeout
                 self._fail("sending to %s: %s" % (self.path, e))
 

@@ -290,6 +290,35 @@ class ClientTest(unittest.TestCase):
         rec.close()
         os.unlink(path)
 
+    def test_burst_does_not_wait(self):
+        # A recorder that reads in batches may leave a burst unread for a
+        # while (a decode step of a large batch: one token event per
+        # request). A timeout socket polled before each send and waited
+        # once a quarter of its buffer was in use (~70 lines); the client
+        # must write the whole burst without waiting.
+        rec = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path = os.path.join(self.rec.dir, "slow")
+        rec.bind(path)
+        rec.listen(1)
+        c = ev.Client(path, timeout=5)
+        conn, _ = rec.accept()
+        start = time.monotonic()
+        for i in range(250):
+            c.tokens("r%d" % i)
+        self.assertLess(time.monotonic() - start, 1)
+        self.assertEqual(c.errors, 0)
+        c.close()
+        got = b""
+        while True:
+            b = conn.recv(1 << 16)
+            if not b:
+                break
+            got += b
+        self.assertEqual(got.count(b"\n"), 250)
+        conn.close()
+        rec.close()
+        os.unlink(path)
+
     def test_fork(self):
         if not hasattr(os, "fork"):
             self.skipTest("no fork")

@@ -59,7 +59,7 @@ Examples:
 			&ucli.IntFlag{Name: "cycles", Value: 1, Usage: "run COMMAND this many times; per-cycle energy is what confidence intervals are built on (use >= 5)"},
 			&ucli.DurationFlag{Name: "cooldown", Usage: "pause between cycles"},
 			&ucli.DurationFlag{Name: "energy-interval", Value: record.DefaultEnergyInterval, Usage: "energy counter read interval between the reads at every phase and cycle boundary (a read costs ~4 ms of CPU)"},
-			&ucli.DurationFlag{Name: "driver-power-interval", Value: record.DefaultDriverPowerInterval, Usage: "how often to drain the driver's power-sample buffer (it holds ~2.4 s)"},
+			&ucli.DurationFlag{Name: "driver-power-interval", Value: record.DefaultDriverPowerInterval, Usage: "how often to drain the driver's power-sample buffer (it holds 120 samples, ~2.4 s)"},
 			&ucli.DurationFlag{Name: "state-interval", Value: record.DefaultStateInterval, Usage: "device state poll interval, 10ms (100 Hz) to 10s"},
 			&ucli.DurationFlag{Name: "rotate-interval", Value: record.DefaultRotateInterval, Usage: "write a Parquet segment this often; a killed recorder loses at most this much (max 10s)"},
 			&ucli.StringSliceFlag{Name: "label", Usage: "key=value label stored in meta.json (repeatable), e.g. --label batch=32"},

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -50,6 +52,7 @@ func benchEventPath(b *testing.B, rate int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	w.SetMaxRows(50_000) // as the recorder's events table (record.eventSegmentRows)
 	const clients = 8
 	per := b.N / clients
 	total := per * clients
@@ -94,6 +97,15 @@ func benchEventPath(b *testing.B, rate int) {
 		}
 	}
 	tick.Stop()
+	if f := os.Getenv("LLEM_BENCH_HEAPPROFILE"); f != "" {
+		// What the path holds live under load (the rows still queued
+		// and written included): for RSS growth.
+		runtime.GC()
+		if out, err := os.Create(f); err == nil {
+			pprof.WriteHeapProfile(out)
+			out.Close()
+		}
+	}
 	s.Close()
 	take()
 	if err := w.Flush(); err != nil {
