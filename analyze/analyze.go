@@ -44,7 +44,7 @@ func New(d *Data, name string, s Settings) *Run {
 	c.updateMs = rr.Sensor.CounterUpdateMsUsed
 	c.driverMs = float64(rr.Sensor.DriverPowerUpdatePeriodMs)
 	c.counter = counterTiming(s, c.updateMs)
-	c.gaps = d.Run.Gaps()
+	c.gaps = append(d.Run.Gaps(), driverGaps(d)...)
 	for _, w := range c.gapWarnings() {
 		rr.warn(w)
 	}

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -132,14 +133,38 @@ func runFacts(d *Data) []Warning {
 	return ws
 }
 
+// driverGaps are the spans the recorder found missing from the driver's
+// power buffer (a drain too late: the buffer had overflowed), from its
+// driver_power_gap events; each is warned about too (gapWarnings).
+func driverGaps(d *Data) []trace.Gap {
+	var gaps []trace.Gap
+	for _, e := range d.Events {
+		if e.Kind != "driver_power_gap" || e.Source != "recorder" {
+			continue
+		}
+		var a struct {
+			LastUs int64 `json:"last_us"`
+			NextUs int64 `json:"next_us"`
+		}
+		if json.Unmarshal([]byte(e.Attrs), &a) != nil || a.NextUs <= a.LastUs {
+			continue
+		}
+		gpu := int(e.GPU)
+		gaps = append(gaps, trace.Gap{Table: trace.TableDriverPower, GPU: &gpu, StartNs: a.LastUs * 1000, EndNs: a.NextUs * 1000,
+			Code: "driver_power_gap", Message: fmt.Sprintf("the driver's power buffer overflowed before it was drained: GPU %d's samples are missing", gpu)})
+	}
+	return gaps
+}
+
 // gapWarnings are the run's damage and gaps as warnings: every damaged
-// file, and every span of missing rows with its time in the run.
+// file, and every span of missing rows (an import's, the driver buffer's)
+// with its time in the run. Lost segments' spans are in the damage.
 func (c *runCtx) gapWarnings() []Warning {
 	var ws []Warning
 	for _, d := range c.d.Run.Damage() {
 		ws = append(ws, Warning{Code: "damaged_" + d.Code, Message: d.String()})
 	}
-	for _, g := range c.d.Run.Meta.Gaps {
+	for _, g := range append(slices.Clone(c.d.Run.Meta.Gaps), driverGaps(c.d)...) {
 		ws = append(ws, Warning{Code: g.Code, GPU: g.GPU, Message: fmt.Sprintf("%s to %s s: %s",
 			num1(c.d.seconds(g.StartNs)), num1(c.d.seconds(g.EndNs)), g.Message)})
 	}

@@ -1,6 +1,7 @@
 package analyze_test
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -214,5 +215,26 @@ func TestFewResamplesWarned(t *testing.T) {
 	}
 	if rr := analyze.New(d, "default", analyze.DefaultSettings()).Result; hasWarning(rr.Warnings, "few_resamples") {
 		t.Error("2,000 resamples warned as few")
+	}
+}
+
+// The recorder's driver_power_gap event (the buffer overflowed before a
+// drain) is a gap: warned, and not integrated across.
+func TestDriverBufferGapEvent(t *testing.T) {
+	d := thermalRun(60, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 9)
+	last, next := (d.Origin+30e9)/1000, (d.Origin+30_300e6)/1000
+	d.Events = append(d.Events, trace.Event{TimestampNs: d.Origin + 31e9, Kind: "driver_power_gap", Source: "recorder",
+		Attrs: fmt.Sprintf(`{"last_us":%d,"next_us":%d,"returned":119}`, last, next)})
+	s := analyze.DefaultSettings()
+	s.Windows = []string{"20..40", "40..55"}
+	rr := analyze.New(d, "overflow", s).Result
+	if !hasWarning(rr.Warnings, "driver_power_gap") {
+		t.Errorf("no driver_power_gap warning: %v", rr.Warnings)
+	}
+	if w := windowNamed(t, rr, "20..40"); w.EnergyIntegratedJ.Valid() || !w.EnergyJ.Valid() {
+		t.Errorf("20..40: integrated %v (want null), counter %v (want a value)", w.EnergyIntegratedJ, w.EnergyJ)
+	}
+	if w := windowNamed(t, rr, "40..55"); !w.EnergyIntegratedJ.Valid() {
+		t.Errorf("40..55 lost its integrated energy: %v", w.Warnings)
 	}
 }
