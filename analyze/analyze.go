@@ -520,7 +520,7 @@ func (c *runCtx) timedPower(g *GPU) timedPower {
 	case "average_power":
 		tm = Timing{LagNs: up/2 + 500_000_000, HalfNs: up/2 + 500_000_000}
 	}
-	return timedPower{Series: s, name: name, timing: tm}
+	return timedPower{Series: s, name: name, timing: tm, accuracyW: c.s.SpecAccuracyW}
 }
 
 // counterTiming: a counter read returns the value of the sensor's last

@@ -119,11 +119,19 @@ type Timing struct {
 // integrated at the nearest power sample's value.
 const EdgeHoldNs = 100_000_000
 
+// CounterSliverNs is how far a window may reach past the first or last
+// counter read and still have a counter energy: the sliver comes from the
+// power samples, with their accuracy. A window opened just before the
+// recorder's first read (which loop fires first is chance), or cut where
+// a killed recorder's power samples end, keeps its counter energy.
+const CounterSliverNs = 1_000_000_000
+
 // timedPower is a power series integrated for energy, with its timing.
 type timedPower struct {
 	Series
-	name   string // driver_power, instant_power, average_power
-	timing Timing
+	name      string // driver_power, instant_power, average_power
+	timing    Timing
+	accuracyW float64 // the sensor's accuracy (NVML: +/-5 W), 0 if unknown
 }
 
 // integrate is the energy of [startNs, endNs] from the power series,
@@ -191,7 +199,7 @@ func counterWindow(reads []trace.EnergyRead, p timedPower, tm Timing, startNs, e
 	}
 	at := func(i int) int64 { return reads[i].TimestampNs - tm.LagNs }
 	lo, hi := max(startNs, at(0)), min(endNs, at(len(reads)-1))
-	if lo-startNs > EdgeHoldNs || endNs-hi > EdgeHoldNs || hi <= lo {
+	if lo-startNs > CounterSliverNs || endNs-hi > CounterSliverNs || hi <= lo {
 		return 0, nil, false
 	}
 	coef := map[int]float64{}
@@ -221,13 +229,18 @@ func counterWindow(reads []trace.EnergyRead, p timedPower, tm Timing, startNs, e
 	}
 	joules = mj / 1000
 	for _, sliver := range [][2]int64{{startNs, lo}, {hi, endNs}} {
-		if sliver[1] > sliver[0] {
+		if d := sliver[1] - sliver[0]; d > 0 {
 			s, t, ok := p.integrate(sliver[0], sliver[1])
 			if !ok {
 				return 0, nil, false
 			}
 			joules += s
 			terms = append(terms, t...)
+			if d > EdgeHoldNs {
+				// Beyond the counter's own edge: the sliver's energy is
+				// the power sensor's, with its accuracy.
+				terms = append(terms, p.accuracyW*float64(d)/1e9)
+			}
 		}
 	}
 	for i := range reads {
