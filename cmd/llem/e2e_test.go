@@ -422,3 +422,34 @@ func TestHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+// llem help, version, man and the bash completion work as a user types
+// them; the completion asks this very binary for its words.
+func TestHelpVersionManCompletion(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "COMMANDS:"},
+		{[]string{"version"}, "llem version "},
+		{[]string{"man"}, ".TH llem 1"},
+		{[]string{"completion", "bash"}, "complete -o filenames -F _llem_complete llem"},
+	} {
+		r := llem(t, nil, c.args...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Errorf("llem %v: exit %d, stdout lacks %q:\n%s%s", c.args, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	script := `source <("$LLEM" completion bash)
+t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _llem_complete; echo "${COMPREPLY[*]}"; }
+t llem ana; t llem analyze --js; t llem import nvidia`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "LLEM="+llemBin, "PATH="+filepath.Dir(llemBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash completion: %v: %s", err, out)
+	}
+	if got, want := string(out), "analyze\n--json\nnvidia-smi\n"; got != want {
+		t.Errorf("completions %q, want %q", got, want)
+	}
+}

@@ -94,7 +94,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 		Reader:                 stdin,
 		Writer:                 stdout,
 		ErrWriter:              stderr,
-		HideHelpCommand:        true,
+		EnableBashCompletion:   true,
 		UseShortOptionHandling: false,
 		ExitErrHandler:         func(*ucli.Context, error) {}, // Main prints errors
 		OnUsageError: func(c *ucli.Context, err error, isSubcommand bool) error {
@@ -113,6 +113,9 @@ See README.md and docs/ for the trace format and the event protocol.`,
 			plotCommand(),
 			figuresCommand(),
 			reportCommand(),
+			versionCommand(),
+			completionCommand(),
+			manCommand(),
 		},
 	}
 	return app

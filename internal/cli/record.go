@@ -43,7 +43,7 @@ Examples:
 
    # no GPU: a simulated one with known truth, or a replay of an old run
    llem record --device sim --seed 1 -- sleep 20
-   llem record --device replay:testdata/runs/h100-bs8 --replay-speed 4 -- sleep 30
+   llem record --device replay:testdata/runs/h100-bs8-cycles --replay-speed 4 -- sleep 30
 
    # under Slurm: every task runs its command, one task per node samples the
    # node's GPUs into traces/JOB/NODE (docs/multinode.md)
@@ -276,7 +276,7 @@ func openBackend(c *ucli.Context, cfg *record.Config) (record.Backend, error) {
 	case strings.HasPrefix(dev, "replay:"):
 		dir := strings.TrimPrefix(dev, "replay:")
 		if dir == "" {
-			return nil, usagef("--device replay: needs a run directory, e.g. --device replay:testdata/runs/h100-bs8")
+			return nil, usagef("--device replay: needs a run directory, e.g. --device replay:testdata/runs/h100-bs8-cycles")
 		}
 		cfg.ReplaySpeed = c.Float64("replay-speed")
 		// The replayed driver buffer holds ~2.4 s of recorded time, like a

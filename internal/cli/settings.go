@@ -140,7 +140,7 @@ func hoistFlags(app *ucli.App, args []string) ([]string, error) {
 		cmd, cmds, at = sub, sub.Subcommands, i
 		path = append(path, sub.Name)
 	}
-	if cmd == nil || cmd.Name == "record" || cmd.Name == "mark" {
+	if cmd == nil || cmd.Name == "record" || cmd.Name == "mark" || slices.Contains(args, "--generate-bash-completion") {
 		return args, nil
 	}
 	name := strings.Join(path, " ")
