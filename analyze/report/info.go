@@ -37,14 +37,30 @@ func Info(w io.Writer, s *trace.Summary) {
 			lost = "  LOST during the run"
 		}
 		fmt.Fprintf(w, "gpu %d     %s%s\n", g.Index, g.Name, lost)
-		fmt.Fprintf(w, "  driver power  %d samples, %.1f Hz, largest gap %.0f ms, mean %.1f W\n",
-			g.DriverPowerRows, g.DriverPowerHz, g.MaxDriverGapMs, g.MeanDriverPowerW)
-		fmt.Fprintf(w, "  state         %d rows, %.1f Hz\n", g.StateRows, g.StateHz)
+		// Absent data says "none", never a 0 that reads as a measurement.
+		if g.DriverPowerRows > 0 {
+			fmt.Fprintf(w, "  driver power  %d samples, %.1f Hz, largest gap %.0f ms, mean %.1f W\n",
+				g.DriverPowerRows, g.DriverPowerHz, g.MaxDriverGapMs, g.MeanDriverPowerW)
+		} else {
+			fmt.Fprintf(w, "  driver power  none\n")
+		}
+		if g.StateRows > 0 {
+			fmt.Fprintf(w, "  state         %d rows, %.1f Hz\n", g.StateRows, g.StateHz)
+		} else {
+			fmt.Fprintf(w, "  state         none\n")
+		}
 		resets := ""
 		if g.CounterResets > 0 {
 			resets = fmt.Sprintf(" (%d counter reset(s))", g.CounterResets)
 		}
-		fmt.Fprintf(w, "  energy        %.1f J from the counter over %d reads%s\n", g.CounterEnergyJ, g.EnergyReads, resets)
+		switch {
+		case g.EnergyReads >= 2:
+			fmt.Fprintf(w, "  energy        %.1f J from the counter over %d reads%s\n", g.CounterEnergyJ, g.EnergyReads, resets)
+		case g.EnergyReads == 1:
+			fmt.Fprintf(w, "  energy        none (1 counter read)\n")
+		default:
+			fmt.Fprintf(w, "  energy        none (no counter)\n")
+		}
 	}
 	kinds := make([]string, 0, len(s.EventKinds))
 	for k := range s.EventKinds {

@@ -179,12 +179,50 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 	}
 	fmt.Fprintf(w, "sensors   update period: instant power %s ms, driver buffer %s ms, 1 s average %s ms\n",
 		num(r.Sensor.InstantPowerUpdatePeriodMs, 1), num(r.Sensor.DriverPowerUpdatePeriodMs, 1), num(r.Sensor.AveragePowerUpdatePeriodMs, 1))
+	for _, p := range r.Requests.Problems {
+		fmt.Fprintf(w, "requests  problem: %s\n", p)
+	}
+	// The run's warnings (a measured window's carry its name), then, per
+	// code, the windows not measured that have it: their messages are in
+	// the JSON and the CSV.
 	if len(r.Warnings) == 0 {
 		fmt.Fprintln(w, "warnings  none")
 	}
 	for _, wn := range r.Warnings {
-		fmt.Fprintf(w, "warning   [%s] %s\n", wn.Code, wn.Message)
+		msg := wn.Message
+		if wn.Window != "" && !strings.Contains(msg, wn.Window) {
+			msg = wn.Window + ": " + msg
+		}
+		fmt.Fprintf(w, "warning   [%s] %s\n", wn.Code, msg)
 	}
+	var codes []string
+	others := map[string][]string{}
+	for _, wr := range r.Windows {
+		if wr.Measured {
+			continue
+		}
+		for _, wn := range wr.Warnings {
+			name := windowName(wr)
+			if ws := others[wn.Code]; len(ws) > 0 && ws[len(ws)-1] == name {
+				continue
+			}
+			if others[wn.Code] == nil {
+				codes = append(codes, wn.Code)
+			}
+			others[wn.Code] = append(others[wn.Code], name)
+		}
+	}
+	for _, code := range codes {
+		fmt.Fprintf(w, "note      [%s] also in windows not measured: %s (--json has each message)\n", code, strings.Join(others[code], ", "))
+	}
+}
+
+// windowName names a window in the table: "measure (cycle 2)".
+func windowName(wr analyze.WindowResult) string {
+	if wr.Cycle > 0 && !isCycleName(wr.Name) {
+		return fmt.Sprintf("%s (cycle %d)", wr.Name, wr.Cycle)
+	}
+	return wr.Name
 }
 
 // isCycleName: a cycle window's name already says its cycle.

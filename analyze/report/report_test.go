@@ -248,3 +248,22 @@ func TestTableRuns(t *testing.T) {
 		t.Errorf("warning of the second run missing:\n%s", out)
 	}
 }
+
+// The table shows what JSON and CSV show: request problems, and the
+// warnings of windows not measured, by code with their windows.
+func TestTableShowsProblemsAndOtherWindowsWarnings(t *testing.T) {
+	res := results()
+	r := &res.Runs[0]
+	r.Requests.Problems = []string{"3 requests never ended"}
+	r.Windows[1].Warnings = []analyze.Warning{{Code: "no_energy", Message: "nothing covers it"}}
+	var b strings.Builder
+	if err := Table(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"requests  problem: 3 requests never ended\n",
+		"note      [no_energy] also in windows not measured: gap (--json has each message)\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
