@@ -182,9 +182,13 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 	for _, p := range r.Requests.Problems {
 		fmt.Fprintf(w, "requests  problem: %s\n", p)
 	}
-	// The run's warnings (a measured window's carry its name), then, per
-	// code, the windows not measured that have it: their messages are in
-	// the JSON and the CSV.
+	warningLines(w, r)
+}
+
+// warningLines writes the run's warnings (a measured window's carry its
+// name), then, per code, the windows not measured that have it: their
+// messages are in the JSON and the CSV reports.
+func warningLines(w io.Writer, r *analyze.RunResult) {
 	if len(r.Warnings) == 0 {
 		fmt.Fprintln(w, "warnings  none")
 	}
@@ -213,7 +217,7 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 		}
 	}
 	for _, code := range codes {
-		fmt.Fprintf(w, "note      [%s] also in windows not measured: %s (--json has each message)\n", code, strings.Join(others[code], ", "))
+		fmt.Fprintf(w, "note      [%s] also in windows not measured: %s (the JSON report has each message)\n", code, strings.Join(others[code], ", "))
 	}
 }
 

@@ -261,7 +261,7 @@ func TestTableShowsProblemsAndOtherWindowsWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"requests  problem: 3 requests never ended\n",
-		"note      [no_energy] also in windows not measured: gap (--json has each message)\n"} {
+		"note      [no_energy] also in windows not measured: gap (the JSON report has each message)\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

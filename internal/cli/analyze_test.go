@@ -123,7 +123,7 @@ func TestAnalyzeTable(t *testing.T) {
 		`(?m)^thermal   measure \(cycle 5\) GPU 0: `,
 		`(?m)^sensors   update period: `,
 		`(?m)^warning   \[cpu_governor_unknown\] `,
-		`(?m)^warning   \[short_window\] the window lasts 7\.9 s, less than 10 s`,
+		`(?m)^warning   \[short_window\] measure \(cycle 1\): the window lasts 7\.9 s, less than 10 s`,
 	} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("table does not match %s:\n%s", re, r.stdout)

@@ -154,8 +154,13 @@ func TestCLIStaysSmall(t *testing.T) {
 			lines += f.fset.Position(f.file.End()).Line
 		}
 	}
-	if lines >= 1800 {
-		t.Errorf("internal/cli holds %d lines of non-test code: domain logic and formatting belong in analyze, trace, record or the drawing packages", lines)
+	// The budget grows with the commands, not with what each does: a
+	// command's flags, help and wiring fit in 130 lines on average; more
+	// means domain logic or formatting has crept in.
+	commands := len(newApp(nil, nil, nil).Commands)
+	if limit := 130 * commands; lines >= limit {
+		t.Errorf("internal/cli holds %d lines of non-test code for %d commands (limit %d): domain logic and formatting belong in analyze, trace, record or the drawing packages",
+			lines, commands, limit)
 	}
 }
 

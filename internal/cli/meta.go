@@ -11,6 +11,10 @@ func versionCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "version",
 		Usage: "print llem's version",
+		Description: `Prints the version this binary was built from (a release tag, or the
+module version and VCS revision Go stamped into it). The same text as
+llem --version. Every run's meta.json records it too, so a figure can be traced
+to the llem that recorded and the llem that analyzed it.`,
 		Action: func(c *ucli.Context) error {
 			fmt.Fprintf(c.App.Writer, "llem version %s\n", version())
 			return nil
@@ -26,7 +30,8 @@ func completionCommand() *ucli.Command {
 		Name:      "completion",
 		Usage:     "print a shell completion script: bash or zsh",
 		ArgsUsage: "bash|zsh",
-		Description: `Add to ~/.bashrc:   source <(llem completion bash)
+		Description: `The script asks llem for the words as you type, so it knows every
+command and flag of this version. Add to ~/.bashrc:   source <(llem completion bash)
 Add to ~/.zshrc:    source <(llem completion zsh)`,
 		Action: func(c *ucli.Context) error {
 			switch c.Args().First() {
@@ -57,9 +62,11 @@ complete -o filenames -F _llem_complete llem
 // manCommand prints llem's man page, made from the same help as --help.
 func manCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:        "man",
-		Usage:       "print llem's man page (roff)",
-		Description: "Install it: llem man > /usr/local/share/man/man1/llem.1",
+		Name:  "man",
+		Usage: "print llem's man page (roff)",
+		Description: `Prints every command's help as one roff man page, section 1, made from
+the same text as --help so the two never disagree. Install it with
+  llem man > /usr/local/share/man/man1/llem.1 && mandb`,
 		Action: func(c *ucli.Context) error {
 			page, err := c.App.ToManWithSection(1)
 			if err != nil {
