@@ -177,7 +177,7 @@ type gpuV struct {
 
 type compareV struct {
 	Anchor, Label, EPT, TPS, Energy, Cycles, Power, TTFT, TPOT string
-	Warnings                                                  int
+	Warnings                                                   int
 }
 
 func runView(r *analyze.Run) runV {
