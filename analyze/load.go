@@ -171,14 +171,19 @@ func (l *loader) state() error {
 	})
 }
 
+// simTruth reads the true energy of the run's GPUs. It is read last: a
+// simulated device's truth of a GPU the run did not record (a job's
+// sampler records the GPUs of the step, not every simulated one) makes no
+// GPU of the run.
 func (l *loader) simTruth() error {
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColEnergyUj}
 	return trace.ScanColumns(l.d.Run, trace.TableSimTruth, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
-			if uj, ok := c.Int(2, i); ok {
-				l.gpu(int32(gi)).Truth.add(t, float64(uj)/1e6)
+			g := l.byIndex[int(gi)]
+			if uj, ok := c.Int(2, i); ok && g != nil {
+				g.Truth.add(t, float64(uj)/1e6)
 			}
 		}
 		return nil
