@@ -54,8 +54,8 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 			}
 			gt.TempSlopeCPerMin = Num(trend.TempSlopePerMin(ts, temp.V))
 			if math.Abs(float64(gt.TempSlopeCPerMin)) > s.TempSlopeMaxCPerMin {
-				flag("GPU %d: temperature changes by %.2f C/min in %s (threshold %g C/min): not thermally stable",
-					g.Index, float64(gt.TempSlopeCPerMin), label, s.TempSlopeMaxCPerMin)
+				flag("%s: temperature changes by %.2f C/min in %s (threshold %g C/min): not thermally stable",
+					g.Label(), float64(gt.TempSlopeCPerMin), label, s.TempSlopeMaxCPerMin)
 			}
 		}
 		clk := g.SMClock.Slice(w.StartNs, w.EndNs)
@@ -65,8 +65,8 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 			if hi > 0 {
 				gt.SMClockRangePct = Num((hi - lo) / hi * 100)
 				if float64(gt.SMClockRangePct) > s.ClockRangeMaxPct {
-					flag("GPU %d: SM clock ranges %.0f-%.0f MHz in %s (%.1f%%, threshold %g%%)",
-						g.Index, lo, hi, label, float64(gt.SMClockRangePct), s.ClockRangeMaxPct)
+					flag("%s: SM clock ranges %.0f-%.0f MHz in %s (%.1f%%, threshold %g%%)",
+						g.Label(), lo, hi, label, float64(gt.SMClockRangePct), s.ClockRangeMaxPct)
 				}
 			}
 		}
@@ -83,7 +83,7 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 				share := float64(k) / float64(n) * 100
 				gt.ReasonSharePct[r.name] = share
 				if r.throttle && share > s.ReasonShareMaxPct {
-					flag("GPU %d: clocks held down by %s %.1f%% of %s (threshold %g%%)", g.Index, r.name, share, label, s.ReasonShareMaxPct)
+					flag("%s: clocks held down by %s %.1f%% of %s (threshold %g%%)", g.Label(), r.name, share, label, s.ReasonShareMaxPct)
 				}
 			}
 		}

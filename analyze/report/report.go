@@ -39,7 +39,11 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	var gpus []string
 	for _, g := range r.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%d %s", g.Index, g.Name))
+		name := g.Name
+		if g.Node != "" {
+			name = gpuLabel(r, g.Index) + " " + name
+		}
+		gpus = append(gpus, fmt.Sprintf("%d %s", g.Index, name))
 	}
 	fmt.Fprintf(w, "run       %s  [%s, %s]\n", r.Run, status, r.Device)
 	fmt.Fprintf(w, "gpus      %s\n", strings.Join(gpus, "; "))
@@ -56,6 +60,7 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 		fmt.Fprintf(w, "labels    %s\n", strings.Join(kv, " "))
 	}
 	s := res.Settings
+	jobLines(w, r.Job)
 	fmt.Fprintf(w, "settings  %s (BCa %d resamples, %g%%, seed %d; steady %s)\n\n",
 		short(res.SettingsHash), s.Resamples, s.Confidence*100, s.Seed, s.Steady)
 
@@ -161,8 +166,8 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
 		}
 		for _, g := range th.GPUs {
-			fmt.Fprintf(w, "thermal   %s GPU %d: %s..%s C (%s C/min), SM %s..%s MHz, under load %s s before",
-				where, g.GPU, num(g.TempStartC, 0), num(g.TempEndC, 0), signed(g.TempSlopeCPerMin, 2),
+			fmt.Fprintf(w, "thermal   %s %s: %s..%s C (%s C/min), SM %s..%s MHz, under load %s s before",
+				where, gpuLabel(r, g.GPU), num(g.TempStartC, 0), num(g.TempEndC, 0), signed(g.TempSlopeCPerMin, 2),
 				num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
 			if th.PowerTrend != nil && len(th.GPUs) == 1 {
 				fmt.Fprintf(w, ", power drift %+.2f%% (MK p %.2g)", th.PowerTrend.DriftPct, th.PowerTrend.MKP)
