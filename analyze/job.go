@@ -64,6 +64,8 @@ type JobNode struct {
 	Meta  *trace.Meta
 	GPUs  []int // the job indexes of its GPUs (Data.GPUs)
 	Clock NodeClock
+	// StartNs and EndNs are its first and last sample, on the reference's clock.
+	StartNs, EndNs int64
 }
 
 // NodeClock is how a node's timestamps were put on the reference node's
@@ -182,6 +184,7 @@ func (j *Job) merge(runs []nodeRun) *Data {
 		n, nd := r.node, r.d
 		j.Nodes = append(j.Nodes, n)
 		shiftTimes(nd, n.Clock)
+		n.StartNs, n.EndNs = nd.Origin, nd.End
 		for _, g := range nd.GPUs {
 			g.Node, g.NodeGPU, g.Index = n.Name, g.Index, len(d.GPUs)
 			n.GPUs = append(n.GPUs, g.Index)
@@ -250,6 +253,11 @@ func (j *Job) chooseWindowEvents(runs []nodeRun, clientPhases []trace.Event) {
 			j.windowEvents = append(j.windowEvents, e)
 		}
 	}
+	first, last := runs[0].d.Origin, runs[0].d.End
+	for _, r := range runs {
+		first, last = max(first, r.d.Origin), min(last, r.d.End)
+	}
+	clipIdle(j.windowEvents, first, last)
 	for _, e := range clientPhases {
 		if t, ok := j.PhaseTasks[e.Name]; !ok || int(*e.Task) < t {
 			j.PhaseTasks[e.Name] = int(*e.Task)
@@ -261,6 +269,37 @@ func (j *Job) chooseWindowEvents(runs []nodeRun, clientPhases []trace.Event) {
 		}
 	}
 	slices.SortStableFunc(j.windowEvents, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+}
+
+// clipIdle cuts the recorder's idle phases at the ends of the recording
+// (time-ordered events) to [first, last], the span every node recorded,
+// where that leaves them some length. Each node's sampler starts and ends
+// its own idle phases, as far apart as srun started the nodes' tasks
+// (milliseconds): the cycle node's would reach past the others' samples.
+func clipIdle(evs []trace.Event, first, last int64) {
+	for i := range evs {
+		e := &evs[i]
+		switch {
+		case e.Kind == "phase_start" && e.Name == phaseIdleBefore:
+			for _, f := range evs[i+1:] {
+				if f.Kind == "phase_end" && f.Name == phaseIdleBefore {
+					if first < f.TimestampNs {
+						e.TimestampNs = max(e.TimestampNs, first)
+					}
+					break
+				}
+			}
+		case e.Kind == "phase_end" && e.Name == phaseIdleAfter:
+			for k := i - 1; k >= 0; k-- {
+				if evs[k].Kind == "phase_start" && evs[k].Name == phaseIdleAfter {
+					if last > evs[k].TimestampNs {
+						e.TimestampNs = min(e.TimestampNs, last)
+					}
+					break
+				}
+			}
+		}
+	}
 }
 
 // windowEvents are the events windows are made of: every event of a run;

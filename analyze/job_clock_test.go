@@ -62,3 +62,34 @@ func TestNodeClockError(t *testing.T) {
 		t.Errorf("reference %+v", r)
 	}
 }
+
+// The job's idle phases are cut to the span every node recorded, unless
+// nothing of them would be left.
+func TestClipIdle(t *testing.T) {
+	evs := func() []trace.Event {
+		return []trace.Event{{TimestampNs: 0, Kind: "phase_start", Name: "idle_before"}, {TimestampNs: 10, Kind: "phase_end", Name: "idle_before"},
+			{TimestampNs: 12, Kind: "phase_start", Name: "measure"}, {TimestampNs: 88, Kind: "phase_end", Name: "measure"},
+			{TimestampNs: 90, Kind: "phase_start", Name: "idle_after"}, {TimestampNs: 100, Kind: "phase_end", Name: "idle_after"}}
+	}
+	stamps := func(e []trace.Event) [6]int64 {
+		var s [6]int64
+		for i := range e {
+			s[i] = e[i].TimestampNs
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		first, last int64
+		want        [6]int64
+	}{
+		{2, 95, [6]int64{2, 10, 12, 88, 90, 95}},
+		{-5, 120, [6]int64{0, 10, 12, 88, 90, 100}},
+		{20, 80, [6]int64{0, 10, 12, 88, 90, 100}}, // nothing would be left: as recorded
+	} {
+		e := evs()
+		clipIdle(e, tc.first, tc.last)
+		if got := stamps(e); got != tc.want {
+			t.Errorf("span %d..%d: %v, want %v", tc.first, tc.last, got, tc.want)
+		}
+	}
+}

@@ -247,6 +247,10 @@ func (c *runCtx) jobWindow(w Window, wr *WindowResult, energy Num) {
 		if e := wr.nodeEnergy(nw); e.Valid() && wr.DurationS > 0 {
 			nw.MeanPowerW = e / Num(wr.DurationS)
 		}
+		if !nw.EnergyJ.Valid() && !nw.EnergyIntegratedJ.Valid() && len(n.GPUs) > 0 {
+			wr.warnf("node_not_covered", "node %s's samples (%.1f to %.1f s) do not cover this window: the job's energy is null here",
+				n.Name, c.d.seconds(n.StartNs), c.d.seconds(n.EndNs))
+		}
 		wr.Nodes = append(wr.Nodes, nw)
 	}
 	terms, ok := c.clockTerms(w)
@@ -298,4 +302,39 @@ func (wr WindowResult) nodeEnergy(nw NodeWindow) Num {
 		return nw.EnergyJ
 	}
 	return nw.EnergyIntegratedJ
+}
+
+// NodeTrace is one node's power summed over its GPUs: what the nodes
+// figure draws, x in seconds from the job's first sample.
+type NodeTrace struct {
+	Node  string
+	GPUs  int
+	Power XY
+}
+
+// NodePower is each node's power over a job, its GPUs' best power series
+// (driver, else instant, else 1 s average) summed in bins of one sensor
+// update (100 ms) at the bins' centres; bins some GPU of the node does
+// not cover are left out. nil for a run that is not a job.
+func (r *Run) NodePower() []NodeTrace {
+	d := r.Data
+	if d.Job == nil {
+		return nil
+	}
+	const binNs = 100e6
+	var out []NodeTrace
+	for _, n := range d.Job.Nodes {
+		var gpus []*GPU
+		for _, gi := range n.GPUs {
+			gpus = append(gpus, d.GPUs[gi])
+		}
+		nt := NodeTrace{Node: n.Name, GPUs: len(gpus)}
+		for i, v := range sumBins(gpus, powerSeries, d.Origin, d.End, binNs) {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				nt.Power.add((float64(i)+0.5)*binNs/1e9, v)
+			}
+		}
+		out = append(out, nt)
+	}
+	return out
 }

@@ -57,6 +57,7 @@ type synthNode struct {
 	exitCodes map[int]int
 	jobID     string // default "77"
 	phaseAt   [2]int64
+	endAt     int64 // when its samples stop, true time (0: runLen)
 }
 
 func (n synthNode) stamp(t int64) int64 { return trueStart + t + n.offsetNs }
@@ -149,14 +150,19 @@ func writeSamples(t *testing.T, dir, runID string, n synthNode) {
 	check(t, err)
 	st, err := trace.NewTableWriter(dir, trace.TableState, runID, trace.CompareState)
 	check(t, err)
+	end := runLen
+	if n.endAt > 0 {
+		end = n.endAt
+	}
 	for g := range int32(jobGPUs) {
-		for tt := int64(0); tt <= runLen; tt += 20_000_000 {
+		for tt := int64(0); tt <= end; tt += 20_000_000 {
 			check(t, dp.Add(trace.DriverPowerSample{GPU: g, TimestampNs: n.stamp(tt), DriverPowerMw: int64(truePower(tt) * 1000)}))
 			if tt%(100_000_000) != 0 {
 				continue
 			}
 			check(t, en.Add(trace.EnergyRead{GPU: g, TimestampNs: n.stamp(tt), EnergyMj: int64(math.Round(trueEnergyJ(tt) * 1000))}))
-			mw, temp, clk := int64(truePower(tt)*1000), int32(40), int32(1980)
+			// The sensor updates every 100 ms: its value moves by a mW.
+			mw, temp, clk := int64(truePower(tt)*1000)+tt/100_000_000%2, int32(40), int32(1980)
 			check(t, st.Add(trace.DeviceState{GPU: g, TimestampNs: n.stamp(tt), InstantPowerMw: &mw, AveragePowerMw: &mw,
 				TemperatureC: &temp, SMClockMHz: &clk}))
 		}
@@ -462,5 +468,21 @@ func TestJobWithoutRuns(t *testing.T) {
 	_, err := analyze.Load(dir)
 	if err == nil || !strings.Contains(err.Error(), "no node run in it") {
 		t.Errorf("%v", err)
+	}
+}
+
+// A node whose samples stop inside a window leaves the job's energy of it
+// null, and says so: its GPUs' energy is not there to sum.
+func TestJobWindowNotCovered(t *testing.T) {
+	nodes := twoNodes()
+	nodes[1].endAt = 25 * sec
+	dir := filepath.Join(t.TempDir(), "job")
+	writeJob(t, dir, nodes)
+	w := measuredWindows(openJob(t, dir, analyze.DefaultSettings()))[0]
+	if w.EnergyJ.Valid() || w.Nodes[1].EnergyJ.Valid() || !w.Nodes[0].EnergyJ.Valid() {
+		t.Errorf("energy %v, nodes %+v: want n2's and the job's null", w.EnergyJ, w.Nodes)
+	}
+	if x, ok := hasCode(w.Warnings, "node_not_covered"); !ok || !strings.Contains(x.Message, "node n2's samples (0.0 to 25.0 s)") {
+		t.Errorf("warning %+v", x)
 	}
 }
