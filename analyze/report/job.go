@@ -50,7 +50,7 @@ func jobLines(w io.Writer, j *analyze.JobResult) {
 	fmt.Fprintf(w, "clocks    on %s's clock; windows of different nodes misaligned by %s\n", j.Clock.ReferenceNode, bound)
 	for _, n := range j.Nodes {
 		share := "no measured window"
-		if m := n.Measured; m != nil && m.EnergyJ.Valid() {
+		if m := n.Measured; m != nil {
 			share = fmt.Sprintf("measured %s J (%s%%), %s W", num(m.EnergyJ, 1), num(m.SharePct, 1), num(m.MeanPowerW, 1))
 		}
 		fmt.Fprintf(w, "node      %s (GPUs %s; tasks %s): %s; clock %s\n", n.Node, ints(n.GPUs), ints(n.Tasks), share, n.ClockNote)

@@ -234,13 +234,15 @@ func ci(iv bootstrap.Interval, prec int) string {
 }
 
 // CSVColumns are the fixed columns of CSV; labels follow as label:KEY.
-var CSVColumns = []string{"run", "run_id", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
+var CSVColumns = []string{"run", "run_id", "node", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
 	"energy_per_output_token_j", "output_tokens", "output_tokens_per_s", "requests", "energy_per_request_j",
 	"energy_j", "energy_integrated_j", "energy_disagreement_pct", "energy_adjusted_j",
 	"mean_power_w", "p5_power_w", "p95_power_w", "max_power_w", "uncertainty_pct", "samples", "warnings", "settings_hash"}
 
 // CSV writes one row per run and window, for sweeps: each run's labels
-// (batch=8, ...) become label:KEY columns so runs can be grouped.
+// (batch=8, ...) become label:KEY columns so runs can be grouped. A job's
+// window is followed by a row per node with the node's share (node set;
+// the job's own row has it empty).
 func CSV(w io.Writer, res *analyze.Results) error {
 	var labels []string
 	for _, r := range res.Runs {
@@ -272,7 +274,7 @@ func CSV(w io.Writer, res *analyze.Results) error {
 			for _, wn := range wr.Warnings {
 				codes = append(codes, wn.Code)
 			}
-			row := []string{r.Run, r.RunID, strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
+			row := []string{r.Run, r.RunID, "", strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
 				strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS),
 				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), strconv.Itoa(wr.Requests),
 				f(wr.EnergyPerRequestJ), f(wr.EnergyJ), f(wr.EnergyIntegratedJ), f(wr.DisagreementPct), f(wr.EnergyAdjustedJ),
@@ -283,6 +285,21 @@ func CSV(w io.Writer, res *analyze.Results) error {
 			}
 			if err := cw.Write(row); err != nil {
 				return err
+			}
+			for _, nw := range wr.Nodes {
+				row := make([]string, len(head))
+				copy(row, []string{r.Run, r.RunID, nw.Node, strconv.FormatBool(r.Complete), wr.Name, wr.Kind,
+					strconv.Itoa(wr.Cycle), strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS)})
+				row[slices.Index(head, "energy_j")] = f(nw.EnergyJ)
+				row[slices.Index(head, "energy_integrated_j")] = f(nw.EnergyIntegratedJ)
+				row[slices.Index(head, "mean_power_w")] = f(nw.MeanPowerW)
+				row[slices.Index(head, "settings_hash")] = res.SettingsHash
+				for i, k := range labels {
+					row[len(CSVColumns)+i] = r.Labels[k]
+				}
+				if err := cw.Write(row); err != nil {
+					return err
+				}
 			}
 		}
 	}
