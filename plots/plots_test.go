@@ -34,7 +34,7 @@ const (
 	bs32    = runsDir + "h100-bs32-cycles"   // 5 cycles, batch 32
 	long    = runsDir + "h100-bs32-long"     // one 210 s measure, 2464 requests
 	matmul  = runsDir + "h100-matmul-cycles" // 3 cycles of a load step, no requests
-	simJob  = "../testdata/jobs/sim-2nodes"   // a two-node Slurm job, simulated GPUs
+	simJob  = "../testdata/jobs/sim-2nodes"  // a two-node Slurm job, simulated GPUs
 )
 
 var (
