@@ -486,3 +486,30 @@ func TestJobWindowNotCovered(t *testing.T) {
 		t.Errorf("warning %+v", x)
 	}
 }
+
+// The shipped two-node job (testdata/jobs): every window's energy, summed
+// over both nodes' GPUs on n1's clock, lies within its stated uncertainty
+// of the simulated GPUs' true energy (their sim_truth, each on its node's
+// clock, moved with it).
+func TestJobRecoversSimTruth(t *testing.T) {
+	rr := openJob(t, "../testdata/jobs/sim-2nodes", analyze.DefaultSettings()).Result
+	checked := 0
+	for _, w := range rr.Windows {
+		if w.SimTruthEnergyJ == nil {
+			t.Fatalf("%s: no sim_truth_energy_j", w.Name)
+		}
+		truth := float64(*w.SimTruthEnergyJ)
+		for _, e := range []struct {
+			name     string
+			v, bound analyze.Num
+		}{{"counter", w.EnergyJ, w.UncertaintyPct}, {"integrated", w.EnergyIntegratedJ, w.IntegratedUncertaintyPct}} {
+			if rel := math.Abs(float64(e.v)-truth) / truth * 100; !(rel <= float64(e.bound)) {
+				t.Errorf("%s (cycle %d): %s energy %.1f J, truth %.1f J: %.2f%% off, stated +/-%.2f%%", w.Name, w.Cycle, e.name, float64(e.v), truth, rel, float64(e.bound))
+			}
+		}
+		checked++
+	}
+	if checked < 20 || len(rr.GPUs) != 4 {
+		t.Errorf("%d windows of %d GPUs checked", checked, len(rr.GPUs))
+	}
+}
