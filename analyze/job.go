@@ -347,6 +347,7 @@ func (j *Job) jobRun(runs []nodeRun, d *Data) *trace.Run {
 		m.Events.BadKept += nm.Events.BadKept
 		m.Events.Dropped += nm.Events.Dropped
 		run.Partial = append(run.Partial, r.d.Run.Partial...)
+		m.Gaps = append(m.Gaps, jobGaps(d, r.node, nm.Gaps)...)
 	}
 	for _, g := range d.GPUs {
 		if g.Info != nil {
@@ -368,6 +369,27 @@ func (j *Job) jobRun(runs []nodeRun, d *Data) *trace.Run {
 		m.Command = &cmd
 	}
 	return run
+}
+
+// jobGaps are a node's recorded gaps on the job's clock and GPUs; a gap
+// of every GPU of the node becomes one per GPU (not the other nodes').
+func jobGaps(d *Data, n *JobNode, gaps []trace.Gap) []trace.Gap {
+	var out []trace.Gap
+	for _, gp := range gaps {
+		gp.StartNs, gp.EndNs = n.Clock.toReference(gp.StartNs), n.Clock.toReference(gp.EndNs)
+		if gp.GPU != nil {
+			if gp.GPU = jobGPU(d, n.Name, *gp.GPU); gp.GPU != nil {
+				out = append(out, gp)
+			}
+			continue
+		}
+		for _, gi := range n.GPUs {
+			g := gp
+			g.GPU = &gi
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // jobGPU is the job index of a node's GPU by its driver index; nil when

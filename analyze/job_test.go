@@ -58,6 +58,7 @@ type synthNode struct {
 	jobID     string // default "77"
 	phaseAt   [2]int64
 	endAt     int64 // when its samples stop, true time (0: runLen)
+	gaps      []trace.Gap
 }
 
 func (n synthNode) stamp(t int64) int64 { return trueStart + t + n.offsetNs }
@@ -128,7 +129,7 @@ func writeNodeRun(t *testing.T, dir string, n synthNode, nodes, tasks int) {
 		ClockSync: &trace.ClockSync{ReferenceNode: "n1", Offsets: n.offsets,
 			Start: &trace.KernelClock{Synced: n.synced, MaxErrorUs: n.maxErrUs},
 			End:   &trace.KernelClock{Synced: n.synced, MaxErrorUs: n.maxErrUs}},
-		Warnings: []trace.Warning{}}
+		Warnings: []trace.Warning{}, Gaps: n.gaps}
 	for g := range jobGPUs {
 		m.GPUs = append(m.GPUs, trace.GPUInfo{Index: g, Name: "synthetic", UUID: fmt.Sprintf("GPU-%s-%d", n.name, g)})
 	}
@@ -511,5 +512,28 @@ func TestJobRecoversSimTruth(t *testing.T) {
 	}
 	if checked < 20 || len(rr.GPUs) != 4 {
 		t.Errorf("%d windows of %d GPUs checked", checked, len(rr.GPUs))
+	}
+}
+
+// A node's recorded gaps are the job's, on n1's clock: one of every GPU of
+// n2 is one of each of n2's GPUs, not n1's.
+func TestJobGaps(t *testing.T) {
+	nodes := twoNodes()
+	one := 1
+	nodes[1].gaps = []trace.Gap{{Table: trace.TableDriverPower, StartNs: nodes[1].stamp(20 * sec), EndNs: nodes[1].stamp(21 * sec), Code: "import_gap"},
+		{Table: trace.TableEnergy, GPU: &one, StartNs: nodes[1].stamp(22 * sec), EndNs: nodes[1].stamp(23 * sec), Code: "import_gap"}}
+	dir := filepath.Join(t.TempDir(), "job")
+	writeJob(t, dir, nodes)
+	d, err := analyze.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range d.Run.Meta.Gaps {
+		got = append(got, fmt.Sprintf("%s gpu %d %d..%d s", g.Table, *g.GPU, (g.StartNs-trueStart)/sec, (g.EndNs-trueStart)/sec))
+	}
+	want := []string{"driver_power gpu 2 20..21 s", "driver_power gpu 3 20..21 s", "energy gpu 3 22..23 s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("gaps %v, want %v", got, want)
 	}
 }
