@@ -102,6 +102,9 @@ func LoadJob(dir string) (*Data, error) {
 		return nil, err
 	}
 	j := &Job{Dir: dir, Manifest: man, PhaseTasks: map[string]int{}, taskNode: map[int]string{}}
+	for _, p := range man.Parts {
+		j.taskNode[p.Task] = p.Node
+	}
 	var runs []nodeRun
 	seen := map[string]string{}
 	for _, rd := range dirs {
@@ -176,7 +179,7 @@ func jobRunDirs(dir string, man *trace.Job) ([]string, error) {
 
 // merge puts the nodes' runs into one Data: GPUs numbered through the job
 // in node order, timestamps on the reference's clock, events and tokens of
-// every task, and the meta.json the analysis reads (jobMeta).
+// every task, and the meta.json the analysis reads (jobRun).
 func (j *Job) merge(runs []nodeRun) *Data {
 	d := &Data{Job: j, Origin: math.MaxInt64, End: math.MinInt64}
 	var clientPhases []trace.Event
