@@ -40,6 +40,7 @@ type runCtx struct {
 func New(d *Data, name string, s Settings) *Run {
 	c := &runCtx{d: d, s: s}
 	rr := runHeader(d, name)
+	c.jobHeader(&rr)
 	rr.Sensor = c.sensorResult()
 	c.updateMs = rr.Sensor.CounterUpdateMsUsed
 	c.driverMs = float64(rr.Sensor.DriverPowerUpdatePeriodMs)
@@ -54,7 +55,7 @@ func New(d *Data, name string, s Settings) *Run {
 		if tp.name == "average_power" {
 			gpu := g.Index
 			rr.warn(Warning{Code: "average_power_only", GPU: &gpu, Message: fmt.Sprintf(
-				"GPU %d has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Index)})
+				"%s has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Label())})
 		}
 	}
 	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
@@ -122,6 +123,7 @@ func New(d *Data, name string, s Settings) *Run {
 	if rr.Cycles != nil && rr.Cycles.Note != "" {
 		rr.warn(Warning{Code: "few_cycles", Message: rr.Cycles.Note})
 	}
+	c.jobTotals(&rr)
 	for _, wr := range rr.Windows {
 		if wr.Measured {
 			for _, w := range wr.Warnings {
@@ -144,6 +146,9 @@ func runHeader(d *Data, name string) RunResult {
 	}
 	for _, g := range d.GPUs {
 		gs := GPUSummary{Index: g.Index, PowerLimitW: NaN}
+		if g.Node != "" {
+			gs.Node, gs.NodeGPU = g.Node, &g.NodeGPU
+		}
 		if g.Info != nil {
 			gs.Name, gs.UUID, gs.Lost = g.Info.Name, g.Info.UUID, g.Info.Lost
 			if g.Info.PowerLimitMw != nil {
@@ -249,6 +254,7 @@ func (c *runCtx) window(w Window) WindowResult {
 		wr.warnf("open_window", "the window never ended; it is cut at the end of the trace")
 	}
 	energy := c.energy(w, &wr)
+	c.jobWindow(w, &wr, energy)
 	wr.SimTruthEnergyJ = c.truth(w)
 	c.power(w, &wr, energy)
 	c.efficiency(w, &wr, energy)
@@ -269,7 +275,7 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 	var counterSum, integSum float64
 	counterOK, integOK := true, true
 	for gi, g := range c.d.GPUs {
-		gw := GPUWindow{GPU: g.Index, EnergyJ: NaN, EnergyIntegratedJ: NaN, MeanPowerW: NaN, P5PowerW: NaN,
+		gw := GPUWindow{GPU: g.Index, Node: g.Node, EnergyJ: NaN, EnergyIntegratedJ: NaN, MeanPowerW: NaN, P5PowerW: NaN,
 			P95PowerW: NaN, MaxPowerW: NaN, SpecUncertaintyPct: NaN, IntegratedFrom: c.pts[gi].name}
 		if e, terms, ok := counterWindow(g.Energy, c.pts[gi], c.counter, w.StartNs, w.EndNs); ok {
 			gw.EnergyJ = Num(e)

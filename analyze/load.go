@@ -16,8 +16,13 @@ import (
 // trace becomes a few numbers, so a long run fits in little memory while
 // every table is streamed segment by segment.
 type GPU struct {
-	Index int
-	Info  *trace.GPUInfo // nil when meta.json does not describe this GPU
+	// Index is the driver's index of the GPU in a run; in a job (LoadJob)
+	// the GPU's position in the job, and NodeGPU the driver's index on
+	// its node, Node that node's name.
+	Index   int
+	Node    string
+	NodeGPU int
+	Info    *trace.GPUInfo // nil when meta.json does not describe this GPU
 
 	Energy       []trace.EnergyRead // counter reads, as stored
 	DriverPower  Series             // W, the driver's ~50 Hz buffer
@@ -45,6 +50,22 @@ type Data struct {
 	Origin int64           // ns: the first sample of any GPU table; start_s counts from here
 	End    int64           // ns: the last sample of any GPU table
 	Notes  []trace.Warning // problems found while loading (unsorted rows, ...)
+	// Job is set when the data are a multi-node job's (LoadJob): its
+	// nodes, tasks and clocks. Every timestamp is then on the reference
+	// node's clock.
+	Job *Job
+
+	// requestTasks: for events that carry a task (a job's), the tasks
+	// that started each request id as sent (ids are kept apart by task).
+	requestTasks map[string][]int32
+}
+
+// Label is how messages name the GPU: "GPU 0", or in a job "n2 GPU 0".
+func (g *GPU) Label() string {
+	if g.Node != "" {
+		return fmt.Sprintf("%s GPU %d", g.Node, g.NodeGPU)
+	}
+	return fmt.Sprintf("GPU %d", g.Index)
 }
 
 // batchRows is how many rows a table scan hands over at a time.
@@ -52,8 +73,22 @@ const batchRows = 16384
 
 // Load opens a run directory and reads every table into columns. A run
 // whose recorder was killed loads like any other: every complete segment
-// is read.
+// is read. A job directory (trace.IsJobDir) is loaded as one experiment:
+// LoadJob.
 func Load(dir string) (*Data, error) {
+	if trace.IsJobDir(dir) {
+		return LoadJob(dir)
+	}
+	d, err := loadRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	d.noteSharedRequests()
+	return d, nil
+}
+
+// loadRun reads one run directory.
+func loadRun(dir string) (*Data, error) {
 	run, err := trace.Open(dir)
 	if err != nil {
 		return nil, err
@@ -82,6 +117,9 @@ func Load(dir string) (*Data, error) {
 		d.GPUs = append(d.GPUs, g)
 	}
 	slices.SortFunc(d.GPUs, func(a, b *GPU) int { return a.Index - b.Index })
+	for _, g := range d.GPUs {
+		g.NodeGPU = g.Index
+	}
 	if d.Origin > d.End {
 		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)
 	}
@@ -118,7 +156,7 @@ func (l *loader) energy() error {
 			t, _ := c.Int(1, i)
 			e, _ := c.Int(2, i)
 			rd, _ := c.Int(3, i)
-			g := l.gpu(int32(gi))
+			g := l.byIndex[int(gi)]
 			g.Energy = append(g.Energy, trace.EnergyRead{GPU: int32(gi), TimestampNs: t, EnergyMj: e, ReadDurationNs: rd})
 		}
 		return nil
@@ -146,7 +184,7 @@ func (l *loader) state() error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
-			g := l.gpu(int32(gi))
+			g := l.byIndex[int(gi)]
 			if v, ok := c.Int(2, i); ok {
 				g.InstantPower.add(t, float64(v)/1000)
 			}
@@ -171,14 +209,19 @@ func (l *loader) state() error {
 	})
 }
 
+// simTruth reads the true energy of the run's GPUs. It is read last: a
+// simulated device's truth of a GPU the run did not record (a job's
+// sampler records the GPUs of the step, not every simulated one) makes no
+// GPU of the run.
 func (l *loader) simTruth() error {
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColEnergyUj}
 	return trace.ScanColumns(l.d.Run, trace.TableSimTruth, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
-			if uj, ok := c.Int(2, i); ok {
-				l.gpu(int32(gi)).Truth.add(t, float64(uj)/1e6)
+			g := l.byIndex[int(gi)]
+			if uj, ok := c.Int(2, i); ok && g != nil {
+				g.Truth.add(t, float64(uj)/1e6)
 			}
 		}
 		return nil
@@ -197,7 +240,7 @@ func (l *loader) badEvents() error {
 func (d *Data) sortGPU(g *GPU) {
 	if !slices.IsSortedFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) }) {
 		slices.SortStableFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-		d.note("unsorted_rows", fmt.Sprintf("GPU %d: energy rows were out of time order and were sorted", g.Index))
+		d.note("unsorted_rows", fmt.Sprintf("%s: energy rows were out of time order and were sorted", g.Label()))
 	}
 	fields := []struct {
 		name string
@@ -208,7 +251,7 @@ func (d *Data) sortGPU(g *GPU) {
 		name, s := f.name, f.s
 		if !slices.IsSorted(s.T) {
 			sortSeries(s)
-			d.note("unsorted_rows", fmt.Sprintf("GPU %d: %s samples were out of time order and were sorted", g.Index, name))
+			d.note("unsorted_rows", fmt.Sprintf("%s: %s samples were out of time order and were sorted", g.Label(), name))
 		}
 	}
 	if !slices.IsSorted(g.RT) {
@@ -258,7 +301,7 @@ func sortSeries(s *Series) {
 // eventColumns are read by column (trace.ScanColumns), in this order.
 var eventColumns = []string{trace.ColTimestampNs, trace.ColGPU, trace.ColKind, trace.ColName, trace.ColRequestID,
 	trace.ColClientTimestampNs, trace.ColCount, trace.ColInputTokens, trace.ColOutputTokens, trace.ColCycle, trace.ColSource,
-	trace.ColAttrs}
+	trace.ColAttrs, trace.ColTask}
 
 // loadEvents reads the events table column-wise: token rows become Tokens
 // (request ids interned), every other row a trace.Event.
@@ -278,6 +321,25 @@ func (d *Data) loadEvents() error {
 		}
 		return nil
 	}
+	// The tasks of a job number their requests each on its own: "r1" of
+	// task 2 is not "r1" of task 0, so ids are kept apart by task.
+	qualified := map[int32]map[string]string{}
+	qualify := func(task int32, id []byte) string {
+		if len(id) == 0 {
+			return ""
+		}
+		m := qualified[task]
+		if m == nil {
+			m = map[string]string{}
+			qualified[task] = m
+		}
+		q, ok := m[string(id)]
+		if !ok {
+			q = fmt.Sprintf("task%d/%s", task, id)
+			m[string(id)] = q
+		}
+		return q
+	}
 	ids := map[string]int32{}
 	if n := d.Run.Meta.Recorder.Rows[trace.TableEvents]; n > 0 && n < 1<<28 {
 		d.Tokens = make([]serving.Token, 0, n) // most rows of a long run are tokens
@@ -292,10 +354,23 @@ func (d *Data) loadEvents() error {
 				if !ok {
 					n = 1
 				}
-				id, ok := ids[string(c.Bytes(4, i))]
+				raw := c.Bytes(4, i)
+				task, hasTask := c.Int(12, i)
+				var id int32
+				var q string
+				if hasTask {
+					q = qualify(int32(task), raw)
+					id, ok = ids[q]
+				} else {
+					id, ok = ids[string(raw)]
+				}
 				if !ok {
 					id = int32(len(d.IDs))
-					d.IDs = append(d.IDs, str(c.Bytes(4, i)))
+					if hasTask {
+						d.IDs = append(d.IDs, q)
+					} else {
+						d.IDs = append(d.IDs, str(raw))
+					}
 					ids[d.IDs[id]] = id
 				}
 				d.Tokens = append(d.Tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
@@ -310,6 +385,12 @@ func (d *Data) loadEvents() error {
 				cy := int32(v)
 				e.Cycle = &cy
 			}
+			if v, ok := c.Int(12, i); ok {
+				task := int32(v)
+				e.Task = &task
+				d.taskRequest(e)
+				e.RequestID = qualify(task, c.Bytes(4, i))
+			}
 			d.Events = append(d.Events, e)
 		}
 		return nil
@@ -320,4 +401,46 @@ func (d *Data) loadEvents() error {
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 	return nil
+}
+
+// taskRequest notes which task started a request id, as sent.
+func (d *Data) taskRequest(e trace.Event) {
+	if e.Kind != "request_start" || e.RequestID == "" {
+		return
+	}
+	if d.requestTasks == nil {
+		d.requestTasks = map[string][]int32{}
+	}
+	if ts := d.requestTasks[e.RequestID]; !slices.Contains(ts, *e.Task) {
+		d.requestTasks[e.RequestID] = append(ts, *e.Task)
+	}
+}
+
+// noteSharedRequests warns when several tasks sent requests of the same
+// id: each is counted as its own request, which is right for tasks that
+// serve requests of their own (data parallelism) and wrong for ranks of
+// one model that all report the same requests (tensor or pipeline
+// parallelism: their tokens are counted once per rank).
+func (d *Data) noteSharedRequests() {
+	shared := 0
+	tasks := map[int32]bool{}
+	for _, ts := range d.requestTasks {
+		if len(ts) > 1 {
+			shared++
+			for _, t := range ts {
+				tasks[t] = true
+			}
+		}
+	}
+	if shared == 0 {
+		return
+	}
+	list := make([]int32, 0, len(tasks))
+	for t := range tasks {
+		list = append(list, t)
+	}
+	slices.Sort(list)
+	d.note(codeSharedRequests, fmt.Sprintf(
+		"%d request id(s) were started by more than one task (tasks %s): each task's requests are counted as its own; if the tasks are ranks of one model (tensor or pipeline parallelism) that all report the same requests, their tokens are counted once per rank: report requests from one rank (docs/multinode.md)",
+		shared, joinInts(list)))
 }

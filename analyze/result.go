@@ -84,6 +84,9 @@ type RunResult struct {
 	Measured *Totals        `json:"measured"`
 	Cycles   *CycleResult   `json:"cycles"`
 	Requests RequestSummary `json:"requests"`
+	// Job describes a multi-node job analysed as one experiment: its
+	// nodes with their share, tasks and clocks (absent for a run).
+	Job *JobResult `json:"job,omitempty"`
 }
 
 // GPUSummary names a GPU of the run.
@@ -93,6 +96,10 @@ type GPUSummary struct {
 	UUID        string `json:"uuid"`
 	PowerLimitW Num    `json:"power_limit_w"`
 	Lost        bool   `json:"lost"`
+	// In a job, Index is the GPU's position in the job, Node its node and
+	// NodeGPU the driver's index of it there.
+	Node    string `json:"node,omitempty"`
+	NodeGPU *int   `json:"node_gpu,omitempty"`
 }
 
 // WindowResult is everything measured over one window, summed over GPUs,
@@ -134,6 +141,12 @@ type WindowResult struct {
 	GPUs                     []GPUWindow         `json:"gpus"`
 	Steady                   *steady.PowerResult `json:"steady,omitempty"`
 	Warnings                 []Warning           `json:"warnings"`
+	// Nodes is a job's window per node (absent for a run).
+	Nodes []NodeWindow `json:"nodes,omitempty"`
+	// ClockUncertaintyPct is the part of edge_uncertainty_pct that the
+	// misalignment of the nodes' clocks makes (a job's; null when it
+	// cannot be bounded).
+	ClockUncertaintyPct *Num `json:"clock_uncertainty_pct,omitempty"`
 	// SimTruthEnergyJ is a simulated run's true energy of the window,
 	// summed over GPUs (the sim_truth table): what energy_j and
 	// energy_integrated_j estimate. Absent for real GPUs.
@@ -159,6 +172,9 @@ type GPUWindow struct {
 	// IntegratedFrom names the power field integrated and used for the
 	// percentiles: driver_power, else instant_power, else average_power.
 	IntegratedFrom string `json:"integrated_from"`
+
+	// Node is the GPU's node, in a job.
+	Node string `json:"node,omitempty"`
 }
 
 // SteadyResult is the steady state of the first measured window.

@@ -71,6 +71,11 @@ type Settings struct {
 	// Baselines.
 	P0SettleS    float64 `json:"p0_settle_s"`    // loaded idle starts this long after the last activity
 	P0MinUpdates int     `json:"p0_min_updates"` // sensor updates a loaded-idle stretch needs
+
+	// Jobs of several nodes.
+	// ClockMisalignmentMaxMs: a job whose nodes' windows can be misaligned
+	// by more than this is flagged (docs/multinode.md, "Clocks").
+	ClockMisalignmentMaxMs float64 `json:"clock_misalignment_max_ms"`
 }
 
 // DefaultSettings are the methodology's defaults (docs/results.md says why).
@@ -84,6 +89,7 @@ func DefaultSettings() Settings {
 		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, TempMinChangeC: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
+		ClockMisalignmentMaxMs: 10,
 	}
 }
 
@@ -243,6 +249,7 @@ func (s *Settings) Validate() error {
 	check(s.ReasonShareMaxPct > 0, "reason_share_max_pct", "must be > 0, got %g", s.ReasonShareMaxPct)
 	check(s.P0SettleS >= 0, "p0_settle_s", "must be >= 0, got %g", s.P0SettleS)
 	check(s.P0MinUpdates >= 1, "p0_min_updates", "must be >= 1, got %d", s.P0MinUpdates)
+	check(s.ClockMisalignmentMaxMs > 0, "clock_misalignment_max_ms", "must be > 0, got %g", s.ClockMisalignmentMaxMs)
 	if _, err := json.Marshal(s); err != nil {
 		bad = append(bad, &SettingError{Key: "settings", Msg: "every setting must be a finite number"})
 	}

@@ -52,8 +52,8 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 			gt.TempEndC = Num(v)
 		}
 		if gt.TempDrift = c.tempDrift(&gt, g, w); gt.TempDrift {
-			flag("GPU %d: temperature drifts by %+.1f C across %s (%+.2f C/min, Mann-Kendall p = %.2g; thresholds %g C/min and %g C): not thermally stable",
-				g.Index, float64(gt.TempChangeC), label, float64(gt.TempSlopeCPerMin), float64(gt.TempTrendP), s.TempSlopeMaxCPerMin, s.TempMinChangeC)
+			flag("%s: temperature drifts by %+.1f C across %s (%+.2f C/min, Mann-Kendall p = %.2g; thresholds %g C/min and %g C): not thermally stable",
+				g.Label(), float64(gt.TempChangeC), label, float64(gt.TempSlopeCPerMin), float64(gt.TempTrendP), s.TempSlopeMaxCPerMin, s.TempMinChangeC)
 		}
 		clk := g.SMClock.Slice(w.StartNs, w.EndNs)
 		if sorted := sortedFinite(clk.V); len(sorted) > 0 {
@@ -62,8 +62,8 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 			if hi > 0 {
 				gt.SMClockRangePct = Num((hi - lo) / hi * 100)
 				if float64(gt.SMClockRangePct) > s.ClockRangeMaxPct {
-					flag("GPU %d: SM clock ranges %.0f-%.0f MHz in %s (%.1f%%, threshold %g%%)",
-						g.Index, lo, hi, label, float64(gt.SMClockRangePct), s.ClockRangeMaxPct)
+					flag("%s: SM clock ranges %.0f-%.0f MHz in %s (%.1f%%, threshold %g%%)",
+						g.Label(), lo, hi, label, float64(gt.SMClockRangePct), s.ClockRangeMaxPct)
 				}
 			}
 		}
@@ -80,7 +80,7 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 				share := float64(k) / float64(n) * 100
 				gt.ReasonSharePct[r.name] = share
 				if r.throttle && share > s.ReasonShareMaxPct {
-					flag("GPU %d: clocks held down by %s %.1f%% of %s (threshold %g%%)", g.Index, r.name, share, label, s.ReasonShareMaxPct)
+					flag("%s: clocks held down by %s %.1f%% of %s (threshold %g%%)", g.Label(), r.name, share, label, s.ReasonShareMaxPct)
 				}
 			}
 		}

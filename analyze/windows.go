@@ -93,7 +93,7 @@ func buildWindows(d *Data, s Settings) ([]Window, []trace.Warning) {
 func cycleWindows(d *Data, warns *[]trace.Warning) []Window {
 	var cycles []Window
 	openCycle := map[int32]int64{}
-	for _, e := range d.Events {
+	for _, e := range d.windowEvents() {
 		if e.Source != "recorder" || e.Cycle == nil {
 			continue
 		}
@@ -137,7 +137,7 @@ func phaseWindows(d *Data, cycleAt func(int64) int, warns *[]trace.Warning) []Wi
 	var phases []Window
 	open := map[string][]int64{}
 	var openOrder []string
-	for _, e := range d.Events {
+	for _, e := range d.windowEvents() {
 		switch e.Kind {
 		case "phase_start":
 			if len(open[e.Name]) == 0 {

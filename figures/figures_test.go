@@ -167,7 +167,7 @@ func TestManifestErrors(t *testing.T) {
 		{"missing run", fig + "[[figure]]\nkind = \"power\"\nruns = [\"nope/run\"]\nout = \"p.svg\"\n", 7, `[[figure]] #2 runs: "nope/run": no such run directory`},
 		{"glob matching nothing", "[[table]]\nkind = \"analyze\"\nruns = [\"runs/*-nothing\"]\nout = \"r.csv\"\n", 3, `"runs/*-nothing" matches nothing`},
 		{"no runs", "[[figure]]\nkind = \"power\"\nout = \"p.svg\"\n", 1, `no runs`},
-		{"timeline of two", "[[figure]]\nkind = \"timeline\"\nruns = [\"" + filepath.ToSlash(runs) + "/h100-bs*-cycles\"]\nout = \"t.svg\"\n", 3, `a timeline draws one run, and 2 match`},
+		{"timeline of two", "[[figure]]\nkind = \"timeline\"\nruns = [\"" + filepath.ToSlash(runs) + "/h100-bs*-cycles\"]\nout = \"t.svg\"\n", 3, `a timeline figure draws one run, and 2 match`},
 		{"bad extension", "[[figure]]\nkind = \"power\"\nruns = [" + bs8 + "]\nout = \"p.jpg\"\n", 4, `unknown extension .jpg`},
 		{"bad width", fig + "width = \"triple\"\n", 5, `[[figure]] #1 width`},
 		{"table kind", "[[table]]\nkind = \"plot\"\nruns = [" + bs8 + "]\nout = \"r.csv\"\n", 2, `unknown kind "plot": want analyze`},

@@ -211,7 +211,7 @@ func Load(path string) (*Manifest, error) {
 		}
 		f := Figure{Line: line, N: n, DPI: plots.DefaultDPI}
 		if rf.Kind == "" {
-			return nil, fail(line, key, "no kind: want one of timeline, latency, efficiency, pareto, power")
+			return nil, fail(line, key, "no kind: want one of timeline, latency, efficiency, pareto, power, nodes")
 		}
 		if f.Kind, err = plots.ParseKind(rf.Kind); err != nil {
 			return nil, fail(kl("kind"), key+" kind", "%v", err)
@@ -238,8 +238,8 @@ func Load(path string) (*Manifest, error) {
 		if f.Runs, err = m.expand(rf.Runs); err != nil {
 			return nil, fail(kl("runs"), key+" runs", "%v", err)
 		}
-		if f.Kind == plots.Timeline && len(f.Runs) != 1 {
-			return nil, fail(kl("runs"), key+" runs", "a timeline draws one run, and %d match (%s): give each its own [[figure]]", len(f.Runs), strings.Join(m.names(f.Runs), ", "))
+		if (f.Kind == plots.Timeline || f.Kind == plots.Nodes) && len(f.Runs) != 1 {
+			return nil, fail(kl("runs"), key+" runs", "a %s figure draws one run, and %d match (%s): give each its own [[figure]]", f.Kind, len(f.Runs), strings.Join(m.names(f.Runs), ", "))
 		}
 		if err := claim(f.Out, key, kl("out"), key+" out"); err != nil {
 			return nil, err

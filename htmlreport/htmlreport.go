@@ -60,6 +60,11 @@ func Write(w io.Writer, runs []*analyze.Run, s analyze.Settings, version string)
 		if err != nil {
 			rv.Timeline = figView{Kind: string(plots.Timeline), Missing: err.Error()}
 		}
+		if r.Result.Job != nil {
+			if rv.Nodes, err = figure(plots.Nodes, []*analyze.Run{r}); err != nil {
+				rv.Nodes = figView{Kind: string(plots.Nodes), Missing: err.Error()}
+			}
+		}
 		v.Runs = append(v.Runs, rv)
 		v.Compare = append(v.Compare, compareRow(rv, r))
 	}
@@ -102,6 +107,7 @@ var captions = map[plots.Kind]string{
 	plots.Efficiency: "Energy per output token and output tokens per second of each run, with 95% intervals over cycles where there are enough cycles (Student-t below 20 cycles, else BCa).",
 	plots.Pareto:     "Energy per output token against throughput; the Pareto front joined.",
 	plots.Power:      "Distribution (ECDF) of the power samples in each run's steady window.",
+	plots.Nodes:      "Each node's power, its GPUs summed, over the job; the measured windows shaded, with how far the nodes' clocks may misalign them.",
 }
 
 // figure draws kind as inline SVG.
@@ -150,6 +156,7 @@ type runV struct {
 	LatencyNote                               string
 	Warnings                                  []warnV
 	Timeline                                  figView
+	Nodes                                     figView // a job's power per node
 	Env                                       []kv
 	GPUs                                      []gpuV
 	Command                                   string
@@ -239,6 +246,7 @@ func runView(r *analyze.Run) runV {
 		}
 		v.Key = append(v.Key, kv{b.name, fmt.Sprintf("%s median (%s, %.1f s)", ci(b.b.MedianW, 1, "W"), b.b.Source, b.b.DurationS)})
 	}
+	v.Key = append(v.Key, jobKV(res.Job)...)
 	v.Key = append(v.Key, kv{"Requests", fmt.Sprintf("%d", res.Requests.Total)})
 	v.Key = append(v.Key, kv{"Sensor update period", fmt.Sprintf("instant power %s ms, driver buffer %s ms, 1 s average %s ms",
 		num(res.Sensor.InstantPowerUpdatePeriodMs, 1), num(res.Sensor.DriverPowerUpdatePeriodMs, 1), num(res.Sensor.AveragePowerUpdatePeriodMs, 1))})
@@ -256,7 +264,7 @@ func runView(r *analyze.Run) runV {
 			if th.Cycle > 0 && !strings.HasPrefix(th.Window, "cycle ") {
 				name += fmt.Sprintf(" (cycle %d)", th.Cycle)
 			}
-			v.Key = append(v.Key, kv{fmt.Sprintf("%s, GPU %d", name, g.GPU), val})
+			v.Key = append(v.Key, kv{gpuName(&res, g.GPU, fmt.Sprintf("%s, GPU %d", name, g.GPU)), val})
 		}
 	}
 
@@ -329,7 +337,9 @@ func runView(r *analyze.Run) runV {
 		v.Env = append(v.Env, kv{"Source", m.Source.Format})
 	}
 	for _, g := range m.GPUs {
-		v.GPUs = append(v.GPUs, gpuOf(g))
+		gv := gpuOf(g)
+		gv.Name = gpuName(&r.Result, g.Index, gv.Name)
+		v.GPUs = append(v.GPUs, gv)
 	}
 	if c := m.Command; c != nil {
 		v.Command = shellJoin(c.Argv)

@@ -51,3 +51,25 @@ func TestWriteRealRun(t *testing.T) {
 		}
 	}
 }
+
+// A multi-node job's page says what it is: the job, its clocks, each
+// node's share, the tasks, and the power per node.
+func TestWriteJob(t *testing.T) {
+	s := analyze.DefaultSettings()
+	runs, err := analyze.Open([]string{"../testdata/jobs/sim-2nodes"}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, runs, s, "v"); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"<dt>Job</dt><dd>slurm job 3.0: 2 of 2 nodes, 4 of 4 tasks", "<dt>Clocks</dt><dd>on n1&#39;s clock",
+		"<dt>Node n2</dt><dd>GPUs 2, 3, tasks 2, 3; measured", "<dt>Tasks</dt><dd>0 (sampler on n1) exit 0;",
+		"<h3>Power per node</h3>", "llem simulated GPU (n2 GPU 1)", "GPU 3 (n2 GPU 1)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

@@ -50,6 +50,11 @@ func Draw(kind Kind, runs []*Run, w Width) (*Figure, error) {
 		return pareto(st, runs)
 	case Power:
 		return powerFig(st, runs)
+	case Nodes:
+		if len(runs) != 1 {
+			return nil, fmt.Errorf("nodes: draws one job; %d were given (plot each job on its own)", len(runs))
+		}
+		return nodesFig(st, runs[0])
 	}
 	return nil, fmt.Errorf("unknown kind %q: want one of %s", kind, kindList())
 }

@@ -34,6 +34,7 @@ const (
 	bs32    = runsDir + "h100-bs32-cycles"   // 5 cycles, batch 32
 	long    = runsDir + "h100-bs32-long"     // one 210 s measure, 2464 requests
 	matmul  = runsDir + "h100-matmul-cycles" // 3 cycles of a load step, no requests
+	simJob  = "../testdata/jobs/sim-2nodes"  // a two-node Slurm job, simulated GPUs
 )
 
 var (
@@ -47,7 +48,7 @@ var (
 func runs(t *testing.T, dirs ...string) []*Run {
 	t.Helper()
 	loadOnce.Do(func() {
-		all, err := analyze.Open([]string{bs8, bs32, long, matmul}, analyze.DefaultSettings(), nil)
+		all, err := analyze.Open([]string{bs8, bs32, long, matmul, simJob}, analyze.DefaultSettings(), nil)
 		loaded, loadErr = map[string]*Run{}, err
 		for _, r := range all {
 			loaded[r.Dir] = r
@@ -83,6 +84,7 @@ var goldenCases = []struct {
 	{"efficiency", Efficiency, []string{bs8, bs32, long}, Single},
 	{"pareto", Pareto, []string{bs8, bs32, long}, Single},
 	{"power", Power, []string{bs8, bs32, long}, Single},
+	{"nodes", Nodes, []string{simJob}, Single},
 }
 
 // TestGolden draws each kind from the shipped runs and compares the PNG
@@ -278,6 +280,8 @@ func TestErrors(t *testing.T) {
 		{Efficiency, []string{matmul}, "no run has requests"},
 		{Pareto, []string{matmul}, "no run has requests"},
 		{Kind("bar"), []string{bs8}, "unknown kind"},
+		{Nodes, []string{bs8}, "not a multi-node job"},
+		{Nodes, []string{simJob, simJob}, "draws one job; 2 were given"},
 	} {
 		_, err := Draw(tc.kind, runs(t, tc.dirs...), Single)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

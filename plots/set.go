@@ -8,7 +8,8 @@ import (
 )
 
 // WriteSet draws the standard set of `llem analyze --plots` into dir: a
-// timeline of each run (<run-base>-timeline), and across the runs the
+// timeline of each run (<run-base>-timeline) and the power per node of
+// each multi-node job (<job-base>-nodes), and across the runs the
 // latency, efficiency, pareto and power figures, each as SVG and PNG. A
 // figure the runs cannot give (latency without requests) is skipped with
 // a note. It says on log where the figures are.
@@ -49,6 +50,11 @@ func WriteSet(dir string, runs []*Run, log io.Writer) error {
 		}
 		if err := write(base+"-timeline", Timeline, runs[i:i+1]); err != nil {
 			return err
+		}
+		if r.Result.Job != nil {
+			if err := write(base+"-nodes", Nodes, runs[i:i+1]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range []Kind{Latency, Efficiency, Pareto, Power} {

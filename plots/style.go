@@ -25,10 +25,11 @@ const (
 	Efficiency Kind = "efficiency" // energy per output token and tokens/s per run, with CIs over cycles
 	Pareto     Kind = "pareto"     // energy per output token against tokens/s, Pareto front marked
 	Power      Kind = "power"      // ECDF of the power samples in each run's steady window
+	Nodes      Kind = "nodes"      // one multi-node job: each node's power over time
 )
 
 // Kinds lists every figure, in the order the help text gives them.
-var Kinds = []Kind{Timeline, Latency, Efficiency, Pareto, Power}
+var Kinds = []Kind{Timeline, Latency, Efficiency, Pareto, Power, Nodes}
 
 // ParseKind checks a --kind value.
 func ParseKind(s string) (Kind, error) {

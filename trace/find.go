@@ -7,23 +7,28 @@ import (
 	"sort"
 )
 
-// RunsIn is dir if it is a run (it holds meta.json), else the runs one
-// level inside it, else two levels, in name order; nothing if dir is not a
-// directory or holds no run.
+// RunsIn is dir if it is a run (it holds meta.json) or a job directory (it
+// holds a job manifest: its node runs are one experiment), else the runs
+// and job directories one level inside it, else two levels, in name order;
+// nothing if dir is not a directory or holds neither.
 func RunsIn(dir string) []string {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil {
+	if isUnit(dir) {
 		return []string{dir}
 	}
 	for _, pattern := range []string{"*", filepath.Join("*", "*")} {
-		mm, _ := filepath.Glob(filepath.Join(dir, pattern, MetaFile))
-		if len(mm) > 0 {
-			out := make([]string, len(mm))
-			for i, p := range mm {
-				out[i] = filepath.Dir(p)
+		mm, _ := filepath.Glob(filepath.Join(dir, pattern))
+		var out []string
+		for _, p := range mm {
+			// A node's run inside a job found at this level belongs to
+			// its job, found at the level above.
+			if isUnit(p) && !IsJobDir(filepath.Dir(p)) {
+				out = append(out, p)
 			}
+		}
+		if len(out) > 0 {
 			sort.Strings(out)
 			return out
 		}
@@ -31,8 +36,16 @@ func RunsIn(dir string) []string {
 	return nil
 }
 
-// FindRuns expands paths into run directories (RunsIn of each, in the
-// order given). A path that is not a directory, or holds no run, is an
+// isUnit: dir is a run or a job directory.
+func isUnit(dir string) bool {
+	if st, err := os.Stat(filepath.Join(dir, MetaFile)); err == nil && !st.IsDir() {
+		return true
+	}
+	return IsJobDir(dir)
+}
+
+// FindRuns expands paths into run and job directories (RunsIn of each, in
+// the order given). A path that is not a directory, or holds no run, is an
 // error naming it.
 func FindRuns(paths []string) ([]string, error) {
 	var dirs []string

@@ -39,11 +39,14 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 	}
 	var gpus []string
 	for _, g := range r.GPUs {
-		s := fmt.Sprintf("%d %s", g.Index, g.Name)
-		if g.Lost {
-			s += " (LOST during the run)"
+		name := g.Name
+		if g.Node != "" {
+			name = gpuLabel(r, g.Index) + " " + name
 		}
-		gpus = append(gpus, s)
+		if g.Lost {
+			name += " (LOST during the run)"
+		}
+		gpus = append(gpus, fmt.Sprintf("%d %s", g.Index, name))
 	}
 	fmt.Fprintf(w, "run       %s  [%s, %s]\n", r.Run, status, r.Device)
 	fmt.Fprintf(w, "gpus      %s\n", strings.Join(gpus, "; "))
@@ -60,6 +63,7 @@ func runTable(w io.Writer, res *analyze.Results, r *analyze.RunResult) error {
 		fmt.Fprintf(w, "labels    %s\n", strings.Join(kv, " "))
 	}
 	s := res.Settings
+	jobLines(w, r.Job)
 	fmt.Fprintf(w, "settings  %s (BCa %d resamples, %g%%, seed %d; steady %s)\n\n",
 		short(res.SettingsHash), s.Resamples, s.Confidence*100, s.Seed, s.Steady)
 
@@ -165,8 +169,8 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
 		}
 		for _, g := range th.GPUs {
-			fmt.Fprintf(w, "thermal   %s GPU %d: %s..%s C seen, %s C/min, change %s C (%s), SM %s..%s MHz, under load %s s before",
-				where, g.GPU, num(g.TempMinC, 0), num(g.TempMaxC, 0), signed(g.TempSlopeCPerMin, 2), signed(g.TempChangeC, 1),
+			fmt.Fprintf(w, "thermal   %s %s: %s..%s C seen, %s C/min, change %s C (%s), SM %s..%s MHz, under load %s s before",
+				where, gpuLabel(r, g.GPU), num(g.TempMinC, 0), num(g.TempMaxC, 0), signed(g.TempSlopeCPerMin, 2), signed(g.TempChangeC, 1),
 				analyze.TempVerdict(g), num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
 			if th.PowerTrend != nil && len(th.GPUs) == 1 {
 				fmt.Fprintf(w, ", power drift %+.2f%% (MK p %.2g)", th.PowerTrend.DriftPct, th.PowerTrend.MKP)
@@ -278,13 +282,15 @@ func ci(iv bootstrap.Interval, prec int) string {
 }
 
 // CSVColumns are the fixed columns of CSV; labels follow as label:KEY.
-var CSVColumns = []string{"run", "run_id", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
+var CSVColumns = []string{"run", "run_id", "node", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
 	"energy_per_output_token_j", "output_tokens", "output_tokens_per_s", "requests", "energy_per_request_j",
 	"energy_j", "energy_integrated_j", "energy_disagreement_pct", "energy_adjusted_j",
 	"mean_power_w", "p5_power_w", "p95_power_w", "max_power_w", "uncertainty_pct", "samples", "warnings", "settings_hash"}
 
 // CSV writes one row per run and window, for sweeps: each run's labels
-// (batch=8, ...) become label:KEY columns so runs can be grouped.
+// (batch=8, ...) become label:KEY columns so runs can be grouped. A job's
+// window is followed by a row per node with the node's share (node set;
+// the job's own row has it empty).
 func CSV(w io.Writer, res *analyze.Results) error {
 	var labels []string
 	for _, r := range res.Runs {
@@ -316,7 +322,7 @@ func CSV(w io.Writer, res *analyze.Results) error {
 			for _, wn := range wr.Warnings {
 				codes = append(codes, wn.Code)
 			}
-			row := []string{r.Run, r.RunID, strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
+			row := []string{r.Run, r.RunID, "", strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
 				strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS),
 				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), strconv.Itoa(wr.Requests),
 				f(wr.EnergyPerRequestJ), f(wr.EnergyJ), f(wr.EnergyIntegratedJ), f(wr.DisagreementPct), f(wr.EnergyAdjustedJ),
@@ -327,6 +333,21 @@ func CSV(w io.Writer, res *analyze.Results) error {
 			}
 			if err := cw.Write(row); err != nil {
 				return err
+			}
+			for _, nw := range wr.Nodes {
+				row := make([]string, len(head))
+				copy(row, []string{r.Run, r.RunID, nw.Node, strconv.FormatBool(r.Complete), wr.Name, wr.Kind,
+					strconv.Itoa(wr.Cycle), strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS)})
+				row[slices.Index(head, "energy_j")] = f(nw.EnergyJ)
+				row[slices.Index(head, "energy_integrated_j")] = f(nw.EnergyIntegratedJ)
+				row[slices.Index(head, "mean_power_w")] = f(nw.MeanPowerW)
+				row[slices.Index(head, "settings_hash")] = res.SettingsHash
+				for i, k := range labels {
+					row[len(CSVColumns)+i] = r.Labels[k]
+				}
+				if err := cw.Write(row); err != nil {
+					return err
+				}
 			}
 		}
 	}

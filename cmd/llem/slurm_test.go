@@ -9,7 +9,6 @@ package main_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -168,6 +167,8 @@ func TestSlurm(t *testing.T) {
 	t.Run("Sbatch", func(t *testing.T) { testSbatchExample(t, c) })
 	t.Run("SamplerFails", func(t *testing.T) { testSamplerFails(t, c) })
 	t.Run("NoSlurm", func(t *testing.T) { testNoSlurm(t, c) })
+	t.Run("JobAnalysis", func(t *testing.T) { testJobAnalysis(t, c) })
+	t.Run("JobNotShared", func(t *testing.T) { testJobNotShared(t, c) })
 }
 
 // srun -N2 --ntasks-per-node=2: one sampler per node sampling the step's
@@ -283,19 +284,11 @@ test "$SLURM_PROCID" != 3 || exit 3`
 		t.Errorf("marks by task %v, want %v", starts, want)
 	}
 
-	// Each node's directory is an ordinary run: llem analyze finds and
-	// reads both.
-	a := llem(t, nil, "analyze", "--json", jobDir)
-	if a.code != 0 {
-		t.Fatalf("llem analyze %s: exit %d\n%s", jobDir, a.code, a.stderr)
-	}
-	var doc any
-	if err := json.Unmarshal([]byte(a.stdout), &doc); err != nil {
-		t.Fatalf("llem analyze --json: %v", err)
-	}
+	// Each node's directory is an ordinary run, analysed alone when named;
+	// the job directory is one experiment (job_test.go).
 	for _, n := range []string{"n1", "n2"} {
-		if !strings.Contains(a.stdout, filepath.Join(jobDir, n)) {
-			t.Errorf("llem analyze did not analyse node %s's run", n)
+		if runs := analyzeJSON(t, filepath.Join(jobDir, n)); len(runs) != 1 || len(runs[0].GPUs) != 2 || runs[0].Job != nil {
+			t.Errorf("llem analyze of node %s's run: %+v", n, runs)
 		}
 	}
 }

@@ -44,7 +44,8 @@ func checkGolden(t *testing.T, golden, got string) {
 }
 
 // TestAnalyzeGolden pins `llem analyze`'s table and JSON of every shipped
-// run: a change to any number or word of them shows here, and is
+// run and job (a job's CSV too, with its rows per node): a change to any
+// number or word of them shows here, and is
 // regenerated with `go test ./internal/cli -run AnalyzeGolden -update`
 // after looking at the diff.
 func TestAnalyzeGolden(t *testing.T) {
@@ -57,9 +58,14 @@ func TestAnalyzeGolden(t *testing.T) {
 	if err != nil || len(runs) == 0 {
 		t.Fatalf("no shipped runs: %v", err)
 	}
-	for _, m := range runs {
+	jobs, _ := filepath.Glob("testdata/jobs/*/manifest")
+	for _, m := range append(runs, jobs...) {
 		run := filepath.Dir(m)
-		for _, format := range []struct{ flag, ext string }{{"", ".txt"}, {"--json", ".json"}} {
+		formats := []struct{ flag, ext string }{{"", ".txt"}, {"--json", ".json"}}
+		if filepath.Base(m) == "manifest" {
+			formats = append(formats, struct{ flag, ext string }{"--csv", ".csv"})
+		}
+		for _, format := range formats {
 			args := []string{"analyze", "-q", run}
 			if format.flag != "" {
 				args = []string{"analyze", "-q", format.flag, run}

@@ -16,7 +16,7 @@ func plotCommand() *ucli.Command {
 		ArgsUsage:   "RUN_DIR|DIR... --kind KIND -o FILE",
 		Description: helpText("plot"),
 		Flags: append(methodologyFlags(),
-			&ucli.StringFlag{Name: "kind", Aliases: []string{"k"}, Usage: "the `KIND` of figure: timeline, latency, efficiency, pareto or power"},
+			&ucli.StringFlag{Name: "kind", Aliases: []string{"k"}, Usage: "the `KIND` of figure: timeline, latency, efficiency, pareto, power or nodes"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "the `FILE` to write; its extension (.pdf, .svg, .png) picks the format"},
 			&ucli.StringFlag{Name: "width", Value: "single", Usage: "the figure's `WIDTH`: single (3.5 in, one column of a two-column paper) or double (7 in, the page)"},
 			&ucli.IntFlag{Name: "dpi", Value: plots.DefaultDPI, Usage: "a PNG's resolution: `N` dots per inch"},
@@ -30,7 +30,7 @@ func plotCommand() *ucli.Command {
 
 func runPlot(c *ucli.Context) error {
 	if c.String("kind") == "" {
-		return usagef("plot: no --kind: want one of timeline, latency, efficiency, pareto, power")
+		return usagef("plot: no --kind: want one of timeline, latency, efficiency, pareto, power, nodes")
 	}
 	kind, err := plots.ParseKind(c.String("kind"))
 	if err != nil {
