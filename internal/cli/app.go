@@ -95,6 +95,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *ucli.App {
 		Commands: []*ucli.Command{
 			recordCommand(),
 			markCommand(),
+			loadCommand(),
 			infoCommand(),
 			checkCommand(),
 			analyzeCommand(),
