@@ -314,7 +314,7 @@ func (r *run) dispatch(ctx context.Context, start time.Time) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	one := func(k int64, body []byte, in int64, ph phase) {
-		r.end(r.q.do(ctx, k, requestID(k), body, in, ph))
+		r.end(r.q.do(ctx, requestID(k), body, in, ph))
 	}
 	cfg := r.g.cfg
 	if cfg.Rate == 0 {

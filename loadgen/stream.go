@@ -35,7 +35,6 @@ var errStalled = errors.New("stalled")
 // result is what one request did, for the summary. Stamps are client
 // clock, ns since the Unix epoch.
 type result struct {
-	k                       int64
 	phase                   phase // the phase it started in
 	startNs, firstNs, endNs int64
 	lastTokenNs             int64
@@ -88,9 +87,10 @@ func (q *requester) send(m events.Message) {
 	}
 }
 
-// do sends request k (id) with body and waits for its end.
-func (q *requester) do(ctx context.Context, k int64, id string, body []byte, inputTokens int64, ph phase) result {
-	res := result{k: k, phase: ph, input: inputTokens}
+// do sends request id with body and waits for its end. inputTokens is the
+// prompt's length when known (else -1), ph the phase it is sent in.
+func (q *requester) do(ctx context.Context, id string, body []byte, inputTokens int64, ph phase) result {
+	res := result{phase: ph, input: inputTokens}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stall := time.AfterFunc(q.stall, func() { cancel(errStalled) })
@@ -133,9 +133,9 @@ func (q *requester) do(ctx context.Context, k int64, id string, body []byte, inp
 // finish_reason before the stream ended.
 func (q *requester) read(ctx context.Context, body io.Reader, stall *time.Timer, res *result, tk *tokenEvents) (fail, detail string) {
 	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	var data []byte      // the data lines of the event being read
-	var usage int64 = -1 // the server's completion tokens so far; -1: none given
+	sc.Buffer(make([]byte, 0, 4<<10), 16<<20) // a chunk's line is ~300 bytes; a long one may grow it
+	var data []byte                           // the data lines of the event being read
+	var usage int64 = -1                      // the server's completion tokens so far; -1: none given
 	done, finished := false, false
 	for sc.Scan() {
 		now := time.Now().UnixNano()
