@@ -96,7 +96,7 @@ func New(d *Data, name string, s Settings) *Run {
 		if w.Measured {
 			th := c.thermal(w)
 			for _, f := range th.Flags {
-				rr.warn(Warning{Code: "thermal", Message: f, Window: windowLabel(w)})
+				rr.warn(f)
 			}
 			rr.Thermal = append(rr.Thermal, th)
 		}

@@ -251,7 +251,6 @@ func (c *runCtx) p0Observed(spans [][2]int64) string {
 	return "observed: " + strings.Join(parts, ", ")
 }
 
-
 func joinNames(ws []Window) string {
 	var s []string
 	for _, w := range ws {

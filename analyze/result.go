@@ -128,12 +128,12 @@ type WindowResult struct {
 	SpecUncertaintyPct    Num `json:"spec_uncertainty_pct"`
 	EdgeUncertaintyPct    Num `json:"edge_uncertainty_pct"`
 	// IntegratedUncertaintyPct is the 95% bound of energy_integrated_j.
-	IntegratedUncertaintyPct Num            `json:"energy_integrated_uncertainty_pct"`
-	Samples                  int            `json:"samples"`
-	SensorUpdates            int            `json:"sensor_updates"`
-	GPUs                     []GPUWindow    `json:"gpus"`
+	IntegratedUncertaintyPct Num                 `json:"energy_integrated_uncertainty_pct"`
+	Samples                  int                 `json:"samples"`
+	SensorUpdates            int                 `json:"sensor_updates"`
+	GPUs                     []GPUWindow         `json:"gpus"`
 	Steady                   *steady.PowerResult `json:"steady,omitempty"`
-	Warnings                 []Warning      `json:"warnings"`
+	Warnings                 []Warning           `json:"warnings"`
 	// SimTruthEnergyJ is a simulated run's true energy of the window,
 	// summed over GPUs (the sim_truth table): what energy_j and
 	// energy_integrated_j estimate. Absent for real GPUs.
@@ -205,20 +205,31 @@ type ThermalResult struct {
 	GPUs   []GPUThermal `json:"gpus"`
 	// PowerTrend is of the summed power in 1 s bins.
 	PowerTrend *trend.Trend `json:"power_trend"`
-	Flags      []string     `json:"flags"`
+	// PowerDriftCause, for a flagged power drift, says what moved with it:
+	// "thermal", "workload", "thermal and workload" or "unexplained".
+	PowerDriftCause string    `json:"power_drift_cause,omitempty"`
+	Flags           []Warning `json:"flags"`
 }
 
 // GPUThermal is one GPU's thermal state over a window.
 type GPUThermal struct {
-	GPU              int                `json:"gpu"`
-	TempStartC       Num                `json:"temp_start_c"`
-	TempEndC         Num                `json:"temp_end_c"`
-	TempSlopeCPerMin Num                `json:"temp_slope_c_per_min"`
-	SMClockMinMHz    Num                `json:"sm_clock_min_mhz"`
-	SMClockMaxMHz    Num                `json:"sm_clock_max_mhz"`
-	SMClockRangePct  Num                `json:"sm_clock_range_pct"`
-	ReasonSharePct   map[string]float64 `json:"clock_event_reason_share_pct"`
-	LoadedBeforeS    Num                `json:"loaded_before_s"`
+	GPU              int `json:"gpu"`
+	TempStartC       Num `json:"temp_start_c"`
+	TempEndC         Num `json:"temp_end_c"`
+	TempMinC         Num `json:"temp_min_c"`           // lowest seen in the window
+	TempMaxC         Num `json:"temp_max_c"`           // highest seen in the window
+	TempSlopeCPerMin Num `json:"temp_slope_c_per_min"` // least squares
+	// TempChangeC is the Theil-Sen slope times the window's length: the
+	// change a drift implies, which whole-degree flicker leaves near 0.
+	TempChangeC Num `json:"temp_change_c"`
+	TempTrendP  Num `json:"temp_trend_p"` // Mann-Kendall, two-sided
+	// TempDrift: the temperature drifts (docs/results.md, thermal checks).
+	TempDrift       bool               `json:"temp_drift"`
+	SMClockMinMHz   Num                `json:"sm_clock_min_mhz"`
+	SMClockMaxMHz   Num                `json:"sm_clock_max_mhz"`
+	SMClockRangePct Num                `json:"sm_clock_range_pct"`
+	ReasonSharePct  map[string]float64 `json:"clock_event_reason_share_pct"`
+	LoadedBeforeS   Num                `json:"loaded_before_s"`
 }
 
 // BaselineResult holds the idle and loaded-idle (P0) power.

@@ -56,12 +56,13 @@ type Settings struct {
 	SteadyTolerancePct float64 `json:"steady_tolerance_pct"`
 	SteadyMinS         float64 `json:"steady_min_s"`     // shorter windows are too short to judge
 	SteadyTailFrac     float64 `json:"steady_tail_frac"` // trailing levels below this fraction of the load's are a tail
-	MaxNumSeqs   int        `json:"max_num_seqs"` // ML.ENERGY window; 0: the largest concurrency seen
+	MaxNumSeqs         int     `json:"max_num_seqs"`     // ML.ENERGY window; 0: the largest concurrency seen
 
 	// Thermal drift and conditioning.
 	ConditioningS       float64 `json:"conditioning_s"` // load before a window (audit CP-2: 60 s)
 	LoadGapS            float64 `json:"load_gap_s"`     // idle gaps shorter than this still count as load
 	TempSlopeMaxCPerMin float64 `json:"temp_slope_max_c_per_min"`
+	TempMinChangeC      float64 `json:"temp_min_change_c"` // a drift the sensor resolves: its whole-degree step
 	PowerDriftMaxPct    float64 `json:"power_drift_max_pct"`
 	TrendAlpha          float64 `json:"trend_alpha"` // Mann-Kendall significance
 	ClockRangeMaxPct    float64 `json:"clock_range_max_pct"`
@@ -80,7 +81,7 @@ func DefaultSettings() Settings {
 		SpecAccuracyW: 5, CounterUpdateMs: 100, CounterDelayMs: 10, DriverPowerWindowMs: 20, InstantPowerWindowMs: 25,
 		DisagreementPct: 5,
 		Steady:          SteadyPELT, SteadyBinMs: 100, SteadyPenaltyFactor: 15, SteadyMinSegment: 2, SteadyTolerancePct: 1, SteadyMinS: 5, SteadyTailFrac: 0.5,
-		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
+		ConditioningS: 60, LoadGapS: 2, TempSlopeMaxCPerMin: 1, TempMinChangeC: 1, PowerDriftMaxPct: 2, TrendAlpha: 0.05,
 		ClockRangeMaxPct: 5, ReasonShareMaxPct: 1,
 		P0SettleS: 1, P0MinUpdates: 30,
 	}
@@ -235,6 +236,7 @@ func (s *Settings) Validate() error {
 	check(s.ConditioningS >= 0, "conditioning_s", "must be >= 0, got %g", s.ConditioningS)
 	check(s.LoadGapS >= 0, "load_gap_s", "must be >= 0, got %g", s.LoadGapS)
 	check(s.TempSlopeMaxCPerMin > 0, "temp_slope_max_c_per_min", "must be > 0, got %g", s.TempSlopeMaxCPerMin)
+	check(s.TempMinChangeC >= 0, "temp_min_change_c", "must be >= 0, got %g", s.TempMinChangeC)
 	check(s.PowerDriftMaxPct > 0, "power_drift_max_pct", "must be > 0, got %g", s.PowerDriftMaxPct)
 	check(s.TrendAlpha > 0 && s.TrendAlpha < 1, "trend_alpha", "must be in (0, 1), got %g", s.TrendAlpha)
 	check(s.ClockRangeMaxPct > 0, "clock_range_max_pct", "must be > 0, got %g", s.ClockRangeMaxPct)

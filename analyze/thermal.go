@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/llem/llem/analyze/trend"
 )
@@ -33,12 +34,16 @@ var reasonNames = []struct {
 // for the summed power its trend in 1 s bins.
 func (c *runCtx) thermal(w Window) ThermalResult {
 	s := c.s
-	th := ThermalResult{Window: w.Name, Cycle: w.Cycle, GPUs: []GPUThermal{}, Flags: []string{}}
+	th := ThermalResult{Window: w.Name, Cycle: w.Cycle, GPUs: []GPUThermal{}, Flags: []Warning{}}
 	label := windowLabel(w)
-	flag := func(format string, args ...any) { th.Flags = append(th.Flags, fmt.Sprintf(format, args...)) }
+	flagAs := func(code, format string, args ...any) {
+		th.Flags = append(th.Flags, Warning{Code: code, Message: fmt.Sprintf(format, args...), Window: label})
+	}
+	flag := func(format string, args ...any) { flagAs("thermal", format, args...) }
 	minLoaded := math.Inf(1)
 	for _, g := range c.d.GPUs {
-		gt := GPUThermal{GPU: g.Index, TempStartC: NaN, TempEndC: NaN, TempSlopeCPerMin: NaN, SMClockMinMHz: NaN,
+		gt := GPUThermal{GPU: g.Index, TempStartC: NaN, TempEndC: NaN, TempMinC: NaN, TempMaxC: NaN, TempSlopeCPerMin: NaN,
+			TempChangeC: NaN, TempTrendP: NaN, SMClockMinMHz: NaN,
 			SMClockMaxMHz: NaN, SMClockRangePct: NaN, ReasonSharePct: map[string]float64{}, LoadedBeforeS: NaN}
 		if v, ok := g.Temperature.At(w.StartNs); ok {
 			gt.TempStartC = Num(v)
@@ -46,17 +51,9 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 		if v, ok := g.Temperature.At(w.EndNs); ok {
 			gt.TempEndC = Num(v)
 		}
-		temp := g.Temperature.Slice(w.StartNs, w.EndNs)
-		if temp.Len() >= 2 {
-			ts := make([]float64, temp.Len())
-			for i, t := range temp.T {
-				ts[i] = float64(t-w.StartNs) / 1e9
-			}
-			gt.TempSlopeCPerMin = Num(trend.TempSlopePerMin(ts, temp.V))
-			if math.Abs(float64(gt.TempSlopeCPerMin)) > s.TempSlopeMaxCPerMin {
-				flag("GPU %d: temperature changes by %.2f C/min in %s (threshold %g C/min): not thermally stable",
-					g.Index, float64(gt.TempSlopeCPerMin), label, s.TempSlopeMaxCPerMin)
-			}
+		if gt.TempDrift = c.tempDrift(&gt, g, w); gt.TempDrift {
+			flag("GPU %d: temperature drifts by %+.1f C across %s (%+.2f C/min, Mann-Kendall p = %.2g; thresholds %g C/min and %g C): not thermally stable",
+				g.Index, float64(gt.TempChangeC), label, float64(gt.TempSlopeCPerMin), float64(gt.TempTrendP), s.TempSlopeMaxCPerMin, s.TempMinChangeC)
 		}
 		clk := g.SMClock.Slice(w.StartNs, w.EndNs)
 		if sorted := sortedFinite(clk.V); len(sorted) > 0 {
@@ -93,6 +90,8 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 		}
 		th.GPUs = append(th.GPUs, gt)
 	}
+	// What moved on the GPUs, for the cause of a power drift below.
+	gpusMoved := len(th.Flags) > 0
 	if !math.IsInf(minLoaded, 1) && minLoaded < s.ConditioningS {
 		flag("%s opened after only %.1f s under load (at least %g s of thermal conditioning wanted)", label, minLoaded, s.ConditioningS)
 	}
@@ -109,11 +108,146 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 	if tr, err := trend.Fit(ts, ps); err == nil {
 		th.PowerTrend = &tr
 		if math.Abs(tr.DriftPct) > s.PowerDriftMaxPct && tr.MKP < s.TrendAlpha {
-			flag("power drifts by %.2f%% of its mean across %s (Mann-Kendall p = %.2g; threshold %g%%)",
-				tr.DriftPct, label, tr.MKP, s.PowerDriftMaxPct)
+			cause, why := c.driftCause(gpusMoved, tr, w)
+			th.PowerDriftCause = cause
+			flagAs("power_drift", "power drifts by %.2f%% of its mean across %s (Mann-Kendall p = %.2g; threshold %g%%): %s",
+				tr.DriftPct, label, tr.MKP, s.PowerDriftMaxPct, why)
 		}
 	}
 	return th
+}
+
+// tempDrift fills the temperature fields of gt over w and says whether
+// the temperature drifts. The sensor reads whole degrees, so over a short
+// window a least-squares slope of 41/42 flicker can be several C/min and
+// mean nothing. A drift is a slope above the threshold that the sensor can
+// resolve: its Theil-Sen change across the window, which flicker leaves
+// near 0, is at least TempMinChangeC (one step of the sensor by default),
+// and the Mann-Kendall test finds a monotonic trend.
+func (c *runCtx) tempDrift(gt *GPUThermal, g *GPU, w Window) bool {
+	if v, ok := g.Temperature.At(w.StartNs); ok {
+		gt.TempStartC = Num(v)
+	}
+	if v, ok := g.Temperature.At(w.EndNs); ok {
+		gt.TempEndC = Num(v)
+	}
+	temp := g.Temperature.Slice(w.StartNs, w.EndNs)
+	if sorted := sortedFinite(temp.V); len(sorted) > 0 {
+		gt.TempMinC, gt.TempMaxC = Num(sorted[0]), Num(sorted[len(sorted)-1])
+	}
+	if temp.Len() < 2 {
+		return false
+	}
+	ts := make([]float64, temp.Len())
+	for i, t := range temp.T {
+		ts[i] = float64(t-w.StartNs) / 1e9
+	}
+	gt.TempSlopeCPerMin = Num(trend.TempSlopePerMin(ts, temp.V))
+	tr, err := trend.Fit(ts, temp.V)
+	if err != nil {
+		return false
+	}
+	gt.TempChangeC = Num(tr.TheilSenSlope * float64(w.EndNs-w.StartNs) / 1e9)
+	gt.TempTrendP = Num(tr.MKP)
+	s := c.s
+	return math.Abs(float64(gt.TempSlopeCPerMin)) > s.TempSlopeMaxCPerMin &&
+		math.Abs(float64(gt.TempChangeC)) >= s.TempMinChangeC && tr.MKP < s.TrendAlpha
+}
+
+// TempVerdict says in words what the temperature did: "drifting",
+// "stable", or "no temperature".
+func TempVerdict(g GPUThermal) string {
+	switch {
+	case g.TempDrift:
+		return "drifting"
+	case math.IsNaN(float64(g.TempMinC)):
+		return "no temperature"
+	}
+	return "stable"
+}
+
+// Causes of a power drift.
+const (
+	DriftThermal  = "thermal"
+	DriftWorkload = "workload"
+	DriftBoth     = "thermal and workload"
+	DriftUnknown  = "unexplained"
+)
+
+// driftCause says why the power of w drifted, from what moved with it,
+// in a word (the Drift constants) and in a sentence. A GPU whose
+// temperature drifts or whose clocks range or are held down (thermal,
+// from the GPUs' flags) makes it thermal. The workload moved when the
+// requests in flight trend in the direction of the power, or the output
+// token rate trends either way (longer contexts change the work per
+// token), each by more than the power drift threshold and significantly.
+func (c *runCtx) driftCause(thermal bool, power trend.Trend, w Window) (string, string) {
+	var moved []string
+	drifts := func(bins []float64, sameSign bool) (trend.Trend, bool) {
+		if len(bins) < 3 {
+			return trend.Trend{}, false
+		}
+		ts := make([]float64, len(bins))
+		for k := range bins {
+			ts[k] = float64(k) + 0.5
+		}
+		tr, err := trend.Fit(ts, bins)
+		ok := err == nil && tr.MKP < c.s.TrendAlpha && math.Abs(tr.DriftPct) > c.s.PowerDriftMaxPct &&
+			(!sameSign || (tr.DriftPct > 0) == (power.DriftPct > 0))
+		return tr, ok
+	}
+	if tr, ok := drifts(c.concurrencyBins(w.StartNs, w.EndNs, 1e9), true); ok {
+		moved = append(moved, fmt.Sprintf("the requests in flight by %+.1f%%", tr.DriftPct))
+	}
+	if tr, ok := drifts(c.tokenRateBins(w.StartNs, w.EndNs, 1e9), false); ok {
+		moved = append(moved, fmt.Sprintf("the output token rate by %+.1f%%", tr.DriftPct))
+	}
+	workload := len(moved) > 0
+	switch {
+	case thermal && workload:
+		return DriftBoth, "both the temperature or clocks and the workload moved with it (" + strings.Join(moved, ", ") + ")"
+	case thermal:
+		return DriftThermal, "thermal: the temperature or the clocks moved with it"
+	case workload:
+		return DriftWorkload, "it follows the workload: " + strings.Join(moved, " and ") + " across the window"
+	}
+	return DriftUnknown, "neither the temperature, the clocks, the requests in flight nor the token rate moved with it"
+}
+
+// concurrencyBins is the time-averaged number of requests in flight in
+// bins of binNs over [start, end); nil without requests.
+func (c *runCtx) concurrencyBins(start, end, binNs int64) []float64 {
+	if len(c.reqs.Requests) == 0 || end <= start {
+		return nil
+	}
+	bins := make([]float64, (end-start+binNs-1)/binNs)
+	for _, sp := range c.reqs.Spans() {
+		a, b := max(sp[0], start), min(sp[1], end)
+		for k := int((a - start) / binNs); a < b && k < len(bins); k++ {
+			lo, hi := start+int64(k)*binNs, start+int64(k+1)*binNs
+			if o := min(b, hi) - max(a, lo); o > 0 {
+				bins[k] += float64(o) / float64(binNs)
+			}
+		}
+	}
+	return bins
+}
+
+// tokenRateBins is the output tokens per second in whole bins of binNs
+// over [start, end); nil without tokens.
+func (c *runCtx) tokenRateBins(start, end, binNs int64) []float64 {
+	tk := c.tokensIn(start, end)
+	n := int((end - start) / binNs)
+	if len(tk) == 0 || n < 1 {
+		return nil
+	}
+	bins := make([]float64, n)
+	for _, t := range tk {
+		if k := int((t.TimestampNs - start) / binNs); k < n {
+			bins[k] += float64(t.Count) / (float64(binNs) / 1e9)
+		}
+	}
+	return bins
 }
 
 // loadedBefore is how long the GPU had been under load when a window

@@ -244,10 +244,13 @@ func runView(r *analyze.Run) runV {
 		num(res.Sensor.InstantPowerUpdatePeriodMs, 1), num(res.Sensor.DriverPowerUpdatePeriodMs, 1), num(res.Sensor.AveragePowerUpdatePeriodMs, 1))})
 	for _, th := range res.Thermal {
 		for _, g := range th.GPUs {
-			val := fmt.Sprintf("%s..%s °C (%s °C/min), SM clock %s..%s MHz", num(g.TempStartC, 0), num(g.TempEndC, 0),
-				signed(g.TempSlopeCPerMin, 2), num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0))
+			val := fmt.Sprintf("%s..%s °C seen, %s °C/min, change %s °C (%s), SM clock %s..%s MHz", num(g.TempMinC, 0), num(g.TempMaxC, 0),
+				signed(g.TempSlopeCPerMin, 2), signed(g.TempChangeC, 1), analyze.TempVerdict(g), num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0))
 			if th.PowerTrend != nil && len(th.GPUs) == 1 {
 				val += fmt.Sprintf(", power drift %+.2f%% (Mann-Kendall p %.2g)", th.PowerTrend.DriftPct, th.PowerTrend.MKP)
+				if th.PowerDriftCause != "" {
+					val += ", " + th.PowerDriftCause
+				}
 			}
 			name := "Thermal, " + th.Window
 			if th.Cycle > 0 && !strings.HasPrefix(th.Window, "cycle ") {

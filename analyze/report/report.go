@@ -161,11 +161,14 @@ func summaryLines(w io.Writer, r *analyze.RunResult) {
 			where += fmt.Sprintf(" (cycle %d)", th.Cycle)
 		}
 		for _, g := range th.GPUs {
-			fmt.Fprintf(w, "thermal   %s GPU %d: %s..%s C (%s C/min), SM %s..%s MHz, under load %s s before",
-				where, g.GPU, num(g.TempStartC, 0), num(g.TempEndC, 0), signed(g.TempSlopeCPerMin, 2),
-				num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
+			fmt.Fprintf(w, "thermal   %s GPU %d: %s..%s C seen, %s C/min, change %s C (%s), SM %s..%s MHz, under load %s s before",
+				where, g.GPU, num(g.TempMinC, 0), num(g.TempMaxC, 0), signed(g.TempSlopeCPerMin, 2), signed(g.TempChangeC, 1),
+				analyze.TempVerdict(g), num(g.SMClockMinMHz, 0), num(g.SMClockMaxMHz, 0), num(g.LoadedBeforeS, 1))
 			if th.PowerTrend != nil && len(th.GPUs) == 1 {
 				fmt.Fprintf(w, ", power drift %+.2f%% (MK p %.2g)", th.PowerTrend.DriftPct, th.PowerTrend.MKP)
+				if th.PowerDriftCause != "" {
+					fmt.Fprintf(w, ", %s", th.PowerDriftCause)
+				}
 			}
 			fmt.Fprintln(w)
 		}

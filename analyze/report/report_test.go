@@ -45,7 +45,7 @@ func results() *analyze.Results {
 			SteadyState: &analyze.SteadyResult{Method: "pelt", Window: "measure", Cycle: 1, Class: "none",
 				StartS: nan, EndS: nan, BinMs: 100, Note: "no steady state"},
 			Thermal: []analyze.ThermalResult{{Window: "measure", Cycle: 1, GPUs: []analyze.GPUThermal{{
-				GPU: 0, TempStartC: nan, TempEndC: nan, TempSlopeCPerMin: nan, SMClockMinMHz: nan, SMClockMaxMHz: nan,
+				GPU: 0, TempStartC: nan, TempEndC: nan, TempMinC: nan, TempMaxC: nan, TempSlopeCPerMin: nan, TempChangeC: nan, TempTrendP: nan, SMClockMinMHz: nan, SMClockMaxMHz: nan,
 				SMClockRangePct: nan, LoadedBeforeS: nan}}}},
 			Baseline: analyze.BaselineResult{P0: &analyze.Baseline{Source: "phases p0_hold", DurationS: 3,
 				MedianW: bootstrap.Interval{Estimate: 122, Low: math.NaN(), High: math.NaN(), Degenerate: true}}},
@@ -73,7 +73,7 @@ func TestTableMissingValues(t *testing.T) {
 		"steady    none by pelt in measure, cycle 1; no steady state\n",
 		"baseline  idle: none found\n",
 		"baseline  P0 122.0 (no CI) W median (phases p0_hold, 3.0 s)\n",
-		"thermal   measure (cycle 1) GPU 0: -..- C (- C/min), SM -..- MHz, under load - s before\n",
+		"thermal   measure (cycle 1) GPU 0: -..- C seen, - C/min, change - C (no temperature), SM -..- MHz, under load - s before\n",
 		"sensors   update period: instant power - ms, driver buffer 20.0 ms, 1 s average - ms\n",
 		"warnings  none\n",
 	} {

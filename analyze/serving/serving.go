@@ -63,13 +63,13 @@ type Set struct {
 	// Problems are inconsistencies found, each with how often it occurred.
 	Problems []string
 
-	tokens []Token  // the token events (shared with the caller, not copied)...
-	cum    []int64  // ...and the cumulative count up to and including each...
+	tokens []Token // the token events (shared with the caller, not copied)...
+	cum    []int64 // ...and the cumulative count up to and including each...
 	// ...and the index in Requests of the request each belongs to.
 	tokenReq []int32
-	spread []spread // requests whose tokens are spread over their span
-	ends   []int64  // request_end stamps, sorted
-	firsts []int64  // first_token stamps, sorted: each is one output token
+	spread   []spread // requests whose tokens are spread over their span
+	ends     []int64  // request_end stamps, sorted
+	firsts   []int64  // first_token stamps, sorted: each is one output token
 }
 
 type spread struct {
@@ -450,10 +450,10 @@ func (s *Set) gaps(in []bool) []float64 {
 	return out
 }
 
-// InFlight returns the merged spans during which at least one request was
-// in flight: from its start (or first stamp) to its end, or to the last
+// Spans returns each request's time in flight, in the order of the
+// requests: from its start (or first stamp) to its end, or to the last
 // stamp of the set for a request that never ended.
-func (s *Set) InFlight() [][2]int64 {
+func (s *Set) Spans() [][2]int64 {
 	var last int64
 	for i := range s.Requests {
 		r := &s.Requests[i]
@@ -468,6 +468,13 @@ func (s *Set) InFlight() [][2]int64 {
 		}
 		spans = append(spans, [2]int64{a, b})
 	}
+	return spans
+}
+
+// InFlight returns the merged spans during which at least one request was
+// in flight (Spans, merged).
+func (s *Set) InFlight() [][2]int64 {
+	spans := s.Spans()
 	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
 	var out [][2]int64
 	for _, sp := range spans {

@@ -2,8 +2,8 @@ package steady
 
 import (
 	"fmt"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -49,7 +49,9 @@ func TestStepsOnAPlateau(t *testing.T) {
 			for _, where := range []string{"start", "middle", "end"} {
 				for _, driftPct := range []float64{0, 0.2} {
 					name := fmt.Sprintf("%s, %+.1f%% step at the %s, drift %.1f%%", rate.name, stepPct, where, driftPct)
-					t.Run(name, func(t *testing.T) { checkStep(t, rate.level, rate.sd, rate.perSecond, rate.toleranceW, stepPct, where, driftPct) })
+					t.Run(name, func(t *testing.T) {
+						checkStep(t, rate.level, rate.sd, rate.perSecond, rate.toleranceW, stepPct, where, driftPct)
+					})
 				}
 			}
 		}
@@ -96,8 +98,6 @@ func checkStep(t *testing.T, level, sd float64, perSecond int, tolW, stepPct flo
 		}
 	}
 }
-
-
 
 // A window that lies on a ramp has no steady state, however short the
 // ramp's segments; a ramp followed by a plateau is steady from the
