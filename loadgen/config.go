@@ -156,7 +156,9 @@ func (c *Config) check() (endpoint string, extra map[string]any, err error) {
 		return "", nil, configErr("token_interval", "%v: must be >= 0", c.TokenInterval)
 	}
 	if c.ExtraBody != "" {
-		if err := json.Unmarshal([]byte(c.ExtraBody), &extra); err != nil || extra == nil {
+		dec := json.NewDecoder(strings.NewReader(c.ExtraBody))
+		dec.UseNumber() // numbers pass through as written: a seed of 20 digits stays exact
+		if err := dec.Decode(&extra); err != nil || extra == nil || dec.More() {
 			return "", nil, configErr("extra_body", "%q is not a JSON object such as {\"temperature\":0,\"ignore_eos\":true}", c.ExtraBody)
 		}
 		for _, k := range []string{"model", "stream", "messages", "prompt", "max_tokens"} {

@@ -94,8 +94,8 @@ func (g *Generator) body(k int64) ([]byte, int64) {
 		p = generatedPrompt(g.cfg.Seed, k, g.cfg.PromptTokens, g.cfg.API)
 	}
 	b := make(map[string]any, len(g.extra)+5)
-	for k, v := range g.extra {
-		b[k] = v
+	for key, v := range g.extra {
+		b[key] = v
 	}
 	b["model"] = g.cfg.Model
 	b["stream"] = true

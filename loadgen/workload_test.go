@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -51,6 +52,7 @@ func TestConfigErrors(t *testing.T) {
 		{"token_interval", func(c *Config) { c.TokenInterval = -1 }},
 		{"extra_body", func(c *Config) { c.ExtraBody = "[1]" }},
 		{"extra_body", func(c *Config) { c.ExtraBody = "{" }},
+		{"extra_body", func(c *Config) { c.ExtraBody = `{"a": 1} {"b": 2}` }},
 		{"extra_body", func(c *Config) { c.ExtraBody = `{"max_tokens": 5}` }},
 		{"extra_body", func(c *Config) { c.ExtraBody = `{"stream": false}` }},
 	}
@@ -408,5 +410,45 @@ func TestChunksOfSeveralTokens(t *testing.T) {
 		if (sum.UsageDiffers == 0) == !continuous {
 			t.Errorf("continuous usage %v: %d requests whose usage differed", continuous, sum.UsageDiffers)
 		}
+	}
+}
+
+// --extra-body reaches every request as written, numbers exact, and
+// stream_options may be replaced or removed.
+func TestExtraBody(t *testing.T) {
+	var bodies []map[string]json.RawMessage
+	for _, extra := range []string{
+		`{"seed": 12345678901234567891, "temperature": 0.25, "ignore_eos": true}`,
+		`{"stream_options": null}`,
+	} {
+		srv := &testserver.Server{}
+		cfg := baseConfig(serve(t, srv))
+		cfg.ExtraBody, cfg.Concurrency, cfg.Measure = extra, 1, Limit{Requests: 1}
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := g.body(0)
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, m)
+		if _, err := runLoad(t, cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r := srv.Requests()[0]; r.Usage != (extra != `{"stream_options": null}`) {
+			t.Errorf("%s: usage asked %v", extra, r.Usage)
+		}
+	}
+	if m := bodies[0]; string(m["seed"]) != "12345678901234567891" || string(m["temperature"]) != "0.25" ||
+		string(m["ignore_eos"]) != "true" || string(m["stream_options"]) != `{"include_usage":true}` {
+		t.Errorf("body %v", m)
+	}
+	if _, ok := bodies[1]["stream_options"]; ok {
+		t.Errorf("stream_options null: still sent")
+	}
+	if _, err := New(Config{}); err == nil {
+		t.Error("an empty config accepted")
 	}
 }
