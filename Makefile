@@ -42,6 +42,7 @@ test-python:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzScanSimple$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/nvsmi -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/ptdaemon -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/dcgm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
@@ -83,6 +84,13 @@ figures: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/analyze
+
+# The recorder's event path without a GPU: CPU per event at 1k, 10k and
+# 50k token events/s from 8 connections, and the most one core takes
+# (docs/performance.md). make bench runs it too, for 1 s per rate.
+.PHONY: bench-events
+bench-events:
+	$(GO) test -run '^$$' -bench EventPath -benchtime 5s ./record/eventsrv
 
 # Only the timing of llem analyze on the synthetic 1-hour run; generates it
 # into out/bench/synth-1h the first time.

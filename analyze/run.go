@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -41,19 +42,45 @@ func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
 		return nil, err
 	}
 	var runs []*Run
+	var failed []error
 	for i, dir := range dirs {
 		if progress != nil {
 			fmt.Fprintf(progress, "llem: analysing %s (%d of %d)\n", dir, i+1, len(dirs))
 		}
 		d, err := Load(dir)
 		if err != nil {
-			return nil, err
+			// One unreadable run of a sweep does not cost the others.
+			if progress != nil {
+				fmt.Fprintf(progress, "llem: skipping %s: %v\n", dir, err)
+			}
+			failed = append(failed, err)
+			continue
 		}
 		runs = append(runs, New(d, dir, s))
 	}
 	NameRuns(runs)
+	if len(failed) > 0 {
+		return runs, &SweepError{Failed: failed, Of: len(dirs)}
+	}
 	return runs, nil
 }
+
+// SweepError says which runs of a sweep could not be read; Open still
+// returns the others, analysed.
+type SweepError struct {
+	Failed []error // one per run, naming its directory
+	Of     int     // runs asked for
+}
+
+func (e *SweepError) Error() string {
+	msg := fmt.Sprintf("%d of %d run(s) could not be read", len(e.Failed), e.Of)
+	for _, err := range e.Failed {
+		msg += "\n  " + err.Error()
+	}
+	return msg
+}
+
+func (e *SweepError) Unwrap() []error { return e.Failed }
 
 // Document gathers analysed runs into the document `llem analyze` writes.
 func Document(runs []*Run, s Settings, version string) *Results {
@@ -134,4 +161,29 @@ func NameRuns(runs []*Run) {
 			r.Label = fmt.Sprintf("%s (%d)", base, seen[base])
 		}
 	}
+}
+
+// WindowsFound refuses window specs (Settings.Windows) that no run has: a named window is
+// never silently replaced by another, and analysing nothing is a mistake.
+// A run that lacks them while others have them is analysed with no
+// measured window and a window_not_found warning. The error lists what
+// each run has.
+func WindowsFound(runs []*Run, s Settings) error {
+	if len(s.Windows) == 0 {
+		return nil
+	}
+	for _, r := range runs {
+		if len(r.MeasuredWindows()) > 0 {
+			return nil
+		}
+	}
+	msg := fmt.Sprintf("no run has the window %s", strings.Join(s.Windows, ", "))
+	for _, r := range runs {
+		for _, w := range r.Result.Warnings {
+			if w.Code == "window_not_found" || w.Code == "window_outside_run" {
+				msg += fmt.Sprintf("\n  %s: %s", r.Dir, w.Message)
+			}
+		}
+	}
+	return errors.New(msg)
 }

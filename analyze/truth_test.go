@@ -21,8 +21,9 @@ func (c *simClock) Now() time.Time { return time.Unix(0, c.t) }
 
 // truthRun records a simulated GPU on a fake clock the way llem record
 // does at its defaults: device state every 100 ms, the driver's buffer
-// drained every 500 ms, the energy counter every second and at each load
-// step the recorder makes (a cycle's start and end). The load is idle 5 s,
+// drained every 500 ms, the energy counter every 10 s and at each load
+// step the recorder makes (a cycle's start and end; a client's phase marks
+// are read too, but truthWindows' client-like edges are not marks). The load is idle 5 s,
 // busy busy1, idle 5 s, busy busy2, idle 5 s. It returns the loaded data,
 // with the sim's truth, and the step times.
 func truthRun(t *testing.T, opts sim.Options, busy1, busy2 time.Duration) (*analyze.Data, []int64) {
@@ -57,7 +58,7 @@ func truthRun(t *testing.T, opts sim.Options, busy1, busy2 time.Duration) (*anal
 				readCounter() // the recorder's boundary read
 			}
 		}
-		if rel%1e9 == 0 {
+		if rel%10e9 == 0 || clk.t == end { // and the closing read
 			readCounter()
 		}
 		if (rel-statePhase)%100e6 == 0 {

@@ -208,9 +208,12 @@ func userWindows(d *Data, s Settings, phases []Window, cycleAt func(int64) int, 
 	return users
 }
 
-// markMeasured picks the measurement windows: user windows when given;
-// else every occurrence of the measure phase; else the cycles; else the
-// whole run.
+// markMeasured picks the measurement windows: the user's windows when
+// any are asked for (and none when none of them was found: a window the
+// user named is never silently replaced by another); else every
+// occurrence of the measure phase, or of mlperf_power when the run has no
+// measure phase (a PTDaemon import with --loadgen: MLPerf's window); else
+// the cycles; else the whole run.
 func markMeasured(ws []Window, s Settings) {
 	pick := func(pred func(w Window) bool) bool {
 		any := false
@@ -222,11 +225,14 @@ func markMeasured(ws []Window, s Settings) {
 		}
 		return any
 	}
-	if pick(func(w Window) bool { return w.Kind == KindUser }) {
+	if len(s.Windows) > 0 {
+		pick(func(w Window) bool { return w.Kind == KindUser })
 		return
 	}
-	if pick(func(w Window) bool { return w.Kind == KindPhase && w.Name == s.MeasurePhase }) {
-		return
+	for _, phase := range []string{s.MeasurePhase, trace.PhaseMLPerfPower} {
+		if pick(func(w Window) bool { return w.Kind == KindPhase && w.Name == phase }) {
+			return
+		}
 	}
 	if pick(func(w Window) bool { return w.Kind == KindCycle }) {
 		return

@@ -12,8 +12,8 @@ import (
 
 var execLookPath = exec.LookPath
 
-// startLoops starts one goroutine per kind of reading for g, so the slow
-// energy read never delays the driver-buffer drain or the state poll.
+// startLoops takes g's first readings and starts its sampling schedule:
+// one goroutine for every kind of reading (runSchedule says why).
 func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 	idx := int32(g.Index())
 	var energyMu sync.Mutex // the final read after the loops stop shares prev
@@ -90,18 +90,25 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		drain()
 		poll()
 	})
-	for name, step := range map[string]func() (bool, bool){"energy": readEnergy, "driver_power": drain, "device_state": poll} {
-		// The first reading is taken here, before the phases begin, so the
-		// counter covers the run from its first event on.
-		if ok, _ := step(); !ok {
-			continue
+	// The first reading of each kind is taken here, before the phases
+	// begin, so the counter covers the run from its first event on.
+	var tasks []*task
+	for _, k := range []struct {
+		name string
+		step func() (bool, bool)
+	}{{"device_state", poll}, {"driver_power", drain}, {"energy", readEnergy}} {
+		if ok, _ := k.step(); ok {
+			tasks = append(tasks, &task{interval: r.loops[k.name].interval, stats: r.loops[k.name], step: k.step})
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runLoop(ctx, r.loops[name].interval, r.loops[name], step)
-		}()
 	}
+	if len(tasks) == 0 {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runSchedule(ctx, r.sampleStart, tasks)
+	}()
 }
 
 // readFailed counts a failed read and decides whether the loop goes on. A
@@ -151,5 +158,29 @@ func (r *recorder) readCounters() {
 func (r *recorder) finalReads() {
 	for _, f := range r.final {
 		f()
+	}
+}
+
+// clientPhase is called by the event server when a client starts or ends
+// a phase; it must not block, so it only asks readCountersOnPhase to read.
+func (r *recorder) clientPhase() {
+	select {
+	case r.phaseRead <- struct{}{}:
+	default: // a read is already due
+	}
+}
+
+// readCountersOnPhase reads every GPU's energy counter each time a client
+// starts or ends a phase, until ctx ends, so that the windows the client
+// marks also begin and end on a counter read (within the event server's
+// read interval of the mark).
+func (r *recorder) readCountersOnPhase(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.phaseRead:
+			r.readCounters()
+		}
 	}
 }

@@ -5,22 +5,30 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llem/llem/record/eventsrv"
 	"github.com/llem/llem/trace"
 )
 
-// tableSink owns the table writers. Sampling loops hand rows over through
-// channels; one goroutine appends them and writes a segment of every table
-// each rotation interval, so no sampling loop ever waits on the disk and a
-// killed recorder loses at most one interval of samples.
+// tableSink owns the table writers. Sampling loops append rows to its
+// queues; one goroutine moves them to the writers and writes a segment of
+// every table each rotation interval, so no sampling loop ever waits on the
+// disk and a killed recorder loses at most one interval of samples.
+//
+// Handing rows over does not wake that goroutine: it wakes once per
+// rotation (and when a queue reaches the segment row bound, or the event
+// server's queue is half full). Waking it for every row, as channels did,
+// cost more CPU than the rows themselves.
 type tableSink struct {
-	driverPowerC chan []trace.DriverPowerSample
-	energyC      chan trace.EnergyRead
-	stateC       chan trace.DeviceState
-	eventC       chan trace.Event
-	relayC       chan []trace.Event // other tasks' events in a job (NodeTasks)
-	relayBadC    chan []trace.BadEvent
-	done         chan struct{}
-	quit         chan struct{}
+	mu      sync.Mutex
+	dpQ     []trace.DriverPowerSample
+	enQ     []trace.EnergyRead
+	stQ     []trace.DeviceState
+	evQ     []trace.Event    // the recorder's own events and, in a job, other tasks' (NodeTasks)
+	badQ    []trace.BadEvent // other tasks' bad lines in a job
+	kick    chan struct{}    // a queue reached the row bound
+	done    chan struct{}
+	quit    chan struct{}
+	maxRows int
 
 	dp  *trace.TableWriter[trace.DriverPowerSample]
 	en  *trace.TableWriter[trace.EnergyRead]
@@ -28,25 +36,24 @@ type tableSink struct {
 	ev  *trace.TableWriter[trace.Event]
 	bad *trace.TableWriter[trace.BadEvent]
 
-	clientEvents <-chan trace.Event
-	badEvents    <-chan trace.BadEvent
-	attached     chan struct{}
+	client   *eventsrv.Server
+	attached chan struct{}
 
-	mu  sync.Mutex
-	err error
+	errMu sync.Mutex
+	err   error
 }
+
+// eventSegmentRows bounds an events segment (the other tables keep
+// trace.DefaultMaxSegmentRows).
+const eventSegmentRows = 50_000
 
 func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	s := &tableSink{
-		driverPowerC: make(chan []trace.DriverPowerSample, 256),
-		energyC:      make(chan trace.EnergyRead, 256),
-		stateC:       make(chan trace.DeviceState, 1024),
-		eventC:       make(chan trace.Event, 1024),
-		relayC:       make(chan []trace.Event, 64),
-		relayBadC:    make(chan []trace.BadEvent, 64),
-		done:         make(chan struct{}),
-		quit:         make(chan struct{}),
-		attached:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		quit:     make(chan struct{}),
+		attached: make(chan struct{}),
+		maxRows:  trace.DefaultMaxSegmentRows,
 	}
 	var err error
 	if s.dp, err = trace.NewTableWriter(dir, trace.TableDriverPower, runID, trace.CompareDriverPower); err != nil {
@@ -61,6 +68,10 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	if s.ev, err = trace.NewTableWriter(dir, trace.TableEvents, runID, trace.CompareEvent); err != nil {
 		return nil, err
 	}
+	// At serving rates the events table fills fastest: a segment every
+	// eventSegmentRows keeps the rows held in memory (~150 B each, with
+	// the Parquet writer's copy) to a few tens of MB at 50,000 events/s.
+	s.ev.SetMaxRows(eventSegmentRows)
 	if s.bad, err = trace.NewTableWriter[trace.BadEvent](dir, trace.TableBadEvents, runID, nil); err != nil {
 		return nil, err
 	}
@@ -68,29 +79,114 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	return s, nil
 }
 
-// attachEvents connects the event server's channels; they are drained
-// until the server closes them.
-func (s *tableSink) attachEvents(events <-chan trace.Event, bad <-chan trace.BadEvent) {
-	s.clientEvents, s.badEvents = events, bad
+// attachEvents connects the event server, whose queue is taken until it
+// is done.
+func (s *tableSink) attachEvents(srv *eventsrv.Server) {
+	s.client = srv
 	close(s.attached)
 }
 
-func (s *tableSink) driverPower(rows []trace.DriverPowerSample) { s.driverPowerC <- rows }
-func (s *tableSink) energy(row trace.EnergyRead)                { s.energyC <- row }
-func (s *tableSink) state(row trace.DeviceState)                { s.stateC <- row }
-func (s *tableSink) events(row trace.Event)                     { s.eventC <- row }
-func (s *tableSink) relayed(rows []trace.Event)                 { s.relayC <- rows }
-func (s *tableSink) relayedBad(rows []trace.BadEvent)           { s.relayBadC <- rows }
+// queue appends rows to q and kicks the writer when q reaches the row
+// bound, so a segment is never larger than that.
+func queue[T any](s *tableSink, q *[]T, rows ...T) {
+	s.mu.Lock()
+	*q = append(*q, rows...)
+	full := len(*q) >= s.maxRows
+	s.mu.Unlock()
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *tableSink) driverPower(rows []trace.DriverPowerSample) { queue(s, &s.dpQ, rows...) }
+func (s *tableSink) energy(row trace.EnergyRead)                { queue(s, &s.enQ, row) }
+func (s *tableSink) state(row trace.DeviceState)                { queue(s, &s.stQ, row) }
+func (s *tableSink) events(row trace.Event)                     { queue(s, &s.evQ, row) }
+func (s *tableSink) relayed(rows []trace.Event)                 { queue(s, &s.evQ, rows...) }
+func (s *tableSink) relayedBad(rows []trace.BadEvent)           { queue(s, &s.badQ, rows...) }
 
 func (s *tableSink) fail(err error) {
 	if err == nil {
 		return
 	}
-	s.mu.Lock()
+	s.errMu.Lock()
 	if s.err == nil {
 		s.err = err
 	}
+	s.errMu.Unlock()
+}
+
+func (s *tableSink) loop(rotate time.Duration) {
+	defer close(s.done)
+	<-s.attached
+	tick := time.NewTicker(rotate)
+	defer tick.Stop()
+	var w writeBuffers
+	for {
+		select {
+		case <-s.client.Ready():
+			// Client events are arriving fast: take them before the
+			// server's queue fills and it has to drop.
+			s.takeClient(&w)
+		case <-s.kick:
+			s.moveQueued(&w) // the writers write a segment at the row bound
+		case <-tick.C:
+			s.moveQueued(&w)
+			s.flushAll()
+		case <-s.quit:
+			// The producers have stopped and the server is done: take
+			// everything still queued.
+			<-s.client.Done()
+			s.moveQueued(&w)
+			s.flushAll()
+			return
+		}
+	}
+}
+
+// writeBuffers are the slices handed back and forth with the producers,
+// so that a steady run allocates no new queues.
+type writeBuffers struct {
+	dp   []trace.DriverPowerSample
+	en   []trace.EnergyRead
+	st   []trace.DeviceState
+	ev   []trace.Event
+	cl   []trace.Event
+	bad  []trace.BadEvent
+	rbad []trace.BadEvent
+}
+
+// moveQueued moves every queued row, the client events included, to the
+// table writers (which write a segment whenever one reaches the row bound).
+func (s *tableSink) moveQueued(w *writeBuffers) {
+	s.mu.Lock()
+	s.dpQ, w.dp = swap(s.dpQ, w.dp)
+	s.enQ, w.en = swap(s.enQ, w.en)
+	s.stQ, w.st = swap(s.stQ, w.st)
+	s.evQ, w.ev = swap(s.evQ, w.ev)
+	s.badQ, w.rbad = swap(s.badQ, w.rbad)
 	s.mu.Unlock()
+	s.fail(s.dp.Add(w.dp...))
+	s.fail(s.en.Add(w.en...))
+	s.fail(s.st.Add(w.st...))
+	s.fail(s.ev.Add(w.ev...))
+	s.fail(s.bad.Add(w.rbad...))
+	s.takeClient(w)
+}
+
+// swap returns an emptied spare as the new queue and the queue's rows.
+func swap[T any](q, spare []T) ([]T, []T) {
+	clear(spare)
+	return spare[:0], q
+}
+
+func (s *tableSink) takeClient(w *writeBuffers) {
+	w.cl, w.bad = s.client.Take(w.cl, w.bad)
+	s.fail(s.ev.Add(w.cl...))
+	s.fail(s.bad.Add(w.bad...))
 }
 
 func (s *tableSink) flushAll() {
@@ -101,114 +197,13 @@ func (s *tableSink) flushAll() {
 	s.fail(s.bad.Flush())
 }
 
-func (s *tableSink) loop(rotate time.Duration) {
-	defer close(s.done)
-	<-s.attached
-	tick := time.NewTicker(rotate)
-	defer tick.Stop()
-	// Client events are collected in batches every drainEvery rather than
-	// one by one: waking this goroutine for each of ~1,000 events/s (token
-	// events) cost more CPU than everything else the recorder does. The
-	// server's channel buffers what arrives in between.
-	drain := time.NewTicker(drainEvery)
-	defer drain.Stop()
-	client, bad := s.clientEvents, s.badEvents
-	for {
-		select {
-		case rows := <-s.driverPowerC:
-			s.fail(s.dp.Add(rows...))
-		case row := <-s.energyC:
-			s.fail(s.en.Add(row))
-		case row := <-s.stateC:
-			s.fail(s.st.Add(row))
-		case row := <-s.eventC:
-			s.fail(s.ev.Add(row))
-		case rows := <-s.relayC:
-			s.fail(s.ev.Add(rows...))
-		case rows := <-s.relayBadC:
-			s.fail(s.bad.Add(rows...))
-		case <-drain.C:
-			client, bad = s.drainClient(client, bad)
-		case <-tick.C:
-			s.flushAll()
-		case <-s.quit:
-			// The producers have stopped and the server has closed its
-			// channels: take everything still queued.
-			for client != nil || bad != nil {
-				client, bad = s.drainClient(client, bad)
-				if client != nil || bad != nil {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			s.drainQueued()
-			s.flushAll()
-			return
-		}
-	}
-}
-
-// drainEvery is how often queued client events are collected.
-const drainEvery = 100 * time.Millisecond
-
-// drainClient takes every client event and bad line queued now, without
-// blocking. It returns nil for a channel that has been closed.
-func (s *tableSink) drainClient(client <-chan trace.Event, bad <-chan trace.BadEvent) (<-chan trace.Event, <-chan trace.BadEvent) {
-	if !drainNow(client, func(row trace.Event) { s.fail(s.ev.Add(row)) }) {
-		client = nil
-	}
-	if !drainNow(bad, func(row trace.BadEvent) { s.fail(s.bad.Add(row)) }) {
-		bad = nil
-	}
-	return client, bad
-}
-
-// drainNow passes every value queued in ch to add and reports whether ch
-// is still open. A nil channel is left as it is.
-func drainNow[T any](ch <-chan T, add func(T)) (open bool) {
-	if ch == nil {
-		return false
-	}
-	for {
-		select {
-		case v, ok := <-ch:
-			if !ok {
-				return false
-			}
-			add(v)
-		default:
-			return true
-		}
-	}
-}
-
-func (s *tableSink) drainQueued() {
-	for {
-		select {
-		case rows := <-s.driverPowerC:
-			s.fail(s.dp.Add(rows...))
-		case row := <-s.energyC:
-			s.fail(s.en.Add(row))
-		case row := <-s.stateC:
-			s.fail(s.st.Add(row))
-		case row := <-s.eventC:
-			s.fail(s.ev.Add(row))
-		case rows := <-s.relayC:
-			s.fail(s.ev.Add(rows...))
-		case rows := <-s.relayBadC:
-			s.fail(s.bad.Add(rows...))
-		default:
-			return
-		}
-	}
-}
-
 // close is called after every producer has stopped and the event server
-// has closed its channels; it writes the last segments.
+// has been closed; it writes the last segments.
 func (s *tableSink) close() error {
 	close(s.quit)
 	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
 	return s.err
 }
 

@@ -11,6 +11,11 @@ package trace
 // SchemaVersion is the trace format version this code writes. Readers
 // accept any minor version of the same major version and refuse newer
 // majors with a message that says so.
+//
+// 1.1: a client event's timestamp_ns is its client stamp (ts) moved onto
+// the recorder's clock when that lies in the window in which its line
+// arrived, else the window's nearer edge (1.0: the time the line was
+// read). docs/trace-format.md lists every version.
 const (
 	SchemaMajor   = 1
 	SchemaMinor   = 1

@@ -26,6 +26,7 @@ stderr. Each event carries `ts`, the client clock in ns (time.time_ns());
 the recorder also stamps its arrival. docs/events.md is the reference.
 """
 
+import atexit
 import contextlib
 import json
 import operator
@@ -38,7 +39,7 @@ import weakref
 
 __all__ = [
     "ENV_VAR", "Client", "Request", "client",
-    "request_start", "first_token", "tokens", "request_end",
+    "request_start", "first_token", "tokens", "batch_tokens", "flush_tokens", "request_end",
     "phase_start", "phase_end", "mark", "phase", "request",
 ]
 
@@ -47,6 +48,9 @@ ENV_VAR = "LLEM_EVENTS"
 # How long one send may wait for the recorder before the client gives up on
 # it. The recorder always reads, so hitting this means it is gone or stuck.
 WRITE_TIMEOUT_S = 1.0
+
+# How long batch_tokens() may hold token counts before sending them.
+BATCH_INTERVAL_S = 0.05
 
 # Keys the protocol gives a meaning; every other key is an attribute.
 _INT_FIELDS = ("count", "input_tokens", "output_tokens", "gpu", "ts")
@@ -78,6 +82,12 @@ class Client:
         self._pid = None
         self._broken = False
         self._warned = False
+        self._ids = {}  # request id -> its JSON text, for the token fast path
+        # batch_tokens: request id -> [count, ts of the latest], and when
+        # the oldest pending count was added (monotonic seconds).
+        self._pending = {}
+        self._pending_since = None
+        self.batch_interval = BATCH_INTERVAL_S
         if path is not None:
             with self._lock:
                 self._connect()
@@ -101,6 +111,8 @@ class Client:
                 pass
             self._sock = None
         self._broken = False
+        self._pending = {}  # the parent sends its own
+        self._pending_since = None
 
     def _connect(self):
         # Called with the lock held.
@@ -161,20 +173,47 @@ class Client:
                     self._warned = True
                     print("llem_events: cannot encode %s event: %s" % (kind, e), file=sys.stderr)
             return
+        self._write(line, flush_pending=True)
+
+    def _write(self, line, flush_pending=False):
+        """Send encoded lines. With flush_pending, batched token counts go
+        first, so that the recorder sees every event in the order made."""
         with self._lock:
+            if flush_pending and self._pending:
+                line = self._pending_lines() + line
             if self._broken:
-                self.errors += 1
+                self.errors += line.count(b"\n")
                 return
             if self._sock is None or self._pid != os.getpid():
                 self._connect()
                 if self._sock is None:
+                    self.errors += line.count(b"\n") - 1  # _connect counted one
                     return
             try:
                 self._sock.sendall(line)
             except OSError as e:  # includes socket.timeout
                 self._fail("sending to %s: %s" % (self.path, e))
 
+    def _id_json(self, id):
+        """The JSON text of a request id, remembered: a request's id is
+        sent with each of its tokens."""
+        j = self._ids.get(id)
+        if j is None:
+            if len(self._ids) > 4096:
+                self._ids.clear()
+            j = self._ids[id] = json.dumps(str(id))
+        return j
+
+    def _pending_lines(self):
+        # Called with the lock held: the batched counts as token lines.
+        out = "".join('{"kind":"token","ts":%d,"id":%s,"count":%d}\n' % (ts, self._id_json(id), n)
+                      for id, (n, ts) in self._pending.items())
+        self._pending = {}
+        self._pending_since = None
+        return out.encode("utf-8")
+
     def close(self):
+        self.flush_tokens()
         with self._lock:
             if self._sock is not None:
                 try:
@@ -193,7 +232,49 @@ class Client:
         self.send("first_token", dict(attrs, id=id))
 
     def tokens(self, id, /, count=1, **attrs):
-        self.send("token", dict(attrs, id=id, count=count))
+        if attrs or self.path is None or type(count) is not int or type(id) is not str:
+            self.send("token", dict(attrs, id=id, count=count))
+            return
+        # The event of a serving loop, sent for every token: written
+        # directly rather than through a dict and json.dumps (5 us a call
+        # instead of 13 on the development machine).
+        self._write(('{"kind":"token","ts":%d,"id":%s,"count":%d}\n'
+                     % (time.time_ns(), self._id_json(id), count)).encode("utf-8"), flush_pending=True)
+
+    def batch_tokens(self, id, /, count=1):
+        """Count tokens of a request and send them later, as one token
+        event per request with the summed count, at most
+        `batch_interval` (0.05 s) after the first count held. Any other
+        event of this client sends the held counts first, so the order
+        of events is kept; flush_tokens() sends them now. Each event's ts
+        is the time of the last count it holds.
+
+        This costs about a microsecond a call instead of a socket write,
+        and far fewer events reach the recorder; the price is the timing
+        of single tokens inside the interval (inter-token latency is then
+        known per interval, not per token). Use tokens() when you need
+        every token's time."""
+        if self.path is None:
+            return
+        now = time.time_ns()
+        with self._lock:
+            p = self._pending.get(id)
+            if p is None:
+                self._pending[id] = [count, now]
+            else:
+                p[0] += count
+                p[1] = now
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+                return
+            due = time.monotonic() - self._pending_since >= self.batch_interval
+        if due:
+            self.flush_tokens()
+
+    def flush_tokens(self):
+        """Send the token counts batch_tokens() holds."""
+        if self._pending:
+            self._write(b"", flush_pending=True)
 
     def request_end(self, id, /, input_tokens=None, output_tokens=None, **attrs):
         """Synchronise the device first (torch.cuda.synchronize()) so the
@@ -280,6 +361,8 @@ def client():
         with _default_lock:
             if _default is None:
                 _default = Client()
+                # Token counts held by batch_tokens() go out at exit.
+                atexit.register(_default.flush_tokens)
     return _default
 
 
@@ -293,6 +376,14 @@ def first_token(id, /, **attrs):
 
 def tokens(id, /, count=1, **attrs):
     client().tokens(id, count=count, **attrs)
+
+
+def batch_tokens(id, /, count=1):
+    client().batch_tokens(id, count=count)
+
+
+def flush_tokens():
+    client().flush_tokens()
 
 
 def request_end(id, /, input_tokens=None, output_tokens=None, **attrs):

@@ -155,6 +155,37 @@ class ClientTest(unittest.TestCase):
         ])
         self.assertEqual(c.errors, 0)
 
+    def test_batch_tokens(self):
+        c = self.client
+        c.batch_interval = 3600  # only other events and flush_tokens send them
+        c.request_start("r1")
+        c.batch_tokens("r1")
+        c.batch_tokens("r2", 2)
+        c.batch_tokens("r1", 4)
+        c.tokens("r3", 1)  # sends the held counts first
+        c.batch_tokens('a "quoted" id')
+        c.flush_tokens()
+        c.batch_tokens("r1")
+        c.request_end("r1", 1, 6)
+        got = self.rec.wait(7)
+        self.assertEqual(strip_ts(got), [
+            {"kind": "request_start", "id": "r1"},
+            {"kind": "token", "id": "r1", "count": 5},
+            {"kind": "token", "id": "r2", "count": 2},
+            {"kind": "token", "id": "r3", "count": 1},
+            {"kind": "token", "id": 'a "quoted" id', "count": 1},
+            {"kind": "token", "id": "r1", "count": 1},
+            {"kind": "request_end", "id": "r1", "input_tokens": 1, "output_tokens": 6},
+        ])
+
+    def test_batch_tokens_flushed_by_time(self):
+        c = self.client
+        c.batch_interval = 0.01
+        c.batch_tokens("r", 1)
+        time.sleep(0.02)
+        c.batch_tokens("r", 1)  # the interval has passed: both go out
+        self.assertEqual(strip_ts(self.rec.wait(1)), [{"kind": "token", "id": "r", "count": 2}])
+
     def test_explicit_ts_and_index_ints(self):
         class NumpyLike:
             def __index__(self):

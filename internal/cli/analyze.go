@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,9 +57,12 @@ func runAnalyze(c *ucli.Context) error {
 		debug.SetGCPercent(50)
 	}
 	runs, err := openRuns(c, s)
-	if err != nil {
+	var sweep *analyze.SweepError
+	if err != nil && !(errors.As(err, &sweep) && len(runs) > 0) {
 		return err
 	}
+	// A sweep with unreadable runs reports the others, then fails naming
+	// them (sweep).
 	res := analyze.Document(runs, s, version())
 	err = writeOut(c, func(w io.Writer) error {
 		switch {
@@ -71,6 +75,9 @@ func runAnalyze(c *ucli.Context) error {
 	})
 	if err == nil && c.String("plots") != "" {
 		err = plots.WriteSet(c.String("plots"), runs, c.App.ErrWriter)
+	}
+	if err == nil && sweep != nil {
+		return sweep
 	}
 	return err
 }

@@ -586,3 +586,45 @@ func TestAnalyzeIncompleteRun(t *testing.T) {
 		t.Errorf("table: exit %d\n%s", tab.code, tab.stdout)
 	}
 }
+
+// A --window no run has is an error naming the run's phases, not a
+// silent fall-back to the measure phase.
+func TestAnalyzeWindowNotFound(t *testing.T) {
+	r := runLlem(t, "", "analyze", "-q", "--window", "nosuchphase", bs8Run)
+	if r.code != 2 || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want exit 2 and no output", r.code, r.stdout)
+	}
+	for _, want := range []string{"--window: no run has the window nosuchphase", bs8Run, "phases: idle_before, warmup, measure, p0_hold, cooldown, idle_after"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not contain %q", r.stderr, want)
+		}
+	}
+	r = runLlem(t, "", "analyze", "-q", "--window", "500..600", bs8Run)
+	if r.code != 2 || !strings.Contains(r.stderr, "lies outside the trace") {
+		t.Errorf("a span after the run: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// One unreadable run of a sweep: the others are analysed and written, and
+// the command fails naming it.
+func TestAnalyzeSweepWithBrokenRun(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := os.Mkdir(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "meta.json"), []byte(`{"schema_version": "1.1",`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runLlem(t, "", "analyze", bs8Run, broken)
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	if !strings.Contains(r.stdout, "run       "+bs8Run) {
+		t.Errorf("stdout lacks the readable run's table:\n%s", r.stdout)
+	}
+	for _, want := range []string{"skipping " + broken, "1 of 2 run(s) could not be read", "meta.json"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not contain %q", r.stderr, want)
+		}
+	}
+}

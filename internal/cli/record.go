@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func recordCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "idle-after", Usage: "record the idle GPU for this long after COMMAND exits"},
 			&ucli.IntFlag{Name: "cycles", Value: 1, Usage: "run COMMAND this many times; per-cycle energy is what confidence intervals are built on (use >= 5)"},
 			&ucli.DurationFlag{Name: "cooldown", Usage: "pause between cycles"},
-			&ucli.DurationFlag{Name: "energy-interval", Value: record.DefaultEnergyInterval, Usage: "energy counter read interval (a read costs ~3 ms of CPU on an H100)"},
+			&ucli.DurationFlag{Name: "energy-interval", Value: record.DefaultEnergyInterval, Usage: "energy counter read interval between the reads at every phase and cycle boundary (a read costs ~4 ms of CPU)"},
 			&ucli.DurationFlag{Name: "driver-power-interval", Value: record.DefaultDriverPowerInterval, Usage: "how often to drain the driver's power-sample buffer (it holds ~2.4 s)"},
 			&ucli.DurationFlag{Name: "state-interval", Value: record.DefaultStateInterval, Usage: "device state poll interval, 10ms (100 Hz) to 10s"},
 			&ucli.DurationFlag{Name: "rotate-interval", Value: record.DefaultRotateInterval, Usage: "write a Parquet segment this often; a killed recorder loses at most this much (max 10s)"},
@@ -83,6 +84,14 @@ func runRecord(c *ucli.Context) error {
 	}
 	if c.Bool("quiet") {
 		cfg.Log = quietLog{c.App.ErrWriter}
+	}
+	// The recorder needs at most two threads running Go code at once (the
+	// trace writer and a sampling loop); on a many-core host Go's default
+	// of one per core made every wake-up look for work on all of them,
+	// doubling the CPU each sampled event cost. GOMAXPROCS set in the
+	// environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(min(runtime.NumCPU(), 2))
 	}
 	if !c.Bool("no-slurm") {
 		task, err := slurm.Detect(os.Getenv)

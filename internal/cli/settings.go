@@ -248,5 +248,12 @@ func openRuns(c *ucli.Context, s analyze.Settings) ([]*analyze.Run, error) {
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") {
 		progress = c.App.ErrWriter
 	}
-	return analyze.Open(dirs, s, progress)
+	runs, err := analyze.Open(dirs, s, progress)
+	if err != nil {
+		return runs, err
+	}
+	if err := analyze.WindowsFound(runs, s); err != nil {
+		return nil, usagef("--window: %v", err)
+	}
+	return runs, nil
 }

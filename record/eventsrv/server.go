@@ -1,11 +1,26 @@
 // Package eventsrv is the recorder's end of the LLEM_EVENTS socket: it
-// accepts client connections, parses their lines with events.Parse and
-// hands trace rows to the recorder on bounded channels.
+// accepts client connections, parses their lines (events.ScanSimple, else
+// events.Parse) and queues trace rows for the recorder, which takes them in
+// batches (Take).
 //
 // The server must never slow down or break the run it measures: it never
 // blocks a reader on a slow consumer (events are dropped and counted
 // instead), never holds more than a bounded amount of memory, and never
 // panics on what a client sends.
+//
+// It must also cost the machine as little as possible at serving rates
+// (tens of thousands of token events a second). Waking a reader for every
+// line cost ~50 us of CPU per event, almost all of it in the scheduler and
+// the system calls rather than in parsing. So a busy connection is read in
+// batches: after a read that emptied the socket, its reader sleeps to the
+// next multiple of ReadEvery (all connections on the same ticks), or less
+// for a fast connection, which must be read before its client's writes
+// block (connReader.pause); each read then takes whatever arrived
+// meanwhile. A quiet connection waits in poll(2) and is read as soon as a
+// line comes. The cost per event then falls with the rate instead of
+// being one wake-up each.
+//
+// Batching must not blur when an event happened: see stampedReader.
 package eventsrv
 
 import (
@@ -31,6 +46,7 @@ const (
 	DefaultMaxBadKept   = 10000
 	DefaultCloseGrace   = 250 * time.Millisecond
 	DefaultCloseLimit   = 5 * time.Second
+	DefaultReadEvery    = 100 * time.Millisecond
 )
 
 // MaxSocketPath is the longest socket path the kernel accepts: sun_path is
@@ -46,10 +62,10 @@ type Options struct {
 	// MaxLineBytes bounds one line, newline excluded. A longer line is
 	// discarded up to its newline and counted bad ("oversized").
 	MaxLineBytes int
-	// Buffer is the capacity of the Events channel. When it is full, new
+	// Buffer bounds the events queued for Take. When it is full, new
 	// events are dropped and counted rather than blocking the client.
 	Buffer int
-	// MaxBadKept bounds how many bad lines are delivered on BadEvents;
+	// MaxBadKept bounds how many bad lines are kept for Take;
 	// all of them are counted.
 	MaxBadKept int
 	// CloseGrace is how long Close keeps accepting new connections, and
@@ -64,6 +80,15 @@ type Options struct {
 	// Task, when set, is stored with every accepted event: the job task
 	// (Slurm's SLURM_PROCID) whose command owns the socket.
 	Task *int32
+	// ReadEvery is the longest pause between two reads of a busy
+	// connection (see the package doc; a fast one is read more often);
+	// negative reads at once.
+	ReadEvery time.Duration
+	// OnPhase, if not nil, is called when a phase_start or phase_end
+	// event is accepted, from the connection's reader: it must not block.
+	// The recorder reads the energy counter then, so that the windows the
+	// client marks begin and end on a counter read.
+	OnPhase func()
 }
 
 func (o *Options) setDefaults() {
@@ -82,6 +107,9 @@ func (o *Options) setDefaults() {
 	if o.CloseLimit < o.CloseGrace {
 		o.CloseLimit = max(DefaultCloseLimit, o.CloseGrace)
 	}
+	if o.ReadEvery == 0 {
+		o.ReadEvery = DefaultReadEvery
+	}
 }
 
 // Server receives client events on a Unix socket.
@@ -91,13 +119,20 @@ type Server struct {
 	opts Options
 	ln   *net.UnixListener
 
-	events chan trace.Event
-	bad    chan trace.BadEvent
+	// Accepted events and kept bad lines wait here for Take. The queue
+	// never holds more than Buffer events; bad lines are bounded by
+	// MaxBadKept over the whole run.
+	qmu      sync.Mutex
+	queue    []trace.Event
+	badQueue []trace.BadEvent
+	ready    chan struct{} // signalled when the queue is half full
+	done     chan struct{} // closed once every reader has stopped
 
 	received, accepted, badCount, badKept, dropped atomic.Int64
 
 	mu            sync.Mutex
-	conns         map[net.Conn]struct{}
+	conns         map[int]struct{} // the socket of each open connection
+	wakeR, wakeW  int              // a pipe: Close writes to it to wake readers waiting for data
 	closing       bool
 	closeDeadline time.Time      // set by Close: when accepting stops and a silent connection is cut
 	closeLimit    time.Time      // set by Close: when every connection is cut
@@ -134,15 +169,18 @@ func Listen(path string, now func() int64, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("event socket: %w", err)
 	}
 	s := &Server{
-		path:   path,
-		now:    now,
-		opts:   opts,
-		ln:     ln,
-		events: make(chan trace.Event, opts.Buffer),
-		// Never more than MaxBadKept bad rows are sent, so a channel this
-		// size can never fill and the send never blocks.
-		bad:   make(chan trace.BadEvent, opts.MaxBadKept),
-		conns: make(map[net.Conn]struct{}),
+		path:  path,
+		now:   now,
+		opts:  opts,
+		ln:    ln,
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		conns: make(map[int]struct{}),
+	}
+	if s.wakeR, s.wakeW, err = wakePipe(); err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("event socket: %w", err)
 	}
 	s.readers.Add(1)
 	go s.acceptLoop()
@@ -152,13 +190,28 @@ func Listen(path string, now func() int64, opts Options) (*Server, error) {
 // Path is the socket's path, the value for LLEM_EVENTS.
 func (s *Server) Path() string { return s.path }
 
-// Events delivers accepted events in arrival order per connection. It is
-// closed by Close once every reader has stopped.
-func (s *Server) Events() <-chan trace.Event { return s.events }
+// Take returns the events queued since the last Take, in arrival order
+// per connection, and the rejected lines among the first MaxBadKept. The
+// server goes on queueing into spare and spareBad (emptied first), so a
+// caller that hands back the slices of the previous Take allocates
+// nothing. Once Done is closed, a Take returns everything that is left.
+func (s *Server) Take(spare []trace.Event, spareBad []trace.BadEvent) ([]trace.Event, []trace.BadEvent) {
+	clear(spare) // drop references so the collector can free them
+	clear(spareBad)
+	s.qmu.Lock()
+	evs, bad := s.queue, s.badQueue
+	s.queue, s.badQueue = spare[:0], spareBad[:0]
+	s.qmu.Unlock()
+	return evs, bad
+}
 
-// BadEvents delivers the first MaxBadKept rejected lines. It is closed by
-// Close once every reader has stopped.
-func (s *Server) BadEvents() <-chan trace.BadEvent { return s.bad }
+// Ready is signalled when the queue is half full: take it soon, or new
+// events will be dropped.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Done is closed by Close once every reader has stopped: nothing more will
+// be queued.
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Stats counts lines so far. Received = Accepted + Dropped + Bad once the
 // server is closed (while it runs a line may be between counters).
@@ -177,7 +230,7 @@ func (s *Server) Stats() trace.EventStats {
 // already made (a client that wrote and exited may not have been accepted
 // yet). Open connections may deliver what they sent: one is cut once it has
 // been silent for CloseGrace, or at the latest after CloseLimit. Then Close
-// waits for every reader, closes both channels and removes the socket file.
+// waits for every reader, closes Done and removes the socket file.
 // It always takes at least CloseGrace. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
@@ -185,23 +238,20 @@ func (s *Server) Close() error {
 		s.closing = true
 		// A client that exited has closed its end: its reader drains the
 		// kernel buffer and stops at EOF. On a loaded machine that drain
-		// can outlast the grace, so every read that returns data moves
-		// the deadline on (closingReader); only a silent connection (a
-		// lingering child) or one past CloseLimit is cut.
+		// can outlast the grace, so a connection is cut only once it has
+		// been silent for CloseGrace (connReader), or past CloseLimit.
 		now := time.Now()
 		s.closeDeadline = now.Add(s.opts.CloseGrace)
 		s.closeLimit = now.Add(s.opts.CloseLimit)
 		s.closingFlag.Store(true)
 		s.ln.SetDeadline(s.closeDeadline)
-		for c := range s.conns {
-			c.SetReadDeadline(s.closeDeadline)
-		}
 		s.mu.Unlock()
+		wake(s.wakeW) // readers waiting for data start counting the grace
 
 		s.readers.Wait()
 		s.closeErr = s.ln.Close()
-		close(s.events)
-		close(s.bad)
+		closePipe(s.wakeR, s.wakeW)
+		close(s.done)
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) && s.closeErr == nil {
 			s.closeErr = err
 		}
@@ -229,60 +279,130 @@ func (s *Server) acceptLoop() {
 			conn.Close()
 			continue
 		}
-		s.mu.Lock()
-		if s.closing {
-			conn.SetReadDeadline(s.closeDeadline)
+		// The reader works on its own copy of the socket, outside Go's
+		// network poller (connReader says why).
+		fd, err := detach(conn)
+		if err != nil {
+			continue
 		}
-		s.conns[conn] = struct{}{}
+		s.mu.Lock()
+		s.conns[fd] = struct{}{}
 		s.readers.Add(1)
 		s.mu.Unlock()
+		accepted := s.now()
 		go func() {
 			defer s.readers.Done()
-			s.readLines(closingReader{conn, s})
+			s.readLines(&connReader{fd: fd, s: s}, accepted)
 			s.mu.Lock()
-			delete(s.conns, conn)
+			delete(s.conns, fd)
 			s.mu.Unlock()
-			conn.Close()
+			closeFD(fd)
 		}()
 	}
 }
 
-// closingReader reads a connection; once the server is closing, each read
-// first sets the connection's deadline to CloseGrace from now (capped at
-// CloseLimit), so a connection is cut only after a silence, never while it
-// is still delivering what the client sent before it exited.
-type closingReader struct {
-	conn net.Conn
-	s    *Server
+// stampedReader notes when each read returned, on the recorder's clock,
+// and so the window in which the bytes it returned arrived: after the
+// last read that left the source empty (or the connection's acceptance),
+// and before this read returned.
+//
+// An event is stamped with the client's own time stamp (ts, the wall clock
+// when it was sent) moved onto the recorder's clock, when that lies in the
+// window of the read that completed its line; otherwise with the nearer
+// end of the window. A line without ts gets the time of its read. So
+// reading in batches costs no precision for the clients that send ts (both
+// shipped clients do): a phase_end still marks the instant the client
+// sent it, not the tick at which it was read. A wrong client clock can
+// move a stamp at most to the edge of its window.
+type stampedReader struct {
+	r    io.Reader
+	now  func() int64 // the recorder's clock
+	wall func() int64 // the wall clock clients stamp with
+	// lo and hi bound the arrival of the latest read's bytes (recorder
+	// clock); toRecorder moves a wall-clock time onto the recorder clock.
+	lo, hi     int64
+	toRecorder int64
+	emptied    bool
 }
 
-func (r closingReader) Read(p []byte) (int, error) {
-	if r.s.closingFlag.Load() {
-		r.s.mu.Lock()
-		limit := r.s.closeLimit
-		r.s.mu.Unlock()
-		r.conn.SetReadDeadline(minTime(time.Now().Add(r.s.opts.CloseGrace), limit))
+func (sr *stampedReader) Read(p []byte) (int, error) {
+	n, err := sr.r.Read(p)
+	if n == 0 {
+		return n, err // nothing arrived: the window stays that of the last data
 	}
-	return r.conn.Read(p)
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
+	t := sr.now()
+	sr.toRecorder = t - sr.wall()
+	if sr.emptied {
+		sr.lo = sr.hi
 	}
-	return b
+	sr.hi = t
+	sr.emptied = n < len(p)
+	return n, err
 }
 
-// smallBuffer is the reader's buffer: most lines are under 200 bytes, so a
-// connection costs 4 KiB, and only a longer line grows a per-connection
-// buffer, up to MaxLineBytes.
-const smallBuffer = 4096
+func wallNow() int64 { return time.Now().UnixNano() }
+
+// stamp is the time stamp of an event whose line was completed by the
+// latest read and which carried the client time clientNs (0: none).
+func (sr *stampedReader) stamp(clientNs int64) int64 {
+	if clientNs == 0 {
+		return sr.hi
+	}
+	return min(max(clientNs+sr.toRecorder, sr.lo), sr.hi)
+}
+
+// readBuffer is the reader's buffer: a busy connection delivers ReadEvery
+// worth of lines at a time (100 ms of 6,000 events/s is ~45 KiB), and a
+// line longer than the buffer grows a per-connection copy, up to
+// MaxLineBytes.
+const readBuffer = 64 << 10
+
+// connState is what one connection's reader keeps between lines so that
+// the rows it builds allocate almost nothing: request ids and names seen
+// recently, and blocks of int64s for the optional fields.
+type connState struct {
+	strings map[string]string
+	ints    []int64
+}
+
+// maxInterned bounds a connection's table of request ids and names.
+const maxInterned = 4096
+
+func (c *connState) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if v, ok := c.strings[string(b)]; ok {
+		return v
+	}
+	if len(c.strings) >= maxInterned {
+		clear(c.strings) // request ids come and go: keep only recent ones
+	}
+	v := string(b)
+	c.strings[v] = v
+	return v
+}
+
+// int returns a pointer to a copy of v from a block shared by many rows:
+// one allocation per 512 values instead of one each.
+func (c *connState) int(v int64) *int64 {
+	if len(c.ints) == cap(c.ints) {
+		c.ints = make([]int64, 0, 512)
+	}
+	c.ints = append(c.ints, v)
+	return &c.ints[len(c.ints)-1]
+}
 
 // readLines handles one connection's byte stream until EOF or an error.
-func (s *Server) readLines(r io.Reader) {
-	br := bufio.NewReaderSize(r, smallBuffer)
-	var long []byte // the current line when it outgrows br's buffer
-	n := 0          // length of the current line so far
+// acceptedNs is when the connection was accepted: nothing it sends can
+// have arrived before.
+func (s *Server) readLines(r io.Reader, acceptedNs int64) {
+	sr := &stampedReader{r: r, now: s.now, wall: wallNow, lo: acceptedNs, hi: acceptedNs}
+	br := bufio.NewReaderSize(sr, readBuffer)
+	cs := &connState{strings: make(map[string]string)}
+	var batch []trace.Event // the events of the current read, queued together
+	var long []byte         // the current line when it outgrows br's buffer
+	n := 0                  // length of the current line so far
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -313,25 +433,44 @@ func (s *Server) readLines(r io.Reader) {
 		}
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if lineLen > s.opts.MaxLineBytes {
-			s.rejectLine(line, events.ReasonOversized)
+			s.rejectLine(sr.hi, line, events.ReasonOversized)
 		} else {
-			s.handleLine(line)
+			batch = s.handleLine(batch, sr, cs, line)
 		}
 		long, n = long[:0], 0
+		// Queue the batch once the buffer holds no further complete line
+		// (the next ReadSlice would read the socket), so the queue's lock
+		// is taken once per read rather than once per line. IndexByte
+		// stops at the next line's end, so this costs a line's length.
+		if len(batch) > 0 && (err != nil || bytes.IndexByte(peekBuffered(br), '\n') < 0) {
+			s.enqueue(batch)
+			batch = batch[:0]
+		}
 		if err != nil {
 			return // io.EOF, the Close deadline, or a broken connection
 		}
 	}
 }
 
-// handleLine parses one complete line (without its newline) and delivers it.
-func (s *Server) handleLine(line []byte) {
+// peekBuffered returns what br holds without reading more.
+func peekBuffered(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
+}
+
+// handleLine parses one complete line (without its newline) and appends
+// its event to batch, or keeps it as a bad line.
+func (s *Server) handleLine(batch []trace.Event, sr *stampedReader, cs *connState, line []byte) []trace.Event {
 	// Blank lines (a trailing "\r\n", an `echo` with nothing) are not events.
 	if len(bytes.TrimSpace(line)) == 0 {
-		return
+		return batch
 	}
 	s.received.Add(1)
-	arrival := s.now()
+	var simple events.Simple
+	if events.ScanSimple(line, &simple) {
+		s.notePhase(simple.Kind)
+		return append(batch, simpleEvent(sr, cs, &simple, s.opts.Task))
+	}
 	m, err := events.Parse(line)
 	if err != nil {
 		reason := events.ReasonInvalidJSON
@@ -339,40 +478,94 @@ func (s *Server) handleLine(line []byte) {
 		if errors.As(err, &pe) {
 			reason = pe.Reason
 		}
-		s.keepBad(arrival, reason, line)
-		return
+		s.keepBad(sr.stamp(0), reason, line)
+		return batch
 	}
-	ev, err := toEvent(arrival, &m, s.opts.Task)
+	ev, err := toEvent(sr.stamp(m.TimeNs), &m, s.opts.Task)
 	if err != nil {
 		// An attribute that parsed but will not encode; unreachable with
 		// encoding/json, handled so it can never be lost silently.
-		s.keepBad(arrival, events.ReasonInvalidJSON, line)
-		return
+		s.keepBad(sr.stamp(0), events.ReasonInvalidJSON, line)
+		return batch
 	}
-	select {
-	case s.events <- ev:
-		s.accepted.Add(1)
-	default:
-		s.dropped.Add(1)
+	s.notePhase(m.Kind)
+	return append(batch, ev)
+}
+
+func (s *Server) notePhase(kind string) {
+	if s.opts.OnPhase != nil && (kind == events.KindPhaseStart || kind == events.KindPhaseEnd) {
+		s.opts.OnPhase()
 	}
 }
 
+// enqueue queues a connection's events for Take, dropping (and counting)
+// those that do not fit.
+func (s *Server) enqueue(batch []trace.Event) {
+	s.qmu.Lock()
+	room := s.opts.Buffer - len(s.queue)
+	n := min(max(room, 0), len(batch))
+	s.queue = append(s.queue, batch[:n]...)
+	half := len(s.queue) >= s.opts.Buffer/2
+	s.qmu.Unlock()
+	s.accepted.Add(int64(n))
+	s.dropped.Add(int64(len(batch) - n))
+	clear(batch)
+	if half {
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// simpleEvent builds the row of a line events.ScanSimple read; task is
+// the job task that owns the socket, or nil.
+func simpleEvent(sr *stampedReader, cs *connState, m *events.Simple, task *int32) trace.Event {
+	ev := trace.Event{
+		TimestampNs: sr.stamp(m.TimeNs),
+		GPU:         trace.GPUAll,
+		Kind:        m.Kind,
+		Name:        cs.str(m.Name),
+		RequestID:   cs.str(m.ID),
+		Source:      "client",
+		Task:        task,
+	}
+	if m.TimeNs != 0 {
+		ev.ClientTimestampNs = cs.int(m.TimeNs)
+	}
+	if m.Has&events.HasCount != 0 {
+		ev.Count = cs.int(m.Count)
+	}
+	if m.Has&events.HasInputTokens != 0 {
+		ev.InputTokens = cs.int(m.InputTokens)
+	}
+	if m.Has&events.HasOutputTokens != 0 {
+		ev.OutputTokens = cs.int(m.OutputTokens)
+	}
+	if m.Has&events.HasGPU != 0 {
+		ev.GPU = int32(m.GPU)
+	}
+	return ev
+}
+
 // rejectLine counts a line that was never parsed.
-func (s *Server) rejectLine(raw []byte, reason string) {
+func (s *Server) rejectLine(arrival int64, raw []byte, reason string) {
 	s.received.Add(1)
-	s.keepBad(s.now(), reason, raw)
+	s.keepBad(arrival, reason, raw)
 }
 
 func (s *Server) keepBad(arrival int64, reason string, raw []byte) {
 	s.badCount.Add(1)
-	// Reserve a slot first so concurrent readers never send more than
-	// MaxBadKept rows, which is what keeps the send below from blocking.
+	// Reserve a slot first so concurrent readers never keep more than
+	// MaxBadKept rows.
 	if s.badKept.Add(1) > int64(s.opts.MaxBadKept) {
 		s.badKept.Add(-1)
 		return
 	}
 	raw = bytes.Clone(raw[:min(len(raw), trace.MaxBadEventRaw)])
-	s.bad <- trace.BadEvent{TimestampNs: arrival, Reason: reason, Raw: raw}
+	s.qmu.Lock()
+	s.badQueue = append(s.badQueue, trace.BadEvent{TimestampNs: arrival, Reason: reason, Raw: raw})
+	s.qmu.Unlock()
 }
 
 // toEvent turns a parsed message into an events-table row.

@@ -1,9 +1,11 @@
 package eventsrv
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -59,26 +61,36 @@ func send(t testing.TB, s *Server, data string) {
 	conn.Close()
 }
 
-// drain closes the server and returns everything it delivered.
+// drain closes the server and returns everything it queued.
 func drain(t testing.TB, s *Server) ([]trace.Event, []trace.BadEvent) {
 	t.Helper()
-	var evs []trace.Event
-	var bad []trace.BadEvent
-	done := make(chan struct{})
-	go func() {
-		for b := range s.BadEvents() {
-			bad = append(bad, b)
-		}
-		close(done)
-	}()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for e := range s.Events() {
-		evs = append(evs, e)
+	return s.Take(nil, nil)
+}
+
+// consume takes events as the recorder does, whenever the server says its
+// queue is half full and every few ms, until the server is done, passing
+// each to fn.
+func consume(s *Server, fn func(trace.Event)) {
+	var evs []trace.Event
+	for {
+		done := false
+		select {
+		case <-s.Ready():
+		case <-s.Done():
+			done = true
+		case <-time.After(5 * time.Millisecond):
+		}
+		evs, _ = s.Take(evs, nil)
+		for _, e := range evs {
+			fn(e)
+		}
+		if done {
+			return
+		}
 	}
-	<-done
-	return evs, bad
 }
 
 func (s *Server) activeConns() int {
@@ -113,7 +125,7 @@ func TestGoodEvents(t *testing.T) {
 		t.Fatalf("got %d events, want 4", len(evs))
 	}
 	for i, e := range evs {
-		if e.Source != "client" || e.TimestampNs != int64(1000*(i+1)) {
+		if e.Source != "client" || e.TimestampNs <= 0 || i > 0 && e.TimestampNs < evs[i-1].TimestampNs {
 			t.Errorf("event %d: source %q ts %d", i, e.Source, e.TimestampNs)
 		}
 	}
@@ -229,9 +241,9 @@ func TestConcurrentClients(t *testing.T) {
 	got := make(chan map[string][]int64)
 	go func() {
 		seen := map[string][]int64{}
-		for e := range s.Events() {
+		consume(s, func(e trace.Event) {
 			seen[e.RequestID] = append(seen[e.RequestID], *e.Count)
-		}
+		})
 		got <- seen
 	}()
 	var wg sync.WaitGroup
@@ -321,14 +333,13 @@ func TestClose(t *testing.T) {
 	if d := time.Since(t0); d > 2*time.Second {
 		t.Fatalf("Close took %v", d)
 	}
-	if e, ok := <-s.Events(); !ok || e.Name != "before_close" {
-		t.Fatalf("event sent before Close: %+v, %v", e, ok)
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("Done not closed")
 	}
-	if _, ok := <-s.Events(); ok {
-		t.Fatal("Events not closed")
-	}
-	if _, ok := <-s.BadEvents(); ok {
-		t.Fatal("BadEvents not closed")
+	if evs, bad := s.Take(nil, nil); len(evs) != 1 || evs[0].Name != "before_close" || len(bad) != 0 {
+		t.Fatalf("events sent before Close: %+v, bad %+v", evs, bad)
 	}
 	if _, err := os.Stat(s.Path()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket file left behind: %v", err)
@@ -374,9 +385,7 @@ func TestCloseReadsWhileDelivering(t *testing.T) {
 	var got int
 	done := make(chan struct{})
 	go func() {
-		for range s.Events() {
-			got++
-		}
+		consume(s, func(trace.Event) { got++ })
 		close(done)
 	}()
 	t0 := time.Now()
@@ -413,15 +422,15 @@ func FuzzReadLines(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := Options{MaxLineBytes: 64, Buffer: 4, MaxBadKept: 3}
 		opts.setDefaults()
-		s := &Server{now: counterClock(), opts: opts,
-			events: make(chan trace.Event, opts.Buffer), bad: make(chan trace.BadEvent, opts.MaxBadKept)}
-		s.readLines(bytes.NewReader(data))
+		s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
+		s.readLines(bytes.NewReader(data), 0)
 		st := s.Stats()
 		if st.Received != st.Accepted+st.Dropped+st.Bad {
 			t.Fatalf("stats don't add up: %+v", st)
 		}
-		if st.BadKept > 3 || int(st.BadKept) != len(s.bad) || int(st.Accepted) != len(s.events) {
-			t.Fatalf("stats %+v, %d bad and %d events delivered", st, len(s.bad), len(s.events))
+		evs, bad := s.Take(nil, nil)
+		if st.BadKept > 3 || int(st.BadKept) != len(bad) || int(st.Accepted) != len(evs) {
+			t.Fatalf("stats %+v, %d bad and %d events delivered", st, len(bad), len(evs))
 		}
 		// Every non-blank line is counted exactly once.
 		lines := 0
@@ -433,8 +442,8 @@ func FuzzReadLines(f *testing.F) {
 		if st.Received != int64(lines) {
 			t.Fatalf("received %d, want %d lines", st.Received, lines)
 		}
-		for len(s.bad) > 0 {
-			if b := <-s.bad; len(b.Raw) > trace.MaxBadEventRaw {
+		for _, b := range bad {
+			if len(b.Raw) > trace.MaxBadEventRaw {
 				t.Fatalf("raw of %d bytes kept", len(b.Raw))
 			}
 		}
@@ -464,5 +473,102 @@ func TestTaskStampedOnEvents(t *testing.T) {
 				t.Errorf("event %s: task %s, want %s", e.Kind, got, tc.want)
 			}
 		}
+	}
+}
+
+// chunks is a reader that returns one chunk per Read.
+type chunks [][]byte
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	(*c)[0] = (*c)[0][n:]
+	if len((*c)[0]) == 0 {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestStamps: an event is stamped with its client time moved onto the
+// recorder's clock when that lies in the window in which its line arrived,
+// with the nearer edge of the window otherwise, and with its read's time
+// when it has no client time.
+func TestStamps(t *testing.T) {
+	// The recorder's clock reads 1000, 2000, ... at each read; the wall
+	// clock is 5,000,000 ahead of it.
+	var clock int64
+	now := func() int64 { clock += 1000; return clock }
+	wall := func() int64 { return clock + 5_000_000 }
+	src := chunks{
+		[]byte(`{"kind":"mark","name":"a","ts":5000500}` + "\n"), // read at 1000, window (100, 1000]: 500
+		[]byte(`{"kind":"mark","name":"b","ts":5001500}` + "\n"), // read at 2000, window (1000, 2000]: 1500
+		[]byte(`{"kind":"mark","name":"c","ts":5009000}` + "\n"), // read at 3000: later than the read, so 3000
+		[]byte(`{"kind":"mark","name":"d","ts":1}` + "\n"),       // read at 4000: before the window, so 3000
+		[]byte(`{"kind":"mark","name":"e"}` + "\n"),              // no ts: its read, 5000
+		[]byte(`{"kind":"mark","name":"f","x":1,"ts":5005500}`),  // through Parse: 5500 of (5000, 6000]
+	}
+	opts := Options{}
+	opts.setDefaults()
+	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
+	sr := &stampedReader{r: &src, now: now, wall: wall, lo: 100, hi: 100}
+	// readLines with this reader: as s.readLines does, but with the fake
+	// wall clock.
+	br := bufio.NewReaderSize(sr, readBuffer)
+	cs := &connState{strings: map[string]string{}}
+	var batch []trace.Event
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			batch = s.handleLine(batch, sr, cs, bytes.TrimSuffix(line, []byte("\n")))
+		}
+		if err != nil {
+			break
+		}
+	}
+	want := map[string]int64{"a": 500, "b": 1500, "c": 3000, "d": 3000, "e": 5000, "f": 5500}
+	if len(batch) != len(want) {
+		t.Fatalf("got %d events: %+v", len(batch), batch)
+	}
+	for _, e := range batch {
+		if e.TimestampNs != want[e.Name] {
+			t.Errorf("event %s stamped %d, want %d", e.Name, e.TimestampNs, want[e.Name])
+		}
+	}
+}
+
+// TestPause: a busy connection is read again before it can have queued
+// more than readTarget bytes at its current rate (a client whose writes
+// block would otherwise be throttled), and never later than the next tick.
+func TestPause(t *testing.T) {
+	opts := Options{}
+	opts.setDefaults() // ReadEvery 100 ms
+	s := &Server{opts: opts}
+	tick := time.Unix(0, 0) // on a tick: the next one is a whole ReadEvery away
+	cases := []struct {
+		lastN   int
+		lastGap time.Duration
+		want    time.Duration
+	}{
+		{0, 0, 10 * time.Millisecond},                                     // first read: no rate known
+		{readTarget / 10, 100 * time.Millisecond, 100 * time.Millisecond}, // slow: to the next tick
+		{readTarget / 2, 20 * time.Millisecond, 40 * time.Millisecond},    // time to queue readTarget
+		{readTarget, 20 * time.Millisecond, 10 * time.Millisecond},        // may have blocked: halve
+		{10 * readTarget, 4 * time.Millisecond, 2 * time.Millisecond},
+	}
+	for _, c := range cases {
+		r := &connReader{s: s, lastN: c.lastN, lastGap: c.lastGap}
+		if got := r.pause(tick); got != c.want {
+			t.Errorf("after %d bytes in %v: pause %v, want %v", c.lastN, c.lastGap, got, c.want)
+		}
+	}
+	r := &connReader{s: s}
+	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 10*time.Millisecond {
+		t.Errorf("first pause %v", got)
+	}
+	r = &connReader{s: s, lastN: 1, lastGap: time.Second}
+	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 70*time.Millisecond {
+		t.Errorf("slow connection: pause %v, want the 70 ms to the next tick", got)
 	}
 }

@@ -84,7 +84,7 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 	if err != nil {
 		return fail(err)
 	}
-	fw := &forwarder{dir: dir, log: opts.Log, events: srv.Events(), bad: srv.BadEvents(),
+	fw := &forwarder{dir: dir, log: opts.Log, srv: srv,
 		hello: wireHello{Rank: t.Rank, LocalRank: t.LocalRank, PID: os.Getpid(), LlemVersion: opts.LlemVersion},
 		endC:  make(chan wireEnd, 1), done: make(chan struct{})}
 	go fw.run()
@@ -187,8 +187,8 @@ type forwarder struct {
 	dir    string
 	hello  wireHello
 	log    io.Writer
-	events <-chan trace.Event
-	bad    <-chan trace.BadEvent
+	srv    *eventsrv.Server // the task's socket; its queue is taken until it is done
+	closed bool             // srv is done and its queue was taken after
 	endC   chan wireEnd
 	done   chan struct{}
 
@@ -230,6 +230,7 @@ func (f *forwarder) run() {
 	for {
 		select {
 		case <-tick.C:
+		case <-f.srv.Ready(): // the socket's queue is half full: take it now
 		case e := <-f.endC:
 			end, deadline = &e, time.Now().Add(samplerWait)
 		case <-f.acks:
@@ -269,41 +270,26 @@ func (f *forwarder) run() {
 	}
 }
 
-func (f *forwarder) eventsClosed() bool { return f.events == nil && f.bad == nil }
+func (f *forwarder) eventsClosed() bool { return f.closed }
 
-// gather moves every event waiting on the socket's channels, and the
-// relay's own events, into pending messages.
+// gather moves every event queued by the socket, and the relay's own
+// events, into pending messages.
 func (f *forwarder) gather() {
 	var evs []trace.Event
 	var bad []trace.BadEvent
 	f.mu.Lock()
 	evs, f.own = append(evs, f.own...), nil
 	f.mu.Unlock()
-	for f.events != nil {
+	if !f.closed {
+		// Done is looked at before the queue is taken: once the server
+		// is done, that take holds everything it will ever queue.
 		select {
-		case e, ok := <-f.events:
-			if !ok {
-				f.events = nil
-				continue
-			}
-			evs = append(evs, e)
-			continue
+		case <-f.srv.Done():
+			f.closed = true
 		default:
 		}
-		break
-	}
-	for f.bad != nil {
-		select {
-		case b, ok := <-f.bad:
-			if !ok {
-				f.bad = nil
-				continue
-			}
-			bad = append(bad, b)
-			continue
-		default:
-		}
-		break
+		e, b := f.srv.Take(nil, nil)
+		evs, bad = append(evs, e...), append(bad, b...)
 	}
 	if room := maxBufferedRows - f.held; len(evs)+len(bad) > room {
 		room = max(room, 0)

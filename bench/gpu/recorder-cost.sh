@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The recorder's cost against what a user would run instead, in one device
+# call (~6.5 min on an H200), printing one table with ratios to nvidia-smi
+# (issue 11). From the repository root on the GPU host:
+#
+#   LLEM=bin/llem LLEM_BEFORE=path/to/older/llem bash bench/gpu/recorder-cost.sh
+#
+# LLEM_BEFORE (optional) is an older llem measured too, for the
+# before/after rows. Every process's own CPU is counted (user + system,
+# start-up included: meta.json for llem, getrusage for the others):
+#  A idle GPU, IDLE_S (30 s) each, one after the other: llem at defaults,
+#    [older llem], nvidia-smi -lms 20 and -lms 100 with the issue's four
+#    fields, a pynvml poller at 100 Hz. One at a time: NVML calls from
+#    several processes at once cost each of them several times more CPU
+#    (a first version of this script, running them side by side, saw
+#    llem's state poll cost 10x its lone cost);
+#  B token events from 8 client processes (bench/recorder/event_load.py,
+#    the real Python client) at 0, 1k, 10k and 50k events/s for EVENTS_S
+#    (60 s), one recorder each, side by side; per-event cost = (CPU - the
+#    0-event recorder's CPU rate x wall) / events; [older llem at 0 and 1k];
+#  C bf16 matmul load for LOAD_S (30 s), recorded by llem, [then by the
+#    older llem];
+#  D the example's tokens/s without and with llem, alternating OVH_N (5)
+#    times (bench/gpu/overhead_alt.py).
+# Profiles (llem --cpuprofile) of A, B at 50k and C go to $OUT.
+set -uo pipefail
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/llem-out}; W=${W:-/tmp/llem-cost}
+mkdir -p "$OUT"; rm -rf "$W"; mkdir -p "$W"
+LLEM=${LLEM:-bin/llem}; BEFORE=${LLEM_BEFORE:-}
+IDLE_S=${IDLE_S:-30}; EVENTS_S=${EVENTS_S:-60}; LOAD_S=${LOAD_S:-30}; OVH_N=${OVH_N:-5}
+DEVICE=${DEVICE:-nvml}   # sim for a dry run without a GPU
+B=bench/gpu; R=bench/recorder
+exec > >(tee "$OUT/recorder-cost.txt") 2>&1
+
+echo "== machine"
+nvidia-smi -L 2>&1; nvidia-smi --query-gpu=name,driver_version,persistence_mode,power.limit,temperature.gpu,power.draw --format=csv 2>&1
+echo "cores $(nproc); llem $($LLEM --version)${BEFORE:+; before: $($BEFORE --version)}; $(date -u +%FT%TZ)"
+
+# rec NAME LLEM ARGS... : llem record into $W/NAME, in the background. A
+# recording still going 90 s after its window is interrupted (SIGINT, which
+# llem forwards to its command), so one stuck run cannot hold the others.
+rec() { local name=$1 bin=$2; shift 2
+  timeout -s INT $((EVENTS_S + 90)) "$bin" record --device "$DEVICE" --quiet --out "$W/$name" "$@" > "$W/$name.log" 2>&1 & }
+
+echo "== A: idle GPU, ${IDLE_S}s each, one at a time"
+rec A-llem "$LLEM" --cpuprofile "$OUT/A-llem.prof" -- sleep "$IDLE_S"; wait $!
+[ -n "$BEFORE" ] && { rec A-before "$BEFORE" -- sleep "$IDLE_S"; wait $!; }
+if command -v nvidia-smi >/dev/null; then
+  for ms in 20 100; do
+    python3 $B/measure_cmd.py "nvidia-smi -lms $ms" "$IDLE_S" "$W/smi$ms.csv" -- \
+      nvidia-smi --query-gpu=timestamp,power.draw.instant,temperature.gpu,clocks.sm --format=csv -lms $ms > "$W/A-smi$ms.json"
+  done
+fi
+python3 -c 'import pynvml' 2>/dev/null && python3 $B/pynvml_poller.py "$IDLE_S" > "$W/A-pynvml.json" 2>&1
+
+echo "== B: token events from 8 clients, ${EVENTS_S}s side by side"
+pids=()
+for rate in 0 1000 10000 50000; do
+  prof=(); [ $rate = 50000 ] && prof=(--cpuprofile "$OUT/B-llem-50k.prof")
+  if [ $rate = 0 ]; then rec B-llem-$rate "$LLEM" -- sleep "$EVENTS_S"
+  else rec B-llem-$rate "$LLEM" "${prof[@]}" -- python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
+  pids+=($!)
+done
+if [ -n "$BEFORE" ]; then
+  rec B-before-0 "$BEFORE" -- sleep "$EVENTS_S"; pids+=($!)
+  rec B-before-1000 "$BEFORE" -- python3 $R/event_load.py 1000 "$EVENTS_S" 8; pids+=($!)
+fi
+# Memory of the 50k recorder every 5 s: it must stay flat.
+( sleep 2; p=$(pgrep -f "^[^ ]*llem record --device [a-z]+ --quiet --out $W/B-llem-50000 " | head -1)
+  while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/$p/status; sleep 5; done > "$W/B-rss-50k.txt" ) & rsspid=$!
+wait "${pids[@]}" "$rsspid"
+
+echo "== C: bf16 matmul load, ${LOAD_S}s each"
+load="import torch,time
+a=torch.randn(8192,8192,device='cuda',dtype=torch.bfloat16)
+end=time.time()+$LOAD_S
+while time.time()<end:
+    for _ in range(50): a@a
+    torch.cuda.synchronize()"
+if [ "$DEVICE" = nvml ]; then rec C-llem "$LLEM" --cpuprofile "$OUT/C-llem.prof" -- python3 -c "$load"
+else rec C-llem "$LLEM" --cpuprofile "$OUT/C-llem.prof" -- sleep "$LOAD_S"; fi
+wait $!
+if [ -n "$BEFORE" ]; then
+  if [ "$DEVICE" = nvml ]; then rec C-before "$BEFORE" -- python3 -c "$load"; else rec C-before "$BEFORE" -- sleep "$LOAD_S"; fi
+  wait $!
+fi
+
+echo "== table"
+python3 $B/cost_table.py "$W"
+tar -C "$W" -czf "$OUT/runs.tgz" --exclude='*.parquet' --exclude='*.csv' .
+
+if [ "$DEVICE" = nvml ] && [ "$OVH_N" -gt 0 ]; then
+  echo "== D: the example's tokens/s without and with llem, alternating $OVH_N times"
+  python3 $B/overhead_alt.py "$LLEM" "$OVH_N" --batch 32 --new-tokens 64 --measure-batches 3 2>&1 | grep -v Warning
+fi

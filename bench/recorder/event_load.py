@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Token events at a fixed total rate from several client processes.
+
+Usage: event_load.py RATE_PER_S SECONDS [CLIENTS]   (CLIENTS defaults to 8)
+
+Each client process opens its own connection through llem's Python client
+(clients/python/llem_events.py) and sends RATE/CLIENTS `token` events
+a second, one call of tokens(rid, 1) per event (32 requests in turn), paced
+every millisecond. Run it under `llem record`. It prints one JSON line:
+events sent, the clients' own CPU time and their CPU per event (the
+client-side cost of a token event), and lost events.
+"""
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+import llem_events  # noqa: E402
+
+
+def client(rate, seconds, idx, out):
+    ev = llem_events.Client()
+    ids = ["c%d-r%d" % (idx, i) for i in range(32)]
+    start = time.monotonic()
+    sent = 0
+    in_calls = 0  # CPU time spent inside the client's calls, ns
+    while True:
+        now = time.monotonic() - start
+        if now >= seconds:
+            break
+        due = int(now * rate) - sent
+        c0 = time.thread_time_ns()
+        for _ in range(due):
+            ev.tokens(ids[sent % 32], 1)
+            sent += 1
+        in_calls += time.thread_time_ns() - c0
+        time.sleep(0.002)
+    out.put((sent, in_calls / 1e9, ev.errors))
+
+
+def main():
+    rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    out = mp.Queue()
+    procs = [mp.Process(target=client, args=(rate / n, seconds, i, out)) for i in range(n)]
+    for p in procs:
+        p.start()
+    res = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    sent = sum(r[0] for r in res)
+    cpu = sum(r[1] for r in res)
+    print("event_load: " + json.dumps({
+        "rate": rate, "seconds": seconds, "clients": n, "sent": sent, "lost": sum(r[2] for r in res),
+        "client_call_cpu_s": round(cpu, 3), "client_cpu_us_per_event": round(cpu / sent * 1e6, 2) if sent else None}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+package eventsrv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/llem/llem/trace"
+)
+
+// The event path's cost, without a GPU: clients in another process (this
+// test binary, re-run as TestLoadClient) send token lines over the socket
+// from 8 connections, one write per event as the Python client does, at a
+// fixed total rate; this process runs the server and writes what it takes
+// to an events table as the recorder does. What the benchmark process used
+// (getrusage: user + system) is the recorder's side of the path: reading,
+// parsing, queueing, Parquet encoding and zstd.
+//
+//	go test -run '^$' -bench EventPath -benchtime 5s ./record/eventsrv
+//
+// It reports cpu-ns/event (the issue's target is under 2,000) and
+// events/s/core (events per second of CPU). The rate=max case sends as
+// fast as 8 connections can, in 16 KiB writes: what the server cannot take
+// it drops and counts (dropped), as the recorder does; at the fixed rates
+// nothing may be dropped.
+func BenchmarkEventPath(b *testing.B) {
+	for _, rate := range []int{1000, 10_000, 50_000, 0} {
+		name := "rate=max"
+		if rate > 0 {
+			name = fmt.Sprintf("rate=%d", rate)
+		}
+		b.Run(name, func(b *testing.B) { benchEventPath(b, rate) })
+	}
+}
+
+func benchEventPath(b *testing.B, rate int) {
+	opts := Options{}
+	if os.Getenv("LLEM_BENCH_NOPACE") != "" {
+		opts.ReadEvery = -1
+	}
+	s := start(b, opts)
+	dir := b.TempDir()
+	w, err := trace.NewTableWriter(dir, trace.TableEvents, "bench", trace.CompareEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const clients = 8
+	per := b.N / clients
+	total := per * clients
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$")
+	cmd.Env = append(os.Environ(), "LLEM_LOAD_SOCKET="+s.Path(), "LLEM_LOAD_EACH="+strconv.Itoa(per),
+		"LLEM_LOAD_RATE="+strconv.Itoa(rate/clients))
+	cmd.Stderr = os.Stderr
+	cpu0 := processCPU()
+	t0 := time.Now()
+	b.ResetTimer()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	// The recorder's sink: take at every rotation or
+	// when the server's queue is half full; write a segment per rotation.
+	got := 0
+	var evs []trace.Event
+	tick := time.NewTicker(5 * time.Second) // the recorder's default rotation
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	take := func() {
+		evs, _ = s.Take(evs, nil)
+		got += len(evs)
+		if err := w.Add(evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-s.Ready():
+			take()
+		case <-tick.C:
+			take()
+			if err := w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		case err := <-exited:
+			if err != nil {
+				b.Fatalf("load client: %v", err)
+			}
+			running = false
+		}
+	}
+	tick.Stop()
+	s.Close()
+	take()
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	cpu := processCPU() - cpu0
+	wall := time.Since(t0)
+	st := s.Stats()
+	if int64(got) != st.Accepted || st.Received != int64(total) || st.Bad != 0 || rate > 0 && st.Dropped != 0 {
+		b.Fatalf("sent %d, wrote %d, stats %+v", total, got, st)
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total), "cpu-ns/event")
+	b.ReportMetric(float64(total)/cpu.Seconds(), "events/s/core")
+	b.ReportMetric(float64(total)/wall.Seconds(), "events/s")
+	b.ReportMetric(float64(st.Dropped), "dropped")
+	b.ReportMetric(0, "ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLoadClient is BenchmarkEventPath's client process; it does nothing
+// unless the benchmark runs it.
+func TestLoadClient(t *testing.T) {
+	path := os.Getenv("LLEM_LOAD_SOCKET")
+	if path == "" {
+		t.Skip("run by BenchmarkEventPath")
+	}
+	each, _ := strconv.Atoi(os.Getenv("LLEM_LOAD_EACH"))
+	rate, _ := strconv.Atoi(os.Getenv("LLEM_LOAD_RATE")) // per connection; 0: as fast as possible
+	errs := make(chan error, 8)
+	for c := range 8 {
+		go func() { errs <- loadClient(path, c, each, rate) }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// loadClient sends n token events on one connection: rate a second, one
+// write each, paced every 2 ms; or, at rate 0, as fast as it can.
+func loadClient(path string, c, n, rate int) error {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var out interface{ Write([]byte) (int, error) } = conn
+	var bw *bufio.Writer
+	if rate == 0 {
+		bw = bufio.NewWriterSize(conn, 16<<10)
+		out = bw
+	}
+	line := make([]byte, 0, 128)
+	start := time.Now()
+	for i := 0; i < n; {
+		due := n
+		if rate > 0 {
+			due = min(n, int(time.Since(start).Seconds()*float64(rate)))
+		}
+		for ; i < due; i++ {
+			line = append(line[:0], `{"kind":"token","ts":`...)
+			line = strconv.AppendInt(line, time.Now().UnixNano(), 10)
+			line = append(line, `,"id":"c`...)
+			line = strconv.AppendInt(line, int64(c), 10)
+			line = append(line, "-r"...)
+			line = strconv.AppendInt(line, int64(i%32), 10)
+			line = append(line, `","count":1}`+"\n"...)
+			if _, err := out.Write(line); err != nil {
+				return err
+			}
+		}
+		if rate > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if bw != nil {
+		return bw.Flush()
+	}
+	return nil
+}
