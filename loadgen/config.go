@@ -82,7 +82,7 @@ type Config struct {
 	// at most this often, tokens arriving in between are counted in the
 	// next one (0: one event per streamed chunk).
 	TokenInterval time.Duration
-	APIKey        string // sent as a bearer token when not empty
+	APIKey        string // sent as a bearer token when not empty (RunCommand: OPENAI_API_KEY)
 }
 
 // ConfigError is a Config value the generator cannot use, named by its key.

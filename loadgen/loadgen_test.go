@@ -39,11 +39,19 @@ func recorder(t *testing.T) (ev *events.Client, stop func() []trace.Event) {
 	}
 	var got []trace.Event
 	done := make(chan struct{})
-	go func() {
-		for e := range srv.Events() {
-			got = append(got, e)
+	go func() { // what the recorder's writer does: take the queue when half full, and at the end
+		defer close(done)
+		for {
+			select {
+			case <-srv.Ready():
+				evs, _ := srv.Take(nil, nil)
+				got = append(got, evs...)
+			case <-srv.Done():
+				evs, _ := srv.Take(nil, nil)
+				got = append(got, evs...)
+				return
+			}
 		}
-		close(done)
 	}()
 	return ev, func() []trace.Event {
 		ev.Close()

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/llem/llem/events"
@@ -51,8 +55,8 @@ type Generator struct {
 	client   *http.Client
 }
 
-// New checks cfg and reads its prompts file. Errors about a setting are
-// *ConfigError; errors in the prompts file name the file and line.
+// New checks cfg and reads its prompts file. Errors are *ConfigError; one
+// about the prompts file names the file and line.
 func New(cfg Config) (*Generator, error) {
 	endpoint, extra, err := cfg.check()
 	if err != nil {
@@ -62,7 +66,7 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Prompts != "" {
 		ps, err := ReadPrompts(cfg.Prompts, cfg.API)
 		if err != nil {
-			return nil, err
+			return nil, &ConfigError{Key: "prompts", Msg: err.Error()}
 		}
 		g.prompts = &promptOrder{prompts: ps, seed: cfg.Seed}
 	}
@@ -80,6 +84,32 @@ func New(cfg Config) (*Generator, error) {
 		DisableCompression:  true, // a compressed stream arrives in bursts
 	}}
 	return g, nil
+}
+
+// RunCommand is llem load: it checks cfg and reads its prompts, connects
+// to the recorder when LLEM_EVENTS names one, runs the load until the
+// measure phase ends or SIGINT or SIGTERM (which llem record forwards)
+// interrupts it, and writes the summary to out, also when Run fails. An
+// empty APIKey is read from OPENAI_API_KEY, as vLLM's benchmark reads it.
+func RunCommand(ctx context.Context, cfg Config, out io.Writer) error {
+	if cfg.APIKey == "" {
+		cfg.APIKey = os.Getenv("OPENAI_API_KEY")
+	}
+	g, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	// Unset: a client that sends nothing. Set but unreachable: stop rather
+	// than make a recording without its events.
+	ev, err := events.Dial()
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := g.Run(ctx, ev)
+	return errors.Join(err, sum.WriteText(out))
 }
 
 // requestID names request k in the events.

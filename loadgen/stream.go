@@ -256,6 +256,11 @@ func (q *requester) end(res *result, id, fail, detail string) result {
 	if res.endNs == 0 {
 		res.endNs = time.Now().UnixNano()
 	}
+	// The end comes after the last token: the recorder stamps events with
+	// the client's ts, and analyze counts a token stamped at its request's
+	// end as one after it (the tokens counted at the end by reconcile
+	// carry the end's own stamp).
+	res.endNs = max(res.endNs, res.lastTokenNs+1)
 	if res.startNs == 0 {
 		res.startNs = res.endNs
 	}

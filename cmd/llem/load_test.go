@@ -113,7 +113,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{append(base, "--concurrency", "2"), "load: --duration: the measure phase needs a duration or a number of requests"},
 		{append(base, "--concurrency", "2", "--duration", "1s"), "load: --prompt-tokens: 0: give a prompts file"},
 		{append(base, "--rate", "2", "--arrival", "bursty", "--duration", "1s", "--prompt-tokens", "5"), `load: --arrival: "bursty": want poisson or constant`},
-		{append(base, "--concurrency", "2", "--duration", "1s", "--prompts", bad), "load: " + bad + `:2: unknown key "max_token"`},
+		{append(base, "--concurrency", "2", "--duration", "1s", "--prompts", bad), "load: --prompts: " + bad + `:2: unknown key "max_token"`},
 		{append(base, "--concurrency", "2", "--duration", "1s", "--prompt-tokens", "5", "--extra-body", "{"), "load: --extra-body:"},
 		{append(base, "--concurrency", "2", "--duration", "1s", "--prompt-tokens", "5", "stray"), `load: unexpected argument "stray"`},
 	} {
