@@ -47,6 +47,8 @@ fuzz:
 	$(GO) test ./trace/imports/ptdaemon -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace/imports/dcgm -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./trace -run '^$$' -fuzz '^FuzzSegment$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./loadgen -run '^$$' -fuzz '^FuzzParsePrompt$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./loadgen -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME)
 
 # On a machine with no GPU: summarise a shipped real H100 run, check its
 # counter against its instant power, replay it through the recorder at 20x,

@@ -12,12 +12,21 @@
 // A request that sent no token events but ended with output_tokens has
 // them spread evenly from its first token (or start) to its end: its
 // first_token counts 1 at its stamp, the rest over the span.
+//
+// A request whose request_end carries an error attribute failed (the
+// server returned an error, stalled or dropped the connection; the Python
+// client's request block and llem load send it): the GPU worked for it,
+// so its energy stays in the window, but its tokens are not output, and
+// it is left out of the requests that ended and of the latencies, as
+// vLLM's benchmarks leave out failed requests.
 package serving
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/llem/llem/trace"
 )
@@ -42,6 +51,10 @@ type Request struct {
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
 	allClient                                                         bool  // every event of the request had a client stamp
 	seq                                                               int   // order of creation, for tokenReq
+
+	// Error is the request_end's error attribute ("" when it has none):
+	// the request failed, and its tokens are not output.
+	Error string
 }
 
 // Set is every request of a run, with indexes for window queries.
@@ -101,11 +114,6 @@ func newBuilder(tokens []Token, ids []string) *builder {
 	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens))}, tokens: tokens, ids: ids,
 		problems: map[string]int{}, current: map[string]*Request{}, byToken: make([]*Request, len(ids)),
 		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
-	var total int64
-	for i, tk := range tokens {
-		total += int64(tk.Count)
-		b.s.cum[i] = total
-	}
 	for i, id := range ids {
 		b.tokenIdx[id] = int32(i)
 	}
@@ -208,7 +216,30 @@ func (b *builder) event(e trace.Event) {
 		if e.OutputTokens != nil {
 			r.OutputTokens = *e.OutputTokens
 		}
+		r.Error = errorAttr(e.Attrs)
 	}
+}
+
+// errorAttr is the error attribute of an event's attrs (a JSON object),
+// as text; "" when there is none, or it is null, false or "".
+func errorAttr(attrs string) string {
+	if !strings.Contains(attrs, `"error"`) { // most events: no parse
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(attrs), &m) != nil {
+		return ""
+	}
+	v := m["error"]
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	switch string(v) {
+	case "", "null", "false":
+		return ""
+	}
+	return string(v)
 }
 
 // finish checks every request, spreads the output tokens of those that
@@ -232,6 +263,11 @@ func (b *builder) finish() *Set {
 		tokenEvents := r.StreamedTokens
 		if r.FirstTokenNs != 0 {
 			tokenEvents-- // the first_token's own 1
+		}
+		if r.Error != "" {
+			b.problem("requests that failed (request_end with an error attribute): their tokens are not output, and they are not counted as ended or in latency")
+			s.Requests = append(s.Requests, *r)
+			continue
 		}
 		spreadIt := tokenEvents == 0 && r.OutputTokens > r.StreamedTokens && r.EndNs != 0
 		if r.OutputTokens >= 0 && r.StreamedTokens > 0 && r.OutputTokens != r.StreamedTokens && !spreadIt {
@@ -277,6 +313,15 @@ func (b *builder) finish() *Set {
 	s.tokenReq = make([]int32, len(b.tokenSeq))
 	for i, q := range b.tokenSeq {
 		s.tokenReq[i] = at[q]
+	}
+	// The token events of failed requests count nothing: known only at
+	// their request_end, so the running count is made again here.
+	var total int64
+	for i, tk := range s.tokens {
+		if s.Requests[s.tokenReq[i]].Error == "" {
+			total += int64(tk.Count)
+		}
+		s.cum[i] = total
 	}
 	return s
 }
@@ -353,7 +398,7 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 	in := make([]bool, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
-		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs {
+		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs || r.Error != "" {
 			continue
 		}
 		in[i] = true

@@ -675,3 +675,58 @@ func BenchmarkBuildAndQuery(b *testing.B) {
 		b.Fatal("no tokens counted")
 	}
 }
+
+// A request that ended with an error attribute failed: its first token and
+// token events are not output, it did not end as a served request, and it
+// has no latency; a null, false or empty error is no error.
+func TestFailedRequests(t *testing.T) {
+	attr := func(a string) evOpt { return func(e *trace.Event) { e.Attrs = a } }
+	evs := sortEvents([]trace.Event{
+		// ok: 1 + 4 tokens.
+		ev("request_start", "ok", 100, cts(100)),
+		ev("first_token", "ok", 110, cts(110)),
+		ev("request_end", "ok", 150, cts(150), out(5)),
+		// bad: streamed 1 + 3, then the connection dropped.
+		ev("request_start", "bad", 100, cts(100)),
+		ev("first_token", "bad", 120, cts(120)),
+		ev("request_end", "bad", 160, cts(160), attr(`{"detail":"x","error":"dropped"}`)),
+		// http: failed before any token, with output_tokens given anyway.
+		ev("request_start", "http", 200),
+		ev("request_end", "http", 210, out(7), attr(`{"error":{"status":500}}`)),
+		// nul, no, empty: not failures.
+		ev("request_start", "nul", 300),
+		ev("request_end", "nul", 310, out(2), attr(`{"error":null}`)),
+		ev("request_start", "no", 400),
+		ev("request_end", "no", 410, out(3), attr(`{"error":false,"note":"error"}`)),
+		ev("request_start", "empty", 500),
+		ev("request_end", "empty", 510, out(4), attr(`{"error":""}`)),
+	})
+	toks, ids := tokens(tok{"ok", 130, 130, 4}, tok{"bad", 125, 125, 1}, tok{"bad", 140, 140, 2})
+	s := Build(evs, toks, ids)
+	exercise(s)
+
+	if got, want := s.OutputTokens(t0, t0+s1), float64(5+2+3+4); !near(got, want, 1e-9) {
+		t.Errorf("output tokens %v, want %v: the failed requests' tokens counted", got, want)
+	}
+	if got := s.OutputTokens(t0+120*ms, t0+141*ms); got != 4 {
+		t.Errorf("output tokens in [120, 141) ms = %v, want ok's 4 only", got)
+	}
+	if got := s.Ended(t0, t0+s1); got != 4 {
+		t.Errorf("Ended %d, want 4 (ok, nul, no, empty)", got)
+	}
+	errs := map[string]string{}
+	for _, r := range s.Requests {
+		errs[r.ID] = r.Error
+	}
+	want := map[string]string{"ok": "", "bad": "dropped", "http": `{"status":500}`, "nul": "", "no": "", "empty": ""}
+	if fmt.Sprint(errs) != fmt.Sprint(want) {
+		t.Errorf("errors %v, want %v", errs, want)
+	}
+	l := s.Latency(t0, t0+s1)
+	if len(l.TTFT) != 1 || !near(l.TTFT[0], 0.010, 1e-12) || len(l.E2E) != 4 || len(l.ITL) != 4 {
+		t.Errorf("latency %+v: want ok's TTFT only, and the E2E of the four served requests", l)
+	}
+	if len(s.Problems) != 1 || s.Problems[0] != "2 x requests that failed (request_end with an error attribute): their tokens are not output, and they are not counted as ended or in latency" {
+		t.Errorf("problems %q", s.Problems)
+	}
+}

@@ -412,7 +412,7 @@ func TestOutDirIsNeverOverwritten(t *testing.T) {
 }
 
 func TestHelpTeaches(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"record", "--help"}, {"info", "--help"}, {"mark", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"record", "--help"}, {"info", "--help"}, {"mark", "--help"}, {"load", "--help"}} {
 		r := llem(t, nil, args...)
 		// Every help names the command; each subcommand's help shows examples.
 		wantExamples := args[0] != "--help"

@@ -79,18 +79,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *ucli.App {
 	app := &ucli.App{
-		Name:    "llem",
-		Usage:   "measure the energy of LLM inference with the rigour a paper needs",
-		Version: version(),
-		Description: `llem records raw, high-rate NVML traces of a GPU workload together with the
-workload's own events (requests, tokens, phases), and analyses them later with
-a published methodology.
-
-   llem record --idle-before 10s --idle-after 10s --cycles 5 -- python infer.py
-   llem info llem-run-*/
-   llem record --device sim -- sleep 20     # no GPU needed
-
-See README.md and docs/ for the trace format and the event protocol.`,
+		Name:                   "llem",
+		Usage:                  "measure the energy of LLM inference with the rigour a paper needs",
+		Version:                version(),
+		Description:            helpText("llem"),
 		Reader:                 stdin,
 		Writer:                 stdout,
 		ErrWriter:              stderr,
@@ -103,6 +95,7 @@ See README.md and docs/ for the trace format and the event protocol.`,
 		Commands: []*ucli.Command{
 			recordCommand(),
 			markCommand(),
+			loadCommand(),
 			infoCommand(),
 			checkCommand(),
 			analyzeCommand(),

@@ -23,31 +23,10 @@ import (
 
 func recordCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:      "record",
-		Usage:     "run a command while recording its GPUs and events",
-		ArgsUsage: "[flags] -- COMMAND [ARGS...]",
-		Description: `Runs COMMAND directly (no shell) with stdin, stdout and stderr passed through,
-and records every visible GPU to a run directory: the driver's 50 Hz power
-samples, the energy counter, polled device state (instant and 1 s average power,
-temperature, clocks, P-state, utilisation, clock-event reasons, memory) and the
-events COMMAND sends to the socket named in $LLEM_EVENTS. llem exits with
-COMMAND's exit code (128+N if a signal N killed it). SIGINT and SIGTERM go to
-COMMAND; during an idle phase they end the recording early.
-
-Examples:
-   # five measured cycles with idle phases for the baselines
-   llem record --idle-before 30s --idle-after 30s --cycles 5 --cooldown 10s -- python infer.py
-
-   # only GPUs 0 and 1, into a chosen directory, with labels for comparisons
-   llem record --gpus 0,1 --out runs/bs32 --label batch=32 -- ./serve.sh
-
-   # no GPU: a simulated one with known truth, or a replay of an old run
-   llem record --device sim --seed 1 -- sleep 20
-   llem record --device replay:testdata/runs/h100-bs8-cycles --replay-speed 4 -- sleep 30
-
-   # under Slurm: every task runs its command, one task per node samples the
-   # node's GPUs into traces/JOB/NODE (docs/multinode.md)
-   srun --ntasks-per-node=8 llem record --out traces/%j -- python serve_tp.py`,
+		Name:        "record",
+		Usage:       "run a command while recording its GPUs and events",
+		ArgsUsage:   "[flags] -- COMMAND [ARGS...]",
+		Description: helpText("record"),
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "run directory to create (default: llem-run-DATE-TIME-HOST); under Slurm the job directory, with %j job, %s step, %N node, %% a literal % (default: " + slurm.DefaultOut + ")"},
 			&ucli.BoolFlag{Name: "no-slurm", Usage: "ignore Slurm's environment: record this host as a single run, as outside Slurm"},
