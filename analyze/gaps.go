@@ -137,6 +137,14 @@ func runFacts(d *Data) []Warning {
 // power buffer (a drain too late: the buffer had overflowed), from its
 // driver_power_gap events; each is warned about too (gapWarnings).
 func driverGaps(d *Data) []trace.Gap {
+	// A recorder that finished also put these gaps in meta.json: an event
+	// counts only where meta.json lacks its gap (a killed recorder's run).
+	inMeta := map[[2]int64]bool{}
+	for _, g := range d.Run.Meta.Gaps {
+		if g.Table == trace.TableDriverPower && g.GPU != nil {
+			inMeta[[2]int64{int64(*g.GPU), g.StartNs}] = true
+		}
+	}
 	var gaps []trace.Gap
 	for _, e := range d.Events {
 		if e.Kind != "driver_power_gap" || e.Source != "recorder" {
@@ -150,6 +158,9 @@ func driverGaps(d *Data) []trace.Gap {
 			continue
 		}
 		gpu := int(e.GPU)
+		if inMeta[[2]int64{int64(gpu), a.LastUs * 1000}] {
+			continue
+		}
 		gaps = append(gaps, trace.Gap{Table: trace.TableDriverPower, GPU: &gpu, StartNs: a.LastUs * 1000, EndNs: a.NextUs * 1000,
 			Code: "driver_power_gap", Message: fmt.Sprintf("the driver's power buffer overflowed before it was drained: GPU %d's samples are missing", gpu)})
 	}

@@ -239,6 +239,27 @@ func TestDriverBufferGapEvent(t *testing.T) {
 	}
 }
 
+// A finished recorder writes the overflow twice, as an event and as a
+// meta.json gap: it is one gap, warned once.
+func TestDriverGapInEventAndMetaWarnsOnce(t *testing.T) {
+	d := thermalRun(60, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 9)
+	last, next := (d.Origin+30e9)/1000, (d.Origin+30_300e6)/1000
+	d.Events = append(d.Events, trace.Event{TimestampNs: d.Origin + 31e9, Kind: "driver_power_gap", Source: "recorder",
+		Attrs: fmt.Sprintf(`{"last_us":%d,"next_us":%d,"returned":119}`, last, next)})
+	gpu := 0
+	d.Run.Meta.Gaps = []trace.Gap{{Table: trace.TableDriverPower, GPU: &gpu, StartNs: last * 1000, EndNs: next * 1000,
+		Code: "driver_power_gap", Message: "the driver's power-sample buffer overflowed"}}
+	n := 0
+	for _, w := range analyze.New(d, "overflow", analyze.DefaultSettings()).Result.Warnings {
+		if w.Code == "driver_power_gap" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d driver_power_gap warnings, want 1", n)
+	}
+}
+
 // A window that opens before the first counter read (which of the
 // recorder's loops fired first is chance) still has a counter energy, its
 // sliver from the power samples, within its stated uncertainty.

@@ -13,7 +13,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +73,12 @@ type Config struct {
 	IdleAfter  time.Duration
 	Cycles     int
 	Cooldown   time.Duration
+	// StopGrace is how long the command may take to exit after a stop
+	// signal before its processes are killed [DefaultStopGrace].
+	StopGrace time.Duration
+	// StallAfter is how long one write of the trace may take before the
+	// disk is reported stalled and, at the end, given up on [DefaultStallAfter].
+	StallAfter time.Duration
 
 	Labels      map[string]string
 	LlemVersion string
@@ -100,6 +109,8 @@ func (c *Config) setDefaults() {
 	def(&c.DriverPowerInterval, DefaultDriverPowerInterval)
 	def(&c.StateInterval, DefaultStateInterval)
 	def(&c.RotateInterval, DefaultRotateInterval)
+	def(&c.StopGrace, DefaultStopGrace)
+	def(&c.StallAfter, DefaultStallAfter)
 	if c.Cycles <= 0 {
 		c.Cycles = 1
 	}
@@ -132,7 +143,7 @@ func Record(ctx context.Context, cfg Config) (*Result, error) {
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("no command to record: put it after --, e.g. llem record -- python infer.py")
 	}
-	if _, err := lookPath(cfg.Argv[0]); err != nil {
+	if err := CheckCommand(cfg.Argv[0]); err != nil {
 		return nil, err
 	}
 	gpus, err := selectGPUs(cfg.Backend, cfg.GPUs)
@@ -144,14 +155,6 @@ func Record(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r := newRecorder(cfg, gpus)
 	return r.run(ctx)
-}
-
-func lookPath(name string) (string, error) {
-	p, err := execLookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("command %q: %w", name, err)
-	}
-	return p, nil
 }
 
 func selectGPUs(b Backend, want []int) ([]GPU, error) {
@@ -186,14 +189,36 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
 
-// makeRunDir refuses to write into a non-empty directory, so an earlier
-// run is never overwritten.
+// makeRunDir creates the run directory, or takes an existing one that is
+// empty and the recording user's own. An earlier run is never overwritten,
+// and a directory another user owns (or may write into, as any user may
+// into a world-writable one without the sticky bit) is refused: its owner
+// could replace the run's files while it records.
 func makeRunDir(dir string) error {
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", dir, err)}
+		}
+		return nil
+	case err != nil:
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", dir, err)}
+	case !st.IsDir():
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s exists and is not a directory; choose a new one", dir)}
+	}
+	if entries, err := os.ReadDir(dir); err != nil {
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", dir, err)}
+	} else if len(entries) > 0 {
 		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: directory exists and is not empty; choose a new one", dir)}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s: %v", dir, err)}
+	if uid, ok := ownerOf(st); ok && uid != os.Getuid() {
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s is owned by %s, not by you (%s): its owner could replace the run's files; choose a directory of your own",
+			dir, userName(uid), userName(os.Getuid()))}
+	}
+	if perm := st.Mode(); perm.Perm()&0o002 != 0 && perm&os.ModeSticky == 0 {
+		return &ConfigError{Field: "OutDir", Msg: fmt.Sprintf("%s is writable by every user (mode %v): any of them could replace the run's files; choose another directory or chmod o-w it",
+			dir, perm.Perm())}
 	}
 	return nil
 }
@@ -218,6 +243,9 @@ type recorder struct {
 	latestW map[int]float64          // latest driver power per GPU, for the status line
 	firstMj map[int]uint64
 	lastMj  map[int]uint64
+	gaps    []trace.Gap // spans with missing rows found while recording
+	dataEnd *dataEnd    // set when the trace could not be written to the end
+	stalled bool        // the trace writer never returned: its counts are not to be read
 }
 
 func newRecorder(cfg Config, gpus []GPU) *recorder {
@@ -244,7 +272,7 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	// Take signals before anything else: from here on, Ctrl-C goes to the
 	// command (or ends an idle phase), never kills the recorder mid-write.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, StopSignals...)
 	defer signal.Stop(sigs)
 
 	workDir, _ := os.Getwd()
@@ -289,16 +317,21 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 
+	reserveSpace(cfg.OutDir)
 	var err error
 	r.out, err = newTableSink(cfg.OutDir, m.RunID, cfg.RotateInterval)
 	if err != nil {
 		return nil, err
 	}
+	r.out.now, r.out.onFail = r.clock.Now, r.writeFailed // before attachEvents starts its loop
+	stopWatch := make(chan struct{})
+	go r.watchWrites(stopWatch)
 	r.phaseRead = make(chan struct{}, 1)
-	srv, sockPath, err := listenEvents(cfg.OutDir, r.clock.Now, eventsrv.Options{Task: cfg.Task, OnPhase: r.clientPhase})
+	srv, sockPath, err := listenEvents(r.clock.Now, eventsrv.Options{Task: cfg.Task, OnPhase: r.clientPhase})
 	if err != nil {
 		return nil, err
 	}
+	defer removeSocketDir(sockPath)
 	m.Events.Socket = sockPath
 	r.out.attachEvents(srv)
 	if cfg.Node != nil {
@@ -334,11 +367,30 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	if cfg.Node != nil {
 		cfg.Node.Close(m)
 	}
-	sinkErr := r.out.close()
+	sinkErr := r.out.close(cfg.StallAfter)
+	close(stopWatch)
+	if errors.Is(sinkErr, errStalled) {
+		r.stalled = true
+		r.writeStalled()
+	}
 
 	r.finish(interrupted)
-	if err := writeSimTruth(cfg.Backend, cfg.OutDir, m, m.Clock.WallStartNs, m.Clock.MonoEndNs); err != nil {
-		fmt.Fprintf(cfg.Log, "llem: writing the simulated device's truth: %v\n", err)
+	r.markDataEnd(m.Clock.MonoEndNs)
+	if m.DataEndsNs == 0 {
+		if err := writeSimTruth(cfg.Backend, cfg.OutDir, m, m.Clock.WallStartNs, m.Clock.MonoEndNs); err != nil {
+			fmt.Fprintf(cfg.Log, "llem: writing the simulated device's truth: %v\n", err)
+		}
+	}
+	releaseSpace(cfg.OutDir)
+	if m.DataEndsNs != 0 {
+		// The failure has been reported; the command's exit code stands.
+		if err := writeMetaWithin(cfg.OutDir, m, cfg.StallAfter); err != nil {
+			fmt.Fprintf(cfg.Log, "llem: warning: could not write the final meta.json: %v\n", err)
+		}
+		if runErr != nil {
+			return nil, runErr
+		}
+		return &Result{Dir: cfg.OutDir, ExitCode: exitCode, Meta: m}, nil
 	}
 	if err := trace.WriteMeta(cfg.OutDir, m); err != nil {
 		return nil, err
@@ -352,30 +404,75 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	return &Result{Dir: cfg.OutDir, ExitCode: exitCode, Meta: m}, nil
 }
 
-// listenEvents opens the event socket in the run directory. Unix socket
-// paths are limited to 108 bytes, so a deep run directory gets its socket
-// in a private (0700) temporary directory instead; meta.json names it.
-func listenEvents(runDir string, now func() int64, opts eventsrv.Options) (*eventsrv.Server, string, error) {
-	abs, err := filepath.Abs(filepath.Join(runDir, "events.sock"))
-	if err != nil {
-		return nil, "", err
-	}
-	if len(abs) < 100 {
-		srv, err := eventsrv.Listen(abs, now, opts)
-		if err == nil {
-			return srv, abs, nil
+// listenEvents opens the event socket in a directory of its own that only
+// the recording user can enter (mode 0700, under $TMPDIR or /tmp), never in
+// the run directory: whoever can write into a directory can replace a
+// socket in it with their own and receive the run's events. meta.json and
+// LLEM_EVENTS name it; the caller removes the directory after the server
+// has closed (removeSocketDir).
+func listenEvents(now func() int64, opts eventsrv.Options) (*eventsrv.Server, string, error) {
+	var lastErr error
+	for _, base := range []string{os.TempDir(), "/tmp"} {
+		dir, err := privateDir(base)
+		if err != nil {
+			lastErr = err
+			continue
 		}
+		path := filepath.Join(dir, "events.sock")
+		srv, err := eventsrv.Listen(path, now, opts)
+		if err != nil {
+			os.RemoveAll(dir)
+			lastErr = fmt.Errorf("event socket %s: %w", path, err)
+			continue
+		}
+		return srv, path, nil
 	}
-	tmp, err := os.MkdirTemp("", "llem-events-")
+	return nil, "", lastErr
+}
+
+// privateDir creates a new directory under base and checks that it is the
+// user's and no one else's (a base on a file system that ignores modes
+// would not give that).
+func privateDir(base string) (string, error) {
+	dir, err := os.MkdirTemp(base, "llem-events-")
 	if err != nil {
-		return nil, "", fmt.Errorf("event socket: %w", err)
+		return "", fmt.Errorf("event socket: %w", err)
 	}
-	path := filepath.Join(tmp, "events.sock")
-	srv, err := eventsrv.Listen(path, now, opts)
+	st, err := os.Lstat(dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("event socket %s: %w", path, err)
+		return "", fmt.Errorf("event socket: %w", err)
 	}
-	return srv, path, nil
+	if uid, ok := ownerOf(st); !st.IsDir() || (ok && uid != os.Getuid()) || st.Mode().Perm()&0o077 != 0 {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("event socket: %s is not a directory of yours with mode 0700 (mode %v)", dir, st.Mode())
+	}
+	return dir, nil
+}
+
+// removeSocketDir removes the socket's private directory once the server
+// is closed.
+func removeSocketDir(sockPath string) {
+	dir := filepath.Dir(sockPath)
+	if strings.HasPrefix(filepath.Base(dir), "llem-events-") {
+		os.RemoveAll(dir)
+	}
+}
+
+// ownerOf is the uid owning the file st describes.
+func ownerOf(st os.FileInfo) (int, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(sys.Uid), true
+}
+
+// userName is "name (uid N)", or "uid N" for a uid without a name.
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
+	}
+	return fmt.Sprintf("uid %d", uid)
 }
 
 func (r *recorder) warn(w trace.Warning) {
@@ -433,7 +530,8 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 		cycle := int32(c)
 		var startNs int64
 		r.readCounters()
-		res, err := runChild(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, func() {
+		pol := stopPolicy{grace: cfg.StopGrace, log: cfg.Log, now: r.clock.Now, cycle: c}
+		res, err := runChild(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, pol, func() {
 			startNs = r.clock.Now()
 			r.setBusy(true, startNs)
 			r.event("cycle_start", "", &cycle, trace.GPUAll, "")
@@ -453,7 +551,21 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 		code := res.ExitCode
 		cmd.ExitCode = &code
 		cmd.ExitSignal = res.Signal
+		cmd.Leftover += res.Leftover
+		if res.Leftover > 0 { // runChild has said so
+			r.meta.Warnings = append(r.meta.Warnings, trace.Warning{Code: "command_leftover", Message: fmt.Sprintf(
+				"cycle %d: the command exited leaving %d process(es) of its group running; they were stopped", c, res.Leftover)})
+		}
 		exitCode = res.ExitCode
+		if res.Stop != nil {
+			// Asked to stop: no further cycle, no idle phase after.
+			cmd.Stop = res.Stop
+			if res.Stop.Killed { // runChild has said so
+				r.meta.Warnings = append(r.meta.Warnings, trace.Warning{Code: "command_killed", Message: fmt.Sprintf(
+					"the command was killed (SIGKILL) after %s (%s)", res.Stop.Signal, res.Stop.KillReason)})
+			}
+			return exitCode, true, nil
+		}
 		if res.ExitCode != 0 {
 			if c < cfg.Cycles {
 				r.warn(trace.Warning{Code: "cycle_failed", Message: fmt.Sprintf(
@@ -510,6 +622,8 @@ func (r *recorder) finish(interrupted bool) {
 		idx := m.GPUs[i].Index
 		if t, ok := r.lost[idx]; ok {
 			m.GPUs[i].Lost, m.GPUs[i].LostNs = true, t
+			m.Gaps = append(m.Gaps, trace.Gap{GPU: &idx, StartNs: t, EndNs: max(endNs, t), Code: "gpu_lost",
+				Message: fmt.Sprintf("GPU %d was lost: no reading of it from here to the end of the recording", idx)})
 		}
 		if e := r.errs[idx]; len(e) > 0 {
 			if m.GPUs[i].Errors == nil {
@@ -520,7 +634,18 @@ func (r *recorder) finish(interrupted bool) {
 			}
 		}
 	}
+	overflows := 0
+	for _, g := range r.gaps {
+		if g.Code == "driver_power_gap" {
+			overflows++
+		}
+	}
+	m.Gaps = append(m.Gaps, r.gaps...)
 	r.mu.Unlock()
+	if overflows > 0 {
+		r.warn(trace.Warning{Code: "driver_power_gap", Message: fmt.Sprintf(
+			"the driver's power-sample buffer overflowed %d time(s) (a late drain): those spans are gaps in driver_power (meta.json gaps)", overflows)})
+	}
 	m.Recorder = r.stats(endNs)
 	if tr, ok := r.cfg.Backend.(TruthReporter); ok {
 		m.SimTruth = tr.Truth(m.Clock.WallStartNs, endNs)
@@ -544,7 +669,9 @@ func (r *recorder) stats(endNs int64) trace.RecorderStats {
 	for name, l := range r.loops {
 		st.Loops[name] = l.snapshot()
 	}
-	st.Rows, st.Segments = r.out.counts()
+	if !r.stalled {
+		st.Rows, st.Segments = r.out.counts()
+	}
 	st.WallSeconds = float64(endNs-r.meta.Clock.WallStartNs) / 1e9
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {

@@ -17,6 +17,13 @@ var execLookPath = exec.LookPath
 // largest step seen on the H100 and H200 runs was 49 ms.
 const driverGapUs = 100_000
 
+// addGap records a span with missing rows in meta.json's gaps.
+func (r *recorder) addGap(table string, gpu int, startNs, endNs int64, code, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gaps = append(r.gaps, trace.Gap{Table: table, GPU: &gpu, StartNs: startNs, EndNs: endNs, Code: code, Message: msg})
+}
+
 // startLoops takes g's first readings and starts its sampling schedule:
 // one goroutine for every kind of reading (runSchedule says why).
 func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
@@ -64,9 +71,13 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 			if seen && len(rows) == 0 && s.TimestampUs-lastSeenUs > driverGapUs {
 				// The buffer overflowed between two drains (a stalled
 				// recorder), or the driver itself paused: either way
-				// samples are missing here, and the trace says so.
+				// samples are missing here, and nothing may be
+				// interpolated across them. The event lasts if the
+				// recorder is killed; meta.json's gap is the summary.
 				r.event("driver_power_gap", "", nil, idx, fmt.Sprintf(`{"last_us":%d,"next_us":%d,"returned":%d}`,
 					lastSeenUs, s.TimestampUs, len(samples)))
+				r.addGap(trace.TableDriverPower, g.Index(), int64(lastSeenUs)*1000, int64(s.TimestampUs)*1000, "driver_power_gap",
+					"the driver's power-sample buffer overflowed between two drains: its samples in between are lost")
 			}
 			lastSeenUs, seen = s.TimestampUs, true
 			rows = append(rows, trace.DriverPowerSample{GPU: idx, TimestampNs: int64(s.TimestampUs) * 1000, DriverPowerMw: int64(s.PowerMw)})

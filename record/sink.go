@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llem/llem/record/eventsrv"
@@ -41,6 +42,17 @@ type tableSink struct {
 
 	errMu sync.Mutex
 	err   error
+
+	// Set before attachEvents (the loop starts after it): onFail is told
+	// of the first write error at once; from then on rows are dropped,
+	// not written, so the trace stops at its last whole rotation
+	// (goodUntil, on now's clock). busySince is when the write under way
+	// began (0: none), for the stall watchdog.
+	now       func() int64
+	onFail    func(err error, goodUntil int64)
+	goodUntil atomic.Int64
+	busySince atomic.Int64
+	failed    atomic.Bool
 }
 
 // eventSegmentRows bounds an events segment (the other tables keep
@@ -113,10 +125,26 @@ func (s *tableSink) fail(err error) {
 		return
 	}
 	s.errMu.Lock()
-	if s.err == nil {
+	first := s.err == nil
+	if first {
 		s.err = err
 	}
 	s.errMu.Unlock()
+	if first {
+		s.failed.Store(true)
+		if s.onFail != nil {
+			s.onFail(err, s.goodUntil.Load())
+		}
+	}
+}
+
+// writing marks a write as under way (for the stall watchdog) and returns
+// the function that marks it done.
+func (s *tableSink) writing() func() {
+	if s.now != nil {
+		s.busySince.Store(max(s.now(), 1))
+	}
+	return func() { s.busySince.Store(0) }
 }
 
 func (s *tableSink) loop(rotate time.Duration) {
@@ -134,8 +162,15 @@ func (s *tableSink) loop(rotate time.Duration) {
 		case <-s.kick:
 			s.moveQueued(&w) // the writers write a segment at the row bound
 		case <-tick.C:
+			var cut int64
+			if s.now != nil {
+				cut = s.now()
+			}
 			s.moveQueued(&w)
 			s.flushAll()
+			if !s.failed.Load() && cut > 0 {
+				s.goodUntil.Store(cut) // every row queued before cut is on disk
+			}
 		case <-s.quit:
 			// The producers have stopped and the server is done: take
 			// everything still queued.
@@ -169,6 +204,11 @@ func (s *tableSink) moveQueued(w *writeBuffers) {
 	s.evQ, w.ev = swap(s.evQ, w.ev)
 	s.badQ, w.rbad = swap(s.badQ, w.rbad)
 	s.mu.Unlock()
+	if s.failed.Load() {
+		s.takeClient(w) // dropped: the trace has stopped at its last good rotation
+		return
+	}
+	defer s.writing()()
 	s.fail(s.dp.Add(w.dp...))
 	s.fail(s.en.Add(w.en...))
 	s.fail(s.st.Add(w.st...))
@@ -185,11 +225,19 @@ func swap[T any](q, spare []T) ([]T, []T) {
 
 func (s *tableSink) takeClient(w *writeBuffers) {
 	w.cl, w.bad = s.client.Take(w.cl, w.bad)
+	if s.failed.Load() {
+		return
+	}
+	defer s.writing()()
 	s.fail(s.ev.Add(w.cl...))
 	s.fail(s.bad.Add(w.bad...))
 }
 
 func (s *tableSink) flushAll() {
+	if s.failed.Load() {
+		return
+	}
+	defer s.writing()()
 	s.fail(s.dp.Flush())
 	s.fail(s.en.Flush())
 	s.fail(s.st.Flush())
@@ -199,9 +247,15 @@ func (s *tableSink) flushAll() {
 
 // close is called after every producer has stopped and the event server
 // has been closed; it writes the last segments.
-func (s *tableSink) close() error {
+// It gives up after limit (a write that does not return: a stalled
+// disk), with errStalled.
+func (s *tableSink) close(limit time.Duration) error {
 	close(s.quit)
-	<-s.done
+	select {
+	case <-s.done:
+	case <-time.After(limit):
+		return errStalled
+	}
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err

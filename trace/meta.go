@@ -52,6 +52,12 @@ type Meta struct {
 	// may be interpolated or integrated across them; Run.Gaps adds the
 	// spans of segments lost since.
 	Gaps []Gap `json:"gaps,omitempty"`
+	// DataEndsNs is set when the recorder could not write everything it
+	// recorded (format 1.1, optional): a full or failing disk, the run
+	// directory removed. Rows from this time on are missing (meta.json
+	// gaps has the span); DataEndsReason says why, naming the path.
+	DataEndsNs     int64  `json:"data_ends_ns,omitempty"`
+	DataEndsReason string `json:"data_ends_reason,omitempty"`
 	// Job and ClockSync are written for a node of a multi-node job (see
 	// job.go): the job, the node's tasks, and the node's clock.
 	Job       *JobInfo   `json:"job,omitempty"`
@@ -83,6 +89,35 @@ type CommandInfo struct {
 	ExitSignal string   `json:"exit_signal,omitempty"`
 	// Cycles holds one entry per run of the command (--cycles).
 	Cycles []CycleInfo `json:"cycles,omitempty"`
+	// Stop says how the recorder stopped the command, when it was asked to
+	// (format 1.1, optional): absent when the command ended by itself.
+	Stop *CommandStop `json:"stop,omitempty"`
+	// Leftover counts the processes of the command's process group still
+	// running when the command itself exited, which the recorder then
+	// stopped (SIGTERM, SIGKILL after the grace period) so that none
+	// outlives the recording (format 1.1, optional).
+	Leftover int `json:"leftover_processes,omitempty"`
+}
+
+// CommandStop is how a command was stopped: the signal the recorder got,
+// whether it passed it on to the command's processes, and whether it had
+// to kill them.
+type CommandStop struct {
+	// Signal is the first stop signal the recorder received (SIGINT,
+	// SIGTERM, SIGHUP) while the command ran, at AtNs.
+	Signal string `json:"signal"`
+	AtNs   int64  `json:"at_ns"`
+	Cycle  int    `json:"cycle,omitempty"`
+	// Forwarded is false for a Ctrl-C the terminal had already sent to
+	// the command itself.
+	Forwarded bool    `json:"forwarded"`
+	GraceMs   float64 `json:"grace_ms"`
+	// Killed is set when the recorder sent SIGKILL to the command's
+	// processes, at KilledNs, because KillReason: "grace_expired" (still
+	// running GraceMs after the signal) or "second_signal".
+	Killed     bool   `json:"killed,omitempty"`
+	KilledNs   int64  `json:"killed_ns,omitempty"`
+	KillReason string `json:"kill_reason,omitempty"`
 }
 
 // CycleInfo is one run of the command.

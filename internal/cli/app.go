@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/llem/llem/record"
 )
 
 // Version is set at build time with -ldflags "-X github.com/llem/llem/internal/cli.Version=...";
@@ -63,9 +65,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ee exitError
 	var ue usageError
+	var ce *record.CommandError // as a shell: 127 not found, 126 not executable
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "llem: %v\n", ce)
+		return ce.ExitCode
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):

@@ -37,6 +37,7 @@ func recordCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "idle-after", Usage: "record the idle GPU for this long after COMMAND exits"},
 			&ucli.IntFlag{Name: "cycles", Value: 1, Usage: "run COMMAND this many times; per-cycle energy is what confidence intervals are built on (use >= 5)"},
 			&ucli.DurationFlag{Name: "cooldown", Usage: "pause between cycles"},
+			&ucli.DurationFlag{Name: "stop-grace", Value: record.DefaultStopGrace, Usage: "after SIGINT, SIGTERM or SIGHUP, how long COMMAND may take to exit before its processes are killed (a second signal kills them at once)"},
 			&ucli.DurationFlag{Name: "energy-interval", Value: record.DefaultEnergyInterval, Usage: "energy counter read interval between the reads at every phase and cycle boundary (a read costs ~4 ms of CPU)"},
 			&ucli.DurationFlag{Name: "driver-power-interval", Value: record.DefaultDriverPowerInterval, Usage: "how often to drain the driver's power-sample buffer (it holds 120 samples, ~2.4 s)"},
 			&ucli.DurationFlag{Name: "state-interval", Value: record.DefaultStateInterval, Usage: "device state poll interval, 10ms (100 Hz) to 10s"},
@@ -62,6 +63,7 @@ func runRecord(c *ucli.Context) error {
 		IdleAfter:           c.Duration("idle-after"),
 		Cycles:              c.Int("cycles"),
 		Cooldown:            c.Duration("cooldown"),
+		StopGrace:           c.Duration("stop-grace"),
 		EnergyInterval:      c.Duration("energy-interval"),
 		DriverPowerInterval: c.Duration("driver-power-interval"),
 		StateInterval:       c.Duration("state-interval"),
@@ -166,7 +168,7 @@ func checkRecordFlags(c *ucli.Context, cfg *record.Config) error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"idle-before", cfg.IdleBefore}, {"idle-after", cfg.IdleAfter}, {"cooldown", cfg.Cooldown}} {
+	}{{"idle-before", cfg.IdleBefore}, {"idle-after", cfg.IdleAfter}, {"cooldown", cfg.Cooldown}, {"stop-grace", cfg.StopGrace}} {
 		if f.d < 0 {
 			return usagef("--%s must not be negative (got %v)", f.name, f.d)
 		}
@@ -183,8 +185,12 @@ func checkRecordFlags(c *ucli.Context, cfg *record.Config) error {
 	if cfg.RotateInterval < 100*time.Millisecond || cfg.RotateInterval > 10*time.Second {
 		return usagef("--rotate-interval must be between 100ms and 10s (got %v)", cfg.RotateInterval)
 	}
-	if s := c.Float64("replay-speed"); s <= 0 || s > 1000 {
-		return usagef("--replay-speed must be in (0, 1000] (got %g)", s)
+	// Written so that NaN, which fails every comparison, fails it too.
+	if s := c.Float64("replay-speed"); !(s > 0 && s <= 1000) {
+		return usagef("--replay-speed must be a number in (0, 1000] (got %g)", s)
+	}
+	if cfg.StopGrace == 0 && c.IsSet("stop-grace") {
+		return usagef("--stop-grace must be positive (got 0)")
 	}
 	if n := c.Int("sim-gpus"); n < 1 || n > 64 {
 		return usagef("--sim-gpus must be between 1 and 64 (got %d)", n)

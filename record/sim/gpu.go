@@ -99,15 +99,59 @@ func (g *simGPU) Info() (trace.GPUInfo, error) {
 // holds the energy up to CounterDelay before the update (as measured on an
 // H200: bench/gpu/steplag).
 func (g *simGPU) EnergyMj() (uint64, error) {
+	if err := g.fault("energy"); err != nil {
+		return 0, err
+	}
 	g.b.mu.Lock()
 	defer g.b.mu.Unlock()
-	u := g.lastUpdate(g.now()) - int64(g.b.opts.CounterDelay)
-	return g.offsetMj + uint64(math.Floor(g.measuredEnergy(u)*1000)), nil
+	now := g.now()
+	u := g.lastUpdate(now) - int64(g.b.opts.CounterDelay)
+	v := g.offsetMj + uint64(math.Floor(g.measuredEnergy(u)*1000))
+	for _, f := range g.b.opts.Faults {
+		if f.GPU != g.index || now < g.b.epoch+int64(f.At) {
+			continue
+		}
+		switch f.Kind {
+		case FaultCounterReset:
+			at := g.lastUpdate(g.b.epoch+int64(f.At)) - int64(g.b.opts.CounterDelay)
+			v -= g.offsetMj + uint64(math.Floor(g.measuredEnergy(at)*1000))
+		case FaultCounterBack:
+			v -= min(f.Back, v)
+		}
+	}
+	return v, nil
+}
+
+// fault applies the faults injected on call at this instant: an error, or
+// a delay (taken before any lock, as a slow driver call).
+func (g *simGPU) fault(call string) error {
+	if len(g.b.opts.Faults) == 0 {
+		return nil
+	}
+	t := g.b.opts.Now().UnixNano() - g.b.epoch
+	for _, f := range g.b.opts.Faults {
+		in := f.GPU == g.index && t >= int64(f.At) && (f.For <= 0 || t < int64(f.At+f.For))
+		if !in || (f.Call != "" && f.Call != call) {
+			continue
+		}
+		switch f.Kind {
+		case FaultLost:
+			return fmt.Errorf("sim %s: %w", call, record.ErrGPULost)
+		case FaultFail:
+			return fmt.Errorf("sim %s: injected failure", call)
+		case FaultSlow:
+			time.Sleep(f.Delay)
+		}
+	}
+	return nil
 }
 
 // DriverPowerSamples returns the buffered 20 ms samples with timestamps
 // after sinceUs, at most the last 120, oldest first.
 func (g *simGPU) DriverPowerSamples(sinceUs uint64) ([]record.PowerSample, error) {
+	if err := g.fault("driver_power"); err != nil {
+		return nil, err
+	}
 	g.b.mu.Lock()
 	defer g.b.mu.Unlock()
 	now := g.now()
@@ -129,6 +173,9 @@ func (g *simGPU) DriverPowerSamples(sinceUs uint64) ([]record.PowerSample, error
 
 // State reads the driver-cached fields; GPU and timestamp are left to the caller.
 func (g *simGPU) State() (trace.DeviceState, error) {
+	if err := g.fault("state"); err != nil {
+		return trace.DeviceState{}, err
+	}
 	b := g.b
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -96,6 +96,40 @@ type Options struct {
 	PowerLimitW      float64       // cap on true power, reported limit [700]
 	CounterDelay     time.Duration // the counter's value at an update is the energy this long before it [10ms]; negative: none
 	CalibrationW     float64       // sensors' error bound: each GPU's is seeded within +/- this [5]; negative: none
+	// Faults are injected into the readings, for testing the recorder.
+	Faults []Fault
+}
+
+// FaultKind is a kind of injected fault.
+type FaultKind int
+
+const (
+	// FaultLost: from At on, every call fails with record.ErrGPULost.
+	FaultLost FaultKind = iota + 1
+	// FaultFail: calls in [At, At+For) fail with an ordinary error.
+	FaultFail
+	// FaultSlow: calls in [At, At+For) take Delay longer (a driver call
+	// that takes seconds; the driver's buffer goes on filling meanwhile).
+	FaultSlow
+	// FaultCounterReset: from At on, the energy counter restarts from 0
+	// (a driver reload).
+	FaultCounterReset
+	// FaultCounterBack: from At on, the energy counter reads Back
+	// millijoules lower (a counter going backwards).
+	FaultCounterBack
+)
+
+// Fault is one injected fault on GPU GPU, at At after the sim's epoch.
+type Fault struct {
+	GPU   int
+	Kind  FaultKind
+	At    time.Duration
+	For   time.Duration // FaultFail, FaultSlow; 0: to the end
+	Delay time.Duration // FaultSlow
+	Back  uint64        // FaultCounterBack, mJ
+	// Call limits FaultFail and FaultSlow to one reading: "energy",
+	// "driver_power" or "state"; "" for all.
+	Call string
 }
 
 func (o Options) withDefaults() Options {

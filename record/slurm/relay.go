@@ -8,12 +8,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/llem/llem/record"
@@ -50,7 +48,7 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 		opts.Log = io.Discard
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, record.StopSignals...)
 	defer signal.Stop(sigs)
 
 	workDir, _ := os.Getwd()
@@ -69,8 +67,8 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 	if len(cfg.Argv) == 0 {
 		return fail(errors.New("no command to record: put it after --"))
 	}
-	if _, err := exec.LookPath(cfg.Argv[0]); err != nil {
-		return fail(fmt.Errorf("command %q: %w", cfg.Argv[0], err))
+	if err := record.CheckCommand(cfg.Argv[0]); err != nil {
+		return fail(err)
 	}
 	dir, err := rendezvousDir(t)
 	if err != nil {
@@ -118,7 +116,7 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 	for c := 1; c <= cfg.Cycles && !interrupted; c++ {
 		cycle := int32(c)
 		var startNs int64
-		res, err := record.RunCommand(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, func() {
+		res, err := record.RunCommand(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, cfg.StopGrace, opts.Log, func() {
 			startNs = clock.Now()
 			taskEvent("task_start", cycle, "")
 		})
@@ -135,6 +133,11 @@ func RunRelay(ctx context.Context, t *Task, jobDir string, cfg record.Config, op
 		cmd.Cycles = append(cmd.Cycles, trace.CycleInfo{Cycle: c, StartNs: startNs, EndNs: endNs, ExitCode: res.ExitCode})
 		code := res.ExitCode
 		cmd.ExitCode, cmd.ExitSignal, exitCode = &code, res.Signal, code
+		cmd.Leftover += res.Leftover
+		if res.Stop != nil {
+			cmd.Stop, interrupted = res.Stop, true
+			break
+		}
 		if code != 0 {
 			break
 		}
