@@ -187,3 +187,29 @@ func WindowsFound(runs []*Run, s Settings) error {
 	}
 	return errors.New(msg)
 }
+
+// MeasurePhaseFound refuses a measure phase (Settings.MeasurePhase) that
+// no run has, for callers whose user named it: otherwise the analysis
+// would fall back to mlperf_power, the cycles or the whole run, and a
+// mistyped phase would measure something else without a word. The error
+// lists the phases each run has.
+func MeasurePhaseFound(runs []*Run, s Settings) error {
+	for _, r := range runs {
+		for _, w := range r.Result.Windows {
+			if w.Kind == KindPhase && w.Name == s.MeasurePhase {
+				return nil
+			}
+		}
+	}
+	msg := fmt.Sprintf("no run has the phase %q", s.MeasurePhase)
+	for _, r := range runs {
+		var phases []Window
+		for _, w := range r.Result.Windows {
+			if w.Kind == KindPhase {
+				phases = append(phases, Window{Kind: w.Kind, Name: w.Name})
+			}
+		}
+		msg += fmt.Sprintf("\n  %s: phases: %s", r.Dir, phaseNames(phases))
+	}
+	return errors.New(msg)
+}

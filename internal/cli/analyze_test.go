@@ -607,6 +607,23 @@ func TestAnalyzeWindowNotFound(t *testing.T) {
 	}
 }
 
+// A --measure-phase no run has is an error too: a mistyped phase must not
+// measure the cycles instead.
+func TestAnalyzeMeasurePhaseNotFound(t *testing.T) {
+	r := runLlem(t, "", "analyze", "-q", "--measure-phase", "mesure", bs8Run)
+	if r.code != 2 || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want exit 2 and no output", r.code, r.stdout)
+	}
+	for _, want := range []string{`--measure-phase: no run has the phase "mesure"`, bs8Run, "phases: idle_before, warmup, measure, p0_hold, cooldown, idle_after"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q does not contain %q", r.stderr, want)
+		}
+	}
+	if r := runLlem(t, "", "analyze", "-q", "--measure-phase", "warmup", bs8Run); r.code != 0 {
+		t.Errorf("an existing phase: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // One unreadable run of a sweep: the others are analysed and written, and
 // the command fails naming it.
 func TestAnalyzeSweepWithBrokenRun(t *testing.T) {

@@ -255,5 +255,10 @@ func openRuns(c *ucli.Context, s analyze.Settings) ([]*analyze.Run, error) {
 	if err := analyze.WindowsFound(runs, s); err != nil {
 		return nil, usagef("--window: %v", err)
 	}
+	if f := lookupFlag(c.Command, "measure-phase"); f != nil && c.IsSet("measure-phase") && len(s.Windows) == 0 {
+		if err := analyze.MeasurePhaseFound(runs, s); err != nil {
+			return nil, usagef("--measure-phase: %v", err)
+		}
+	}
 	return runs, nil
 }
