@@ -197,6 +197,18 @@ func (w *Writer) Driver(rows ...trace.DriverPowerSample) { w.driver = append(w.d
 // structs but not of the values they point to: do not change those later.
 func (w *Writer) State(rows ...trace.DeviceState) { w.state = append(w.state, rows...) }
 
+// TakeState adds device-state rows as State does, but takes rows itself
+// when it is the first: a large log's rows are then held once, not twice
+// (a 206 MB nvidia-smi log is 2.5 million rows). The caller must not use
+// rows afterwards.
+func (w *Writer) TakeState(rows []trace.DeviceState) {
+	if len(w.state) == 0 {
+		w.state = rows
+		return
+	}
+	w.state = append(w.state, rows...)
+}
+
 // Energy adds energy-counter reads.
 func (w *Writer) Energy(rows ...trace.EnergyRead) { w.energy = append(w.energy, rows...) }
 

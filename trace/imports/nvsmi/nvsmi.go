@@ -182,17 +182,17 @@ func Import(w *imports.Writer, logs []*Log) Result {
 				m.valid[f] += n
 			}
 		}
-		rows := make([]trace.DeviceState, len(lg.Rows))
-		for k, r := range lg.Rows {
-			rows[k] = r.State
-			rows[k].GPU = int32(index[gpuKey{li, r.GPU}])
+		rows := lg.Rows
+		for k := range rows {
+			rows[k].GPU = int32(index[gpuKey{li, int(rows[k].GPU)}])
 		}
 		mendClock(w, lg, rows)
+		lg.Rows, lg.Lines = nil, nil // the writer takes the rows
 		for _, r := range rows {
 			gpus[int(r.GPU)].ts = append(gpus[int(r.GPU)].ts, r.TimestampNs)
 		}
-		w.State(rows...)
 		res.Rows += len(rows)
+		w.TakeState(rows)
 	}
 
 	idx := slices.Sorted(maps.Keys(gpus))
@@ -305,7 +305,7 @@ func mendClock(w *imports.Writer, lg *Log, rows []trace.DeviceState) {
 		ks := rowsOf[gpu]
 		ts, lines := make([]int64, len(ks)), make([]int, len(ks))
 		for j, k := range ks {
-			ts[j], lines[j] = rows[k].TimestampNs, lg.Rows[k].Line
+			ts[j], lines[j] = rows[k].TimestampNs, lg.Lines[k]
 		}
 		steps := imports.MendClock(ts, lines)
 		for j, k := range ks {

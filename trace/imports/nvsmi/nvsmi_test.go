@@ -297,16 +297,15 @@ func TestValues(t *testing.T) {
 	if len(lg.Rows) != 2 || lg.Skipped != 1 {
 		t.Fatalf("%d rows, %d skipped (%v)", len(lg.Rows), lg.Skipped, lg.Reasons)
 	}
-	for i, r := range lg.Rows {
-		s := r.State
+	for i, s := range lg.Rows {
 		if *s.AveragePowerMw != 1500 || *s.MemoryUsedBytes != 2<<30 || *s.SMClockMHz != 1500 {
 			t.Errorf("row %d %s", i, importtest.Show(s))
 		}
 	}
-	if *lg.Rows[0].State.PState != 8 || *lg.Rows[1].State.PState != 12 {
+	if *lg.Rows[0].PState != 8 || *lg.Rows[1].PState != 12 {
 		t.Error("pstate")
 	}
-	if got := lg.Rows[1].State.TimestampNs - lg.Rows[0].State.TimestampNs; got != 123456789 {
+	if got := lg.Rows[1].TimestampNs - lg.Rows[0].TimestampNs; got != 123456789 {
 		t.Errorf("fraction of a second: %d ns", got)
 	}
 	whys := map[string]string{}
@@ -369,9 +368,9 @@ func FuzzParse(f *testing.F) {
 		if len(lg.Rows) == 0 || lg.Skipped+len(lg.Rows) != lg.DataLines || len(lg.Reasons) > MaxReasons {
 			t.Errorf("%d rows, %d skipped, %d data lines, %d reasons", len(lg.Rows), lg.Skipped, lg.DataLines, len(lg.Reasons))
 		}
-		for _, r := range lg.Rows {
-			if r.GPU < 0 || r.GPU >= len(lg.GPUs) {
-				t.Fatalf("row of line %d names GPU %d of %d", r.Line, r.GPU, len(lg.GPUs))
+		for k, r := range lg.Rows {
+			if r.GPU < 0 || int(r.GPU) >= len(lg.GPUs) {
+				t.Fatalf("row of line %d names GPU %d of %d", lg.Lines[k], r.GPU, len(lg.GPUs))
 			}
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,16 +47,35 @@ type LineError struct {
 	Reason string
 }
 
-func (e LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason) }
+// sizeRowsAfter is how many data lines Parse reads before it sizes Rows
+// from the file's size and their mean length, once: growing a slice of
+// millions of rows by appending holds the old and the new copy at once,
+// and the garbage collector then lets the process grow to twice that.
+const sizeRowsAfter = 1000
 
-// Row is one valid data line.
-type Row struct {
-	Line int
-	GPU  int // index into Log.GPUs
-	// State holds the line's device_state values; State.GPU is left 0 for
-	// the importer to set.
-	State trace.DeviceState
+// readerSize is the size of r when it is a file, else -1.
+func readerSize(r io.Reader) int64 {
+	if f, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return -1
 }
+
+// reserveRows gives lg.Rows and lg.Lines room for the rest of a file of
+// size bytes, from the mean length of the read bytes' lines (5% spare).
+func reserveRows(lg *Log, size, read int64) {
+	perRow := float64(read) / float64(max(len(lg.Rows), 1))
+	n := int(float64(size)/perRow*1.05) + 16
+	if n <= cap(lg.Rows) || n > 1<<31 {
+		return
+	}
+	lg.Rows = slices.Grow(lg.Rows, n-len(lg.Rows))
+	lg.Lines = slices.Grow(lg.Lines, n-len(lg.Lines))
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason) }
 
 // GPU is one GPU as a single log names it: by its index, UUID or PCI bus
 // id, whichever columns the log has (all empty when it has none).
@@ -77,8 +98,14 @@ type Log struct {
 	File       string
 	HeaderLine int
 	Columns    []Column
-	Rows       []Row
-	GPUs       []GPU
+	// Rows holds one device_state row per valid data line, in line order;
+	// a row's GPU is its index into GPUs until Import maps it to llem's
+	// index, and Lines[k] is the line number of Rows[k]. (Not a slice of
+	// structs holding both: a 206 MB log is 2.5 million rows, and the
+	// importer hands Rows to the writer as they are.)
+	Rows  []trace.DeviceState
+	Lines []int
+	GPUs  []GPU
 	// DataLines counts the lines after the header, blank ones excepted.
 	DataLines int
 	// Skipped counts data lines that could not be read; Reasons describes
@@ -101,10 +128,16 @@ func Parse(r io.Reader, name string) (*Log, error) {
 	var (
 		p      *parser
 		lineNo int
+		read   int64 // bytes read so far
 	)
+	size := readerSize(r)
 	for sc.Scan() {
 		lineNo++
 		line := sc.Bytes()
+		read += int64(len(line)) + 1
+		if lg.DataLines == sizeRowsAfter && size > 0 {
+			reserveRows(lg, size, read)
+		}
 		if lineNo == 1 {
 			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 byte-order mark
 		}
@@ -360,8 +393,9 @@ func (p *parser) line(text string, lineNo int) string {
 			g.Valid[c.Name]++
 		}
 	}
-	st.TimestampNs = ts
-	p.lg.Rows = append(p.lg.Rows, Row{Line: lineNo, GPU: gi, State: st})
+	st.TimestampNs, st.GPU = ts, int32(gi)
+	p.lg.Rows = append(p.lg.Rows, st)
+	p.lg.Lines = append(p.lg.Lines, lineNo)
 	return ""
 }
 
