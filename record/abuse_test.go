@@ -31,9 +31,15 @@ func TestEventsUnderAbuse(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "run")
 	sockFile := filepath.Join(t.TempDir(), "sock")
+	// The command runs until the abuse has been sent (the file done
+	// appears): under the race detector sending 22 MB of bad lines takes
+	// longer than a fixed sleep, and lines sent after the command exited
+	// are not all read.
+	doneFile := filepath.Join(t.TempDir(), "done")
 	resC, errC := recordAsync(record.Config{
 		OutDir: dir, Backend: sim.New(sim.Options{Seed: 9}),
-		Argv:   []string{"sh", "-c", `echo "$LLEM_EVENTS" > ` + sockFile + `; sleep 3`},
+		Argv: []string{"sh", "-c", `echo "$LLEM_EVENTS" > ` + sockFile + `; sleep 1; while [ ! -e ` + doneFile +
+			` ]; do sleep 0.05; done; sleep 0.3`},
 		Stdout: io.Discard, Stderr: io.Discard, Log: io.Discard,
 	})
 	waitForFile(t, sockFile)
@@ -124,6 +130,9 @@ func TestEventsUnderAbuse(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+	if err := os.WriteFile(doneFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// A client still sending after the command exited: the recording
 	// ends anyway (the socket's close limit).
 	late := dial()

@@ -314,6 +314,13 @@ func (s *Server) acceptLoop() {
 // shipped clients do): a phase_end still marks the instant the client
 // sent it, not the tick at which it was read. A wrong client clock can
 // move a stamp at most to the edge of its window.
+//
+// Lines on one connection arrive in the order they were sent, so their
+// stamps never go back: each is at least 1 ns after the one before. (A
+// client's request_end and its last token are sent 1 ns apart; had the
+// two clock offsets of two reads differed by a few microseconds, which a
+// preempted reader gives, the token would have been stamped after its
+// request's end.)
 type stampedReader struct {
 	r    io.Reader
 	now  func() int64 // the recorder's clock
@@ -322,8 +329,21 @@ type stampedReader struct {
 	// clock); toRecorder moves a wall-clock time onto the recorder clock.
 	lo, hi     int64
 	toRecorder int64
+	offsetSet  bool
 	emptied    bool
+	last       int64 // the latest stamp given
 }
+
+// offsetBracket is the widest pair of recorder-clock reads around a
+// wall-clock read that sets toRecorder: a wider one was preempted, and its
+// offset would be off by as much. offsetStep is the change in the offset
+// that is taken as the wall clock having moved (a step or a slew adding
+// up); smaller changes are the reads' own jitter and are ignored, so that
+// stamps within a connection keep their exact spacing.
+const (
+	offsetBracket = 50_000  // ns
+	offsetStep    = 100_000 // ns
+)
 
 func (sr *stampedReader) Read(p []byte) (int, error) {
 	n, err := sr.r.Read(p)
@@ -331,7 +351,13 @@ func (sr *stampedReader) Read(p []byte) (int, error) {
 		return n, err // nothing arrived: the window stays that of the last data
 	}
 	t := sr.now()
-	sr.toRecorder = t - sr.wall()
+	w := sr.wall()
+	if t2 := sr.now(); t2-t <= offsetBracket || !sr.offsetSet {
+		off := t + (t2-t)/2 - w
+		if !sr.offsetSet || off-sr.toRecorder > offsetStep || sr.toRecorder-off > offsetStep {
+			sr.toRecorder, sr.offsetSet = off, true
+		}
+	}
 	if sr.emptied {
 		sr.lo = sr.hi
 	}
@@ -345,10 +371,15 @@ func wallNow() int64 { return time.Now().UnixNano() }
 // stamp is the time stamp of an event whose line was completed by the
 // latest read and which carried the client time clientNs (0: none).
 func (sr *stampedReader) stamp(clientNs int64) int64 {
-	if clientNs == 0 {
-		return sr.hi
+	ts := sr.hi
+	if clientNs != 0 {
+		ts = min(max(clientNs+sr.toRecorder, sr.lo), sr.hi)
 	}
-	return min(max(clientNs+sr.toRecorder, sr.lo), sr.hi)
+	if sr.last != 0 && ts <= sr.last {
+		ts = sr.last + 1 // sent after the line before it
+	}
+	sr.last = ts
+	return ts
 }
 
 // readBuffer is the reader's buffer: a busy connection delivers ReadEvery

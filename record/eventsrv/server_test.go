@@ -491,28 +491,34 @@ func (c *chunks) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
 // TestStamps: an event is stamped with its client time moved onto the
 // recorder's clock when that lies in the window in which its line arrived,
 // with the nearer edge of the window otherwise, and with its read's time
-// when it has no client time.
+// when it has no client time; and never before the line sent before it.
 func TestStamps(t *testing.T) {
 	// The recorder's clock reads 1000, 2000, ... at each read; the wall
 	// clock is 5,000,000 ahead of it.
 	var clock int64
-	now := func() int64 { clock += 1000; return clock }
+	now := func() int64 { return clock }
 	wall := func() int64 { return clock + 5_000_000 }
 	src := chunks{
 		[]byte(`{"kind":"mark","name":"a","ts":5000500}` + "\n"), // read at 1000, window (100, 1000]: 500
 		[]byte(`{"kind":"mark","name":"b","ts":5001500}` + "\n"), // read at 2000, window (1000, 2000]: 1500
 		[]byte(`{"kind":"mark","name":"c","ts":5009000}` + "\n"), // read at 3000: later than the read, so 3000
-		[]byte(`{"kind":"mark","name":"d","ts":1}` + "\n"),       // read at 4000: before the window, so 3000
+		[]byte(`{"kind":"mark","name":"d","ts":1}` + "\n"),       // read at 4000: before the window, so 3000, and after c: 3001
 		[]byte(`{"kind":"mark","name":"e"}` + "\n"),              // no ts: its read, 5000
 		[]byte(`{"kind":"mark","name":"f","x":1,"ts":5005500}`),  // through Parse: 5500 of (5000, 6000]
 	}
 	opts := Options{}
 	opts.setDefaults()
 	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
-	sr := &stampedReader{r: &src, now: now, wall: wall, lo: 100, hi: 100}
+	// Each read takes 1000 ns of the recorder's clock.
+	timed := readerFunc(func(p []byte) (int, error) { clock += 1000; return src.Read(p) })
+	sr := &stampedReader{r: timed, now: now, wall: wall, lo: 100, hi: 100}
 	// readLines with this reader: as s.readLines does, but with the fake
 	// wall clock.
 	br := bufio.NewReaderSize(sr, readBuffer)
@@ -527,7 +533,7 @@ func TestStamps(t *testing.T) {
 			break
 		}
 	}
-	want := map[string]int64{"a": 500, "b": 1500, "c": 3000, "d": 3000, "e": 5000, "f": 5500}
+	want := map[string]int64{"a": 500, "b": 1500, "c": 3000, "d": 3001, "e": 5000, "f": 5500}
 	if len(batch) != len(want) {
 		t.Fatalf("got %d events: %+v", len(batch), batch)
 	}
@@ -570,5 +576,61 @@ func TestPause(t *testing.T) {
 	r = &connReader{s: s, lastN: 1, lastGap: time.Second}
 	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 70*time.Millisecond {
 		t.Errorf("slow connection: pause %v, want the 70 ms to the next tick", got)
+	}
+}
+
+// Two lines sent 1 ns apart and read by two reads whose clock offsets
+// differ by a few microseconds (a reader preempted between its clock
+// reads) keep their order and spacing; a step of the wall clock is
+// followed.
+func TestStampsKeepOrderUnderClockJitter(t *testing.T) {
+	var clock, wallAhead int64 = 0, 5_000_000_000
+	now := func() int64 { return clock }
+	wall := func() int64 { return clock + wallAhead }
+	const sent = 5_000_000_000 + 10_000_000 // the token's client stamp: recorder time 10 ms
+	src := chunks{
+		[]byte(fmt.Sprintf(`{"kind":"token","id":"r","count":1,"ts":%d}`+"\n", sent)),
+		[]byte(fmt.Sprintf(`{"kind":"request_end","id":"r","ts":%d}`+"\n", sent+1)),
+		// Sent at recorder time 30 ms, on the wall clock as it is after the step.
+		[]byte(fmt.Sprintf(`{"kind":"mark","name":"after_step","ts":%d}`+"\n", 5_000_000_000+3_000+1_000_000_000+30_000_000)),
+	}
+	reads := 0
+	timed := readerFunc(func(p []byte) (int, error) {
+		reads++
+		switch reads {
+		case 1:
+			clock = 10_000_000
+		case 2:
+			clock, wallAhead = 10_000_200, wallAhead+3_000 // the wall read 3 us late: jitter
+		case 3:
+			clock, wallAhead = 40_000_000, wallAhead+1_000_000_000 // the wall clock stepped 1 s
+		}
+		return src.Read(p)
+	})
+	opts := Options{}
+	opts.setDefaults()
+	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
+	sr := &stampedReader{r: timed, now: now, wall: wall}
+	br := bufio.NewReaderSize(sr, readBuffer)
+	cs := &connState{strings: map[string]string{}}
+	var batch []trace.Event
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			batch = s.handleLine(batch, sr, cs, bytes.TrimSuffix(line, []byte("\n")))
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(batch) != 3 {
+		t.Fatalf("got %d events", len(batch))
+	}
+	tok, end, step := batch[0].TimestampNs, batch[1].TimestampNs, batch[2].TimestampNs
+	if tok != 10_000_000 || end != tok+1 {
+		t.Errorf("token %d, end %d: want 10000000 and 1 ns later", tok, end)
+	}
+	if step != 30_000_000 {
+		t.Errorf("after the wall clock's step: stamped %d, want 30000000", step)
 	}
 }
