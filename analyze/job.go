@@ -93,6 +93,10 @@ type nodeRun struct {
 // clock, merged into one Data. A run inside it that belongs to another
 // job, or a node recorded twice, is an error naming the directory.
 func LoadJob(dir string) (*Data, error) {
+	return loadJob(dir, nil)
+}
+
+func loadJob(dir string, onRead func(int64)) (*Data, error) {
 	man, err := trace.ReadJob(dir)
 	if err != nil {
 		return nil, err
@@ -108,7 +112,7 @@ func LoadJob(dir string) (*Data, error) {
 	var runs []nodeRun
 	seen := map[string]string{}
 	for _, rd := range dirs {
-		d, err := loadRun(rd)
+		d, err := loadRun(rd, onRead)
 		if err != nil {
 			return nil, err
 		}

@@ -76,10 +76,16 @@ const batchRows = 16384
 // is read. A job directory (trace.IsJobDir) is loaded as one experiment:
 // LoadJob.
 func Load(dir string) (*Data, error) {
+	return load(dir, nil)
+}
+
+// load is Load, calling onRead (when not nil) with each segment's size as
+// it is read.
+func load(dir string, onRead func(int64)) (*Data, error) {
 	if trace.IsJobDir(dir) {
-		return LoadJob(dir)
+		return loadJob(dir, onRead)
 	}
-	d, err := loadRun(dir)
+	d, err := loadRun(dir, onRead)
 	if err != nil {
 		return nil, err
 	}
@@ -88,11 +94,12 @@ func Load(dir string) (*Data, error) {
 }
 
 // loadRun reads one run directory.
-func loadRun(dir string) (*Data, error) {
+func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	run, err := trace.Open(dir)
 	if err != nil {
 		return nil, err
 	}
+	run.OnRead = onRead
 	d := &Data{Run: run}
 	l := &loader{d: d, byIndex: map[int]*GPU{}}
 	for k := range run.Meta.GPUs {

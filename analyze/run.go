@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/llem/llem/analyze/serving"
 )
@@ -33,36 +34,124 @@ type Run struct {
 func (r *Run) Requests() *serving.Set { return r.reqs }
 
 // Open loads and analyses each run directory with settings s, in the
-// order given, and names the runs (Label): by the labels whose values
-// differ between them (batch=8 and batch=32 in a batch sweep), else by
-// all their labels, else by the directory's name. progress (may be nil)
-// receives one line per run.
+// order given, one at a time, and names the runs (Label): by the labels
+// whose values differ between them (batch=8 and batch=32 in a batch
+// sweep), else by all their labels, else by the directory's name.
+// progress (may be nil) receives one line per run.
 func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
+	var p Progress
+	if progress != nil {
+		p = LineProgress{W: progress}
+	}
+	return OpenWith(dirs, s, OpenOptions{Progress: p, Workers: 1})
+}
+
+// OpenOptions says how OpenWith analyses runs.
+type OpenOptions struct {
+	// Progress (may be nil) is told as runs start, as their segments are
+	// read, and as they end.
+	Progress Progress
+	// Workers is how many runs are loaded and analysed at once (< 1: one).
+	// The results do not depend on it: each run is analysed on its own,
+	// and the runs come back in the order given.
+	Workers int
+	// ResultsOnly drops each run's loaded trace (Data), request set and
+	// per-request latencies as soon as its results are computed: all that
+	// a results document needs, and what keeps a directory of hundreds of
+	// runs in the memory of the few being analysed. Figures, compare and
+	// replay need them kept.
+	ResultsOnly bool
+}
+
+// Progress hears how OpenWith gets on. Its methods may be called from
+// several goroutines at once.
+type Progress interface {
+	RunStarted(i, n int, dir string)
+	Read(bytes int64) // a segment file of that size was read
+	RunDone(i, n int, dir string, err error)
+}
+
+// LineProgress writes a line as each run starts, and one for each run
+// that cannot be read: for logs and for stderr that is not a terminal.
+type LineProgress struct{ W io.Writer }
+
+func (p LineProgress) RunStarted(i, n int, dir string) {
+	fmt.Fprintf(p.W, "llem: analysing %s (%d of %d)\n", dir, i+1, n)
+}
+
+func (LineProgress) Read(int64) {}
+
+func (p LineProgress) RunDone(i, n int, dir string, err error) {
+	if err != nil {
+		fmt.Fprintf(p.W, "llem: skipping %s: %v\n", dir, err)
+	}
+}
+
+// OpenWith is Open with options: runs in parallel (opt.Workers), and
+// results only (opt.ResultsOnly). Runs that cannot be read are left out,
+// and named in a *SweepError, in the order given.
+func OpenWith(dirs []string, s Settings, opt OpenOptions) ([]*Run, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	var runs []*Run
-	var failed []error
-	for i, dir := range dirs {
-		if progress != nil {
-			fmt.Fprintf(progress, "llem: analysing %s (%d of %d)\n", dir, i+1, len(dirs))
+	runs := make([]*Run, len(dirs))
+	errs := make([]error, len(dirs))
+	var onRead func(int64)
+	if opt.Progress != nil {
+		onRead = opt.Progress.Read
+	}
+	one := func(i int) {
+		if opt.Progress != nil {
+			opt.Progress.RunStarted(i, len(dirs), dirs[i])
 		}
-		d, err := Load(dir)
-		if err != nil {
-			// One unreadable run of a sweep does not cost the others.
-			if progress != nil {
-				fmt.Fprintf(progress, "llem: skipping %s: %v\n", dir, err)
+		d, err := load(dirs[i], onRead)
+		if err == nil {
+			runs[i] = New(d, dirs[i], s)
+			if opt.ResultsOnly {
+				runs[i].Data, runs[i].reqs, runs[i].Latency = nil, nil, serving.Latency{}
 			}
-			failed = append(failed, err)
-			continue
 		}
-		runs = append(runs, New(d, dir, s))
+		errs[i] = err
+		if opt.Progress != nil {
+			opt.Progress.RunDone(i, len(dirs), dirs[i], err)
+		}
 	}
-	NameRuns(runs)
+	workers := min(max(opt.Workers, 1), len(dirs))
+	if workers <= 1 {
+		for i := range dirs {
+			one(i)
+		}
+	} else {
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					one(i)
+				}
+			})
+		}
+		for i := range dirs {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	// One unreadable run of a sweep does not cost the others.
+	var ok []*Run
+	var failed []error
+	for i := range dirs {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+		} else {
+			ok = append(ok, runs[i])
+		}
+	}
+	NameRuns(ok)
 	if len(failed) > 0 {
-		return runs, &SweepError{Failed: failed, Of: len(dirs)}
+		return ok, &SweepError{Failed: failed, Of: len(dirs)}
 	}
-	return runs, nil
+	return ok, nil
 }
 
 // SweepError says which runs of a sweep could not be read; Open still

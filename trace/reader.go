@@ -31,6 +31,10 @@ type Run struct {
 	// Manifests holds each table's manifest (format 1.1 and later); a table
 	// of an older run has none, and its segments are validated instead.
 	Manifests map[string]*Manifest
+	// OnRead, when set, is called with the size of each segment file as
+	// it is read: how a long analysis shows its progress. It may be
+	// called from several goroutines when tables are read in parallel.
+	OnRead func(bytes int64)
 
 	mu     sync.Mutex
 	damage []Damage

@@ -76,6 +76,9 @@ func (r *Run) openSegment(table, path string) *parquet.File {
 		r.lose(table, path, DamageUnreadable, err.Error(), nil)
 		return nil
 	}
+	if r.OnRead != nil {
+		r.OnRead(int64(len(b)))
+	}
 	if listed && status != segGood {
 		why := ""
 		if int64(len(b)) != entry.Bytes {

@@ -56,7 +56,9 @@ func runAnalyze(c *ucli.Context) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	runs, err := openRuns(c, s)
+	// Without figures only the results are kept: a directory of hundreds
+	// of runs needs the memory of the few analysed at once.
+	runs, err := openRunsWith(c, s, c.String("plots") == "")
 	var sweep *analyze.SweepError
 	if err != nil && !(errors.As(err, &sweep) && len(runs) > 0) {
 		return err

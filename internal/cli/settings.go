@@ -3,7 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -235,8 +235,18 @@ func findRuns(args []string) ([]string, error) {
 }
 
 // openRuns finds the runs of the arguments and analyses them with the
-// command's settings; progress lines go to stderr unless --quiet.
+// command's settings, keeping each run's data for figures and
+// comparisons (openRunsWith).
 func openRuns(c *ucli.Context, s analyze.Settings) ([]*analyze.Run, error) {
+	return openRunsWith(c, s, false)
+}
+
+// openRunsWith finds the runs of the arguments and analyses them with the
+// command's settings, as many at once as there are CPUs (the results do
+// not depend on it). Unless --quiet, progress goes to stderr: a meter
+// redrawn in place on a terminal, a line per run otherwise (logs).
+// resultsOnly drops each run's trace once its results are computed.
+func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly bool) ([]*analyze.Run, error) {
 	if c.NArg() == 0 {
 		return nil, usagef("%s: no run given; usage: llem %s %s", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
 	}
@@ -244,11 +254,17 @@ func openRuns(c *ucli.Context, s analyze.Settings) ([]*analyze.Run, error) {
 	if err != nil {
 		return nil, usagef("%s: %v", c.Command.Name, err)
 	}
-	var progress io.Writer // commands with --quiet say which run they analyse
-	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") {
-		progress = c.App.ErrWriter
+	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
+	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
+		if writerIsTerminal(c.App.ErrWriter) {
+			m := newMeter(c.App.ErrWriter, dirs)
+			defer m.Finish()
+			opt.Progress = m
+		} else {
+			opt.Progress = analyze.LineProgress{W: c.App.ErrWriter}
+		}
 	}
-	runs, err := analyze.Open(dirs, s, progress)
+	runs, err := analyze.OpenWith(dirs, s, opt)
 	if err != nil {
 		return runs, err
 	}

@@ -1,0 +1,68 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestOpenWithWorkersIsSerial: runs analysed in parallel give the
+// document of a serial analysis, byte for byte, in the order given, with
+// an unreadable run named in the same place (issue 12: a directory of many
+// runs uses all cores, output stable).
+func TestOpenWithWorkersIsSerial(t *testing.T) {
+	runs, err := filepath.Glob("../testdata/runs/*/meta.json")
+	if err != nil || len(runs) < 3 {
+		t.Fatalf("shipped runs: %v %v", runs, err)
+	}
+	var dirs []string
+	for _, m := range runs {
+		dirs = append(dirs, filepath.Dir(m))
+	}
+	dirs = append(dirs, t.TempDir(), "../testdata/jobs/sim-2nodes", dirs[0]) // unreadable, a job, a repeat
+	doc := func(workers int, p Progress) ([]byte, *SweepError) {
+		got, err := OpenWith(dirs, DefaultSettings(), OpenOptions{Workers: workers, ResultsOnly: true, Progress: p})
+		var sweep *SweepError
+		if !errors.As(err, &sweep) || len(sweep.Failed) != 1 {
+			t.Fatalf("%d workers: want one unreadable run, got %v", workers, err)
+		}
+		for _, r := range got {
+			if r.Data != nil || r.Requests() != nil || r.Latency.TTFT != nil {
+				t.Fatalf("%s: ResultsOnly kept the trace", r.Dir)
+			}
+		}
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(Document(got, DefaultSettings(), "test")); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes(), sweep
+	}
+	serial, sErr := doc(1, nil)
+	p := &countProgress{}
+	parallel, pErr := doc(4, p)
+	if !bytes.Equal(serial, parallel) {
+		t.Error("4 workers gave another document than 1")
+	}
+	if sErr.Error() != pErr.Error() {
+		t.Errorf("sweep errors differ:\n%v\n%v", sErr, pErr)
+	}
+	if p.started != len(dirs) || p.done != len(dirs) || p.bytes == 0 {
+		t.Errorf("progress heard %d starts, %d ends, %d bytes of %d runs", p.started, p.done, p.bytes, len(dirs))
+	}
+}
+
+type countProgress struct {
+	mu                   sync.Mutex
+	started, done, bytes int
+}
+
+func (p *countProgress) RunStarted(i, n int, dir string) { p.mu.Lock(); p.started++; p.mu.Unlock() }
+func (p *countProgress) Read(b int64)                    { p.mu.Lock(); p.bytes += int(b); p.mu.Unlock() }
+func (p *countProgress) RunDone(i, n int, dir string, err error) {
+	p.mu.Lock()
+	p.done++
+	p.mu.Unlock()
+}
