@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/llem/llem/analyze/sensor"
 	"github.com/llem/llem/analyze/serving"
@@ -80,8 +83,31 @@ func New(d *Data, name string, s Settings) *Run {
 
 	rr.Baseline = c.baselines(windows)
 	all, steadyOf := c.withSteady(windows)
+	// Windows, thermal checks and latency read the loaded run and write
+	// only their own results: computed at once on every core, then put in
+	// order below.
+	wrs := make([]WindowResult, len(all))
+	var measured []Window
+	for _, w := range windows {
+		if w.Measured {
+			measured = append(measured, w)
+		}
+	}
+	ths := make([]ThermalResult, len(measured))
+	run := &Run{Dir: name, Data: d, Settings: s, reqs: c.reqs}
+	parallel(len(all)+len(measured)+1, func(k int) {
+		switch {
+		case k < len(all):
+			wrs[k] = c.window(all[k])
+		case k < len(all)+len(measured):
+			ths[k-len(all)] = c.thermal(measured[k-len(all)])
+		default:
+			run.Latency = c.pooledLatency(windows)
+			rr.Latency = c.latency(run.Latency)
+		}
+	})
 	for i, w := range all {
-		wr := c.window(w)
+		wr := wrs[i]
 		if det := steadyOf[i]; det != nil {
 			r := det.result
 			wr.Steady = &r
@@ -106,18 +132,12 @@ func New(d *Data, name string, s Settings) *Run {
 		rr.Windows = append(rr.Windows, wr)
 	}
 	rr.Thermal = []ThermalResult{}
-	for _, w := range windows {
-		if w.Measured {
-			th := c.thermal(w)
-			for _, f := range th.Flags {
-				rr.warn(f)
-			}
-			rr.Thermal = append(rr.Thermal, th)
+	for _, th := range ths {
+		for _, f := range th.Flags {
+			rr.warn(f)
 		}
+		rr.Thermal = append(rr.Thermal, th)
 	}
-	run := &Run{Dir: name, Data: d, Settings: s, reqs: c.reqs}
-	run.Latency = c.pooledLatency(windows)
-	rr.Latency = c.latency(run.Latency)
 	rr.Measured = measuredTotals(rr.Windows)
 	rr.Cycles = c.cycles(rr.Windows)
 	if rr.Cycles != nil && rr.Cycles.Note != "" {
@@ -612,4 +632,26 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	s = sortedFinite(s)
 	return quantile(s, 0.5)
+}
+
+// parallel calls fn(0) ... fn(n-1), as many at once as there are CPUs,
+// and returns when all have returned. The largest jobs should come first.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -13,20 +13,38 @@ import (
 // start in the measured windows: the samples of the run's latency
 // summary, of the latency figure and of llem compare.
 func (c *runCtx) pooledLatency(ws []Window) serving.Latency {
-	var l serving.Latency
+	var xs []serving.Latency
 	for _, w := range ws {
-		if !w.Measured {
-			continue
+		if w.Measured {
+			xs = append(xs, c.reqs.Latency(w.StartNs, w.EndNs))
 		}
-		x := c.reqs.Latency(w.StartNs, w.EndNs)
-		l.TTFT = append(l.TTFT, x.TTFT...)
-		l.TPOT = append(l.TPOT, x.TPOT...)
-		l.ITL = append(l.ITL, x.ITL...)
-		l.ITLSum = append(l.ITLSum, x.ITLSum...)
-		l.ITLTokens = append(l.ITLTokens, x.ITLTokens...)
-		l.E2E = append(l.E2E, x.E2E...)
 	}
-	return l
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	// Made once at their size: the ITL has a value per token.
+	pool := func(get func(x *serving.Latency) []float64) []float64 {
+		n := 0
+		for i := range xs {
+			n += len(get(&xs[i]))
+		}
+		if n == 0 {
+			return nil
+		}
+		out := make([]float64, 0, n)
+		for i := range xs {
+			out = append(out, get(&xs[i])...)
+		}
+		return out
+	}
+	return serving.Latency{
+		TTFT:      pool(func(x *serving.Latency) []float64 { return x.TTFT }),
+		TPOT:      pool(func(x *serving.Latency) []float64 { return x.TPOT }),
+		ITL:       pool(func(x *serving.Latency) []float64 { return x.ITL }),
+		ITLSum:    pool(func(x *serving.Latency) []float64 { return x.ITLSum }),
+		ITLTokens: pool(func(x *serving.Latency) []float64 { return x.ITLTokens }),
+		E2E:       pool(func(x *serving.Latency) []float64 { return x.E2E }),
+	}
 }
 
 // latency gives each metric's mean with its CI over requests (per-request
@@ -57,9 +75,19 @@ func (c *runCtx) latencyMetric(x []float64) *LatencyMetric {
 
 // latencyOf is the metric of values x whose mean has the interval mean.
 func latencyOf(x []float64, mean bootstrap.Interval) *LatencyMetric {
-	s := sortedFinite(x)
-	return &LatencyMetric{Mean: mean, Median: Num(quantile(s, 0.5)),
-		P90: Num(quantile(s, 0.9)), P99: Num(quantile(s, 0.99))}
+	// Selection, not a sort: the ITL of a long run has a value per token
+	// (millions), and three quantiles need only their neighbourhoods.
+	s := make([]float64, 0, len(x))
+	for _, v := range x {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			s = append(s, v)
+		}
+	}
+	if len(s) == 0 {
+		return &LatencyMetric{Mean: mean, Median: NaN, P90: NaN, P99: NaN}
+	}
+	return &LatencyMetric{Mean: mean, Median: Num(quantileSelect(s, 0.5)),
+		P90: Num(quantileSelect(s, 0.9)), P99: Num(quantileSelect(s, 0.99))}
 }
 
 // interval is a BCa interval, or a degenerate one saying why there is

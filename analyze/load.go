@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/llem/llem/analyze/serving"
 
@@ -107,15 +108,30 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	}
 	// Every table is read by column (trace.ScanColumns): no row structs,
 	// no pointer per optional field.
-	for _, t := range []struct {
+	// The events (most rows of a serving run) are read beside the GPU
+	// tables: they fill other fields of Data, and a run loads in the
+	// time of the larger part on two cores.
+	tables := []struct {
 		table string
 		read  func() error
 	}{
 		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
 		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents}, {trace.TableSimTruth, l.simTruth},
-	} {
-		if err := t.read(); err != nil {
-			return nil, fmt.Errorf("%s: %s table: %w", dir, t.table, err)
+	}
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[3] = tables[3].read() })
+	for i, t := range tables {
+		if i != 3 {
+			if errs[i] = t.read(); errs[i] != nil {
+				break
+			}
+		}
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s table: %w", dir, tables[i].table, err)
 		}
 	}
 	d.Origin, d.End = math.MaxInt64, math.MinInt64
@@ -137,6 +153,19 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 type loader struct {
 	d       *Data
 	byIndex map[int]*GPU
+}
+
+// perGPU is how many rows of a table each GPU has, as meta.json counts
+// them (0 when it does not): a series is made that large at its first
+// value, rather than grown by doubling, which copies it over and over and
+// leaves up to half of it unused.
+func (l *loader) perGPU(table string) int {
+	m := l.d.Run.Meta
+	n, gpus := m.Recorder.Rows[table], int64(len(m.GPUs))
+	if n <= 0 || gpus == 0 || n/gpus > 1<<30 {
+		return 0
+	}
+	return int(n/gpus + n/gpus/64 + 16)
 }
 
 // gpu is the GPU of index i, made on first sight.
@@ -164,6 +193,9 @@ func (l *loader) energy() error {
 			e, _ := c.Int(2, i)
 			rd, _ := c.Int(3, i)
 			g := l.byIndex[int(gi)]
+			if g.Energy == nil {
+				g.Energy = make([]trace.EnergyRead, 0, l.perGPU(trace.TableEnergy))
+			}
 			g.Energy = append(g.Energy, trace.EnergyRead{GPU: int32(gi), TimestampNs: t, EnergyMj: e, ReadDurationNs: rd})
 		}
 		return nil
@@ -171,13 +203,14 @@ func (l *loader) energy() error {
 }
 
 func (l *loader) driverPower() error {
+	hint := l.perGPU(trace.TableDriverPower)
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColDriverPowerMw}
 	return trace.ScanColumns(l.d.Run, trace.TableDriverPower, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
 			if mw, ok := c.Int(2, i); ok {
-				l.gpu(int32(gi)).DriverPower.add(t, float64(mw)/1000)
+				l.gpu(int32(gi)).DriverPower.addSized(t, float64(mw)/1000, hint)
 			}
 		}
 		return nil
@@ -185,6 +218,7 @@ func (l *loader) driverPower() error {
 }
 
 func (l *loader) state() error {
+	hint := l.perGPU(trace.TableState)
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColInstantPowerMw, trace.ColAveragePowerMw,
 		trace.ColTemperatureC, trace.ColSMClockMHz, trace.ColGPUUtilPct, trace.ColClockEventReasons}
 	return trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
@@ -193,21 +227,24 @@ func (l *loader) state() error {
 			t, _ := c.Int(1, i)
 			g := l.byIndex[int(gi)]
 			if v, ok := c.Int(2, i); ok {
-				g.InstantPower.add(t, float64(v)/1000)
+				g.InstantPower.addSized(t, float64(v)/1000, hint)
 			}
 			if v, ok := c.Int(3, i); ok {
-				g.AveragePower.add(t, float64(v)/1000)
+				g.AveragePower.addSized(t, float64(v)/1000, hint)
 			}
 			if v, ok := c.Int(4, i); ok {
-				g.Temperature.add(t, float64(v))
+				g.Temperature.addSized(t, float64(v), hint)
 			}
 			if v, ok := c.Int(5, i); ok {
-				g.SMClock.add(t, float64(v))
+				g.SMClock.addSized(t, float64(v), hint)
 			}
 			if v, ok := c.Int(6, i); ok {
-				g.Util.add(t, float64(v))
+				g.Util.addSized(t, float64(v), hint)
 			}
 			if v, ok := c.Int(7, i); ok {
+				if g.Reasons == nil {
+					g.Reasons, g.RT = make([]int64, 0, hint), make([]int64, 0, hint)
+				}
 				g.Reasons = append(g.Reasons, v)
 				g.RT = append(g.RT, t)
 			}

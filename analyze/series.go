@@ -16,6 +16,14 @@ type Series struct {
 	V []float64
 }
 
+// addSized is add, making the series room for n samples at its first.
+func (s *Series) addSized(t int64, v float64, n int) {
+	if s.T == nil && n > 0 {
+		s.T, s.V = make([]int64, 0, n), make([]float64, 0, n)
+	}
+	s.add(t, v)
+}
+
 func (s *Series) add(t int64, v float64) {
 	s.T = append(s.T, t)
 	s.V = append(s.V, v)

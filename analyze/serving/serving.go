@@ -112,6 +112,7 @@ type builder struct {
 
 func newBuilder(tokens []Token, ids []string) *builder {
 	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens))}, tokens: tokens, ids: ids,
+		tokenSeq: make([]int32, 0, len(tokens)),
 		problems: map[string]int{}, current: map[string]*Request{}, byToken: make([]*Request, len(ids)),
 		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
 	for i, id := range ids {
@@ -439,6 +440,15 @@ func (s *Set) gaps(in []bool) (out, sums, counts []float64) {
 	}
 	sum := make([]float64, len(s.Requests))
 	count := make([]float64, len(s.Requests))
+	n := 0 // at most this many gaps: out is made once, not grown
+	for k, tk := range s.tokens {
+		if i := s.tokenReq[k]; in[i] && tk.Count > 0 {
+			n += int(tk.Count)
+		}
+	}
+	if n > 0 {
+		out = make([]float64, 0, n)
+	}
 	for k, tk := range s.tokens {
 		i := s.tokenReq[k]
 		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
