@@ -83,29 +83,8 @@ func New(d *Data, name string, s Settings) *Run {
 
 	rr.Baseline = c.baselines(windows)
 	all, steadyOf := c.withSteady(windows)
-	// Windows, thermal checks and latency read the loaded run and write
-	// only their own results: computed at once on every core, then put in
-	// order below.
-	wrs := make([]WindowResult, len(all))
-	var measured []Window
-	for _, w := range windows {
-		if w.Measured {
-			measured = append(measured, w)
-		}
-	}
-	ths := make([]ThermalResult, len(measured))
 	run := &Run{Dir: name, Data: d, Settings: s, reqs: c.reqs}
-	parallel(len(all)+len(measured)+1, func(k int) {
-		switch {
-		case k < len(all):
-			wrs[k] = c.window(all[k])
-		case k < len(all)+len(measured):
-			ths[k-len(all)] = c.thermal(measured[k-len(all)])
-		default:
-			run.Latency = c.pooledLatency(windows)
-			rr.Latency = c.latency(run.Latency)
-		}
-	})
+	wrs, ths := c.computeWindows(all, windows, run, &rr)
 	for i, w := range all {
 		wr := wrs[i]
 		if det := steadyOf[i]; det != nil {
@@ -153,6 +132,33 @@ func New(d *Data, name string, s Settings) *Run {
 	}
 	run.Result = rr
 	return run
+}
+
+// computeWindows gives each window's result and each measured window's
+// thermal check, and sets the run's latency. They read the loaded run and
+// write only their own results, so they are computed at once on every
+// core; New puts them in order.
+func (c *runCtx) computeWindows(all, windows []Window, run *Run, rr *RunResult) ([]WindowResult, []ThermalResult) {
+	wrs := make([]WindowResult, len(all))
+	var measured []Window
+	for _, w := range windows {
+		if w.Measured {
+			measured = append(measured, w)
+		}
+	}
+	ths := make([]ThermalResult, len(measured))
+	parallel(len(all)+len(measured)+1, func(k int) {
+		switch {
+		case k < len(all):
+			wrs[k] = c.window(all[k])
+		case k < len(all)+len(measured):
+			ths[k-len(all)] = c.thermal(measured[k-len(all)])
+		default:
+			run.Latency = c.pooledLatency(windows)
+			rr.Latency = c.latency(run.Latency)
+		}
+	})
+	return wrs, ths
 }
 
 // runHeader is what a run's result says before any window: its identity,

@@ -13,38 +13,13 @@ import (
 // start in the measured windows: the samples of the run's latency
 // summary, of the latency figure and of llem compare.
 func (c *runCtx) pooledLatency(ws []Window) serving.Latency {
-	var xs []serving.Latency
+	var spans [][2]int64
 	for _, w := range ws {
 		if w.Measured {
-			xs = append(xs, c.reqs.Latency(w.StartNs, w.EndNs))
+			spans = append(spans, [2]int64{w.StartNs, w.EndNs})
 		}
 	}
-	if len(xs) == 1 {
-		return xs[0]
-	}
-	// Made once at their size: the ITL has a value per token.
-	pool := func(get func(x *serving.Latency) []float64) []float64 {
-		n := 0
-		for i := range xs {
-			n += len(get(&xs[i]))
-		}
-		if n == 0 {
-			return nil
-		}
-		out := make([]float64, 0, n)
-		for i := range xs {
-			out = append(out, get(&xs[i])...)
-		}
-		return out
-	}
-	return serving.Latency{
-		TTFT:      pool(func(x *serving.Latency) []float64 { return x.TTFT }),
-		TPOT:      pool(func(x *serving.Latency) []float64 { return x.TPOT }),
-		ITL:       pool(func(x *serving.Latency) []float64 { return x.ITL }),
-		ITLSum:    pool(func(x *serving.Latency) []float64 { return x.ITLSum }),
-		ITLTokens: pool(func(x *serving.Latency) []float64 { return x.ITLTokens }),
-		E2E:       pool(func(x *serving.Latency) []float64 { return x.E2E }),
-	}
+	return c.reqs.PooledLatency(spans)
 }
 
 // latency gives each metric's mean with its CI over requests (per-request

@@ -64,7 +64,9 @@ type Set struct {
 	Problems []string
 
 	tokens []Token // the token events (shared with the caller, not copied)...
-	cum    []int64 // ...and the cumulative count up to and including each...
+	// ...the count of those before each cumBlock-th (cum[k] counts
+	// tokens[:k*cumBlock]; a count for each would cost 8 bytes a token)...
+	cum []int64
 	// ...and the index in Requests of the request each belongs to.
 	tokenReq []int32
 	spread   []spread // requests whose tokens are spread over their span
@@ -111,7 +113,7 @@ type builder struct {
 }
 
 func newBuilder(tokens []Token, ids []string) *builder {
-	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens))}, tokens: tokens, ids: ids,
+	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens)/cumBlock+1)}, tokens: tokens, ids: ids,
 		tokenSeq: make([]int32, 0, len(tokens)),
 		problems: map[string]int{}, current: map[string]*Request{}, byToken: make([]*Request, len(ids)),
 		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
@@ -319,12 +321,36 @@ func (b *builder) finish() *Set {
 	// their request_end, so the running count is made again here.
 	var total int64
 	for i, tk := range s.tokens {
-		if s.Requests[s.tokenReq[i]].Error == "" {
-			total += int64(tk.Count)
+		if i%cumBlock == 0 {
+			s.cum[i/cumBlock] = total
 		}
-		s.cum[i] = total
+		total += s.counted(i, tk)
+	}
+	if len(s.tokens)%cumBlock == 0 {
+		s.cum[len(s.tokens)/cumBlock] = total
 	}
 	return s
+}
+
+// cumBlock is how many token events share a running count (Set.cum).
+const cumBlock = 64
+
+// counted is what the i-th token event adds to the output: its count,
+// or nothing when its request failed.
+func (s *Set) counted(i int, tk Token) int64 {
+	if s.Requests[s.tokenReq[i]].Error == "" {
+		return int64(tk.Count)
+	}
+	return 0
+}
+
+// countedBefore is the output of the token events tokens[:k].
+func (s *Set) countedBefore(k int) int64 {
+	n := s.cum[k/cumBlock]
+	for i := k / cumBlock * cumBlock; i < k; i++ {
+		n += s.counted(i, s.tokens[i])
+	}
+	return n
 }
 
 // first is the request's earliest stamp.
@@ -346,11 +372,7 @@ func (s *Set) OutputTokens(startNs, endNs int64) float64 {
 	upTo := func(t int64) float64 { // streamed tokens with stamp < t
 		k := sort.Search(len(s.tokens), func(i int) bool { return s.tokens[i].TimestampNs >= t })
 		f := sort.Search(len(s.firsts), func(i int) bool { return s.firsts[i] >= t })
-		n := float64(f)
-		if k > 0 {
-			n += float64(s.cum[k-1])
-		}
-		return n
+		return float64(f) + float64(s.countedBefore(k))
 	}
 	n := upTo(endNs) - upTo(startNs)
 	for _, sp := range s.spread {
@@ -395,8 +417,33 @@ type Latency struct {
 // events, divided by the tokens the later one brings and counted once per
 // token; E2E = end - start. A metric whose events are missing is skipped.
 func (s *Set) Latency(startNs, endNs int64) Latency {
+	return s.PooledLatency([][2]int64{{startNs, endNs}})
+}
+
+// PooledLatency is Latency of each window, the windows' values one after
+// the other, in one set of slices: the ITL has a value per token, and a
+// copy per window would be as large again.
+func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	var l Latency
-	in := make([]bool, len(s.Requests))
+	ins := make([][]bool, len(windows))
+	n := 0
+	for k, w := range windows {
+		ins[k] = s.latencyIn(&l, w[0], w[1])
+		n += s.gapCount(ins[k])
+	}
+	if n > 0 {
+		l.ITL = make([]float64, 0, n)
+	}
+	for _, in := range ins {
+		l.ITL, l.ITLSum, l.ITLTokens = s.gaps(in, l.ITL, l.ITLSum, l.ITLTokens)
+	}
+	return l
+}
+
+// latencyIn appends the TTFT, TPOT and E2E of the requests that started
+// in [startNs, endNs) to l, and marks them.
+func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
+	in = make([]bool, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
 		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs || r.Error != "" {
@@ -420,8 +467,19 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 			l.TPOT = append(l.TPOT, float64(end-first)/1e9/float64(r.OutputTokens-1))
 		}
 	}
-	l.ITL, l.ITLSum, l.ITLTokens = s.gaps(in)
-	return l
+	return in
+}
+
+// gapCount is how many values gaps gives for the requests marked in, at
+// most.
+func (s *Set) gapCount(in []bool) int {
+	n := 0
+	for k, tk := range s.tokens {
+		if i := s.tokenReq[k]; in[i] && tk.Count > 0 {
+			n += int(tk.Count)
+		}
+	}
+	return n
 }
 
 // gaps are the inter-token latencies of the requests marked in: for each
@@ -429,7 +487,7 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 // first_token for the first), over the tokens it brings, once per token.
 // Requests whose token events all carry client stamps use those. sums
 // and counts are per request that has gaps, in the order of the requests.
-func (s *Set) gaps(in []bool) (out, sums, counts []float64) {
+func (s *Set) gaps(in []bool, out, sums, counts []float64) ([]float64, []float64, []float64) {
 	prev := make([]int64, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
@@ -440,15 +498,6 @@ func (s *Set) gaps(in []bool) (out, sums, counts []float64) {
 	}
 	sum := make([]float64, len(s.Requests))
 	count := make([]float64, len(s.Requests))
-	n := 0 // at most this many gaps: out is made once, not grown
-	for k, tk := range s.tokens {
-		if i := s.tokenReq[k]; in[i] && tk.Count > 0 {
-			n += int(tk.Count)
-		}
-	}
-	if n > 0 {
-		out = make([]float64, 0, n)
-	}
 	for k, tk := range s.tokens {
 		i := s.tokenReq[k]
 		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
