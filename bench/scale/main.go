@@ -46,7 +46,7 @@ var query string
 
 func main() {
 	root := flag.String("root", "../..", "the llem repository (bench/synth and bin/llem are found there)")
-	llem := flag.String("llem", "", "llem binary (default ROOT/bin/llem: make build)")
+	llem := flag.String("llem", "", "llem binaries to time, comma separated (default ROOT/bin/llem: make build); several are timed side by side, e.g. a baseline and a change")
 	dir := flag.String("dir", "", "where the synthetic runs are kept between calls (default ROOT/out/bench)")
 	durations := flag.String("durations", "1h,4h", "trace lengths to measure, 8 GPUs each (comma separated; 24h takes ~3 GB of disk and ~2 minutes to generate)")
 	sweep := flag.Int("sweep", 0, "also analyse a directory of this many 10-minute 8-GPU runs (0: none)")
@@ -81,18 +81,23 @@ type sample struct {
 	rss  int64 // bytes
 }
 
-func run(root, llem, dir string, durations []string, sweep, repeat int) error {
-	if _, err := os.Stat(llem); err != nil {
-		return fmt.Errorf("%v (make build first)", err)
+func run(root, llems, dir string, durations []string, sweep, repeat int) error {
+	bins := strings.Split(llems, ",")
+	for _, b := range bins {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("%v (make build first)", err)
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("machine: %s, %d CPUs, %s/%s, %s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Printf("llem: %s (%s)\n", llem, strings.TrimSpace(output(exec.Command(llem, "--version"))))
+	for _, b := range bins {
+		fmt.Printf("llem: %s (%s)\n", b, strings.TrimSpace(output(exec.Command(b, "--version"))))
+	}
 	fmt.Printf("each figure: the median of %d runs; RSS: the child's peak\n\n", repeat)
-	fmt.Printf("%-22s %9s | %9s %9s %8s | %9s %9s | %9s %s\n", "trace", "size", "llem s", "llem MB", "s per h", "duckdb s", "duckdb MB", "time x", "targets")
+	fmt.Printf("%-22s %-14s %9s | %9s %9s %8s | %9s %9s | %9s %s\n", "trace", "llem", "size", "llem s", "llem MB", "s per h", "duckdb s", "duckdb MB", "time x", "targets")
 	for _, d := range durations {
 		length, err := time.ParseDuration(strings.TrimSpace(d))
 		if err != nil || length <= 0 {
@@ -102,19 +107,21 @@ func run(root, llem, dir string, durations []string, sweep, repeat int) error {
 		if err := synth(root, rd, length, 1); err != nil {
 			return err
 		}
-		l, err := measure(repeat, exec.Command(llem, "analyze", "--json", "--quiet", rd))
-		if err != nil {
-			return err
-		}
 		q, err := measure(repeat, exec.Command(self, "-duckdb-child", rd))
 		if err != nil {
 			return err
 		}
-		perHour := l.wall.Seconds() / length.Hours()
-		verdict := fmt.Sprintf("memory %s, %s, faster than DuckDB %s", met(float64(l.rss) <= targetRSS),
-			fmt.Sprintf("%.2f s/h %s", perHour, met(perHour <= targetPerHour)), met(l.wall < q.wall))
-		fmt.Printf("%-22s %8.0fM | %9.2f %9.0f %8.2f | %9.2f %9.0f | %8.2fx %s\n", "8 GPUs x "+d, mb(dirSize(rd)),
-			l.wall.Seconds(), mb(l.rss), perHour, q.wall.Seconds(), mb(q.rss), q.wall.Seconds()/l.wall.Seconds(), verdict)
+		for _, llem := range bins {
+			l, err := measure(repeat, exec.Command(llem, "analyze", "--json", "--quiet", rd))
+			if err != nil {
+				return err
+			}
+			perHour := l.wall.Seconds() / length.Hours()
+			verdict := fmt.Sprintf("memory %s, %.2f s/h %s, faster than DuckDB %s", met(float64(l.rss) <= targetRSS),
+				perHour, met(perHour <= targetPerHour), met(l.wall < q.wall))
+			fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.0f %8.2f | %9.2f %9.0f | %8.2fx %s\n", "8 GPUs x "+d, filepath.Base(llem), mb(dirSize(rd)),
+				l.wall.Seconds(), mb(l.rss), perHour, q.wall.Seconds(), mb(q.rss), q.wall.Seconds()/l.wall.Seconds(), verdict)
+		}
 	}
 	if sweep > 0 {
 		sd := filepath.Join(dir, fmt.Sprintf("sweep-%d", sweep))
@@ -123,15 +130,17 @@ func run(root, llem, dir string, durations []string, sweep, repeat int) error {
 				return err
 			}
 		}
-		for _, w := range []string{"1", fmt.Sprint(runtime.NumCPU())} {
-			c := exec.Command(llem, "analyze", "--json", "--quiet", sd)
-			c.Env = append(os.Environ(), "GOMAXPROCS="+w)
-			l, err := measure(repeat, c)
-			if err != nil {
-				return err
+		for _, llem := range bins {
+			for _, w := range []string{"1", fmt.Sprint(runtime.NumCPU())} {
+				c := exec.Command(llem, "analyze", "--json", "--quiet", sd)
+				c.Env = append(os.Environ(), "GOMAXPROCS="+w)
+				l, err := measure(repeat, c)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.0f %8s | %9s %9s | %9s memory %s (GOMAXPROCS=%s)\n", fmt.Sprintf("%d runs of 10 min", sweep), filepath.Base(llem),
+					mb(dirSize(sd)), l.wall.Seconds(), mb(l.rss), "", "", "", "", met(float64(l.rss) <= targetRSS), w)
 			}
-			fmt.Printf("%-22s %8.0fM | %9.2f %9.0f %8s | %9s %9s | %9s memory %s (GOMAXPROCS=%s)\n", fmt.Sprintf("%d runs of 10 min", sweep),
-				mb(dirSize(sd)), l.wall.Seconds(), mb(l.rss), "", "", "", "", met(float64(l.rss) <= targetRSS), w)
 		}
 	}
 	fmt.Printf("\ntargets (issue 12): peak RSS <= %.0f MB at any length; <= %.1f s per hour of 8-GPU trace; faster than the DuckDB query\n", targetRSS/1e6, targetPerHour)
