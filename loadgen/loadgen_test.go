@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,5 +398,60 @@ func TestInterrupt(t *testing.T) {
 	}
 	if got := phases(evs); !slices.Equal(got, []string{"phase_start:measure", "phase_end:measure"}) {
 		t.Errorf("phases %v", got)
+	}
+}
+
+// Connections are reused: the rest of a finished stream is read, so that
+// a closed loop of 4 clients keeps about 4 connections rather than opening
+// one per request (a real server logged a reset for each, on the H100).
+func TestConnectionsAreReused(t *testing.T) {
+	t.Setenv(events.EnvVar, "")
+	ev, err := events.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(&testserver.Server{EndDelay: 5 * time.Millisecond})
+	var conns atomic.Int64
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	cfg := baseConfig(hs.URL + "/v1")
+	cfg.Measure = Limit{Requests: 40}
+	sum, err := runLoad(t, cfg, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Measure.OK < 40 {
+		t.Fatalf("%d requests succeeded, want 40", sum.Measure.OK)
+	}
+	if n := conns.Load(); n > int64(2*cfg.Concurrency) {
+		t.Errorf("%d connections for %d requests of %d clients: they are not reused", n, sum.Measure.OK, cfg.Concurrency)
+	}
+}
+
+// A server that holds the stream open after [DONE] does not hold the
+// client: the rest is read for 100 ms at most, and the request succeeded.
+func TestStreamHeldOpenAfterDone(t *testing.T) {
+	t.Setenv(events.EnvVar, "")
+	ev, err := events.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(serve(t, &testserver.Server{EndDelay: 3 * time.Second}))
+	cfg.Measure = Limit{Requests: 8}
+	start := time.Now()
+	sum, err := runLoad(t, cfg, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Measure.OK < 8 || sum.Measure.Failed != 0 {
+		t.Errorf("%d requests succeeded and %d failed, want 8 and 0", sum.Measure.OK, sum.Measure.Failed)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v: the client waited for the server to end the stream", d)
 	}
 }

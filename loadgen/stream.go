@@ -124,7 +124,23 @@ func (q *requester) do(ctx context.Context, id string, body []byte, inputTokens 
 	tk := tokenEvents{send: q.send, id: id, interval: q.tokenInterval}
 	fail, detail := q.read(ctx, resp.Body, stall, &res, &tk)
 	tk.flush()
+	if fail == "" {
+		drain(resp.Body, cancel)
+	}
 	return q.end(&res, id, fail, detail)
+}
+
+// errDrained ends the reading of what follows a stream's [DONE].
+var errDrained = errors.New("the rest of the response was not read")
+
+// drain reads what follows a finished stream (the chunked encoding's last
+// chunk) so that the connection goes back to the client's pool: closed
+// unread, it is dropped, and every request opens a new one (the server
+// sees a reset). A server that keeps the stream open is given 100 ms.
+func drain(body io.Reader, cancel context.CancelCauseFunc) {
+	t := time.AfterFunc(100*time.Millisecond, func() { cancel(errDrained) })
+	defer t.Stop()
+	io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 }
 
 // read follows the server-sent events of the response until the stream

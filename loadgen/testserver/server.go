@@ -49,6 +49,9 @@ type Server struct {
 	Hidden int
 	// Fault returns the fault of the n-th request (from 0); nil: none.
 	Fault func(n int) Fault
+	// EndDelay holds the stream open this long after [DONE], as servers
+	// that end the chunked body in a later write do (Python's http.server).
+	EndDelay time.Duration
 
 	mu       sync.Mutex
 	requests []Request
@@ -162,6 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Write([]byte("data: [DONE]\n\n"))
 	flusher.Flush()
+	time.Sleep(s.EndDelay)
 }
 
 // promptOf is the prompt's text and its length in tokens: words of text
