@@ -261,6 +261,27 @@ func (c *runCtx) counterSpan(start, end int64) (int64, int64) {
 		lo = max(lo, g.Energy[0].TimestampNs)
 		hi = min(hi, g.Energy[len(g.Energy)-1].TimestampNs)
 	}
+	// A counter that covers only part of the run (a killed recorder whose
+	// last energy segment was lost, its driver power kept) would cut the
+	// run window to that part, down to nothing: the run window spans what
+	// the power series cover instead, and its energy is integrated power.
+	if hi <= lo || float64(hi-lo) < 0.9*float64(end-start) {
+		return c.powerSpan(start, end)
+	}
+	return lo, hi
+}
+
+// powerSpan is the part of [start, end] that every GPU's integrated power
+// series covers (each read at its lag), or [start, end] when there is none.
+func (c *runCtx) powerSpan(start, end int64) (int64, int64) {
+	lo, hi := start, end
+	for _, p := range c.pts {
+		if p.Len() < 2 {
+			return start, end
+		}
+		lo = max(lo, p.T[0]-p.timing.LagNs)
+		hi = min(hi, p.T[p.Len()-1]-p.timing.LagNs)
+	}
 	if hi <= lo {
 		return start, end
 	}
