@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/llem/llem/analyze"
 )
 
 // readParquet reads a results file back: its column names, in order, and
@@ -119,6 +121,47 @@ func TestParquetRoundTrip(t *testing.T) {
 	for i := range rows {
 		if !slices.Equal(rows[i], flat.Rows[i]) {
 			t.Errorf("row %d\n%v\nwant %v", i, rows[i], flat.Rows[i])
+		}
+	}
+
+	// The same results give the same bytes.
+	var again bytes.Buffer
+	if err := Parquet(&again, res); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), b.Bytes()) {
+		t.Error("two writes of the same results differ")
+	}
+}
+
+// A job's window is followed by its nodes' rows: node set, the node's
+// share, the job's other numbers null.
+func TestParquetJobNodes(t *testing.T) {
+	res := results()
+	res.Runs[0].Windows = res.Runs[0].Windows[:1]
+	res.Runs[0].Windows[0].Nodes = []analyze.NodeWindow{{Node: "n0", EnergyJ: 1200, EnergyIntegratedJ: 1205, MeanPowerW: 120},
+		{Node: "n1", EnergyJ: 800, EnergyIntegratedJ: analyze.NaN, MeanPowerW: 80}}
+	var b bytes.Buffer
+	if err := Parquet(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	names, _, rows := readParquet(t, b.Bytes())
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want the job's and two nodes'", len(rows))
+	}
+	get := func(row []any, col string) any { return row[slices.Index(names, col)] }
+	if get(rows[0], "node") != nil || get(rows[0], "energy_j") != 2000.0 {
+		t.Errorf("job row %v", rows[0])
+	}
+	for i, w := range []struct {
+		node          string
+		energy, intgr any
+	}{{"n0", 1200.0, 1205.0}, {"n1", 800.0, nil}} {
+		r := rows[1+i]
+		if get(r, "node") != w.node || get(r, "energy_j") != w.energy || get(r, "energy_integrated_j") != w.intgr ||
+			get(r, "window") != "measure" || get(r, "label:batch") != "8" || get(r, "energy_per_output_token_j") != nil ||
+			get(r, "requests") != nil || get(r, "warnings") != nil {
+			t.Errorf("node row %d: %v", i, r)
 		}
 	}
 }

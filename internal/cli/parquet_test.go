@@ -136,7 +136,7 @@ func TestAnalyzeParquetErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "no-such-dir", "results.parquet")
 	r := runLlem(t, "", "analyze", "-q", "--parquet", missing, bs8Run)
-	if r.code == 0 || !strings.Contains(r.stderr, "--parquet "+missing) {
+	if r.code != 1 || !strings.Contains(r.stderr, "--parquet "+missing) {
 		t.Errorf("unwritable --parquet: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if r.stdout != "" {
@@ -149,7 +149,7 @@ func TestAnalyzeParquetErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = runLlem(t, "", "analyze", "-q", "--parquet", taken, bs8Run)
-	if r.code == 0 || !strings.Contains(r.stderr, "--parquet "+taken) {
+	if r.code != 1 || !strings.Contains(r.stderr, "--parquet "+taken) {
 		t.Errorf("--parquet over a directory: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) > 0 {
