@@ -1,5 +1,6 @@
 // Package report renders analysis results for people (a terminal table)
-// and for sweeps (CSV). The JSON document is the results themselves.
+// and for sweeps (CSV and Parquet, from one flattened table). The JSON
+// document is the results themselves.
 package report
 
 import (
@@ -309,6 +310,11 @@ var Columns = []Column{
 	{"energy_j", KindFloat}, {"energy_integrated_j", KindFloat}, {"energy_disagreement_pct", KindFloat}, {"energy_adjusted_j", KindFloat},
 	{"mean_power_w", KindFloat}, {"p5_power_w", KindFloat}, {"p95_power_w", KindFloat}, {"max_power_w", KindFloat},
 	{"uncertainty_pct", KindFloat}, {"samples", KindInt}, {"warnings", KindString}, {"settings_hash", KindString},
+	// Added later, at the end, so that scripts reading the CSV by position
+	// keep working.
+	{"start_ns", KindInt}, {"end_ns", KindInt}, {"spec_uncertainty_pct", KindFloat}, {"edge_uncertainty_pct", KindFloat},
+	{"energy_integrated_uncertainty_pct", KindFloat}, {"clock_uncertainty_pct", KindFloat}, {"sensor_updates", KindInt},
+	{"sim_truth_energy_j", KindFloat},
 }
 
 // LabelPrefix starts the name of a label's column: label:batch.
@@ -360,6 +366,12 @@ func Flatten(res *analyze.Results) Flat {
 		return float64(n)
 	}
 	g := func(v float64) any { return f(analyze.Num(v)) }
+	fp := func(n *analyze.Num) any {
+		if n == nil {
+			return nil
+		}
+		return f(*n)
+	}
 	for _, r := range res.Runs {
 		labelCells := func(row []any) {
 			for i, k := range labels {
@@ -379,7 +391,10 @@ func Flatten(res *analyze.Results) Flat {
 				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), int64(wr.Requests),
 				f(wr.EnergyPerRequestJ), f(wr.EnergyJ), f(wr.EnergyIntegratedJ), f(wr.DisagreementPct), f(wr.EnergyAdjustedJ),
 				f(wr.MeanPowerW), f(wr.P5PowerW), f(wr.P95PowerW), f(wr.MaxPowerW), f(wr.UncertaintyPct),
-				int64(wr.Samples), strings.Join(codes, ";"), res.SettingsHash})
+				int64(wr.Samples), strings.Join(codes, ";"), res.SettingsHash,
+				wr.StartNs, wr.EndNs, f(wr.SpecUncertaintyPct), f(wr.EdgeUncertaintyPct),
+				f(wr.IntegratedUncertaintyPct), fp(wr.ClockUncertaintyPct), int64(wr.SensorUpdates),
+				fp(wr.SimTruthEnergyJ)})
 			labelCells(row)
 			t.Rows = append(t.Rows, row)
 			for _, nw := range wr.Nodes {
@@ -390,6 +405,8 @@ func Flatten(res *analyze.Results) Flat {
 				row[index("energy_integrated_j")] = f(nw.EnergyIntegratedJ)
 				row[index("mean_power_w")] = f(nw.MeanPowerW)
 				row[index("settings_hash")] = res.SettingsHash
+				row[index("start_ns")] = wr.StartNs
+				row[index("end_ns")] = wr.EndNs
 				labelCells(row)
 				t.Rows = append(t.Rows, row)
 			}

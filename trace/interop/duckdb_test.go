@@ -395,7 +395,7 @@ func TestDocResultsQueries(t *testing.T) {
 		names = append(names, r[0].(string))
 	}
 	for col, typ := range map[string]string{"run": "VARCHAR", "node": "VARCHAR", "complete": "BOOLEAN", "measured": "BOOLEAN",
-		"cycle": "BIGINT", "requests": "BIGINT", "samples": "BIGINT", "start_s": "DOUBLE", "energy_j": "DOUBLE",
+		"cycle": "BIGINT", "start_ns": "BIGINT", "sensor_updates": "BIGINT", "clock_uncertainty_pct": "DOUBLE", "requests": "BIGINT", "samples": "BIGINT", "start_s": "DOUBLE", "energy_j": "DOUBLE",
 		"energy_per_output_token_j": "DOUBLE", "warnings": "VARCHAR", "label:batch": "VARCHAR", "label:study": "VARCHAR"} {
 		if got[col] != typ {
 			t.Errorf("results.parquet column %s: %v, want %s", col, got[col], typ)
