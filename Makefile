@@ -31,7 +31,8 @@ test-go:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-# An independent Parquet reader (Apache Arrow's) reads what llem writes.
+# Independent readers (Apache Arrow's Parquet, embedded DuckDB: cgo) read what
+# llem writes, and the docs' SQL gives llem's answers (trace/interop/doc.go).
 test-interop:
 	cd trace/interop && $(GO) test -count=1 ./...
 

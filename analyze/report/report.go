@@ -1,5 +1,6 @@
 // Package report renders analysis results for people (a terminal table)
-// and for sweeps (CSV). The JSON document is the results themselves.
+// and for sweeps (CSV and Parquet, from one flattened table). The JSON
+// document is the results themselves.
 package report
 
 import (
@@ -281,17 +282,67 @@ func ci(iv bootstrap.Interval, prec int) string {
 	return s
 }
 
-// CSVColumns are the fixed columns of CSV; labels follow as label:KEY.
-var CSVColumns = []string{"run", "run_id", "node", "complete", "window", "kind", "cycle", "measured", "start_s", "end_s", "duration_s",
-	"energy_per_output_token_j", "output_tokens", "output_tokens_per_s", "requests", "energy_per_request_j",
-	"energy_j", "energy_integrated_j", "energy_disagreement_pct", "energy_adjusted_j",
-	"mean_power_w", "p5_power_w", "p95_power_w", "max_power_w", "uncertainty_pct", "samples", "warnings", "settings_hash"}
+// Kind is the type of a column of the per-window table that CSV and
+// Parquet share.
+type Kind int
 
-// CSV writes one row per run and window, for sweeps: each run's labels
+const (
+	KindString Kind = iota
+	KindBool
+	KindInt
+	KindFloat
+)
+
+// Column is one column of the per-window table.
+type Column struct {
+	Name string
+	Kind Kind
+}
+
+// Columns are the fixed columns of the per-window table (CSV and Parquet);
+// labels follow, as string columns named LabelPrefix+KEY.
+var Columns = []Column{
+	{"run", KindString}, {"run_id", KindString}, {"node", KindString}, {"complete", KindBool},
+	{"window", KindString}, {"kind", KindString}, {"cycle", KindInt}, {"measured", KindBool},
+	{"start_s", KindFloat}, {"end_s", KindFloat}, {"duration_s", KindFloat},
+	{"energy_per_output_token_j", KindFloat}, {"output_tokens", KindFloat}, {"output_tokens_per_s", KindFloat},
+	{"requests", KindInt}, {"energy_per_request_j", KindFloat},
+	{"energy_j", KindFloat}, {"energy_integrated_j", KindFloat}, {"energy_disagreement_pct", KindFloat}, {"energy_adjusted_j", KindFloat},
+	{"mean_power_w", KindFloat}, {"p5_power_w", KindFloat}, {"p95_power_w", KindFloat}, {"max_power_w", KindFloat},
+	{"uncertainty_pct", KindFloat}, {"samples", KindInt}, {"warnings", KindString}, {"settings_hash", KindString},
+	// Added later, at the end, so that scripts reading the CSV by position
+	// keep working.
+	{"start_ns", KindInt}, {"end_ns", KindInt}, {"spec_uncertainty_pct", KindFloat}, {"edge_uncertainty_pct", KindFloat},
+	{"energy_integrated_uncertainty_pct", KindFloat}, {"clock_uncertainty_pct", KindFloat}, {"sensor_updates", KindInt},
+	{"sim_truth_energy_j", KindFloat},
+}
+
+// LabelPrefix starts the name of a label's column: label:batch.
+const LabelPrefix = "label:"
+
+// CSVColumns are the names of Columns, the fixed columns of CSV.
+var CSVColumns = func() []string {
+	names := make([]string, len(Columns))
+	for i, c := range Columns {
+		names[i] = c.Name
+	}
+	return names
+}()
+
+// Flat is the per-window table: one row per run and window (and per node
+// of a job's window). A cell is a string, bool, int64 or float64 as its
+// column's Kind says, or nil where it has no value (a NaN, a label the
+// run does not have, a node row's fields that are the job's).
+type Flat struct {
+	Columns []Column
+	Rows    [][]any
+}
+
+// Flatten builds the per-window table of res. Each run's labels
 // (batch=8, ...) become label:KEY columns so runs can be grouped. A job's
 // window is followed by a row per node with the node's share (node set;
-// the job's own row has it empty).
-func CSV(w io.Writer, res *analyze.Results) error {
+// the job's own row has it nil).
+func Flatten(res *analyze.Results) Flat {
 	var labels []string
 	for _, r := range res.Runs {
 		for k := range r.Labels {
@@ -301,54 +352,101 @@ func CSV(w io.Writer, res *analyze.Results) error {
 		}
 	}
 	sort.Strings(labels)
-	cw := csv.NewWriter(w)
-	head := slices.Clone(CSVColumns)
+	t := Flat{Columns: slices.Clone(Columns)}
 	for _, k := range labels {
-		head = append(head, "label:"+k)
+		t.Columns = append(t.Columns, Column{LabelPrefix + k, KindString})
 	}
-	if err := cw.Write(head); err != nil {
-		return err
+	index := func(name string) int {
+		return slices.IndexFunc(t.Columns, func(c Column) bool { return c.Name == name })
 	}
-	f := func(n analyze.Num) string {
+	f := func(n analyze.Num) any {
 		if !n.Valid() {
-			return ""
+			return nil
 		}
-		return strconv.FormatFloat(float64(n), 'g', -1, 64)
+		return float64(n)
 	}
-	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	g := func(v float64) any { return f(analyze.Num(v)) }
+	fp := func(n *analyze.Num) any {
+		if n == nil {
+			return nil
+		}
+		return f(*n)
+	}
 	for _, r := range res.Runs {
+		labelCells := func(row []any) {
+			for i, k := range labels {
+				if v, ok := r.Labels[k]; ok {
+					row[len(Columns)+i] = v
+				}
+			}
+		}
 		for _, wr := range r.Windows {
 			var codes []string
 			for _, wn := range wr.Warnings {
 				codes = append(codes, wn.Code)
 			}
-			row := []string{r.Run, r.RunID, "", strconv.FormatBool(r.Complete), wr.Name, wr.Kind, strconv.Itoa(wr.Cycle),
-				strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS),
-				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), strconv.Itoa(wr.Requests),
+			row := make([]any, len(t.Columns))
+			copy(row, []any{r.Run, r.RunID, nil, r.Complete, wr.Name, wr.Kind, int64(wr.Cycle),
+				wr.Measured, g(wr.StartS), g(wr.EndS), g(wr.DurationS),
+				f(wr.EnergyPerOutputTokenJ), f(wr.OutputTokens), f(wr.OutputTokensPerS), int64(wr.Requests),
 				f(wr.EnergyPerRequestJ), f(wr.EnergyJ), f(wr.EnergyIntegratedJ), f(wr.DisagreementPct), f(wr.EnergyAdjustedJ),
 				f(wr.MeanPowerW), f(wr.P5PowerW), f(wr.P95PowerW), f(wr.MaxPowerW), f(wr.UncertaintyPct),
-				strconv.Itoa(wr.Samples), strings.Join(codes, ";"), res.SettingsHash}
-			for _, k := range labels {
-				row = append(row, r.Labels[k])
-			}
-			if err := cw.Write(row); err != nil {
-				return err
-			}
+				int64(wr.Samples), strings.Join(codes, ";"), res.SettingsHash,
+				wr.StartNs, wr.EndNs, f(wr.SpecUncertaintyPct), f(wr.EdgeUncertaintyPct),
+				f(wr.IntegratedUncertaintyPct), fp(wr.ClockUncertaintyPct), int64(wr.SensorUpdates),
+				fp(wr.SimTruthEnergyJ)})
+			labelCells(row)
+			t.Rows = append(t.Rows, row)
 			for _, nw := range wr.Nodes {
-				row := make([]string, len(head))
-				copy(row, []string{r.Run, r.RunID, nw.Node, strconv.FormatBool(r.Complete), wr.Name, wr.Kind,
-					strconv.Itoa(wr.Cycle), strconv.FormatBool(wr.Measured), g(wr.StartS), g(wr.EndS), g(wr.DurationS)})
-				row[slices.Index(head, "energy_j")] = f(nw.EnergyJ)
-				row[slices.Index(head, "energy_integrated_j")] = f(nw.EnergyIntegratedJ)
-				row[slices.Index(head, "mean_power_w")] = f(nw.MeanPowerW)
-				row[slices.Index(head, "settings_hash")] = res.SettingsHash
-				for i, k := range labels {
-					row[len(CSVColumns)+i] = r.Labels[k]
-				}
-				if err := cw.Write(row); err != nil {
-					return err
-				}
+				row := make([]any, len(t.Columns))
+				copy(row, []any{r.Run, r.RunID, nw.Node, r.Complete, wr.Name, wr.Kind,
+					int64(wr.Cycle), wr.Measured, g(wr.StartS), g(wr.EndS), g(wr.DurationS)})
+				row[index("energy_j")] = f(nw.EnergyJ)
+				row[index("energy_integrated_j")] = f(nw.EnergyIntegratedJ)
+				row[index("mean_power_w")] = f(nw.MeanPowerW)
+				row[index("settings_hash")] = res.SettingsHash
+				row[index("start_ns")] = wr.StartNs
+				row[index("end_ns")] = wr.EndNs
+				labelCells(row)
+				t.Rows = append(t.Rows, row)
 			}
+		}
+	}
+	return t
+}
+
+// CSV writes the per-window table (Flatten), for sweeps: one row per run
+// and window, a missing value empty.
+func CSV(w io.Writer, res *analyze.Results) error {
+	t := Flatten(res)
+	cw := csv.NewWriter(w)
+	head := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		head[i] = c.Name
+	}
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	rec := make([]string, len(t.Columns))
+	for _, row := range t.Rows {
+		for i, v := range row {
+			switch v := v.(type) {
+			case nil:
+				rec[i] = ""
+			case string:
+				rec[i] = v
+			case bool:
+				rec[i] = strconv.FormatBool(v)
+			case int64:
+				rec[i] = strconv.FormatInt(v, 10)
+			case float64:
+				rec[i] = strconv.FormatFloat(v, 'g', -1, 64)
+			default:
+				return fmt.Errorf("csv: column %s: a %T", t.Columns[i].Name, v)
+			}
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
 		}
 	}
 	cw.Flush()

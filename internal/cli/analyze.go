@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	ucli "github.com/urfave/cli/v2"
@@ -26,6 +27,7 @@ func analyzeCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "write one JSON document (schema: docs/results.md)"},
 			&ucli.BoolFlag{Name: "csv", Usage: "write one CSV row per run and window, for sweeps"},
 			&ucli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write to `FILE` instead of standard output"},
+			&ucli.StringFlag{Name: "parquet", Usage: "also write the CSV's rows, typed, to the Parquet file `FILE` (for DuckDB, pandas, Polars)"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines on standard error"},
 			&ucli.StringFlag{Name: "plots", Usage: "also draw the standard figures into `DIR` (SVG and PNG): each run's timeline, and the runs' latency, efficiency, pareto and power"},
 			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a Go CPU profile to this file (for llem's own benchmarks)"},
@@ -40,6 +42,9 @@ func analyzeCommand() *ucli.Command {
 func runAnalyze(c *ucli.Context) error {
 	if c.Bool("json") && c.Bool("csv") {
 		return usagef("analyze: --json and --csv exclude each other")
+	}
+	if p := c.String("parquet"); p != "" && p == c.String("out") {
+		return usagef("analyze: --parquet and --out name the same file %s", p)
 	}
 	s, err := readSettings(c)
 	if err != nil {
@@ -66,6 +71,11 @@ func runAnalyze(c *ucli.Context) error {
 	// A sweep with unreadable runs reports the others, then fails naming
 	// them (sweep).
 	res := analyze.Document(runs, s, version())
+	if p := c.String("parquet"); p != "" {
+		if err := writeFileAtomic(p, func(w io.Writer) error { return report.Parquet(w, res) }); err != nil {
+			return fmt.Errorf("--parquet %s: %w", p, err)
+		}
+	}
 	err = writeOut(c, func(w io.Writer) error {
 		switch {
 		case c.Bool("json"):
@@ -105,6 +115,38 @@ func writeOut(c *ucli.Context, write func(io.Writer) error) error {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+	}
+	return err
+}
+
+// writeFileAtomic writes path through a temporary file beside it, renamed
+// over path once complete: a reader never sees half a file, and a failure
+// leaves an earlier file of that name as it was.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	bw := bufio.NewWriter(f)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 	}
 	return err
 }

@@ -510,7 +510,7 @@ func TestAnalyzeHelp(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	for _, w := range []string{"energy per output token", "--window", "docs/results.md", "--config", "--steady", "mser5", "--json", "--csv", "byte-identical",
+	for _, w := range []string{"energy per output token", "--window", "docs/results.md", "--config", "--steady", "mser5", "--json", "--csv", "--parquet", "label:KEY", "null", "byte-identical",
 		// Each default once, from the flag's value.
 		"(default: 2000)", "(default: 0.95)", `(default: "measure")`, `(default: "pelt")`} {
 		if !strings.Contains(r.stdout, w) {
