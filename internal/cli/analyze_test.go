@@ -309,8 +309,9 @@ func TestAnalyzeDirectory(t *testing.T) {
 	// The same directory one level further up: runs two levels deep, and
 	// the shipped job as one (not its two node runs).
 	_, res, _ = analyzeJSON(t, "--resamples", "200", "../../testdata")
-	if len(res.Runs) != 5 || res.Runs[0].Run != filepath.Join("../../testdata", "jobs", "sim-2nodes") || res.Runs[0].Job == nil ||
-		res.Runs[1].Run != filepath.Join("../../testdata", "runs", "h100-bs32-cycles") {
+	if len(res.Runs) != 6 || res.Runs[0].Run != filepath.Join("../../testdata", "faults", "h100-kill9") ||
+		res.Runs[1].Run != filepath.Join("../../testdata", "jobs", "sim-2nodes") || res.Runs[1].Job == nil ||
+		res.Runs[2].Run != filepath.Join("../../testdata", "runs", "h100-bs32-cycles") {
 		t.Errorf("two levels deep: %d runs, first %q", len(res.Runs), res.Runs[0].Run)
 	}
 }

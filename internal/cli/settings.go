@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/internal/progress"
 	"github.com/llem/llem/trace"
 )
 
@@ -256,8 +258,8 @@ func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly bool) ([]*ana
 	}
 	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
-		if writerIsTerminal(c.App.ErrWriter) {
-			m := newMeter(c.App.ErrWriter, dirs)
+		if f, ok := c.App.ErrWriter.(*os.File); ok && isTerminal(f) {
+			m := progress.NewMeter(c.App.ErrWriter, dirs)
 			defer m.Finish()
 			opt.Progress = m
 		} else {

@@ -1,27 +1,20 @@
-package cli
+// Package progress draws the progress of a long analysis on a terminal.
+package progress
 
 import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 )
 
-// writerIsTerminal says whether w is a terminal: where a progress meter
-// that redraws its line belongs, and logs do not.
-func writerIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isTerminal(f)
-}
-
-// meter is the progress of a long analysis on a terminal: one line,
+// Meter is the progress of a long analysis on a terminal: one line,
 // redrawn at most every tick, with the runs done, the share of the runs'
 // segment bytes read and the time taken. It implements analyze.Progress.
-type meter struct {
+type Meter struct {
 	w     io.Writer
 	start time.Time
 	tick  time.Duration
@@ -34,8 +27,9 @@ type meter struct {
 	drawn, ended bool
 }
 
-func newMeter(w io.Writer, dirs []string) *meter {
-	m := &meter{w: w, start: time.Now(), tick: 200 * time.Millisecond, runs: len(dirs)}
+// NewMeter is a meter for analysing the run directories dirs, drawn on w.
+func NewMeter(w io.Writer, dirs []string) *Meter {
+	m := &Meter{w: w, start: time.Now(), tick: 200 * time.Millisecond, runs: len(dirs)}
 	for _, d := range dirs {
 		m.total += parquetBytes(d)
 	}
@@ -57,21 +51,21 @@ func parquetBytes(dir string) int64 {
 	return n
 }
 
-func (m *meter) RunStarted(i, n int, dir string) {
+func (m *Meter) RunStarted(i, n int, dir string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.active = append(m.active, dir)
 	m.draw(true)
 }
 
-func (m *meter) Read(bytes int64) {
+func (m *Meter) Read(bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.read += bytes
 	m.draw(false)
 }
 
-func (m *meter) RunDone(i, n int, dir string, err error) {
+func (m *Meter) RunDone(i, n int, dir string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.done++
@@ -89,14 +83,14 @@ func (m *meter) RunDone(i, n int, dir string, err error) {
 }
 
 // Finish clears the meter's line, so that what follows starts clean.
-func (m *meter) Finish() {
+func (m *Meter) Finish() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.clear()
 	m.ended = true
 }
 
-func (m *meter) clear() {
+func (m *Meter) clear() {
 	if m.drawn {
 		fmt.Fprint(m.w, "\r\033[K")
 		m.drawn = false
@@ -104,7 +98,7 @@ func (m *meter) clear() {
 }
 
 // draw redraws the line, at most once a tick unless forced.
-func (m *meter) draw(force bool) {
+func (m *Meter) draw(force bool) {
 	now := time.Now()
 	if m.ended || (!force && now.Sub(m.last) < m.tick) {
 		return

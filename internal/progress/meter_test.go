@@ -1,4 +1,4 @@
-package cli
+package progress
 
 import (
 	"bytes"
@@ -10,9 +10,11 @@ import (
 // TestMeter: the terminal meter redraws one line with the runs done and
 // the share read, keeps a skipped run's message, and clears its line at
 // the end so that the results start clean.
+const bs8Run = "../../testdata/runs/h100-bs8-cycles"
+
 func TestMeter(t *testing.T) {
 	var b bytes.Buffer
-	m := newMeter(&b, []string{bs8Run, "testdata/none"})
+	m := NewMeter(&b, []string{bs8Run, "testdata/none"})
 	if m.total <= 0 {
 		t.Fatalf("total bytes %d for %s", m.total, bs8Run)
 	}
