@@ -245,6 +245,9 @@ func TestMetricsServeWhatTheSamplerRead(t *testing.T) {
 	if v, _, ok := value(fams, "process_cpu_seconds_total", nil); !ok || v <= 0 {
 		t.Errorf("process_cpu_seconds_total = %g (present %v): the recorder's CPU", v, ok)
 	}
+	if v, _, ok := value(fams, "llem_recorder_max_rss_bytes", nil); !ok || v < 1<<20 {
+		t.Errorf("llem_recorder_max_rss_bytes = %g (present %v)", v, ok)
+	}
 
 	// The endpoint ends with the recording.
 	if _, err := http.Get(url); err == nil {
