@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"os/user"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,6 +99,10 @@ type Config struct {
 	// the node's other tasks. Both nil outside a job.
 	Task *int32
 	Node NodeTasks
+
+	// Metrics, when set, is where Prometheus metrics are served while the
+	// recording runs (metrics.go; ListenMetrics binds one). Record closes it.
+	Metrics net.Listener
 }
 
 func (c *Config) setDefaults() {
@@ -139,6 +145,9 @@ type Result struct {
 // cool-downs, idle phase, then flushes the trace. The returned error is for
 // failures of the recorder itself; the command's failure is in ExitCode.
 func Record(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Metrics != nil {
+		defer cfg.Metrics.Close() // also when the recording never starts
+	}
 	cfg.setDefaults()
 	if len(cfg.Argv) == 0 {
 		return nil, errors.New("no command to record: put it after --, e.g. llem record -- python infer.py")
@@ -246,10 +255,15 @@ type recorder struct {
 	gaps    []trace.Gap // spans with missing rows found while recording
 	dataEnd *dataEnd    // set when the trace could not be written to the end
 	stalled bool        // the trace writer never returned: its counts are not to be read
+
+	// For the live metrics (metrics.go): live is nil when none are served.
+	live   map[int]*gpuLive // GPU index -> latest readings
+	events *eventsrv.Server
+	cycle  atomic.Int32 // the cycle running, 0 while none runs
 }
 
 func newRecorder(cfg Config, gpus []GPU) *recorder {
-	return &recorder{
+	r := &recorder{
 		cfg: cfg, gpus: gpus, clock: NewClock(),
 		loops: map[string]*loopStats{
 			"energy":       {interval: cfg.EnergyInterval},
@@ -259,6 +273,13 @@ func newRecorder(cfg Config, gpus []GPU) *recorder {
 		lost: map[int]int64{}, errs: map[int]map[string]int64{},
 		latestW: map[int]float64{}, firstMj: map[int]uint64{}, lastMj: map[int]uint64{},
 	}
+	if cfg.Metrics != nil {
+		r.live = map[int]*gpuLive{}
+		for _, g := range gpus {
+			r.live[g.Index()] = newGPULive()
+		}
+	}
+	return r
 }
 
 func newRunID() string {
@@ -293,6 +314,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 		},
 		Host:     HostSnapshot(),
 		Warnings: []trace.Warning{},
+	}
+	if cfg.Metrics != nil {
+		m.Settings.MetricsAddr = cfg.Metrics.Addr().String()
 	}
 	r.meta = m
 	for _, g := range r.gpus {
@@ -333,6 +357,7 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	}
 	defer removeSocketDir(sockPath)
 	m.Events.Socket = sockPath
+	r.events = srv
 	r.out.attachEvents(srv)
 	if cfg.Node != nil {
 		cfg.Node.Relay(r.out.relayed, r.out.relayedBad)
@@ -352,6 +377,7 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 		r.readCountersOnPhase(sampleCtx)
 	}()
 	stopStatus := r.startStatus()
+	stopMetrics := r.startMetrics()
 
 	exitCode, interrupted, runErr := r.phases(ctx, sigs, sockPath)
 
@@ -359,6 +385,7 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	stopSampling()
 	sampling.Wait()
 	r.finalReads()
+	stopMetrics()
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(cfg.Log, "llem: closing event socket: %v\n", err)
 	}
@@ -533,10 +560,12 @@ func (r *recorder) phases(ctx context.Context, sigs <-chan os.Signal, sockPath s
 		pol := stopPolicy{grace: cfg.StopGrace, log: cfg.Log, now: r.clock.Now, cycle: c}
 		res, err := runChild(cfg.Argv, env, cfg.Stdin, cfg.Stdout, cfg.Stderr, sigs, pol, func() {
 			startNs = r.clock.Now()
+			r.cycle.Store(cycle)
 			r.setBusy(true, startNs)
 			r.event("cycle_start", "", &cycle, trace.GPUAll, "")
 		})
 		endNs := r.clock.Now()
+		r.cycle.Store(0)
 		if err != nil {
 			return 0, true, err
 		}

@@ -53,6 +53,17 @@ type tableSink struct {
 	goodUntil atomic.Int64
 	busySince atomic.Int64
 	failed    atomic.Bool
+
+	// published is each table's counts as of the writer's last step, for
+	// the live metrics: the writers are the loop's alone, so it copies
+	// their counts here rather than have a scrape read them.
+	published []*tableCounts
+}
+
+// tableCounts is one table's written rows, segments and bytes.
+type tableCounts struct {
+	table                 string
+	rows, segments, bytes atomic.Int64
 }
 
 // eventSegmentRows bounds an events segment (the other tables keep
@@ -86,6 +97,9 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	s.ev.SetMaxRows(eventSegmentRows)
 	if s.bad, err = trace.NewTableWriter[trace.BadEvent](dir, trace.TableBadEvents, runID, nil); err != nil {
 		return nil, err
+	}
+	for _, t := range []string{trace.TableDriverPower, trace.TableEnergy, trace.TableState, trace.TableEvents, trace.TableBadEvents} {
+		s.published = append(s.published, &tableCounts{table: t})
 	}
 	go s.loop(rotate)
 	return s, nil
@@ -154,6 +168,7 @@ func (s *tableSink) loop(rotate time.Duration) {
 	defer tick.Stop()
 	var w writeBuffers
 	for {
+		s.publish()
 		select {
 		case <-s.client.Ready():
 			// Client events are arriving fast: take them before the
@@ -177,9 +192,25 @@ func (s *tableSink) loop(rotate time.Duration) {
 			<-s.client.Done()
 			s.moveQueued(&w)
 			s.flushAll()
+			s.publish()
 			return
 		}
 	}
+}
+
+// publish copies the writers' counts for the live metrics; only the loop
+// may call it.
+func (s *tableSink) publish() {
+	set := func(t *tableCounts, rows int64, segs int, bytes int64) {
+		t.rows.Store(rows)
+		t.segments.Store(int64(segs))
+		t.bytes.Store(bytes)
+	}
+	set(s.published[0], s.dp.Rows(), s.dp.Segments(), s.dp.Bytes())
+	set(s.published[1], s.en.Rows(), s.en.Segments(), s.en.Bytes())
+	set(s.published[2], s.st.Rows(), s.st.Segments(), s.st.Bytes())
+	set(s.published[3], s.ev.Rows(), s.ev.Segments(), s.ev.Bytes())
+	set(s.published[4], s.bad.Rows(), s.bad.Segments(), s.bad.Bytes())
 }
 
 // writeBuffers are the slices handed back and forth with the producers,

@@ -141,6 +141,9 @@ type RecordSettings struct {
 	GPUs                  []int   `json:"gpus"`
 	Seed                  *int64  `json:"seed,omitempty"`
 	ReplaySpeed           float64 `json:"replay_speed,omitempty"`
+	// MetricsAddr is where live Prometheus metrics were served while
+	// recording (llem record --metrics-addr); empty when none were.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // HostInfo is the host's environment snapshot.

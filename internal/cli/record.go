@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -42,6 +44,7 @@ func recordCommand() *ucli.Command {
 			&ucli.DurationFlag{Name: "driver-power-interval", Value: record.DefaultDriverPowerInterval, Usage: "how often to drain the driver's power-sample buffer (it holds 120 samples, ~2.4 s)"},
 			&ucli.DurationFlag{Name: "state-interval", Value: record.DefaultStateInterval, Usage: "device state poll interval, 10ms (100 Hz) to 10s"},
 			&ucli.DurationFlag{Name: "rotate-interval", Value: record.DefaultRotateInterval, Usage: "write a Parquet segment this often; a killed recorder loses at most this much (max 10s)"},
+			&ucli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics (dcgm-exporter's GPU metric names, and llem's own) on HOST:PORT while recording, e.g. 127.0.0.1:9400; port 0 picks a free one (default: off)"},
 			&ucli.StringSliceFlag{Name: "label", Usage: "key=value label stored in meta.json (repeatable), e.g. --label batch=32"},
 			&ucli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the simulated device (--device sim)"},
 			&ucli.IntFlag{Name: "sim-gpus", Value: 1, Usage: "number of simulated GPUs (--device sim)"},
@@ -110,6 +113,12 @@ func runRecord(c *ucli.Context) error {
 	if cfg.OutDir == "" {
 		cfg.OutDir = defaultRunDir(time.Now())
 	}
+	if cfg.Metrics, err = listenMetrics(c, cfg.Log); err != nil {
+		return err
+	}
+	if cfg.Metrics != nil {
+		defer cfg.Metrics.Close() // Record closes it too; this is for the errors before it
+	}
 	backend, err := openBackend(c, &cfg)
 	if err != nil {
 		return err
@@ -146,6 +155,21 @@ func recordFlagError(err error) error {
 		return fmt.Errorf("%s: %s", cmp.Or(flag, ce.Field), ce.Msg)
 	}
 	return err
+}
+
+// listenMetrics binds --metrics-addr, if given, before anything starts:
+// an address that is taken or wrong stops llem before the command runs.
+func listenMetrics(c *ucli.Context, log io.Writer) (net.Listener, error) {
+	addr := c.String("metrics-addr")
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := record.ListenMetrics(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %v\n(llem record did not start the command)", addr, err)
+	}
+	fmt.Fprintf(log, "llem: serving Prometheus metrics on http://%s/metrics\n", ln.Addr())
+	return ln, nil
 }
 
 // quietLog drops notices but keeps warnings: a warning changes what a

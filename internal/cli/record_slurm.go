@@ -61,6 +61,14 @@ func runRecordJob(c *ucli.Context, cfg record.Config, task *slurm.Task) error {
 // recordNode opens the device, picks the node's GPUs and records.
 func recordNode(c *ucli.Context, cfg *record.Config, task *slurm.Task, node *slurm.Node) (*record.Result, error) {
 	explicit := cfg.GPUs
+	// Only the node's sampler serves metrics: it is the one recording the GPUs.
+	var err error
+	if cfg.Metrics, err = listenMetrics(c, cfg.Log); err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != nil {
+		defer cfg.Metrics.Close() // Record closes it too; this is for the errors before it
+	}
 	backend, err := openBackend(c, cfg)
 	if err != nil {
 		return nil, err
