@@ -1,6 +1,8 @@
 """Mark inference events for `llem record` (standard library only).
 
-Copy this file next to your code, or put its folder on sys.path. When the
+Copy this file next to your code, put its folder on sys.path, or install
+it with `pip install ./clients/python` (which adds llem_transformers and
+llem_vllm, the integrations; clients/python/README.md). When the
 program runs under `llem record`, the LLEM_EVENTS environment variable names
 a Unix socket and every call below writes one JSON line to it; otherwise
 every call does nothing, so the same code runs with or without llem.
