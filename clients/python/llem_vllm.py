@@ -4,7 +4,11 @@
     from vllm import LLM, SamplingParams
 
     llm = LLM(model=..., disable_log_stats=False)   # vLLM V1 fills metrics only then
-    with llem_vllm.session() as s:
+    outputs = llem_vllm.generate(llm, prompts, SamplingParams(max_tokens=128))
+
+or, to call generate() yourself:
+
+    with llem_vllm.session(requests=len(prompts)) as s:
         outputs = llm.generate(prompts, SamplingParams(max_tokens=128))
         s.report(outputs)
 
@@ -14,13 +18,17 @@ afterwards, each with its request's own times from RequestOutput.metrics as
 one token event with the other output tokens when the last one was out,
 and request_end when the request finished.
 
-The recorder honours a `ts` in the past only back to when the connection
-was opened, or last found empty (docs/events.md, Timestamps): a time
-before that is moved to it. So a session opens its own connection on entry,
-before generate(), and sends nothing until report(); report events of
-requests that arrived before the session was entered, or a second batch
-on the same session, and their stamps are moved later. Use one session per
-generate() call.
+The recorder honours a `ts` in the past only back to the connection's
+previous read, or its opening (docs/events.md, Timestamps): an earlier
+time is moved to it. A read can come after every write, so one connection
+can carry the past events only in one write, and a write reaches the
+recorder whole only up to a size (~16 KiB here: about 32 requests). So a
+session opens, on entry and before generate(), a connection for every
+32 requests it is told of, and report() sends each connection one write
+of events in time order. Events of requests that arrived before the
+session was entered, or more events than its connections can carry, are
+sent anyway, with a warning on stderr: their stamps may be moved later.
+`generate(llm, prompts, ...)` does it all.
 
 Two shapes of metrics are read: vLLM V0's RequestMetrics (arrival_time,
 first_token_time, last_token_time, finished_time: wall-clock seconds) and
@@ -35,11 +43,29 @@ known per request on average, not per token. Standard library and
 llem_events only; vllm itself is not imported.
 """
 
+import json
+import sys
 import time
 
 import llem_events
 
-__all__ = ["session", "Session", "request_events", "report"]
+__all__ = ["generate", "session", "Session", "request_events"]
+
+# A write of up to this many bytes reaches the recorder as one piece (one
+# buffer of the kernel's Unix socket holds ~36 KiB), so the read that
+# finds it finds all of it.
+CHUNK_BYTES = 16 << 10
+
+# The events of a request take ~400 bytes: how many requests a session
+# opens a connection for, and the most connections it opens.
+REQUESTS_PER_CONN = 32
+MAX_CONNS = 256
+
+# How long after a write a connection's read of it may come (the
+# recorder reads an emptied connection again after at most ReadEvery,
+# 100 ms): events before that may be moved to the read, so a connection
+# takes a later write only of events after it.
+READ_MARGIN_NS = 250_000_000
 
 
 def _ns(seconds):
@@ -117,49 +143,108 @@ def request_events(output, id_prefix="", mono_offset=None):
     return evs
 
 
-def report(outputs, client, id_prefix=""):
-    """Send the events of RequestOutputs on client, all requests' events
-    merged in time order (a connection's stamps never go back, so a late
-    line with an early ts would be moved after the one before it). Checks
-    every output before sending any. Returns the number of events sent."""
-    off = _mono_to_wall()
-    evs = []
-    for o in outputs:
-        evs.extend(request_events(o, id_prefix, off))
-    evs.sort(key=lambda e: e[1]["ts"])  # stable: a request's own order stays
-    for kind, fields in evs:
-        client.send(kind, fields)
-    return len(evs)
-
-
 class Session:
-    """A connection of its own to the recorder, opened on entry, for the
-    events of one generate() call (see the module's text for why)."""
+    """Connections of their own to the recorder, opened on entry (before
+    generate()), for the events of the requests that follow; see the
+    module's text for why. requests: how many requests will be reported
+    (one connection per REQUESTS_PER_CONN)."""
 
-    def __init__(self, path=None, id_prefix=""):
+    def __init__(self, requests=REQUESTS_PER_CONN, path=None, id_prefix=""):
+        self.requests = requests
         self._path = path
         self.id_prefix = id_prefix
-        self.client = None
-        self.sent = 0
+        self._conns = None  # [client, the first ts it may carry (ns)]
+        self.sent = 0   # events sent
+        self.moved = 0  # events sent where their stamps may be moved
 
     def __enter__(self):
-        self.client = llem_events.Client(self._path)
+        n = min(MAX_CONNS, max(1, -(-int(self.requests) // REQUESTS_PER_CONN)))
+        self._conns = []
+        for _ in range(n):
+            c = llem_events.Client(self._path)
+            self._conns.append([c, time.time_ns()])
+            if not c.enabled:
+                break  # no recorder, or it refuses: one client says so
         return self
 
+    @property
+    def clients(self):
+        return [c for c, _ in self._conns or []]
+
     def report(self, outputs):
-        if self.client is None:
+        """Send the events of RequestOutputs. Checks every output before
+        sending any (ValueError). Returns the number of events sent."""
+        if self._conns is None:
             raise RuntimeError("llem_vllm: report() outside the session's with block")
-        n = report(outputs, self.client, self.id_prefix)
-        self.sent += n
-        return n
+        off = _mono_to_wall()
+        outputs = list(outputs)
+        evs = []
+        for o in outputs:
+            evs.extend(request_events(o, self.id_prefix, off))
+        # One order for all requests: a connection's stamps never go back,
+        # so a line with an earlier ts than the one before it is moved.
+        evs.sort(key=lambda e: e[1]["ts"])  # stable: a request's own order stays
+        if not self._conns[0][0].enabled:
+            self.sent += len(evs)
+            return len(evs)
+        moved = 0
+        for chunk in _chunks(evs):
+            first = chunk[0][1]["ts"]
+            free = [c for c in self._conns if c[1] <= first]
+            if free:
+                conn = free[0]
+            else:
+                conn = min(self._conns, key=lambda c: c[1])
+                moved += len(chunk)
+            conn[0].send_all(chunk)
+            conn[1] = time.time_ns() + READ_MARGIN_NS
+        if moved:
+            self.moved += moved
+            print("llem_vllm: %d of %d events went where the recorder may stamp them later than "
+                  "their times: the session was opened after the requests came, or for fewer "
+                  "than the %d requests reported (session(requests=...))"
+                  % (moved, len(evs), len(outputs)), file=sys.stderr)
+        self.sent += len(evs)
+        return len(evs)
 
     def __exit__(self, *exc):
-        self.client.close()
+        for c, _ in self._conns:
+            c.close()
         return False
 
 
-def session(path=None, id_prefix=""):
-    """A Session: `with llem_vllm.session() as s: ...; s.report(outputs)`.
-    path defaults to $LLEM_EVENTS (unset: nothing is sent). id_prefix goes
-    before vLLM's request ids, which restart at 0 with every LLM."""
-    return Session(path, id_prefix)
+def _chunks(evs):
+    """Consecutive events in groups of at most CHUNK_BYTES of lines."""
+    chunk, size = [], 0
+    for e in evs:
+        n = len(json.dumps(e[1], separators=(",", ":"), default=str)) + len(e[0]) + 12  # the line's length
+        if chunk and size + n > CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(e)
+        size += n
+    if chunk:
+        yield chunk
+
+
+def session(requests=REQUESTS_PER_CONN, path=None, id_prefix=""):
+    """A Session: `with llem_vllm.session(len(prompts)) as s: ...;
+    s.report(outputs)`. path defaults to $LLEM_EVENTS (unset: nothing is
+    sent). id_prefix goes before vLLM's request ids, which restart at 0
+    with every LLM."""
+    return Session(requests, path, id_prefix)
+
+
+def generate(llm, prompts, *args, id_prefix="", **kwargs):
+    """llm.generate(prompts, *args, **kwargs) in a session, reporting its
+    outputs; returns them. If they cannot be reported (no metrics), the
+    ValueError raised carries them as its `outputs`."""
+    n = 1 if isinstance(prompts, (str, dict)) else len(prompts)
+    with session(n, id_prefix=id_prefix) as s:
+        outputs = llm.generate(prompts, *args, **kwargs)
+        try:
+            s.report(outputs)
+        except ValueError as e:
+            e.outputs = outputs
+            raise
+    return outputs

@@ -2,6 +2,9 @@
 with stand-ins for tensors and vLLM's RequestOutput (neither torch,
 transformers nor vllm is needed)."""
 
+import contextlib
+import io
+import json
 import os
 import sys
 import time
@@ -92,19 +95,35 @@ class VLLMTest(unittest.TestCase):
         self.rec.close()
 
     def test_v0_metrics_in_time_order(self):
-        t = 1_700_000_000.0
-        outs = [
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), llem_vllm.session(path=self.rec.path, id_prefix="b1-") as s:
+            t = time.time()
+            self.assertEqual(s.report(self.v0_outputs(t)), 13)
+        self.assertEqual(stderr.getvalue(), "")
+        got = self.rec.wait(13)
+        self.assertEqual(got, self.v0_events(t))
+
+    def test_requests_before_the_session_warn(self):
+        t = time.time()
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), llem_vllm.session(path=self.rec.path, id_prefix="b1-") as s:
+            s.report(self.v0_outputs(t - 10))
+            self.assertEqual(s.moved, 13)
+        self.assertIn("llem_vllm: 13 of 13 events went where", stderr.getvalue())
+        self.assertEqual(self.rec.wait(13), self.v0_events(t - 10))  # sent all the same
+
+    def v0_outputs(self, t):
+        return [
             v0_output("0", t + 0.0, t + 0.5, t + 2.0, t + 2.1, n_in=4, outs=((10, "length"),)),
             v0_output("1", t + 0.1, t + 0.6, t + 1.0, t + 1.05, n_in=2, outs=((1, "stop"),)),
             v0_output("2", t + 0.2, None, t + 0.2, t + 0.3, n_in=3, outs=((0, "abort"),)),
             # two completions (n=2): 5 output tokens in all
             v0_output("3", t + 0.3, t + 0.7, t + 0.9, None, n_in=1, outs=((2, "stop"), (3, "length"))),
         ]
-        with llem_vllm.session(self.rec.path, id_prefix="b1-") as s:
-            self.assertEqual(s.report(outs), 13)
-        got = self.rec.wait(13)
+
+    def v0_events(self, t):
         ns = llem_vllm._ns
-        self.assertEqual(got, [
+        return ([
             {"kind": "request_start", "id": "b1-0", "input_tokens": 4, "ts": ns(t)},
             {"kind": "request_start", "id": "b1-1", "input_tokens": 2, "ts": ns(t + 0.1)},
             {"kind": "request_start", "id": "b1-2", "input_tokens": 3, "ts": ns(t + 0.2)},
@@ -139,33 +158,85 @@ class VLLMTest(unittest.TestCase):
         self.assertEqual(evs[3][1]["input_tokens"], 3)
 
     def test_no_metrics_is_an_error_before_any_send(self):
-        t = 1_700_000_000.0
+        t = time.time()
         outs = [v0_output("0", t, t + 0.1, t + 0.2, t + 0.3),
                 NS(request_id="1", prompt_token_ids=[1], outputs=[], metrics=None, finished=True)]
-        with llem_vllm.session(self.rec.path) as s:
+        with llem_vllm.session(path=self.rec.path) as s:
             with self.assertRaisesRegex(ValueError, "disable_log_stats=False"):
                 s.report(outs)
-            s.client.mark("after")
+            s.clients[0].mark("after")
         self.assertEqual(self.rec.wait(1)[0]["name"], "after")  # nothing of outs went out
 
     def test_past_stamps_are_sent_as_given(self):
-        # The session opens its connection before the requests arrive, so
-        # that the recorder keeps their past stamps (it moves a ts only
-        # when it lies before the connection was accepted or last found
-        # empty); the client must send them unchanged, not stamp "now".
-        with llem_vllm.session(self.rec.path) as s:
+        # The client must send the requests' own times, not "now".
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), llem_vllm.session(path=self.rec.path) as s:
             t = time.time()
-            s.report([v0_output("0", t - 0.2, t - 0.15, t - 0.1, t - 0.05)])
+            time.sleep(0.05)
+            s.report([v0_output("0", t, t + 0.01, t + 0.02, t + 0.03)])
         got = self.rec.wait(4)
-        self.assertEqual(got[0]["ts"], llem_vllm._ns(t - 0.2))
-        self.assertEqual(got[-1]["ts"], llem_vllm._ns(t - 0.05))
+        self.assertEqual([e["ts"] for e in got], [llem_vllm._ns(t + d) for d in (0, 0.01, 0.02, 0.03)])
+        self.assertEqual(stderr.getvalue(), "")
+
+    def spy_writes(self):
+        """The events of each send_all, as (client, [(kind, fields)])."""
+        writes = []
+        orig = ev.Client.send_all
+
+        def spy(client, events):
+            writes.append((client, list(events)))
+            orig(client, events)
+
+        ev.Client.send_all = spy
+        self.addCleanup(setattr, ev.Client, "send_all", orig)
+        return writes
+
+    def test_one_write_per_connection(self):
+        # Each connection carries one write of events in time order, as the
+        # recorder honours past stamps only in a connection's first read
+        # after they happened (record/eventsrv's TestPythonVLLMSession
+        # checks the stamps on the real recorder).
+        writes = self.spy_writes()
+        with llem_vllm.session(100, path=self.rec.path) as s:
+            self.assertEqual(len(s.clients), 4)
+            t = time.time()  # generate() starts after the session opened
+            outs = [v0_output(str(i), t + i * 1e-4, t + 0.01 + i * 1e-4, t + 0.02 + i * 1e-4,
+                              t + 0.03 + i * 1e-4) for i in range(100)]
+            time.sleep(0.05)  # and returns when they are all done
+            self.assertEqual(s.report(reversed(outs)), 400)
+            self.assertEqual(s.moved, 0)
+        self.assertEqual(len(self.rec.wait(400)), 400)
+        self.assertGreater(len(writes), 1)
+        self.assertEqual(len({id(c) for c, _ in writes}), len(writes))  # a connection each
+        stamps = [f["ts"] for _, evs in writes for _, f in evs]
+        self.assertEqual(len(stamps), 400)
+        self.assertEqual(stamps, sorted(stamps))
+        for _, evs in writes:
+            size = sum(len(json.dumps(dict(f, kind=k), separators=(",", ":"))) + 1 for k, f in evs)
+            self.assertLessEqual(size, llem_vllm.CHUNK_BYTES)
+
+    def test_no_connection_left_warns(self):
+        writes = self.spy_writes()
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), llem_vllm.session(1, path=self.rec.path) as s:
+            t = time.time()
+            time.sleep(0.05)
+            s.report([v0_output("late", t + 0.01, t + 0.02, t + 0.03, t + 0.04)])
+            self.assertEqual(s.moved, 0)
+            # Requests before that write: its read may come first.
+            s.report([v0_output("early", t, t + 0.01, t + 0.02, t + 0.03)])
+            self.assertEqual(s.moved, 4)
+        self.assertEqual(len(writes), 2)
+        self.assertIn("llem_vllm: 4 of 4 events went where", stderr.getvalue())
+        self.assertEqual(len(self.rec.wait(8)), 8)  # sent all the same
 
     def test_without_recorder_checks_but_sends_nothing(self):
         old = os.environ.pop(ev.ENV_VAR, None)
         try:
-            t = 1_700_000_000.0
-            with llem_vllm.session() as s:
-                self.assertFalse(s.client.enabled)
+            t = time.time()
+            with llem_vllm.session(1000) as s:
+                self.assertEqual(len(s.clients), 1)  # not one per 32 requests: they would do nothing
+                self.assertFalse(s.clients[0].enabled)
                 self.assertEqual(s.report([v0_output("0", t, t + 0.1, t + 0.2, t + 0.3)]), 4)
         finally:
             if old is not None:
