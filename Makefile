@@ -20,6 +20,16 @@ RELEASE := bin/llem-linux-$(shell $(GO) env GOARCH)
 release:
 	$(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(RELEASE) ./cmd/llem
 
+# The man page, from the binary's own help (llem man), and its install.
+PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man/man1
+.PHONY: man install-man
+man: build
+	$(BIN) man > bin/llem.1
+install-man: man
+	install -d $(DESTDIR)$(MANDIR)
+	install -m 644 bin/llem.1 $(DESTDIR)$(MANDIR)/llem.1
+
 # CI: the release binary needs exactly the glibc docs/multinode.md claims.
 check-glibc: release
 	.ci/glibc-check.sh $(RELEASE) docs/multinode.md

@@ -32,8 +32,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+# The client and its transformers streamer: installed (pip install
+# ./clients/python), or else this checkout's.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
 import llem_events  # noqa: E402
+from llem_transformers import TokenEvents  # noqa: E402
 
 
 def parse_args():
@@ -67,32 +70,6 @@ def build_model(args, torch):
     torch.set_default_dtype(torch.float32)
     model.eval()
     return model
-
-
-class TokenEvents:
-    """A transformers streamer that reports first_token and token events.
-
-    generate() calls put() with the prompt first, then once per decoding
-    step with that step's tokens (already copied to the CPU, so the step's
-    GPU work is done).
-    """
-
-    def __init__(self, ids):
-        self.ids = ids
-        self.calls = 0
-
-    def put(self, value):
-        self.calls += 1
-        if self.calls == 1:
-            return  # the prompt
-        for rid in self.ids:
-            if self.calls == 2:
-                llem_events.first_token(rid)
-            else:
-                llem_events.tokens(rid, 1)
-
-    def end(self):
-        pass
 
 
 def generate_batch(model, torch, args, batch_no, new_tokens, report=True):

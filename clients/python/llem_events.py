@@ -1,6 +1,8 @@
 """Mark inference events for `llem record` (standard library only).
 
-Copy this file next to your code, or put its folder on sys.path. When the
+Copy this file next to your code, put its folder on sys.path, or install
+it with `pip install ./clients/python` (which adds llem_transformers and
+llem_vllm, the integrations; clients/python/README.md). When the
 program runs under `llem record`, the LLEM_EVENTS environment variable names
 a Unix socket and every call below writes one JSON line to it; otherwise
 every call does nothing, so the same code runs with or without llem.
@@ -169,6 +171,22 @@ class Client:
         values of protocol fields are left out. ts defaults to now."""
         if self.path is None:
             return
+        line = self._encode(kind, fields)
+        if line is not None:
+            self._write(line, flush_pending=True)
+
+    def send_all(self, events):
+        """Send several events, (kind, fields) pairs as for send(), in one
+        write: a write of up to ~16 KiB reaches the recorder whole, so it
+        reads them together (llem_vllm relies on it)."""
+        if self.path is None:
+            return
+        lines = [self._encode(kind, fields) for kind, fields in events]
+        self._write(b"".join(line for line in lines if line is not None), flush_pending=True)
+
+    def _encode(self, kind, fields):
+        """The line of one event, or None (counted in errors) if it cannot
+        be encoded."""
         obj = {"kind": kind, "ts": time.time_ns()}
         for k, v in (fields or {}).items():
             if k in _FIXED:
@@ -183,15 +201,14 @@ class Client:
                 v = str(v)
             obj[k] = v
         try:
-            line = (json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode("utf-8")
+            return (json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode("utf-8")
         except (TypeError, ValueError) as e:
             with self._lock:
                 self.errors += 1
                 if not self._warned:
                     self._warned = True
                     print("llem_events: cannot encode %s event: %s" % (kind, e), file=sys.stderr)
-            return
-        self._write(line, flush_pending=True)
+            return None
 
     def _write(self, line, flush_pending=False):
         """Send encoded lines. With flush_pending, batched token counts go

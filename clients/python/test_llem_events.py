@@ -194,6 +194,25 @@ class ClientTest(unittest.TestCase):
         self.client.tokens("r", NumpyLike(), ts=5)
         self.assertEqual(self.rec.wait(1), [{"kind": "token", "ts": 5, "id": "r", "count": 12}])
 
+    def test_send_all_is_one_write(self):
+        c = self.client
+        c.batch_interval = 3600
+        c.batch_tokens("r0", 2)  # held counts go first, as with send()
+        sent = []
+        sock_send = c._sock.send
+        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
+                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
+                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        with contextlib.redirect_stderr(io.StringIO()):
+            c.send_all([("request_start", {"id": "r1", "ts": 7}), ("mark", {"name": "bad", "v": float("nan")}),
+                        ("request_end", {"id": "r1", "output_tokens": 3, "ts": 9})])
+        self.assertEqual(len(sent), 1)
+        got = self.rec.wait(3)
+        self.assertEqual(got[0]["kind"], "token")
+        self.assertEqual(got[1:], [{"kind": "request_start", "ts": 7, "id": "r1"},
+                                   {"kind": "request_end", "ts": 9, "id": "r1", "output_tokens": 3}])
+        self.assertEqual(c.errors, 1)  # the NaN
+
     def test_phase_context(self):
         with self.assertRaises(KeyError):
             with self.client.phase("measure", batch=4):

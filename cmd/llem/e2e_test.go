@@ -432,7 +432,9 @@ func TestHelpVersionManCompletion(t *testing.T) {
 	}{
 		{[]string{"help"}, "COMMANDS:"},
 		{[]string{"version"}, "llem version "},
-		{[]string{"man"}, ".TH llem 1"},
+		{[]string{"man"}, ".TH LLEM 1"},
+		{[]string{"--help"}, "COMMANDS:"},
+		{[]string{"help", "record"}, "llem record - run a command"},
 		{[]string{"completion", "bash"}, "complete -o filenames -F _llem_complete llem"},
 	} {
 		r := llem(t, nil, c.args...)
@@ -440,16 +442,60 @@ func TestHelpVersionManCompletion(t *testing.T) {
 			t.Errorf("llem %v: exit %d, stdout lacks %q:\n%s%s", c.args, r.code, c.want, r.stdout, r.stderr)
 		}
 	}
+	// After a command that takes files, the files of the directory (llem
+	// offers no words there: no "help" subcommand).
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "run-a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	script := `source <("$LLEM" completion bash)
 t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _llem_complete; echo "${COMPREPLY[*]}"; }
-t llem ana; t llem analyze --js; t llem import nvidia`
+t llem ana; t llem analyze --js; t llem import nvidia; t llem info r`
 	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LLEM="+llemBin, "PATH="+filepath.Dir(llemBin)+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash completion: %v: %s", err, out)
 	}
-	if got, want := string(out), "analyze\n--json\nnvidia-smi\n"; got != want {
+	if got, want := string(out), "analyze\n--json\nnvidia-smi\nrun-a\n"; got != want {
 		t.Errorf("completions %q, want %q", got, want)
+	}
+}
+
+// The zsh completion, sourced as ~/.zshrc does, with zsh's completion
+// functions replaced by ones that print what they were given: commands
+// come with their usage, flags and subcommands from llem, files where
+// llem has nothing. CI installs zsh; elsewhere the test needs it.
+func TestZshCompletion(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh not found (apt-get install zsh): the zsh completion is not run")
+	}
+	script := `compdef() { print "compdef $*"; }
+_describe() { local n=$2; print -rl -- "${(@P)n}"; }
+_files() { print "<files>"; }
+source <("$LLEM" completion zsh)
+t() { words=("$@"); CURRENT=${#words}; print "== $words"; _llem; }
+t llem ana; t llem analyze --js; t llem import ""; t llem info ""`
+	cmd := exec.Command(zsh, "-f", "-c", script)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "LLEM="+llemBin, "PATH="+filepath.Dir(llemBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("zsh completion: %v: %s", err, out)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"compdef _llem llem\n",
+		"== llem ana\nrecord:run a command while recording its GPUs and events\n",
+		"analyze:",
+		"== llem analyze --js\n--json\n== llem import \nnvidia-smi:CSV from nvidia-smi",
+		"\ndcgm:",
+		"== llem info \n<files>\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("zsh completion output lacks %q:\n%s", want, got)
+		}
 	}
 }

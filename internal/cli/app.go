@@ -117,6 +117,17 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *ucli.App {
 			manCommand(),
 		},
 	}
+	// No "help" subcommand under each command (llem help CMD and
+	// llem CMD --help stay): it was all that completion offered after a
+	// command, in place of the files the command takes.
+	var noHelpCommand func([]*ucli.Command)
+	noHelpCommand = func(cmds []*ucli.Command) {
+		for _, c := range cmds {
+			c.HideHelpCommand = true
+			noHelpCommand(c.Subcommands)
+		}
+	}
+	noHelpCommand(app.Commands)
 	return app
 }
 

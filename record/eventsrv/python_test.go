@@ -1,10 +1,12 @@
 package eventsrv
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/llem/llem/events"
 	"github.com/llem/llem/trace"
@@ -82,5 +84,79 @@ func TestPythonClient(t *testing.T) {
 		if e.ClientTimestampNs == nil || *e.ClientTimestampNs <= 0 {
 			t.Errorf("event %d: no client ts", i)
 		}
+	}
+}
+
+// vllmScript reports 300 finished vLLM requests (stand-ins for
+// RequestOutput, V0 metrics) through llem_vllm, after they are done, as
+// an offline LLM.generate() returns them: every event's ts is in the past
+// when it is sent.
+const vllmScript = `
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from types import SimpleNamespace as NS
+import llem_vllm
+
+def out(i, t):
+    d = i * 1e-3
+    return NS(request_id=str(i), prompt_token_ids=[1, 2, 3], finished=True,
+              outputs=[NS(token_ids=list(range(8)), finish_reason="length")],
+              metrics=NS(arrival_time=t + d, first_scheduled_time=t + d, first_token_time=t + 0.1 + d,
+                         last_token_time=t + 0.2 + d, finished_time=t + 0.25 + d, time_in_queue=0.0))
+
+n = 300
+with llem_vllm.session(n) as s:
+    t = time.time()
+    time.sleep(0.6)  # generate(): the requests run from t to t + 0.55
+    s.report([out(i, t) for i in range(n)])
+    assert s.moved == 0, s.moved
+    assert len(s.clients) > 1 and all(c.errors == 0 for c in s.clients)
+`
+
+// TestPythonVLLMSession: the recorder keeps the past stamps llem_vllm
+// sends (it honours a ts only back to a connection's previous read, which
+// is why llem_vllm writes each connection once): every event is stamped
+// at its own ts moved onto the recorder's clock, none at its arrival.
+func TestPythonVLLMSession(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the Python client is not tested")
+	}
+	clientDir, err := filepath.Abs("../../clients/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now()
+	s, err := Listen(socketPath(t), func() int64 { return int64(time.Since(base)) + 1 }, Options{CloseGrace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	cmd := exec.Command(python, "-c", vllmScript, clientDir)
+	cmd.Env = append(os.Environ(), events.EnvVar+"="+s.Path())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	evs, bad := drain(t, s)
+	if len(bad) != 0 || len(evs) != 1200 {
+		t.Fatalf("%d events, want 1200; bad: %+v", len(evs), bad)
+	}
+	// The recorder's stamp minus the client's: the clocks' offset, the
+	// same for every event unless a stamp was moved to its read.
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, e := range evs {
+		if e.ClientTimestampNs == nil {
+			t.Fatalf("no client ts: %+v", e)
+		}
+		d := e.TimestampNs - *e.ClientTimestampNs
+		lo, hi = min(lo, d), max(hi, d)
+		first, last = min(first, e.TimestampNs), max(last, e.TimestampNs)
+	}
+	if hi-lo > int64(time.Millisecond) {
+		t.Errorf("stamps moved off their ts by up to %v", time.Duration(hi-lo))
+	}
+	if span := time.Duration(last - first); span < 540*time.Millisecond || span > 560*time.Millisecond {
+		t.Errorf("events span %v, want the requests' 549 ms", span)
 	}
 }
