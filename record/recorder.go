@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/llem/llem/record/eventsrv"
+	"github.com/llem/llem/record/rapl"
 	"github.com/llem/llem/trace"
 )
 
@@ -68,6 +69,11 @@ type Config struct {
 	DriverPowerInterval time.Duration
 	StateInterval       time.Duration
 	RotateInterval      time.Duration
+	// HostEnergyInterval is the read interval of the host's RAPL
+	// counters [DefaultHostEnergyInterval]; SysfsRoot the sysfs they are
+	// read under [rapl.DefaultSysfs, /sys] (tests give a fixture tree).
+	HostEnergyInterval time.Duration
+	SysfsRoot          string
 
 	IdleBefore time.Duration
 	IdleAfter  time.Duration
@@ -109,6 +115,7 @@ func (c *Config) setDefaults() {
 	def(&c.DriverPowerInterval, DefaultDriverPowerInterval)
 	def(&c.StateInterval, DefaultStateInterval)
 	def(&c.RotateInterval, DefaultRotateInterval)
+	def(&c.HostEnergyInterval, DefaultHostEnergyInterval)
 	def(&c.StopGrace, DefaultStopGrace)
 	def(&c.StallAfter, DefaultStallAfter)
 	if c.Cycles <= 0 {
@@ -229,6 +236,7 @@ type recorder struct {
 	clock *Clock
 	meta  *trace.Meta
 	out   *tableSink
+	host  *rapl.Reader // nil: the host's energy is not recorded
 
 	loops     map[string]*loopStats
 	final     []func()      // last reads per GPU, after the loops stop
@@ -313,13 +321,14 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	if cfg.Node != nil {
 		cfg.Node.Describe(m)
 	}
+	r.openHost()
 	if err := trace.WriteMeta(cfg.OutDir, m); err != nil {
 		return nil, err
 	}
 
 	reserveSpace(cfg.OutDir)
 	var err error
-	r.out, err = newTableSink(cfg.OutDir, m.RunID, cfg.RotateInterval)
+	r.out, err = newTableSink(cfg.OutDir, m.RunID, cfg.RotateInterval, r.host != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +354,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	r.sampleStart = time.Now()
 	for _, g := range r.gpus {
 		r.startLoops(sampleCtx, &sampling, g)
+	}
+	if r.host != nil {
+		r.startHostLoop(sampleCtx, &sampling)
 	}
 	sampling.Add(1)
 	go func() {
