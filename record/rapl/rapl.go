@@ -72,9 +72,9 @@ func Open(sysfs string) (*Reader, *trace.HostEnergyInfo) {
 		info.Unavailable = NoPowercap
 		if errors.Is(err, fs.ErrNotExist) {
 			info.Reason = fmt.Sprintf("%s does not exist: this kernel exposes no power capping interface "+
-				"(a virtual machine, a container without the host's /sys, or not Linux); host energy is not recorded", dir)
+				"(a virtual machine, a container without the host's /sys, or not Linux)", dir)
 		} else {
-			info.Reason = fmt.Sprintf("%v; host energy is not recorded", err)
+			info.Reason = fmt.Sprintf("%v", err)
 		}
 		return nil, info
 	}
@@ -88,7 +88,7 @@ func Open(sysfs string) (*Reader, *trace.HostEnergyInfo) {
 	if len(zones) == 0 {
 		info.Unavailable = NoRAPL
 		info.Reason = fmt.Sprintf("%s has no intel-rapl zones: the CPU or hypervisor exposes no RAPL counters, "+
-			"or the driver is not loaded (modprobe intel_rapl_msr, on AMD too); host energy is not recorded", dir)
+			"or the driver is not loaded (modprobe intel_rapl_msr, on AMD too)", dir)
 		return nil, info
 	}
 	r := &Reader{}
@@ -133,10 +133,10 @@ func Open(sysfs string) (*Reader, *trace.HostEnergyInfo) {
 		info.Unavailable = PermissionDenied
 		info.Reason = fmt.Sprintf("the RAPL counters under %s are readable only by root (since Linux 5.10, for CVE-2020-8694): "+
 			"record as root, or let this user read them until the next boot with "+
-			"sudo chmod a+r %s/intel-rapl:*/energy_uj (a udev rule makes it last); host energy is not recorded", dir, dir)
+			"sudo chmod a+r %s/intel-rapl:*/energy_uj (a udev rule makes it last)", dir, dir)
 	} else {
 		info.Unavailable = ReadFailed
-		info.Reason = fmt.Sprintf("no RAPL counter under %s could be read (see unreadable); host energy is not recorded", dir)
+		info.Reason = fmt.Sprintf("no RAPL counter under %s could be read (see unreadable)", dir)
 	}
 	return nil, info
 }
