@@ -14,7 +14,7 @@ func TestHostEnergyDelta(t *testing.T) {
 		{100, 350, max, 250, false, true},
 		{max - 1000, 500, max, 1500, true, true},
 		{5, 5, max, 0, false, true},
-		{500, 100, 0, 0, false, false},       // range unknown
+		{500, 100, 0, 0, false, false},        // range unknown
 		{max + 10, 100, max, 0, false, false}, // above the range: no wrap explains it
 	} {
 		d, w, ok := HostEnergyDeltaUj(c.prev, c.cur, c.max)
