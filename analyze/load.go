@@ -54,6 +54,9 @@ type Data struct {
 	// nodes, tasks and clocks. Every timestamp is then on the reference
 	// node's clock.
 	Job *Job
+	// Host are the host's RAPL energy domains (the host_energy table), in
+	// meta.json's order; empty for a run without it, and for a job.
+	Host []*HostDomain
 
 	// requestTasks: for events that carry a task (a job's), the tasks
 	// that started each request id as sent (ids are kept apart by task).
@@ -106,6 +109,7 @@ func loadRun(dir string) (*Data, error) {
 	}{
 		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
 		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents}, {trace.TableSimTruth, l.simTruth},
+		{trace.TableHostEnergy, l.hostEnergy},
 	} {
 		if err := t.read(); err != nil {
 			return nil, fmt.Errorf("%s: %s table: %w", dir, t.table, err)

@@ -67,7 +67,7 @@ func (r *recorder) startHostLoop(ctx context.Context, wg *sync.WaitGroup) {
 		return true, failed
 	}
 	r.boundary = append(r.boundary, func() { read() })
-	r.final = append(r.final, func() { read() })
+	r.hostFinal = func() { read() }
 	read()
 	st := r.loops["host_energy"]
 	wg.Add(1)

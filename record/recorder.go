@@ -237,6 +237,8 @@ type recorder struct {
 	meta  *trace.Meta
 	out   *tableSink
 	host  *rapl.Reader // nil: the host's energy is not recorded
+	// hostFinal reads the host counters after the GPUs' last reads.
+	hostFinal func()
 
 	loops     map[string]*loopStats
 	final     []func()      // last reads per GPU, after the loops stop
@@ -352,11 +354,13 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	// Every GPU's schedule starts from the same instant, so their
 	// deadlines coincide and one wake-up serves them all.
 	r.sampleStart = time.Now()
-	for _, g := range r.gpus {
-		r.startLoops(sampleCtx, &sampling, g)
-	}
+	// The host's first read comes before the GPUs' and (the last in
+	// r.final) its last after theirs, so its reads span theirs.
 	if r.host != nil {
 		r.startHostLoop(sampleCtx, &sampling)
+	}
+	for _, g := range r.gpus {
+		r.startLoops(sampleCtx, &sampling, g)
 	}
 	sampling.Add(1)
 	go func() {
@@ -371,6 +375,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	stopSampling()
 	sampling.Wait()
 	r.finalReads()
+	if r.hostFinal != nil {
+		r.hostFinal()
+	}
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(cfg.Log, "llem: closing event socket: %v\n", err)
 	}
