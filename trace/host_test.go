@@ -2,6 +2,8 @@ package trace
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -107,5 +109,41 @@ func TestHostEnergyTableSummaryAndCheck(t *testing.T) {
 	}
 	if s, err := Summarize(r); err != nil || s.Host != nil {
 		t.Errorf("a run without host energy: %+v, %v", s.Host, err)
+	}
+}
+
+// A run that never had host energy is checked as before the table
+// existed: no host_energy entry. One whose host_energy folder holds
+// anything, a stray file included, has one.
+func TestCheckLeavesOutAbsentHostEnergy(t *testing.T) {
+	dir := newTestRun(t)
+	rep, err := Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range rep.Tables {
+		if tc.Table == TableHostEnergy {
+			t.Errorf("a run without host energy has a host_energy entry: %+v", tc)
+		}
+	}
+	if len(rep.Tables) != len(Tables)-1 {
+		t.Errorf("%d tables checked, want %d", len(rep.Tables), len(Tables)-1)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, TableHostEnergy), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, TableHostEnergy, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tc := range rep.Tables {
+		found = found || tc.Table == TableHostEnergy
+	}
+	if !found || rep.OK() {
+		t.Errorf("a stray file in host_energy: entry %v, OK %v, damage %v", found, rep.OK(), rep.Damage)
 	}
 }
