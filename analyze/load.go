@@ -109,7 +109,6 @@ func loadRun(dir string) (*Data, error) {
 	}{
 		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
 		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents}, {trace.TableSimTruth, l.simTruth},
-		{trace.TableHostEnergy, l.hostEnergy},
 	} {
 		if err := t.read(); err != nil {
 			return nil, fmt.Errorf("%s: %s table: %w", dir, t.table, err)
@@ -123,6 +122,10 @@ func loadRun(dir string) (*Data, error) {
 	slices.SortFunc(d.GPUs, func(a, b *GPU) int { return a.Index - b.Index })
 	for _, g := range d.GPUs {
 		g.NodeGPU = g.Index
+	}
+	// The host's RAPL counters are no GPU's: read apart from the GPU tables.
+	if err := l.hostEnergy(); err != nil {
+		return nil, fmt.Errorf("%s: %s table: %w", dir, trace.TableHostEnergy, err)
 	}
 	if d.Origin > d.End {
 		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)
