@@ -212,3 +212,18 @@ func BenchmarkRead(b *testing.B) {
 		v, ok = r.Read(v, ok)
 	}
 }
+
+// BenchmarkReadSysfs reads this host's own RAPL counters (skipped where
+// none is readable): the cost with the kernel's MSR reads.
+func BenchmarkReadSysfs(b *testing.B) {
+	r, info := Open(DefaultSysfs)
+	if r == nil {
+		b.Skip(info.Reason)
+	}
+	var v []int64
+	var ok []bool
+	for b.Loop() {
+		v, ok = r.Read(v, ok)
+	}
+	b.ReportMetric(float64(len(r.Domains)), "domains")
+}
