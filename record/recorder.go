@@ -354,8 +354,8 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	// Every GPU's schedule starts from the same instant, so their
 	// deadlines coincide and one wake-up serves them all.
 	r.sampleStart = time.Now()
-	// The host's first read comes before the GPUs' and (the last in
-	// r.final) its last after theirs, so its reads span theirs.
+	// The host's first read comes before the GPUs' and its last
+	// (r.hostFinal) after theirs, so its reads span theirs.
 	if r.host != nil {
 		r.startHostLoop(sampleCtx, &sampling)
 	}

@@ -26,11 +26,12 @@ type tableSink struct {
 	stQ     []trace.DeviceState
 	evQ     []trace.Event    // the recorder's own events and, in a job, other tasks' (NodeTasks)
 	badQ    []trace.BadEvent // other tasks' bad lines in a job
-	hostQ   []trace.HostEnergyRead
-	kick    chan struct{} // a queue reached the row bound
+	kick    chan struct{}    // a queue reached the row bound
 	done    chan struct{}
 	quit    chan struct{}
 	maxRows int
+
+	hostQ []trace.HostEnergyRead // the host's RAPL reads (host_energy)
 
 	dp  *trace.TableWriter[trace.DriverPowerSample]
 	en  *trace.TableWriter[trace.EnergyRead]
