@@ -303,6 +303,7 @@ func (c *runCtx) window(w Window) WindowResult {
 	energy := c.energy(w, &wr)
 	c.jobWindow(w, &wr, energy)
 	wr.SimTruthEnergyJ = c.truth(w)
+	wr.HostEnergyJ = c.hostEnergy(w)
 	c.power(w, &wr, energy)
 	c.efficiency(w, &wr, energy)
 	c.coverage(w, &wr)

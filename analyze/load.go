@@ -55,6 +55,9 @@ type Data struct {
 	// nodes, tasks and clocks. Every timestamp is then on the reference
 	// node's clock.
 	Job *Job
+	// Host are the host's RAPL energy domains (the host_energy table), in
+	// meta.json's order; empty for a run without it, and for a job.
+	Host []*HostDomain
 
 	// requestTasks: for events that carry a task (a job's), the tasks
 	// that started each request id as sent (ids are kept apart by task).
@@ -142,6 +145,10 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	slices.SortFunc(d.GPUs, func(a, b *GPU) int { return a.Index - b.Index })
 	for _, g := range d.GPUs {
 		g.NodeGPU = g.Index
+	}
+	// The host's RAPL counters are no GPU's: read apart from the GPU tables.
+	if err := l.hostEnergy(); err != nil {
+		return nil, fmt.Errorf("%s: %s table: %w", dir, trace.TableHostEnergy, err)
 	}
 	if d.Origin > d.End {
 		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)

@@ -151,6 +151,14 @@ type WindowResult struct {
 	// summed over GPUs (the sim_truth table): what energy_j and
 	// energy_integrated_j estimate. Absent for real GPUs.
 	SimTruthEnergyJ *Num `json:"sim_truth_energy_j,omitempty"`
+	// HostEnergyJ is the host's RAPL energy over the window per domain
+	// ("package-0", "package-0/dram"...; null where the reads do not cover
+	// the window). It is the CPU's and memory's, not the GPUs': never part
+	// of energy_j or of any figure made from it, and the domains overlap
+	// (core and uncore are inside their package; psys holds the package),
+	// so they are not to be summed blindly. Absent when the run has no
+	// host_energy table.
+	HostEnergyJ map[string]Num `json:"host_energy_j,omitempty"`
 
 	label string // how messages name the window: "measure (cycle 2)"
 	// The half-widths (J) of the timing errors of the counter's and the

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/llem/llem/record/eventsrv"
+	"github.com/llem/llem/record/rapl"
 	"github.com/llem/llem/trace"
 )
 
@@ -70,6 +71,11 @@ type Config struct {
 	DriverPowerInterval time.Duration
 	StateInterval       time.Duration
 	RotateInterval      time.Duration
+	// HostEnergyInterval is the read interval of the host's RAPL
+	// counters [DefaultHostEnergyInterval]; SysfsRoot the sysfs they are
+	// read under [rapl.DefaultSysfs, /sys] (tests give a fixture tree).
+	HostEnergyInterval time.Duration
+	SysfsRoot          string
 
 	IdleBefore time.Duration
 	IdleAfter  time.Duration
@@ -115,6 +121,7 @@ func (c *Config) setDefaults() {
 	def(&c.DriverPowerInterval, DefaultDriverPowerInterval)
 	def(&c.StateInterval, DefaultStateInterval)
 	def(&c.RotateInterval, DefaultRotateInterval)
+	def(&c.HostEnergyInterval, DefaultHostEnergyInterval)
 	def(&c.StopGrace, DefaultStopGrace)
 	def(&c.StallAfter, DefaultStallAfter)
 	if c.Cycles <= 0 {
@@ -238,6 +245,9 @@ type recorder struct {
 	clock *Clock
 	meta  *trace.Meta
 	out   *tableSink
+	host  *rapl.Reader // nil: the host's energy is not recorded
+	// hostFinal reads the host counters after the GPUs' last reads.
+	hostFinal func()
 
 	loops     map[string]*loopStats
 	final     []func()      // last reads per GPU, after the loops stop
@@ -337,13 +347,14 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	if cfg.Node != nil {
 		cfg.Node.Describe(m)
 	}
+	r.openHost()
 	if err := trace.WriteMeta(cfg.OutDir, m); err != nil {
 		return nil, err
 	}
 
 	reserveSpace(cfg.OutDir)
 	var err error
-	r.out, err = newTableSink(cfg.OutDir, m.RunID, cfg.RotateInterval)
+	r.out, err = newTableSink(cfg.OutDir, m.RunID, cfg.RotateInterval, r.host != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -368,6 +379,11 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	// Every GPU's schedule starts from the same instant, so their
 	// deadlines coincide and one wake-up serves them all.
 	r.sampleStart = time.Now()
+	// The host's first read comes before the GPUs' and its last
+	// (r.hostFinal) after theirs, so its reads span theirs.
+	if r.host != nil {
+		r.startHostLoop(sampleCtx, &sampling)
+	}
 	for _, g := range r.gpus {
 		r.startLoops(sampleCtx, &sampling, g)
 	}
@@ -385,6 +401,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 	stopSampling()
 	sampling.Wait()
 	r.finalReads()
+	if r.hostFinal != nil {
+		r.hostFinal()
+	}
 	stopMetrics()
 	if err := srv.Close(); err != nil {
 		fmt.Fprintf(cfg.Log, "llem: closing event socket: %v\n", err)

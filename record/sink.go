@@ -31,11 +31,16 @@ type tableSink struct {
 	quit    chan struct{}
 	maxRows int
 
+	hostQ []trace.HostEnergyRead // the host's RAPL reads (host_energy)
+
 	dp  *trace.TableWriter[trace.DriverPowerSample]
 	en  *trace.TableWriter[trace.EnergyRead]
 	st  *trace.TableWriter[trace.DeviceState]
 	ev  *trace.TableWriter[trace.Event]
 	bad *trace.TableWriter[trace.BadEvent]
+	// host is nil when the host's energy counters are not recorded: the
+	// run then has no host_energy folder.
+	host *trace.TableWriter[trace.HostEnergyRead]
 
 	client   *eventsrv.Server
 	attached chan struct{}
@@ -70,7 +75,7 @@ type tableCounts struct {
 // trace.DefaultMaxSegmentRows).
 const eventSegmentRows = 50_000
 
-func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
+func newTableSink(dir, runID string, rotate time.Duration, host bool) (*tableSink, error) {
 	s := &tableSink{
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -100,6 +105,11 @@ func newTableSink(dir, runID string, rotate time.Duration) (*tableSink, error) {
 	}
 	for _, t := range []string{trace.TableDriverPower, trace.TableEnergy, trace.TableState, trace.TableEvents, trace.TableBadEvents} {
 		s.published = append(s.published, &tableCounts{table: t})
+	}
+	if host {
+		if s.host, err = trace.NewTableWriter[trace.HostEnergyRead](dir, trace.TableHostEnergy, runID, nil); err != nil {
+			return nil, err
+		}
 	}
 	go s.loop(rotate)
 	return s, nil
@@ -133,6 +143,7 @@ func (s *tableSink) state(row trace.DeviceState)                { queue(s, &s.st
 func (s *tableSink) events(row trace.Event)                     { queue(s, &s.evQ, row) }
 func (s *tableSink) relayed(rows []trace.Event)                 { queue(s, &s.evQ, rows...) }
 func (s *tableSink) relayedBad(rows []trace.BadEvent)           { queue(s, &s.badQ, rows...) }
+func (s *tableSink) hostEnergy(rows []trace.HostEnergyRead)     { queue(s, &s.hostQ, rows...) }
 
 func (s *tableSink) fail(err error) {
 	if err == nil {
@@ -223,6 +234,7 @@ type writeBuffers struct {
 	cl   []trace.Event
 	bad  []trace.BadEvent
 	rbad []trace.BadEvent
+	host []trace.HostEnergyRead
 }
 
 // moveQueued moves every queued row, the client events included, to the
@@ -234,6 +246,7 @@ func (s *tableSink) moveQueued(w *writeBuffers) {
 	s.stQ, w.st = swap(s.stQ, w.st)
 	s.evQ, w.ev = swap(s.evQ, w.ev)
 	s.badQ, w.rbad = swap(s.badQ, w.rbad)
+	s.hostQ, w.host = swap(s.hostQ, w.host)
 	s.mu.Unlock()
 	if s.failed.Load() {
 		s.takeClient(w) // dropped: the trace has stopped at its last good rotation
@@ -245,6 +258,9 @@ func (s *tableSink) moveQueued(w *writeBuffers) {
 	s.fail(s.st.Add(w.st...))
 	s.fail(s.ev.Add(w.ev...))
 	s.fail(s.bad.Add(w.rbad...))
+	if s.host != nil {
+		s.fail(s.host.Add(w.host...))
+	}
 	s.takeClient(w)
 }
 
@@ -274,6 +290,9 @@ func (s *tableSink) flushAll() {
 	s.fail(s.st.Flush())
 	s.fail(s.ev.Flush())
 	s.fail(s.bad.Flush())
+	if s.host != nil {
+		s.fail(s.host.Flush())
+	}
 }
 
 // close is called after every producer has stopped and the event server
@@ -301,6 +320,9 @@ func (s *tableSink) counts() (map[string]int64, map[string]int) {
 	segs := map[string]int{
 		trace.TableDriverPower: s.dp.Segments(), trace.TableEnergy: s.en.Segments(), trace.TableState: s.st.Segments(),
 		trace.TableEvents: s.ev.Segments(), trace.TableBadEvents: s.bad.Segments(),
+	}
+	if s.host != nil {
+		rows[trace.TableHostEnergy], segs[trace.TableHostEnergy] = s.host.Rows(), s.host.Segments()
 	}
 	return rows, segs
 }

@@ -105,6 +105,11 @@ func Check(dir string) (*CheckReport, error) {
 		return nil, err
 	}
 	for _, table := range Tables {
+		if _, counted := m.Recorder.Rows[table]; table == TableHostEnergy && !counted && !r.hasFiles(table) {
+			// An optional table added within 1.1 that this run never had:
+			// left out, so that older runs report as they did before it.
+			continue
+		}
 		tc := r.checkTable(table, rep)
 		if n, ok := m.Recorder.Rows[table]; ok && m.Complete {
 			tc.MetaRows = &n
@@ -147,6 +152,25 @@ func Check(dir string) (*CheckReport, error) {
 		rep.Partial = append(rep.Partial, r.rel(p))
 	}
 	return rep, nil
+}
+
+// hasFiles reports whether the run has anything of a table: segments,
+// leftover temporary files, a manifest or damage.
+func (r *Run) hasFiles(table string) bool {
+	if len(r.Segments[table]) > 0 || r.Manifests[table] != nil {
+		return true
+	}
+	for _, p := range r.Partial {
+		if filepath.Base(filepath.Dir(p)) == table {
+			return true
+		}
+	}
+	for _, d := range r.Damage() {
+		if d.Table == table {
+			return true
+		}
+	}
+	return false
 }
 
 // missing counts the segments of a table that the manifest lists and that

@@ -45,6 +45,10 @@ type Meta struct {
 	// SimTruth is written by the simulated device: the ground truth that
 	// the analysis is scored against.
 	SimTruth *SimTruth `json:"sim_truth,omitempty"`
+	// HostEnergy says which of the host's RAPL energy domains the
+	// host_energy table holds or, when none, why (optional, within format
+	// 1.1; absent from runs recorded before it and from imports).
+	HostEnergy *HostEnergyInfo `json:"host_energy,omitempty"`
 	// Source describes where an imported or replayed run came from.
 	Source *SourceInfo `json:"source,omitempty"`
 	// Gaps are spans with no data that the writer knew of (format 1.1): an
@@ -252,6 +256,42 @@ type SimTruth struct {
 	SteadyMeanPowerW float64   `json:"steady_mean_power_w"`
 	PerGPUEnergyJ    []float64 `json:"per_gpu_energy_j,omitempty"`
 	Model            string    `json:"model"`
+}
+
+// HostEnergyInfo describes the host energy counters a recording found
+// under Linux powercap (docs/recorder.md, "Host energy").
+type HostEnergyInfo struct {
+	// Path is the powercap directory read (normally /sys/class/powercap).
+	Path string `json:"path"`
+	// IntervalMs is the read interval of the host_energy table's rows
+	// (they are also read at every phase and cycle boundary).
+	IntervalMs float64 `json:"interval_ms,omitempty"`
+	// Domains are the domains recorded, in the host_energy table.
+	Domains []HostEnergyDomain `json:"domains"`
+	// Unreadable are the RAPL zones found whose counter could not be read.
+	Unreadable []HostEnergyZoneError `json:"unreadable,omitempty"`
+	// Unavailable is set when no domain is recorded: "no_powercap" (no
+	// powercap directory: a virtual machine, a container without /sys,
+	// not Linux), "no_rapl" (powercap without RAPL zones), or
+	// "permission_denied" (energy_uj is root-only since Linux 5.10).
+	// Reason says so in words, with the fix.
+	Unavailable string `json:"unavailable,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// HostEnergyDomain is one RAPL domain: its powercap zone, its label in
+// the host_energy table and in results, and the counter's range: it wraps
+// to 0 after MaxEnergyRangeUj microjoules.
+type HostEnergyDomain struct {
+	Zone             string `json:"zone"`
+	Name             string `json:"name"`
+	MaxEnergyRangeUj int64  `json:"max_energy_range_uj"`
+}
+
+// HostEnergyZoneError is a RAPL zone whose counter could not be read.
+type HostEnergyZoneError struct {
+	Zone  string `json:"zone"`
+	Error string `json:"error"`
 }
 
 // SourceInfo names where an imported or replayed run's data came from.

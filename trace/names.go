@@ -45,8 +45,11 @@ const (
 	ColReason = "reason"
 	ColRaw    = "raw"
 
-	// sim_truth
+	// sim_truth (and host_energy)
 	ColEnergyUj = "energy_uj"
+
+	// host_energy (with timestamp_ns, name and energy_uj)
+	ColZone = "zone"
 )
 
 // Formats of imported runs (SourceInfo.Format).

@@ -28,6 +28,7 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 		TableEvents:      columnsOf(Event{}),
 		TableBadEvents:   columnsOf(BadEvent{}),
 		TableSimTruth:    columnsOf(SimTruthEnergy{}),
+		TableHostEnergy:  columnsOf(HostEnergyRead{}),
 	}
 	named := map[string][]string{
 		TableDriverPower: {ColGPU, ColTimestampNs, ColDriverPowerMw},
@@ -36,8 +37,9 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 			ColMemClockMHz, ColPState, ColGPUUtilPct, ColMemUtilPct, ColClockEventReasons, ColMemoryUsedBytes},
 		TableEvents: {ColTimestampNs, ColGPU, ColKind, ColName, ColRequestID, ColClientTimestampNs, ColCount,
 			ColInputTokens, ColOutputTokens, ColCycle, ColSource, ColAttrs, ColTask},
-		TableBadEvents: {ColTimestampNs, ColReason, ColRaw},
-		TableSimTruth:  {ColGPU, ColTimestampNs, ColEnergyUj},
+		TableBadEvents:  {ColTimestampNs, ColReason, ColRaw},
+		TableSimTruth:   {ColGPU, ColTimestampNs, ColEnergyUj},
+		TableHostEnergy: {ColTimestampNs, ColZone, ColName, ColEnergyUj},
 	}
 	for table, cols := range tables {
 		seen := map[string]bool{}

@@ -39,10 +39,15 @@ const (
 	// TableSimTruth is a simulated device's true energy (format 1.1): only
 	// runs recorded with --device sim have it.
 	TableSimTruth = "sim_truth"
+	// TableHostEnergy holds the host's RAPL energy counters (CPU package,
+	// DRAM...), read from Linux powercap beside the GPUs (optional, added
+	// within format 1.1): only runs recorded where they were readable have
+	// it, and a reader that predates it ignores the folder.
+	TableHostEnergy = "host_energy"
 )
 
 // Tables lists every table of format v1 in a fixed order.
-var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents, TableSimTruth}
+var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents, TableSimTruth, TableHostEnergy}
 
 // DriverPowerSample is one sample from the driver's power-sample buffer
 // (nvmlDeviceGetSamples with NVML_TOTAL_POWER_SAMPLES). The driver keeps a
@@ -138,4 +143,20 @@ type SimTruthEnergy struct {
 	GPU         int32 `parquet:"gpu,delta"`
 	TimestampNs int64 `parquet:"timestamp_ns,delta"`
 	EnergyUj    int64 `parquet:"energy_uj,delta"`
+}
+
+// HostEnergyRead is one read of one RAPL domain's cumulative energy
+// counter (powercap's energy_uj), in microjoules, as read: the counter
+// wraps to 0 after the domain's max_energy_range_uj (meta.json's
+// host_energy.domains), and rows are never corrected; the analysis
+// unwraps them. Zone is the powercap zone ("intel-rapl:0:2"); Name the
+// domain's label, its powercap name qualified by its parent's for a
+// subzone ("package-0", "package-0/dram"), unique within a run. Every
+// readable domain is read at the same TimestampNs (the recorder's clock,
+// before the first file is opened).
+type HostEnergyRead struct {
+	TimestampNs int64  `parquet:"timestamp_ns,delta"`
+	Zone        string `parquet:"zone,dict"`
+	Name        string `parquet:"name,dict"`
+	EnergyUj    int64  `parquet:"energy_uj,delta"`
 }

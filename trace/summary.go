@@ -23,6 +23,9 @@ type Summary struct {
 	PartialSegs int            `json:"partial_segments"`
 	Bytes       int64          `json:"bytes"`
 	SimTruth    *SimTruth      `json:"sim_truth,omitempty"`
+	// Host is the host's RAPL energy (absent when meta.json says nothing
+	// of it: runs recorded before it, imports).
+	Host *HostSummary `json:"host_energy,omitempty"`
 	// Damage lists the files that could not be read or were left out
 	// (Run.Damage), Gaps the spans with missing rows (Run.Gaps).
 	Damage []Damage `json:"damage"`
@@ -142,6 +145,9 @@ func Summarize(r *Run) (*Summary, error) {
 	// found and reported like any other.
 	err = ScanColumns(r, TableBadEvents, []string{ColTimestampNs}, 0, func(*Columns) error { return nil })
 	if err != nil {
+		return nil, err
+	}
+	if s.Host, err = summarizeHost(r); err != nil {
 		return nil, err
 	}
 	s.BadEvents = m.Events.Bad

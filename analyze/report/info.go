@@ -82,11 +82,39 @@ func Info(w io.Writer, s *trace.Summary) {
 		fmt.Fprintf(w, "truth     %.1f J (simulated), steady from %.1f s at %.1f W\n",
 			s.SimTruth.EnergyJ, s.SimTruth.SteadyStartS, s.SimTruth.SteadyMeanPowerW)
 	}
+	hostLines(w, s.Host)
 	if len(s.Warnings) == 0 {
 		fmt.Fprintf(w, "warnings  none\n")
 	}
 	for _, wn := range s.Warnings {
 		fmt.Fprintf(w, "warning   %s\n", wn.Message)
+	}
+}
+
+// hostLines writes the host's RAPL energy, apart from the GPUs', or why
+// it was not recorded.
+func hostLines(w io.Writer, h *trace.HostSummary) {
+	if h == nil {
+		return
+	}
+	if len(h.Domains) == 0 {
+		fmt.Fprintf(w, "host      energy not recorded: %s\n", h.Reason)
+		return
+	}
+	fmt.Fprintf(w, "host      RAPL energy, not included in the GPUs' energy\n")
+	for _, d := range h.Domains {
+		extra := ""
+		if d.Wraps > 0 {
+			extra += fmt.Sprintf(", %d wrap(s)", d.Wraps)
+		}
+		if d.Unexplained > 0 {
+			extra += fmt.Sprintf(", %d unexplained decrease(s) left out", d.Unexplained)
+		}
+		if d.Reads >= 2 {
+			fmt.Fprintf(w, "  %-14s%.1f J over %d reads%s\n", d.Name, d.EnergyJ, d.Reads, extra)
+		} else {
+			fmt.Fprintf(w, "  %-14snone (%d read(s))\n", d.Name, d.Reads)
+		}
 	}
 }
 

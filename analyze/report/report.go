@@ -94,6 +94,53 @@ func windowTable(w io.Writer, r *analyze.RunResult) error {
 	}
 	fmt.Fprintln(w, "(* measured windows; +/- % is the measurement uncertainty of energy: NVML's 5 W and the counter's edges)")
 	fmt.Fprintln(w)
+	return hostTable(w, r)
+}
+
+// hostTable writes the host's RAPL energy per window and domain, when the
+// run recorded it: a table of its own, so that no one reads it as part of
+// the GPUs' energy.
+func hostTable(w io.Writer, r *analyze.RunResult) error {
+	seen := map[string]bool{}
+	var domains []string
+	for _, wr := range r.Windows {
+		for d := range wr.HostEnergyJ {
+			if !seen[d] {
+				seen[d] = true
+				domains = append(domains, d)
+			}
+		}
+	}
+	if len(domains) == 0 {
+		return nil
+	}
+	sort.Strings(domains)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "window\tcycle\tdur s\t")
+	for _, d := range domains {
+		fmt.Fprintf(tw, "%s J\t", d)
+	}
+	fmt.Fprintln(tw)
+	for _, wr := range r.Windows {
+		name := wr.Name
+		if wr.Measured {
+			name = "* " + name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t", name, cycle(wr.Cycle), wr.DurationS)
+		for _, d := range domains {
+			e, ok := wr.HostEnergyJ[d]
+			if !ok {
+				e = analyze.NaN
+			}
+			fmt.Fprintf(tw, "%s\t", num(e, 1))
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "(host energy from the CPU's RAPL counters: not included in energy J above; core and uncore are part of their package)")
+	fmt.Fprintln(w)
 	return nil
 }
 

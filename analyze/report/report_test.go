@@ -267,3 +267,32 @@ func TestTableShowsProblemsAndOtherWindowsWarnings(t *testing.T) {
 		}
 	}
 }
+
+// Host energy gets a table of its own below the windows, with a missing
+// domain as "-" like any missing number; a run without it has none.
+func TestTableHostEnergy(t *testing.T) {
+	var plain bytes.Buffer
+	res := results()
+	if err := Table(&plain, res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "RAPL") {
+		t.Errorf("a run without host energy shows a host table:\n%s", plain.String())
+	}
+	res.Runs[0].Windows[0].HostEnergyJ = map[string]analyze.Num{"package-0": 812.25, "package-0/dram": 95.5}
+	res.Runs[0].Windows[1].HostEnergyJ = map[string]analyze.Num{"package-0": analyze.NaN}
+	var b bytes.Buffer
+	if err := Table(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, re := range []string{`window\s+cycle\s+dur s\s+package-0 J\s+package-0/dram J`, `\* measure\s+1\s+10\.0\s+812\.2\s+95\.5`,
+		`gap\s+-\s+0\.5\s+-\s+-`, `not included in energy J above`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no %q in:\n%s", re, out)
+		}
+	}
+	if strings.Index(out, "package-0 J") < strings.Index(out, "J/out-token") {
+		t.Error("the host table must come after the GPU windows")
+	}
+}

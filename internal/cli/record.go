@@ -18,6 +18,7 @@ import (
 
 	"github.com/llem/llem/record"
 	"github.com/llem/llem/record/nvml"
+	"github.com/llem/llem/record/rapl"
 	"github.com/llem/llem/record/replay"
 	"github.com/llem/llem/record/sim"
 	"github.com/llem/llem/record/slurm"
@@ -50,6 +51,8 @@ func recordCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "sim-gpus", Value: 1, Usage: "number of simulated GPUs (--device sim)"},
 			&ucli.Float64Flag{Name: "replay-speed", Value: 1, Usage: "replay this many times faster than recorded (--device replay:RUN)"},
 			&ucli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write the recorder's Go CPU profile to this file (for llem's own benchmarks)"},
+			&ucli.StringFlag{Name: "path.sysfs", Hidden: true, Value: rapl.DefaultSysfs, EnvVars: []string{"LLEM_PATH_SYSFS"},
+				Usage: "sysfs mount point the host's RAPL counters are read under (class/powercap), as node_exporter's --path.sysfs (for tests)"},
 		},
 		Action: runRecord,
 	}
@@ -71,6 +74,7 @@ func runRecord(c *ucli.Context) error {
 		DriverPowerInterval: c.Duration("driver-power-interval"),
 		StateInterval:       c.Duration("state-interval"),
 		RotateInterval:      c.Duration("rotate-interval"),
+		SysfsRoot:           c.String("path.sysfs"),
 		LlemVersion:         version(),
 		Stdin:               c.App.Reader,
 		Stdout:              c.App.Writer,
