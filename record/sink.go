@@ -110,6 +110,7 @@ func newTableSink(dir, runID string, rotate time.Duration, host bool) (*tableSin
 		if s.host, err = trace.NewTableWriter[trace.HostEnergyRead](dir, trace.TableHostEnergy, runID, nil); err != nil {
 			return nil, err
 		}
+		s.published = append(s.published, &tableCounts{table: trace.TableHostEnergy})
 	}
 	go s.loop(rotate)
 	return s, nil
@@ -222,6 +223,9 @@ func (s *tableSink) publish() {
 	set(s.published[2], s.st.Rows(), s.st.Segments(), s.st.Bytes())
 	set(s.published[3], s.ev.Rows(), s.ev.Segments(), s.ev.Bytes())
 	set(s.published[4], s.bad.Rows(), s.bad.Segments(), s.bad.Bytes())
+	if s.host != nil {
+		set(s.published[5], s.host.Rows(), s.host.Segments(), s.host.Bytes())
+	}
 }
 
 // writeBuffers are the slices handed back and forth with the producers,
