@@ -96,6 +96,13 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/analyze
 
+# llem analyze at 1 h and 4 h of 8 GPUs and on 100 runs, beside the DuckDB
+# query a user would write instead (bench/scale, a module of its own;
+# docs/performance.md, issue 12). Generates its runs into out/bench once.
+.PHONY: bench-scale
+bench-scale: build
+	cd bench/scale && CGO_CFLAGS=-Wno-deprecated-declarations $(GO) run . -llem ../../bin/llem -durations 1h,4h -sweep 100
+
 # The recorder's event path without a GPU: CPU per event at 1k, 10k and
 # 50k token events/s from 8 connections, and the most one core takes
 # (docs/performance.md). make bench runs it too, for 1 s per rate.
