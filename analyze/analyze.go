@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"github.com/llem/llem/internal/order"
 	"io"
 	"math"
 	"runtime"
@@ -625,7 +626,7 @@ func (c *runCtx) sensorResult() SensorResult {
 		if len(s) == 0 {
 			return NaN
 		}
-		return Num(quantile(s, 0.5))
+		return Num(order.Quantile(s, 0.5))
 	}
 	sr.DriverPowerUpdatePeriodMs, sr.InstantPowerUpdatePeriodMs, sr.AveragePowerUpdatePeriodMs = med(drv), med(inst), med(avg)
 	// The counter is fed by the same sensor as instant power (gpu-notes:
@@ -659,7 +660,7 @@ func (c *runCtx) tokensIn(start, end int64) []serving.Token {
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	s = sortedFinite(s)
-	return quantile(s, 0.5)
+	return order.Quantile(s, 0.5)
 }
 
 // parallel calls fn(0) ... fn(n-1), as many at once as there are CPUs,

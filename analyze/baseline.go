@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"github.com/llem/llem/internal/order"
 	"math"
 	"sort"
 	"strings"
@@ -94,7 +95,7 @@ func (c *runCtx) settled(w Window) (span [2]int64, note string, ok bool) {
 	if len(last) == 0 {
 		return span, "", false
 	}
-	level := quantile(last, 0.5)
+	level := order.Quantile(last, 0.5)
 	tol := max(c.s.SteadyTolerancePct/100*math.Abs(level), c.s.SpecAccuracyW*math.Sqrt(float64(len(c.d.GPUs))))
 	if last[len(last)-1]-last[0] > 2*tol && math.Abs(meanOf(bins[n-n/6:])-meanOf(bins[n-n/3:n-n/6])) > tol {
 		return span, fmt.Sprintf("%s: still settling at its end (%.1f W, moving by more than %.1f W): left out", windowLabel(w), level, tol), false

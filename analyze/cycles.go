@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"github.com/llem/llem/internal/order"
 	"math"
 	"slices"
 
@@ -61,8 +62,8 @@ func latencyOf(x []float64, mean bootstrap.Interval) *LatencyMetric {
 	if len(s) == 0 {
 		return &LatencyMetric{Mean: mean, Median: NaN, P90: NaN, P99: NaN}
 	}
-	return &LatencyMetric{Mean: mean, Median: Num(quantileSelect(s, 0.5)),
-		P90: Num(quantileSelect(s, 0.9)), P99: Num(quantileSelect(s, 0.99))}
+	return &LatencyMetric{Mean: mean, Median: Num(order.QuantileSelect(s, 0.5)),
+		P90: Num(order.QuantileSelect(s, 0.9)), P99: Num(order.QuantileSelect(s, 0.99))}
 }
 
 // interval is a BCa interval, or a degenerate one saying why there is

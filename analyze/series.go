@@ -5,7 +5,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/llem/llem/analyze/internal/order"
+	"github.com/llem/llem/internal/order"
 )
 
 // Series is one field of one GPU over time: T in ns since the Unix epoch
@@ -84,21 +84,6 @@ func (s Series) Bins(startNs, endNs, binNs int64) []float64 {
 	return out
 }
 
-// quantile is the linearly interpolated quantile q of sorted values
-// (numpy's default, R type 7).
-func quantile(sorted []float64, q float64) float64 {
-	n := len(sorted)
-	if n == 0 {
-		return math.NaN()
-	}
-	h := q * float64(n-1)
-	lo := int(math.Floor(h))
-	if lo >= n-1 {
-		return sorted[n-1]
-	}
-	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
-}
-
 // sortedFinite returns the finite values of v, sorted, in a new slice.
 func sortedFinite(v []float64) []float64 {
 	out := make([]float64, 0, len(v))
@@ -140,21 +125,5 @@ func powerStats(v []float64) (p5, p95, mx Num) {
 	for _, f := range x {
 		m = max(m, f)
 	}
-	return Num(quantileSelect(x, 0.05)), Num(quantileSelect(x, 0.95)), Num(m)
-}
-
-// quantileSelect is quantile(sorted x, q) without sorting; it reorders x.
-func quantileSelect(x []float64, q float64) float64 {
-	n := len(x)
-	h := q * float64(n-1)
-	lo := int(math.Floor(h))
-	a := order.SelectKth(x, lo)
-	if lo >= n-1 {
-		return a
-	}
-	b := x[lo+1]
-	for _, f := range x[lo+1:] { // all >= a after selection
-		b = min(b, f)
-	}
-	return a + (h-float64(lo))*(b-a)
+	return Num(order.QuantileSelect(x, 0.05)), Num(order.QuantileSelect(x, 0.95)), Num(m)
 }

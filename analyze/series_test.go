@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"github.com/llem/llem/internal/order"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -22,13 +23,13 @@ func TestQuantileSelectMatchesSort(t *testing.T) {
 		sorted := slices.Clone(x)
 		slices.Sort(sorted)
 		for _, q := range []float64{0, 0.05, 0.5, 0.95, 1} {
-			want := quantile(sorted, q)
-			if got := quantileSelect(slices.Clone(x), q); got != want {
+			want := order.Quantile(sorted, q)
+			if got := order.QuantileSelect(slices.Clone(x), q); got != want {
 				t.Fatalf("n=%d q=%v: select %v, sort %v", n, q, got, want)
 			}
 		}
 		p5, p95, mx := powerStats(append(slices.Clone(x), math.NaN()))
-		if float64(p5) != quantile(sorted, 0.05) || float64(p95) != quantile(sorted, 0.95) || float64(mx) != sorted[n-1] {
+		if float64(p5) != order.Quantile(sorted, 0.05) || float64(p95) != order.Quantile(sorted, 0.95) || float64(mx) != sorted[n-1] {
 			t.Fatalf("powerStats %v %v %v", p5, p95, mx)
 		}
 	}

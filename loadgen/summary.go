@@ -2,8 +2,8 @@ package loadgen
 
 import (
 	"fmt"
+	"github.com/llem/llem/internal/order"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -25,18 +25,7 @@ func dist(x []float64) Dist {
 	for _, v := range x {
 		sum += v
 	}
-	return Dist{N: len(x), Mean: sum / float64(len(x)), P50: quantile(x, 0.5), P90: quantile(x, 0.9), P99: quantile(x, 0.99), Max: x[len(x)-1]}
-}
-
-// quantile is the q-quantile of sorted x, interpolated linearly between
-// order statistics (Hyndman and Fan's type 7, numpy's and R's default).
-func quantile(x []float64, q float64) float64 {
-	h := q * float64(len(x)-1)
-	lo := int(math.Floor(h))
-	if lo >= len(x)-1 {
-		return x[len(x)-1]
-	}
-	return x[lo] + (h-float64(lo))*(x[lo+1]-x[lo])
+	return Dist{N: len(x), Mean: sum / float64(len(x)), P50: order.Quantile(x, 0.5), P90: order.Quantile(x, 0.9), P99: order.Quantile(x, 0.99), Max: x[len(x)-1]}
 }
 
 // PhaseSummary counts the requests that started in a phase.

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"github.com/llem/llem/internal/order"
 	"math"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ var Mean = Stat{Name: "mean", Func: mean, kind: kindMean}
 
 // Median is the median; for an even count, the mean of the two middle values
 // (as numpy.median).
-var Median = Stat{Name: "median", Func: median, kind: kindMedian}
+var Median = Stat{Name: "median", Func: order.Median[float64], kind: kindMedian}
 
 // Statistic wraps any statistic; it uses the generic (slower) paths.
 func Statistic(name string, f func([]float64) float64) Stat {
@@ -50,23 +51,6 @@ func mean(x []float64) float64 {
 		s += v
 	}
 	return s / float64(len(x))
-}
-
-func median(x []float64) float64 {
-	if len(x) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(x)
-	slices.Sort(s)
-	return medianSorted(s)
-}
-
-func medianSorted(s []float64) float64 {
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // jackknifeU returns scipy's U_i = (n-1)(mean(theta_(.)) - theta_(i)), where

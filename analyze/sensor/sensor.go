@@ -2,8 +2,8 @@ package sensor
 
 import (
 	"encoding/json"
+	"github.com/llem/llem/internal/order"
 	"math"
-	"slices"
 
 	"github.com/llem/llem/analyze/internal/nullable"
 )
@@ -59,7 +59,7 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 		for i := range periods {
 			periods[i] = changes[i+1] - changes[i]
 		}
-		c.UpdatePeriodMs = medianNs(periods) / 1e6
+		c.UpdatePeriodMs = order.Median(periods) / 1e6
 	}
 	if c.Samples < 2 {
 		return c
@@ -78,7 +78,7 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 // sample, tail: the last sample to end) that are no longer than GapFactor
 // times the median interval.
 func coverage(intervals []int64, lead, tail, window int64) float64 {
-	limit := GapFactor * medianNs(intervals)
+	limit := GapFactor * order.Median(intervals)
 	covered := 0.0
 	for _, d := range append([]int64{lead, tail}, intervals...) {
 		// d <= 0 adds nothing: a repeated timestamp, or unsorted input.
@@ -87,21 +87,6 @@ func coverage(intervals []int64, lead, tail, window int64) float64 {
 		}
 	}
 	return min(100, 100*covered/float64(window))
-}
-
-// medianNs returns the median of d (the mean of the two middle values for an
-// even count) without modifying d; NaN for no values.
-func medianNs(d []int64) float64 {
-	if len(d) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return float64(s[m])
-	}
-	return (float64(s[m-1]) + float64(s[m])) / 2
 }
 
 // characterisationJSON is the wire form: pointers carry NaN as null, since

@@ -31,7 +31,7 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
-	"github.com/llem/llem/analyze/internal/order"
+	"github.com/llem/llem/internal/order"
 )
 
 // MaxRankPoints is the most samples Theil-Sen and Mann-Kendall use.
@@ -138,7 +138,7 @@ func theilSen(t, y []float64) float64 {
 			slopes = append(slopes, (y[j]-y[i])/(t[j]-t[i]))
 		}
 	}
-	return median(slopes)
+	return order.MedianSelect(slopes)
 }
 
 // mannKendall returns S = sum over i<j of sign(y_j - y_i), its variance under
@@ -218,15 +218,5 @@ func mean(x []float64) float64 {
 
 // median selects the middle order statistic(s) in linear expected time
 // instead of sorting the ~2 million pairwise slopes. It reorders x.
-func median(x []float64) float64 {
-	n := len(x)
-	hi := order.SelectKth(x, n/2)
-	if n%2 == 1 {
-		return hi
-	}
-	// After selection every value left of n/2 is <= hi; the other middle
-	// value is the largest of them.
-	return (slices.Max(x[:n/2]) + hi) / 2
-}
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

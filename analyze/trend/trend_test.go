@@ -208,25 +208,6 @@ func TestLongSeriesSubsamples(t *testing.T) {
 	}
 }
 
-func TestMedianSelect(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 3))
-	for n := 1; n < 60; n++ {
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = float64(rng.IntN(7)) // many ties
-		}
-		sorted := slices.Clone(x)
-		slices.Sort(sorted)
-		want := sorted[n/2]
-		if n%2 == 0 {
-			want = (sorted[n/2-1] + sorted[n/2]) / 2
-		}
-		if got := median(x); got != want {
-			t.Fatalf("n %d: median %v, want %v", n, got, want)
-		}
-	}
-}
-
 func TestTempSlopePerMin(t *testing.T) {
 	// 40 C rising 0.05 C/s over 2 minutes at 1 Hz: 3 C/min.
 	ts := seq(120)

@@ -258,13 +258,10 @@ func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly bool) ([]*ana
 	}
 	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
-		if f, ok := c.App.ErrWriter.(*os.File); ok && isTerminal(f) {
-			m := progress.NewMeter(c.App.ErrWriter, dirs)
-			defer m.Finish()
-			opt.Progress = m
-		} else {
-			opt.Progress = analyze.LineProgress{W: c.App.ErrWriter}
-		}
+		f, ok := c.App.ErrWriter.(*os.File)
+		var finish func()
+		opt.Progress, finish = progress.For(c.App.ErrWriter, ok && isTerminal(f), dirs)
+		defer finish()
 	}
 	runs, err := analyze.OpenWith(dirs, s, opt)
 	if err != nil {

@@ -3,6 +3,7 @@ package progress
 
 import (
 	"fmt"
+	"github.com/llem/llem/analyze"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -25,6 +26,16 @@ type Meter struct {
 	active       []string // runs being analysed, in the order they started
 	last         time.Time
 	drawn, ended bool
+}
+
+// For is how a command shows the progress of analysing dirs on w: a meter
+// on a terminal, else a line per run (logs). finish clears the meter.
+func For(w io.Writer, terminal bool, dirs []string) (p analyze.Progress, finish func()) {
+	if !terminal {
+		return analyze.LineProgress{W: w}, func() {}
+	}
+	m := NewMeter(w, dirs)
+	return m, m.Finish
 }
 
 // NewMeter is a meter for analysing the run directories dirs, drawn on w.
