@@ -41,7 +41,7 @@ func (r *Run) Requests() *serving.Set { return r.reqs }
 func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
 	var p Progress
 	if progress != nil {
-		p = LineProgress{W: progress}
+		p = &LineProgress{W: progress}
 	}
 	return OpenWith(dirs, s, OpenOptions{Progress: p, Workers: 1})
 }
@@ -73,15 +73,23 @@ type Progress interface {
 
 // LineProgress writes a line as each run starts, and one for each run
 // that cannot be read: for logs and for stderr that is not a terminal.
-type LineProgress struct{ W io.Writer }
+// Its lines are written whole, one at a time: workers share W.
+type LineProgress struct {
+	W  io.Writer
+	mu sync.Mutex
+}
 
-func (p LineProgress) RunStarted(i, n int, dir string) {
+func (p *LineProgress) RunStarted(i, n int, dir string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintf(p.W, "llem: analysing %s (%d of %d)\n", dir, i+1, n)
 }
 
-func (LineProgress) Read(int64) {}
+func (*LineProgress) Read(int64) {}
 
-func (p LineProgress) RunDone(i, n int, dir string, err error) {
+func (p *LineProgress) RunDone(i, n int, dir string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
 		fmt.Fprintf(p.W, "llem: skipping %s: %v\n", dir, err)
 	}

@@ -32,7 +32,7 @@ type Meter struct {
 // on a terminal, else a line per run (logs). finish clears the meter.
 func For(w io.Writer, terminal bool, dirs []string) (p analyze.Progress, finish func()) {
 	if !terminal {
-		return analyze.LineProgress{W: w}, func() {}
+		return &analyze.LineProgress{W: w}, func() {}
 	}
 	m := NewMeter(w, dirs)
 	return m, m.Finish
