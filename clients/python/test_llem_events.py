@@ -280,14 +280,24 @@ class ClientTest(unittest.TestCase):
         self.client.mark("before")
         self.rec.wait(1)
         self.rec.close()
+        self.rec = Recorder()  # for tearDown, whatever happens below
         stderr = io.StringIO()
+        # The first sends may still fit the socket's buffer, and on a busy
+        # machine the recorder's side may close a little later: send
+        # until the client notices, for at most 5 s.
+        deadline = time.monotonic() + 5
         with contextlib.redirect_stderr(stderr):
-            for i in range(200):  # the first sends may still fit the buffer
+            i = 0
+            while self.client.errors == 0 and time.monotonic() < deadline:
                 self.client.mark("after", i=i)
+                i += 1
+                if i % 200 == 0:
+                    time.sleep(0.01)
+            for _ in range(10):  # disabled now: these are not tried
+                self.client.mark("later")
         self.assertGreater(self.client.errors, 0)
         self.assertFalse(self.client.enabled)
         self.assertEqual(stderr.getvalue().count("llem_events:"), 1)
-        self.rec = Recorder()  # for tearDown
 
     def test_stuck_recorder_times_out(self):
         # A listener that never accepts nor reads: sends block once the
