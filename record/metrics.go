@@ -19,35 +19,31 @@ import (
 
 // Live metrics (Config.Metrics): while it records, llem serves Prometheus
 // metrics of the GPUs it samples and of itself. A scrape reads only what
-// the sampling loops last read (gpuLive, stored with atomics), never the
-// device, so scraping costs the recorder no driver call and never waits on
-// a sampling loop or the trace writer. Per-GPU metrics carry the names and
-// labels of NVIDIA's dcgm-exporter where it has one, so that dashboards
-// made for it show a recording as they show a dcgm-exporter target.
+// the recorder already keeps: the last state poll of each GPU (the one
+// reading kept only for the metrics, stored with an atomic), and the
+// status line's latest driver power, last counter read and lost GPUs,
+// under the recorder's mutex. It never reads the device, so scraping
+// costs no driver call and never waits on a sampling loop or the trace
+// writer. Per-GPU metrics carry the names and labels of NVIDIA's
+// dcgm-exporter where it has one, so that dashboards made for it show a
+// recording as they show a dcgm-exporter target.
 
-// gpuLive is the latest reading of each kind of one GPU, written by its
-// sampling loops and read by scrapes.
-type gpuLive struct {
-	state    atomic.Pointer[trace.DeviceState]
-	energyMj atomic.Int64 // the cumulative counter; -1 before the first read
-	driverMw atomic.Int64 // the newest driver power sample; -1 before one
-	lost     atomic.Bool
-}
-
-func newGPULive() *gpuLive {
-	l := &gpuLive{}
-	l.energyMj.Store(-1)
-	l.driverMw.Store(-1)
-	return l
-}
-
-// liveOf is g's live readings, or nil when no metrics are served (then
-// the sampling loops store nothing).
-func (r *recorder) liveOf(idx int) *gpuLive {
+// liveState is GPU idx's last state poll for the metrics, or nil when no
+// metrics are served (then the sampling loops store nothing).
+func (r *recorder) liveState(idx int) *atomic.Pointer[trace.DeviceState] {
 	if r.live == nil {
 		return nil
 	}
 	return r.live[idx]
+}
+
+// gpuReading is what a scrape knows of one GPU.
+type gpuReading struct {
+	state    *trace.DeviceState // nil before the first poll
+	energyMj uint64
+	haveMj   bool
+	driverW  float64
+	haveW    bool
 }
 
 // dcgmLabels are dcgm-exporter's labels that apply to a recording; its
@@ -59,19 +55,21 @@ var dcgmLabels = []string{"gpu", "UUID", "pci_bus_id", "modelName", "Hostname", 
 type gpuMetric struct {
 	desc  *prometheus.Desc
 	typ   prometheus.ValueType
-	value func(st *trace.DeviceState, l *gpuLive) (float64, bool)
+	value func(g gpuReading) (float64, bool)
 }
 
-func stateField[T int32 | int64](f func(*trace.DeviceState) *T, scale float64) func(*trace.DeviceState, *gpuLive) (float64, bool) {
-	return func(st *trace.DeviceState, _ *gpuLive) (float64, bool) {
-		if st == nil {
+// stateField is a field of the last state poll, divided by div (1000 for
+// mW to W, as the analysis converts them, to the last bit).
+func stateField[T int32 | int64](f func(*trace.DeviceState) *T, div float64) func(gpuReading) (float64, bool) {
+	return func(g gpuReading) (float64, bool) {
+		if g.state == nil {
 			return 0, false
 		}
-		p := f(st)
+		p := f(g.state)
 		if p == nil {
 			return 0, false
 		}
-		return float64(*p) * scale, true
+		return float64(*p) / div, true
 	}
 }
 
@@ -79,14 +77,11 @@ func gpuMetrics() []gpuMetric {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, dcgmLabels, nil) }
 	return []gpuMetric{
 		{d("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W): the driver's 1 s average (nvmlDeviceGetPowerUsage), as of the last state poll."),
-			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.AveragePowerMw }, 1e-3)},
+			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.AveragePowerMw }, 1000)},
 		{d("DCGM_FI_DEV_POWER_USAGE_INSTANT", "Current power draw (in W), as of the last state poll."),
-			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.InstantPowerMw }, 1e-3)},
+			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.InstantPowerMw }, 1000)},
 		{d("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since the driver was loaded (in mJ), as of the last counter read."),
-			prometheus.CounterValue, func(_ *trace.DeviceState, l *gpuLive) (float64, bool) {
-				v := l.energyMj.Load()
-				return float64(v), v >= 0
-			}},
+			prometheus.CounterValue, func(g gpuReading) (float64, bool) { return float64(g.energyMj), g.haveMj }},
 		{d("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C)."),
 			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int32 { return s.TemperatureC }, 1)},
 		{d("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz)."),
@@ -98,12 +93,9 @@ func gpuMetrics() []gpuMetric {
 		{d("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %)."),
 			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int32 { return s.MemUtilPct }, 1)},
 		{d("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB)."),
-			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.MemoryUsedBytes }, 1.0/(1<<20))},
+			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int64 { return s.MemoryUsedBytes }, 1<<20)},
 		{d("llem_gpu_driver_power_watts", "The newest sample of the driver's 20 ms power-sample buffer (in W), as of the last drain."),
-			prometheus.GaugeValue, func(_ *trace.DeviceState, l *gpuLive) (float64, bool) {
-				v := l.driverMw.Load()
-				return float64(v) / 1000, v >= 0
-			}},
+			prometheus.GaugeValue, func(g gpuReading) (float64, bool) { return g.driverW, g.haveW }},
 		{d("llem_gpu_pstate", "Performance state (0 is the highest)."),
 			prometheus.GaugeValue, stateField(func(s *trace.DeviceState) *int32 { return s.PState }, 1)},
 		{d("llem_gpu_clock_event_reasons", "Clock event (throttle) reasons, NVML's bitmask."),
@@ -164,16 +156,23 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	r := c.r
+	readings := make([]gpuReading, len(r.gpus))
+	lost := make([]bool, len(r.gpus))
+	r.mu.Lock() // a few map reads: the sampling loops hold it as briefly
 	for i, g := range r.gpus {
-		l := r.liveOf(g.Index())
-		lost := l.lost.Load()
-		ch <- prometheus.MustNewConstMetric(c.lostDesc, prometheus.GaugeValue, b2f(lost), c.gpuLabels[i]...)
-		if lost {
+		_, lost[i] = r.lost[g.Index()]
+		readings[i].energyMj, readings[i].haveMj = r.lastMj[g.Index()]
+		readings[i].driverW, readings[i].haveW = r.latestW[g.Index()]
+	}
+	r.mu.Unlock()
+	for i, g := range r.gpus {
+		ch <- prometheus.MustNewConstMetric(c.lostDesc, prometheus.GaugeValue, b2f(lost[i]), c.gpuLabels[i]...)
+		if lost[i] {
 			continue // stale readings of a lost GPU would read as live
 		}
-		st := l.state.Load()
+		readings[i].state = r.liveState(g.Index()).Load()
 		for _, m := range c.gpu {
-			if v, ok := m.value(st, l); ok {
+			if v, ok := m.value(readings[i]); ok {
 				ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, c.gpuLabels[i]...)
 			}
 		}

@@ -267,7 +267,7 @@ type recorder struct {
 	stalled bool        // the trace writer never returned: its counts are not to be read
 
 	// For the live metrics (metrics.go): live is nil when none are served.
-	live   map[int]*gpuLive // GPU index -> latest readings
+	live   map[int]*atomic.Pointer[trace.DeviceState] // GPU index -> last state poll
 	events *eventsrv.Server
 	cycle  atomic.Int32 // the cycle running, 0 while none runs
 }
@@ -284,9 +284,9 @@ func newRecorder(cfg Config, gpus []GPU) *recorder {
 		latestW: map[int]float64{}, firstMj: map[int]uint64{}, lastMj: map[int]uint64{},
 	}
 	if cfg.Metrics != nil {
-		r.live = map[int]*gpuLive{}
+		r.live = map[int]*atomic.Pointer[trace.DeviceState]{}
 		for _, g := range gpus {
-			r.live[g.Index()] = newGPULive()
+			r.live[g.Index()] = new(atomic.Pointer[trace.DeviceState])
 		}
 	}
 	return r

@@ -28,7 +28,7 @@ func (r *recorder) addGap(table string, gpu int, startNs, endNs int64, code, msg
 // one goroutine for every kind of reading (runSchedule says why).
 func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 	idx := int32(g.Index())
-	live := r.liveOf(g.Index())
+	live := r.liveState(g.Index())
 	var energyMu sync.Mutex // the final read after the loops stop shares prev
 	var prevMj uint64
 	var havePrev bool
@@ -53,9 +53,6 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		}
 		r.lastMj[g.Index()] = v
 		r.mu.Unlock()
-		if live != nil {
-			live.energyMj.Store(int64(v))
-		}
 		r.out.energy(trace.EnergyRead{GPU: idx, TimestampNs: (t0 + t1) / 2, EnergyMj: int64(v), ReadDurationNs: t1 - t0})
 		return true, false
 	}
@@ -90,9 +87,6 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 			r.mu.Lock()
 			r.latestW[g.Index()] = float64(rows[len(rows)-1].DriverPowerMw) / 1000
 			r.mu.Unlock()
-			if live != nil {
-				live.driverMw.Store(rows[len(rows)-1].DriverPowerMw)
-			}
 			r.out.driverPower(rows)
 		}
 		return true, false
@@ -106,7 +100,7 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		st.GPU, st.TimestampNs = idx, r.clock.Now()
 		if live != nil {
 			latest := st
-			live.state.Store(&latest)
+			live.Store(&latest)
 		}
 		r.out.state(st)
 		return true, false
@@ -159,9 +153,6 @@ func (r *recorder) readFailed(g GPU, reading string, err error) (keepGoing bool)
 	lost := errors.Is(err, ErrGPULost)
 	if lost && !alreadyLost {
 		r.lost[g.Index()] = r.clock.Now()
-		if live := r.liveOf(g.Index()); live != nil {
-			live.lost.Store(true)
-		}
 	}
 	r.mu.Unlock()
 	if lost {

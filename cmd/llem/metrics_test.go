@@ -291,15 +291,15 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorded := map[int64]bool{} // by mW: W in the exposition are mW * 0.001, not always mW / 1000 to the last bit
+	recorded := map[float64]bool{} // as the analysis converts them: mW / 1000
 	for _, st := range states {
 		if st.GPU == 0 && st.AveragePowerMw != nil {
-			recorded[*st.AveragePowerMw] = true
+			recorded[float64(*st.AveragePowerMw)/1000] = true
 		}
 	}
 	vs := series.floats(t)
 	for _, v := range vs {
-		if !recorded[int64(math.Round(v*1000))] {
+		if !recorded[v] {
 			t.Errorf("Prometheus holds %g W, which the recorder never read", v)
 		}
 	}
