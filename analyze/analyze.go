@@ -148,7 +148,7 @@ func (c *runCtx) computeWindows(all, windows []Window, run *Run, rr *RunResult) 
 		}
 	}
 	ths := make([]ThermalResult, len(measured))
-	parallel(len(all)+len(measured)+1, func(k int) {
+	parallel(runtime.GOMAXPROCS(0), len(all)+len(measured)+1, func(k int) {
 		switch {
 		case k < len(all):
 			wrs[k] = c.window(all[k])
@@ -663,10 +663,10 @@ func median(v []float64) float64 {
 	return order.Quantile(s, 0.5)
 }
 
-// parallel calls fn(0) ... fn(n-1), as many at once as there are CPUs,
-// and returns when all have returned. The largest jobs should come first.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+// parallel calls fn(0) ... fn(n-1), at most workers at once (< 1: one),
+// in order of i, and returns when all have returned.
+func parallel(workers, n int, fn func(i int)) {
+	workers = min(max(workers, 1), n)
 	if workers <= 1 {
 		for i := range n {
 			fn(i)

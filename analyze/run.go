@@ -124,27 +124,7 @@ func OpenWith(dirs []string, s Settings, opt OpenOptions) ([]*Run, error) {
 			opt.Progress.RunDone(i, len(dirs), dirs[i], err)
 		}
 	}
-	workers := min(max(opt.Workers, 1), len(dirs))
-	if workers <= 1 {
-		for i := range dirs {
-			one(i)
-		}
-	} else {
-		next := make(chan int)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for i := range next {
-					one(i)
-				}
-			})
-		}
-		for i := range dirs {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-	}
+	parallel(opt.Workers, len(dirs), one)
 	// One unreadable run of a sweep does not cost the others.
 	var ok []*Run
 	var failed []error
