@@ -111,31 +111,22 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	}
 	// Every table is read by column (trace.ScanColumns): no row structs,
 	// no pointer per optional field.
-	// The events (most rows of a serving run) are read beside the GPU
-	// tables: they fill other fields of Data, and a run loads in the
-	// time of the larger part on two cores.
-	tables := []struct {
-		table string
-		read  func() error
-	}{
-		{trace.TableEnergy, l.energy}, {trace.TableDriverPower, l.driverPower}, {trace.TableState, l.state},
-		{trace.TableEvents, d.loadEvents}, {trace.TableBadEvents, l.badEvents}, {trace.TableSimTruth, l.simTruth},
-	}
-	errs := make([]error, len(tables))
+	// The events (most rows of a serving run) fill other fields of Data
+	// than the GPU tables: they are read beside them, and a run loads in
+	// the time of the larger part on two cores.
+	var evErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[3] = tables[3].read() })
-	for i, t := range tables {
-		if i != 3 {
-			if errs[i] = t.read(); errs[i] != nil {
-				break
-			}
-		}
-	}
+	wg.Go(func() { evErr = d.loadEvents() })
+	err = l.readTables([]string{trace.TableEnergy, trace.TableDriverPower, trace.TableState}, l.energy, l.driverPower, l.state)
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s table: %w", dir, tables[i].table, err)
-		}
+	if err == nil && evErr != nil {
+		err = fmt.Errorf("%s table: %w", trace.TableEvents, evErr)
+	}
+	if err == nil {
+		err = l.readTables([]string{trace.TableBadEvents, trace.TableSimTruth}, l.badEvents, l.simTruth)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	d.Origin, d.End = math.MaxInt64, math.MinInt64
 	for _, g := range l.byIndex {
@@ -154,6 +145,17 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 		return nil, fmt.Errorf("%s: the run holds no GPU samples (no energy, driver_power or device_state rows with a value)", dir)
 	}
 	return d, nil
+}
+
+// readTables reads tables in order with their readers, stopping at the
+// first error, which names its table.
+func (l *loader) readTables(tables []string, read ...func() error) error {
+	for i, t := range tables {
+		if err := read[i](); err != nil {
+			return fmt.Errorf("%s table: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // loader reads a run's GPU tables into Data.
