@@ -15,11 +15,12 @@ package trace
 // 1.1: a client event's timestamp_ns is its client stamp (ts) moved onto
 // the recorder's clock when that lies in the window in which its line
 // arrived, else the window's nearer edge (1.0: the time the line was
-// read). docs/trace-format.md lists every version.
+// read). 1.2: the host_energy table, meta.json host_energy and
+// settings.metrics_addr. docs/trace-format.md lists every version.
 const (
 	SchemaMajor   = 1
-	SchemaMinor   = 1
-	SchemaVersion = "1.1"
+	SchemaMinor   = 2
+	SchemaVersion = "1.2"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
