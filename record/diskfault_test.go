@@ -115,7 +115,7 @@ func checkStopsEarly(t *testing.T, dir string, res *record.Result, why string) {
 }
 
 // A write error (here ENOSPC from /dev/full standing in for the third
-// driver_power segment) is reported at once, naming the file; the command
+// device_state segment) is reported at once, naming the file; the command
 // runs to its end; meta.json says where the data stops. The segment is
 // written about 2 s in; the command runs 6 s, so a report that waited for
 // the end would come at least 4 s late.
@@ -130,8 +130,8 @@ func TestWriteErrorStopsTheTraceNotTheCommand(t *testing.T) {
 		RotateInterval: 300 * time.Millisecond,
 		Stdout:         io.Discard, Stderr: io.Discard, Log: log,
 	})
-	seg := filepath.Join(dir, trace.TableDriverPower, trace.SegmentName(2)) + ".tmp"
-	waitForFile(t, filepath.Join(dir, trace.TableDriverPower))
+	seg := filepath.Join(dir, trace.TableState, trace.SegmentName(2)) + ".tmp"
+	waitForFile(t, filepath.Join(dir, trace.TableState))
 	if err := os.Symlink("/dev/full", seg); err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +147,8 @@ func TestWriteErrorStopsTheTraceNotTheCommand(t *testing.T) {
 		t.Errorf("reported %v before the command ended: not at once\n%s", end.Sub(warned), log)
 	}
 	checkStopsEarly(t, dir, res, "no space left on device")
-	if n := len(segmentsOf(dir, trace.TableDriverPower)); n != 2 {
-		t.Errorf("%d driver_power segments, want the 2 written before the failure", n)
+	if n := len(segmentsOf(dir, trace.TableState)); n != 2 {
+		t.Errorf("%d device_state segments, want the 2 written before the failure", n)
 	}
 }
 

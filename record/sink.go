@@ -87,6 +87,9 @@ func newTableSink(dir, runID string, rotate time.Duration, host bool) (*tableSin
 	if s.dp, err = trace.NewTableWriter(dir, trace.TableDriverPower, runID, trace.CompareDriverPower); err != nil {
 		return nil, err
 	}
+	// 50 samples a second a GPU: in 5 s segments the file overhead was
+	// more than the samples (docs/trace-format.md, "Segments").
+	s.dp.SetGrow(trace.DriverPowerSegmentSpan)
 	if s.en, err = trace.NewTableWriter(dir, trace.TableEnergy, runID, trace.CompareEnergy); err != nil {
 		return nil, err
 	}
@@ -204,6 +207,9 @@ func (s *tableSink) loop(rotate time.Duration) {
 			<-s.client.Done()
 			s.moveQueued(&w)
 			s.flushAll()
+			if !s.failed.Load() {
+				s.fail(s.dp.Close()) // the open driver_power segment gets its manifest line
+			}
 			s.publish()
 			return
 		}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-
-	"github.com/parquet-go/parquet-go"
 )
 
 // CheckReport is what Check found in one run: each table's segments and
@@ -208,10 +206,7 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 			tc.Validated++
 		}
 		var rows int64
-		c := &Columns{names: []string{ColGPU, ColTimestampNs}, vals: make([][]parquet.Value, 2)}
-		for i := range c.vals {
-			c.vals[i] = make([]parquet.Value, 8192)
-		}
+		c := newColumns([]string{ColGPU, ColTimestampNs}, 8192)
 		_, err := scanSegmentColumns(pf, c, 8192, func(c *Columns) error {
 			for i := 0; i < c.Len(); i++ {
 				rows++

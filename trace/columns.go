@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Columns is a batch of rows of some columns of a table, read without
@@ -16,6 +17,12 @@ type Columns struct {
 	names []string
 	vals  [][]parquet.Value
 	n     int
+	// Per column, for the segment being read: scale multiplies a column
+	// read in other units than asked (timestamp_us for timestamp_ns);
+	// unsigned marks a uint32 column (format 2's driver_power_mw), whose
+	// values parquet-go hands over as int32.
+	scale    []int64
+	unsigned []bool
 }
 
 // Len is the number of rows in the batch.
@@ -27,7 +34,10 @@ func (c *Columns) Int(col, i int) (v int64, ok bool) {
 	if x.IsNull() {
 		return 0, false
 	}
-	return x.Int64(), true
+	if c.unsigned[col] {
+		return int64(x.Uint32()) * c.scale[col], true
+	}
+	return x.Int64() * c.scale[col], true
 }
 
 // Bytes is column col's byte-array value at row i (nil for null). It is
@@ -42,17 +52,15 @@ func (c *Columns) Bytes(col, i int) []byte {
 
 // ScanColumns streams the named columns of a table in batches of at most
 // batch rows. A column missing from a segment (an older minor version)
-// reads as null. Memory is bounded by one segment's bytes and one batch
+// reads as null; timestamp_ns asked of a segment that stores timestamp_us
+// (format 2's driver_power) reads that column in ns. Memory is bounded by one segment's bytes and one batch
 // per column. A segment that cannot be read is skipped and reported
 // (Run.Damage), as by ScanTable.
 func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
 	if batch <= 0 {
 		batch = 8192
 	}
-	c := &Columns{names: columns, vals: make([][]parquet.Value, len(columns))}
-	for i := range c.vals {
-		c.vals[i] = make([]parquet.Value, batch)
-	}
+	c := newColumns(columns, batch)
 	for _, path := range r.Segments[table] {
 		pf := r.openSegment(table, path)
 		if pf == nil {
@@ -71,12 +79,31 @@ func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *C
 	return nil
 }
 
+func newColumns(names []string, batch int) *Columns {
+	c := &Columns{names: names, vals: make([][]parquet.Value, len(names)),
+		scale: make([]int64, len(names)), unsigned: make([]bool, len(names))}
+	for i := range c.vals {
+		c.vals[i] = make([]parquet.Value, batch)
+	}
+	return c
+}
+
 func scanSegmentColumns(pf *parquet.File, c *Columns, batch int, fn func(c *Columns) error) (read int64, err error) {
 	index := make([]int, len(c.names))
 	for i, name := range c.names {
-		index[i] = -1
-		if leaf, ok := pf.Schema().Lookup(name); ok {
+		index[i], c.scale[i], c.unsigned[i] = -1, 1, false
+		leaf, ok := pf.Schema().Lookup(name)
+		if !ok && name == ColTimestampNs {
+			leaf, ok = pf.Schema().Lookup(ColTimestampUs)
+			c.scale[i] = 1000
+		}
+		if ok {
 			index[i] = leaf.ColumnIndex
+			if lt := leaf.Node.Type().LogicalType(); lt != nil {
+				if it, isInt := lt.Value.(*format.IntType); isInt && !it.IsSigned && it.BitWidth == 32 {
+					c.unsigned[i] = true
+				}
+			}
 		}
 	}
 	for _, rg := range pf.RowGroups() {

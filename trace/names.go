@@ -8,6 +8,9 @@ package trace
 const (
 	ColGPU         = "gpu"
 	ColTimestampNs = "timestamp_ns"
+	// ColTimestampUs is driver_power's time column from format 2 on; a
+	// column scan asking for timestamp_ns gets it in ns (scanSegmentColumns).
+	ColTimestampUs = "timestamp_us"
 
 	// driver_power
 	ColDriverPowerMw = "driver_power_mw"

@@ -41,6 +41,9 @@ func TestColumnNamesMatchSchema(t *testing.T) {
 		TableSimTruth:   {ColGPU, ColTimestampNs, ColEnergyUj},
 		TableHostEnergy: {ColTimestampNs, ColZone, ColName, ColEnergyUj},
 	}
+	// format 2's driver_power layout, under a key of its own
+	tables["driver_power v2"] = columnsOf(driverPowerRow{})
+	named["driver_power v2"] = []string{ColGPU, ColTimestampUs, ColDriverPowerMw}
 	for table, cols := range tables {
 		seen := map[string]bool{}
 		for _, c := range named[table] {

@@ -1,5 +1,5 @@
-// Package trace defines llem's on-disk trace format (version 1) and reads
-// and writes it.
+// Package trace defines llem's on-disk trace format (version 2; it reads
+// version 1 too) and reads and writes it.
 //
 // A run is a directory holding meta.json and one folder per table. Each
 // table folder holds Parquet segments named part-NNNNNN.parquet; a segment
@@ -16,11 +16,15 @@ package trace
 // the recorder's clock when that lies in the window in which its line
 // arrived, else the window's nearer edge (1.0: the time the line was
 // read). 1.2: the host_energy table, meta.json host_energy and
-// settings.metrics_addr. docs/trace-format.md lists every version.
+// settings.metrics_addr. 2.0: driver_power stores the driver's
+// microsecond stamps as timestamp_us and power as int32 (both lossless),
+// and its segments grow, rewritten whole at every rotation, until they
+// span a minute (DriverPowerSegmentSpan): a driver sample takes under 4
+// bytes on disk instead of ~10. docs/trace-format.md lists every version.
 const (
-	SchemaMajor   = 1
-	SchemaMinor   = 2
-	SchemaVersion = "1.2"
+	SchemaMajor   = 2
+	SchemaMinor   = 0
+	SchemaVersion = "2.0"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
@@ -47,17 +51,34 @@ const (
 	TableHostEnergy = "host_energy"
 )
 
-// Tables lists every table of format v1 in a fixed order.
+// Tables lists every table in a fixed order.
 var Tables = []string{TableDriverPower, TableEnergy, TableState, TableEvents, TableBadEvents, TableSimTruth, TableHostEnergy}
 
 // DriverPowerSample is one sample from the driver's power-sample buffer
 // (nvmlDeviceGetSamples with NVML_TOTAL_POWER_SAMPLES). The driver keeps a
 // resampled series on a ~20 ms grid; the timestamp is the driver's own,
 // converted from microseconds to nanoseconds since the Unix epoch.
+//
+// This is the row as every reader sees it, whatever the format version; it
+// is also format 1's segment layout. Format 2 stores driverPowerRow.
 type DriverPowerSample struct {
 	GPU           int32 `parquet:"gpu,delta"`
 	TimestampNs   int64 `parquet:"timestamp_ns,delta"`
 	DriverPowerMw int64 `parquet:"driver_power_mw,delta"`
+}
+
+// driverPowerRow is a driver power sample as format 2 stores it. The
+// driver stamps in microseconds: stored in ns, Parquet's delta encoding
+// spent ~24 bits on each stamp's jitter around the ~20 ms grid (the
+// spread of a block of deltas, ~10 ms), in us ~14. Power is mW as NVML
+// gives it, a uint32, in plain encoding left to zstd: on a heavily loaded
+// GPU (817 distinct values in 58 s) a per-segment dictionary cost more
+// than it saved, and int64 cost 0.1 byte a sample more. Both are exact:
+// reading gives back the DriverPowerSample written.
+type driverPowerRow struct {
+	GPU           int32  `parquet:"gpu,dict"`
+	TimestampUs   int64  `parquet:"timestamp_us,delta"`
+	DriverPowerMw uint32 `parquet:"driver_power_mw,plain"`
 }
 
 // EnergyRead is one read of the GPU's cumulative energy counter

@@ -15,9 +15,10 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// tableSchemas are the columns each table's segments must have.
+// tableSchemas are the columns each table's segments must have (format 2;
+// v1Schemas has format 1's where they differ).
 var tableSchemas = map[string]*parquet.Schema{
-	TableDriverPower: parquet.SchemaOf(DriverPowerSample{}),
+	TableDriverPower: parquet.SchemaOf(driverPowerRow{}),
 	TableEnergy:      parquet.SchemaOf(EnergyRead{}),
 	TableState:       parquet.SchemaOf(DeviceState{}),
 	TableEvents:      parquet.SchemaOf(Event{}),
@@ -25,6 +26,31 @@ var tableSchemas = map[string]*parquet.Schema{
 }
 
 // segStatus is what is known of a segment once it has been opened.
+var v1Schemas = map[string]*parquet.Schema{
+	TableDriverPower: parquet.SchemaOf(DriverPowerSample{}),
+}
+
+// schemaFor is the schema a segment of table must have in format major.
+func schemaFor(table string, major int) (*parquet.Schema, bool) {
+	if major == 1 {
+		if s, ok := v1Schemas[table]; ok {
+			return s, true
+		}
+	}
+	s, ok := tableSchemas[table]
+	return s, ok
+}
+
+// versionOf splits a segment's llem.schema_version (0, 0 if it has none
+// that parses; checkIdentity has refused such a segment already).
+func versionOf(pf *parquet.File) (major, minor int) {
+	v, _ := pf.Lookup(KeySchemaVersion)
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return 0, 0
+	}
+	return major, minor
+}
+
 type segStatus uint8
 
 const (
@@ -216,15 +242,20 @@ func fileSpan(path string) (lo, hi int64, ok bool) {
 	return footerSpan(pf)
 }
 
-// footerSpan is the range of a segment's timestamp_ns column from the
-// statistics of its footer.
+// footerSpan is the range of a segment's timestamp_ns column (or, in ns,
+// its timestamp_us column) from the statistics of its footer.
 func footerSpan(pf *parquet.File) (lo, hi int64, ok bool) {
 	defer func() {
 		if recover() != nil { // statistics of the wrong size in a damaged footer
 			lo, hi, ok = 0, 0, false
 		}
 	}()
+	scale := int64(1)
 	leaf, found := pf.Schema().Lookup(ColTimestampNs)
+	if !found {
+		leaf, found = pf.Schema().Lookup(ColTimestampUs)
+		scale = 1000
+	}
 	if !found {
 		return 0, 0, false
 	}
@@ -242,7 +273,7 @@ func footerSpan(pf *parquet.File) (lo, hi int64, ok bool) {
 		if !have || mn.Kind() != parquet.Int64 || mx.Kind() != parquet.Int64 {
 			return 0, 0, false
 		}
-		lo, hi = min(lo, mn.Int64()), max(hi, mx.Int64())
+		lo, hi = min(lo, mn.Int64()*scale), max(hi, mx.Int64()*scale)
 	}
 	return lo, hi, lo <= hi
 }
@@ -277,12 +308,13 @@ func (r *Run) checkIdentity(table string, pf *parquet.File) error {
 // know are allowed only from a newer minor version, which may add them.
 func checkSchema(table string, pf *parquet.File) (err error) {
 	defer decodeFailure(&err) // a damaged footer can make a schema node parquet-go cannot describe
-	want, ok := tableSchemas[table]
+	v, _ := pf.Lookup(KeySchemaVersion)
+	major, _ := versionOf(pf)
+	want, ok := schemaFor(table, major)
 	if !ok {
 		return nil
 	}
 	got := pf.Schema()
-	v, _ := pf.Lookup(KeySchemaVersion)
 	absent := 0 // columns of a later minor version than the segment's
 	for _, path := range want.Columns() {
 		wl, _ := want.Lookup(path...)
@@ -318,11 +350,11 @@ func describeNode(n parquet.Node) string {
 	return s
 }
 
-// columnSince is the minor version of format 1 that added a column, for
-// the columns added after 1.0: a segment of an older minor version lacks
-// them, and reads them as null.
-var columnSince = map[string]map[string]int{
-	TableEvents: {ColTask: 1},
+// columnSince is the version that added a column, for the columns added
+// after 1.0: a segment of an older version lacks them, and reads them as
+// null.
+var columnSince = map[string]map[string][2]int{
+	TableEvents: {ColTask: {1, 1}},
 }
 
 // olderThanColumn reports whether a segment of version v predates the
@@ -336,7 +368,7 @@ func olderThanColumn(v, table, column string) bool {
 	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
 		return false
 	}
-	return major == SchemaMajor && minor < since
+	return major < since[0] || major == since[0] && minor < since[1]
 }
 
 // newerMinor reports whether v is a minor version after this reader's.

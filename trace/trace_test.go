@@ -134,7 +134,7 @@ func TestNewerMajorVersionIsRefused(t *testing.T) {
 	for _, tc := range []struct {
 		v, want string
 	}{
-		{"2.0", "newer than this llem reads"},
+		{"3.0", "newer than this llem reads"},
 		{"", "no schema_version"},
 		{"x.1", "not of the form"},
 		{"0.9", "not a released"},
@@ -144,17 +144,17 @@ func TestNewerMajorVersionIsRefused(t *testing.T) {
 			t.Errorf("CheckVersion(%q) = %v, want error containing %q", tc.v, err, tc.want)
 		}
 	}
-	for _, ok := range []string{"1.0", "1.7"} {
+	for _, ok := range []string{"1.0", "1.7", "2.0", "2.9"} {
 		if err := CheckVersion(ok); err != nil {
 			t.Errorf("CheckVersion(%q) = %v", ok, err)
 		}
 	}
 	dir := t.TempDir()
-	if err := WriteMeta(dir, &Meta{SchemaVersion: "2.1"}); err != nil {
+	if err := WriteMeta(dir, &Meta{SchemaVersion: "3.1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "meta.json") || !strings.Contains(err.Error(), "2.1") {
-		t.Fatalf("Open of a 2.1 run: %v", err)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "meta.json") || !strings.Contains(err.Error(), "3.1") {
+		t.Fatalf("Open of a 3.1 run: %v", err)
 	}
 }
 

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-
-	"github.com/parquet-go/parquet-go"
 )
 
 // DefaultMaxSegmentRows bounds a segment's rows, and so the writer's memory,
@@ -35,10 +33,25 @@ type TableWriter[T any] struct {
 	rows    int64
 	bytes   int64
 	out     bytes.Buffer
-	pw      *parquet.GenericWriter[T] // reused across segments (Reset) to save allocations
-	key     func(*T) [2]int64         // orderKey(less), or nil
+	enc     *segmentEncoder[T]
+	key     func(*T) [2]int64 // orderKey(less), or nil
 	scratch sortScratch
+
+	// grow, when not 0, makes segments grow (SetGrow): open holds the rows
+	// of the segment not yet closed, written whole at every Flush under its
+	// final name; openBytes is the size of its last version.
+	grow      int64
+	open      []T
+	openBytes int64
 }
+
+// DriverPowerSegmentSpan is how much time the recorder's driver_power
+// segments grow to before they are closed (SetGrow). A segment costs ~700
+// bytes of footer, page headers and statistics whatever its rows: over
+// the 250 samples of a 5 s segment of one GPU that was 2.8 bytes a sample,
+// over a minute's 3,000 it is 0.2. A rewrite every rotation costs one
+// encoding of at most a minute's rows (3,000 a GPU).
+const DriverPowerSegmentSpan int64 = 60e9
 
 // NewTableWriter creates the table folder under runDir. cmp, if not nil,
 // orders rows within a segment (by GPU, then time) so that delta encoding
@@ -48,11 +61,27 @@ func NewTableWriter[T any](runDir, table, runID string, cmp func(a, b T) int) (*
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating table %s: %w", table, err)
 	}
-	return &TableWriter[T]{dir: dir, table: table, runID: runID, maxRows: DefaultMaxSegmentRows, less: cmp, key: orderKey(cmp)}, nil
+	enc, err := newSegmentEncoder[T](table, runID)
+	if err != nil {
+		return nil, err
+	}
+	return &TableWriter[T]{dir: dir, table: table, runID: runID, maxRows: DefaultMaxSegmentRows, less: cmp, key: orderKey(cmp),
+		enc: enc}, nil
 }
 
 // SetMaxRows changes the row bound that forces a segment to be written.
 func (w *TableWriter[T]) SetMaxRows(n int) { w.maxRows = n }
+
+// SetGrow makes each segment grow until its rows span at least span ns
+// (or reach the row bound): every Flush rewrites the open segment whole,
+// with the rows flushed so far, under a temporary name renamed over the
+// last version, so the disk holds everything flushed (what a killed writer
+// keeps is unchanged) while the table has one segment a span instead of
+// one a Flush. The open segment has no manifest line until it is closed
+// (at the span, or by Close): readers take a run's last segment without a
+// line for the open segment of a writer that was stopped, and check it by
+// its structure (docs/trace-format.md).
+func (w *TableWriter[T]) SetGrow(span int64) { w.grow = span }
 
 // Add buffers rows, writing a segment whenever the buffer reaches the row bound.
 func (w *TableWriter[T]) Add(rows ...T) error {
@@ -74,13 +103,18 @@ func (w *TableWriter[T]) Add(rows ...T) error {
 func (w *TableWriter[T]) Buffered() int { return len(w.buf) }
 
 // Rows is the number of rows written to segments so far.
-func (w *TableWriter[T]) Rows() int64 { return w.rows }
+func (w *TableWriter[T]) Rows() int64 { return w.rows + int64(len(w.open)) }
 
-// Segments is the number of segments written so far.
-func (w *TableWriter[T]) Segments() int { return w.next }
+// Segments is the number of segments written so far, an open one included.
+func (w *TableWriter[T]) Segments() int {
+	if len(w.open) > 0 {
+		return w.next + 1
+	}
+	return w.next
+}
 
 // Bytes is the size on disk of the segments written so far.
-func (w *TableWriter[T]) Bytes() int64 { return w.bytes }
+func (w *TableWriter[T]) Bytes() int64 { return w.bytes + w.openBytes }
 
 // Flush writes the buffered rows as one segment. It does nothing when the
 // buffer is empty, so an idle table creates no files.
@@ -88,51 +122,121 @@ func (w *TableWriter[T]) Flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	if w.grow == 0 {
+		if w.less != nil {
+			sortSegment(w.buf, w.less, w.key, &w.scratch)
+		}
+		if err := w.closeSegment(w.buf); err != nil {
+			return err
+		}
+		clear(w.buf) // drop references so the collector can free them
+		w.buf = w.buf[:0]
+		return nil
+	}
+	w.open = append(w.open, w.buf...)
+	clear(w.buf)
+	w.buf = w.buf[:0]
 	if w.less != nil {
-		sortSegment(w.buf, w.less, w.key, &w.scratch)
+		// The open rows are one sorted run and the new ones another (or a
+		// few): sortSegment merges them in one pass.
+		sortSegment(w.open, w.less, w.key, &w.scratch)
 	}
-	w.out.Reset()
-	if w.pw == nil {
-		w.pw = parquet.NewGenericWriter[T](&w.out,
-			parquet.Compression(segmentCodec),
-			parquet.KeyValueMetadata(KeySchemaVersion, SchemaVersion),
-			parquet.KeyValueMetadata(KeyTable, w.table),
-			parquet.KeyValueMetadata(KeyRunID, w.runID),
-		)
-	} else {
-		w.pw.Reset(&w.out)
+	if first, last := timeSpan(w.open); last-first >= w.grow || len(w.open) >= w.maxRows {
+		return w.closeOpen()
 	}
-	if _, err := w.pw.Write(w.buf); err != nil {
+	return w.writeOpen()
+}
+
+// Close writes what is buffered and closes the open segment of a growing
+// table. The writer may not be used afterwards.
+func (w *TableWriter[T]) Close() error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if w.grow != 0 && len(w.open) > 0 {
+		return w.closeOpen()
+	}
+	return nil
+}
+
+// closeSegment writes rows as the next segment, with its manifest line.
+// The segment is written and synced under a temporary name, its line
+// (checksum, rows, time span) appended and synced, and only then renamed
+// into place: a killed writer leaves either a leftover .tmp or a complete
+// segment with its line, never a segment that cannot be verified.
+func (w *TableWriter[T]) closeSegment(rows []T) error {
+	if err := w.enc.encode(&w.out, rows, true); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
-	if err := w.pw.Close(); err != nil {
-		return fmt.Errorf("encoding %s segment: %w", w.table, err)
-	}
-	// The segment is written and synced under a temporary name, its
-	// manifest line (checksum, rows, time span) appended and synced, and
-	// only then renamed into place: a killed writer leaves either a
-	// leftover .tmp or a complete segment with its line, never a segment
-	// that cannot be verified.
 	name := SegmentName(w.next)
 	path := filepath.Join(w.dir, name)
 	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	sum := sha256.Sum256(w.out.Bytes())
-	entry := ManifestEntry{Segment: name, Rows: int64(len(w.buf)), Bytes: int64(w.out.Len()), SHA256: hex.EncodeToString(sum[:])}
-	entry.FirstNs, entry.LastNs = timeSpan(w.buf)
-	if err := appendManifest(w.dir, entry); err != nil {
+	if err := appendManifest(w.dir, w.entry(name, rows)); err != nil {
 		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	w.next++
-	w.rows += int64(len(w.buf))
+	w.rows += int64(len(rows))
 	w.bytes += int64(w.out.Len())
-	clear(w.buf) // drop references so the collector can free them
-	w.buf = w.buf[:0]
 	return nil
+}
+
+// writeOpen writes the open segment's current rows over its last version.
+func (w *TableWriter[T]) writeOpen() error {
+	if err := w.enc.encode(&w.out, w.open, false); err != nil {
+		return fmt.Errorf("encoding %s segment: %w", w.table, err)
+	}
+	path := filepath.Join(w.dir, SegmentName(w.next))
+	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	w.openBytes = int64(w.out.Len())
+	return nil
+}
+
+// closeOpen writes the open segment's final version and then its manifest
+// line. The order is the reverse of closeSegment's: the name already holds
+// a version without a line, and a line written first would condemn it if
+// the writer were killed before the rename (its checksum would be the new
+// version's). Killed between rename and line, the segment is the run's last
+// without a line, which readers check by its structure.
+func (w *TableWriter[T]) closeOpen() error {
+	if err := w.enc.encode(&w.out, w.open, true); err != nil {
+		return fmt.Errorf("encoding %s segment: %w", w.table, err)
+	}
+	name := SegmentName(w.next)
+	path := filepath.Join(w.dir, name)
+	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := appendManifest(w.dir, w.entry(name, w.open)); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
+	}
+	w.next++
+	w.rows += int64(len(w.open))
+	w.bytes += int64(w.out.Len())
+	w.openBytes = 0
+	clear(w.open)
+	w.open = w.open[:0]
+	return nil
+}
+
+// entry is the manifest line of rows just encoded into w.out.
+func (w *TableWriter[T]) entry(name string, rows []T) ManifestEntry {
+	sum := sha256.Sum256(w.out.Bytes())
+	e := ManifestEntry{Segment: name, Rows: int64(len(rows)), Bytes: int64(w.out.Len()), SHA256: hex.EncodeToString(sum[:])}
+	e.FirstNs, e.LastNs = timeSpan(rows)
+	return e
 }
 
 // sortSegment orders rows by less, keeping rows that compare equal in the

@@ -78,6 +78,7 @@ if os.path.exists(rss):
 m = meta("A-llem")
 if m:
     n = m["recorder"]["rows"]["driver_power"]
-    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(w, "A-llem", "driver_power", "*.parquet")))
-    print("driver_power on disk (A): %d B for %d samples = %.2f B/sample in %d segments" % (
-        size, n, size / max(n, 1), m["recorder"]["segments"]["driver_power"]))
+    # every file of the folder: segments and manifest.jsonl
+    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(w, "A-llem", "driver_power", "*")))
+    print("driver_power on disk (A): %d B for %d samples = %.2f B/sample in %d segments (trace format %s)" % (
+        size, n, size / max(n, 1), m["recorder"]["segments"]["driver_power"], m.get("schema_version")))

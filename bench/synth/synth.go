@@ -246,6 +246,7 @@ func newWriters(dir, runID string) (*writers, error) {
 	if w.dp, err = trace.NewTableWriter(dir, trace.TableDriverPower, runID, trace.CompareDriverPower); err != nil {
 		return nil, err
 	}
+	w.dp.SetGrow(trace.DriverPowerSegmentSpan) // as the recorder's
 	if w.en, err = trace.NewTableWriter(dir, trace.TableEnergy, runID, trace.CompareEnergy); err != nil {
 		return nil, err
 	}
@@ -269,7 +270,7 @@ func (w *writers) add(dp []trace.DriverPowerSample, en []trace.EnergyRead, st []
 }
 
 func (w *writers) close() error {
-	return errors.Join(w.dp.Flush(), w.en.Flush(), w.st.Flush(), w.ev.Flush(), w.bad.Flush())
+	return errors.Join(w.dp.Close(), w.en.Flush(), w.st.Flush(), w.ev.Flush(), w.bad.Flush())
 }
 
 func (w *writers) rows() int64 { return w.dp.Rows() + w.en.Rows() + w.st.Rows() + w.ev.Rows() }

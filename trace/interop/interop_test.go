@@ -66,18 +66,24 @@ func TestArrowReadsEveryTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	dp, _ := trace.NewTableWriter(dir, trace.TableDriverPower, "interop", trace.CompareDriverPower)
+	dp.SetGrow(trace.DriverPowerSegmentSpan) // as the recorder writes it: rewritten at each flush, then closed
 	st, _ := trace.NewTableWriter(dir, trace.TableState, "interop", trace.CompareState)
 	ev, _ := trace.NewTableWriter(dir, trace.TableEvents, "interop", trace.CompareEvent)
 	bad, _ := trace.NewTableWriter[trace.BadEvent](dir, trace.TableBadEvents, "interop", nil)
 	for i := range 1000 {
 		_ = dp.Add(trace.DriverPowerSample{GPU: int32(i % 2), TimestampNs: 1_700_000_000_000_000_000 + int64(i)*20_000_000, DriverPowerMw: 70_000 + int64(i)})
+		if i%250 == 249 {
+			if err := dp.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	_ = st.Add(trace.DeviceState{GPU: 0, TimestampNs: 5, InstantPowerMw: ptr[int64](612_000), ClockEventReasons: ptr[int64](0)},
 		trace.DeviceState{GPU: 0, TimestampNs: 6, TemperatureC: ptr[int32](58)})
 	_ = ev.Add(trace.Event{TimestampNs: 7, GPU: trace.GPUAll, Kind: "request_end", RequestID: "r1",
 		InputTokens: ptr[int64](10), OutputTokens: ptr[int64](128), Source: "client", Attrs: `{"batch":8}`})
 	_ = bad.Add(trace.BadEvent{TimestampNs: 8, Reason: "invalid_utf8", Raw: []byte{0xff, 0xfe, '\n'}})
-	for _, err := range []error{dp.Flush(), st.Flush(), ev.Flush(), bad.Flush()} {
+	for _, err := range []error{dp.Close(), st.Flush(), ev.Flush(), bad.Flush()} {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,11 +96,12 @@ func TestArrowReadsEveryTable(t *testing.T) {
 	if tbl.NumRows() != 1000 {
 		t.Fatalf("driver_power rows %d", tbl.NumRows())
 	}
-	ts := column[int64](t, tbl, "timestamp_ns").(*array.Int64)
-	mw := column[int64](t, tbl, "driver_power_mw").(*array.Int64)
+	// Format 2: the driver's stamps in us, power as NVML's uint32.
+	ts := column[int64](t, tbl, "timestamp_us").(*array.Int64)
+	mw := column[uint32](t, tbl, "driver_power_mw").(*array.Uint32)
 	gpu := column[int32](t, tbl, "gpu").(*array.Int32)
 	// Sorted by GPU then time: GPU 0 holds the even rows.
-	if gpu.Value(0) != 0 || gpu.Value(999) != 1 || ts.Value(1)-ts.Value(0) != 40_000_000 || mw.Value(1) != 70_002 {
+	if gpu.Value(0) != 0 || gpu.Value(999) != 1 || ts.Value(0) != 1_700_000_000_000_000 || ts.Value(1)-ts.Value(0) != 40_000 || mw.Value(1) != 70_002 {
 		t.Errorf("driver_power values differ: gpu %d..%d ts step %d mw %d", gpu.Value(0), gpu.Value(999), ts.Value(1)-ts.Value(0), mw.Value(1))
 	}
 
