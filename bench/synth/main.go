@@ -17,7 +17,7 @@ func main() {
 	flag.IntVar(&c.Concurrency, "concurrency", 32, "closed-loop clients during each measure phase")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/synth -out DIR [-gpus 8] [-duration 1h] [-seed 1]\n\n"+
-			"Writes a synthetic llem run (trace format v1) that looks like an 8-GPU H100 recording.\n\n")
+			"Writes a synthetic llem run (the current trace format) that looks like an 8-GPU H100 recording.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

@@ -1,4 +1,4 @@
-// Command synth writes a large synthetic llem run (trace format v1) for
+// Command synth writes a large synthetic llem run (the current trace format) for
 // benchmarks: an 8-GPU H100-like recording of an hour of LLM serving, with
 // every table at the recorder's default rates, recorder and client events,
 // and the true energy in meta.json's sim_truth. The same flags give

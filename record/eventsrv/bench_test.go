@@ -61,6 +61,8 @@ func benchEventPath(b *testing.B, rate int) {
 		"LLEM_LOAD_RATE="+strconv.Itoa(rate/clients))
 	cmd.Stderr = os.Stderr
 	cpu0 := processCPU()
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
 	b.ResetTimer()
 	if err := cmd.Start(); err != nil {
@@ -122,6 +124,11 @@ func benchEventPath(b *testing.B, rate int) {
 	b.ReportMetric(float64(total)/cpu.Seconds(), "events/s/core")
 	b.ReportMetric(float64(total)/wall.Seconds(), "events/s")
 	b.ReportMetric(float64(st.Dropped), "dropped")
+	// Context switches are what the path's cost follows at low rates:
+	// each wake-up of the process costs far more than what it reads.
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	b.ReportMetric(float64(ru1.Nvcsw-ru0.Nvcsw+ru1.Nivcsw-ru0.Nivcsw)/wall.Seconds(), "ctxsw/s")
 	b.ReportMetric(0, "ns/op")
 }
 

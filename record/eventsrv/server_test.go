@@ -546,10 +546,12 @@ func TestStamps(t *testing.T) {
 
 // TestPause: a busy connection is read again before it can have queued
 // more than readTarget bytes at its current rate (a client whose writes
-// block would otherwise be throttled), and never later than the next tick.
+// block would otherwise be throttled), and never later than the next tick;
+// a pause shorter than that ends on the finer grid (ReadEvery/8) where it
+// can, so that fast connections wake together.
 func TestPause(t *testing.T) {
 	opts := Options{}
-	opts.setDefaults() // ReadEvery 100 ms
+	opts.setDefaults() // ReadEvery 200 ms: a grid of 25 ms
 	s := &Server{opts: opts}
 	tick := time.Unix(0, 0) // on a tick: the next one is a whole ReadEvery away
 	cases := []struct {
@@ -558,9 +560,9 @@ func TestPause(t *testing.T) {
 		want    time.Duration
 	}{
 		{0, 0, 10 * time.Millisecond},                                     // first read: no rate known
-		{readTarget / 10, 100 * time.Millisecond, 100 * time.Millisecond}, // slow: to the next tick
-		{readTarget / 2, 20 * time.Millisecond, 40 * time.Millisecond},    // time to queue readTarget
-		{readTarget, 20 * time.Millisecond, 10 * time.Millisecond},        // may have blocked: halve
+		{readTarget / 10, 100 * time.Millisecond, 200 * time.Millisecond}, // slow: to the next tick
+		{readTarget / 2, 20 * time.Millisecond, 25 * time.Millisecond},    // 40 ms to queue readTarget: the grid point before
+		{readTarget, 20 * time.Millisecond, 10 * time.Millisecond},        // may have blocked: halve (under a grid step)
 		{10 * readTarget, 4 * time.Millisecond, 2 * time.Millisecond},
 	}
 	for _, c := range cases {
@@ -574,8 +576,21 @@ func TestPause(t *testing.T) {
 		t.Errorf("first pause %v", got)
 	}
 	r = &connReader{s: s, lastN: 1, lastGap: time.Second}
-	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 70*time.Millisecond {
-		t.Errorf("slow connection: pause %v, want the 70 ms to the next tick", got)
+	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 170*time.Millisecond {
+		t.Errorf("slow connection: pause %v, want the 170 ms to the next tick", got)
+	}
+	// Connections of different rates, read at different moments, wake on
+	// the grid, never later than their rate allows.
+	grid := opts.ReadEvery / 8
+	for _, at := range []time.Duration{3 * time.Millisecond, 7 * time.Millisecond, 61 * time.Millisecond} {
+		for _, gap := range []time.Duration{30 * time.Millisecond, 45 * time.Millisecond, 80 * time.Millisecond} {
+			r := &connReader{s: s, lastN: readTarget / 2, lastGap: gap} // may wait 2 x gap
+			now := tick.Add(at)
+			d := r.pause(now)
+			if d > 2*gap || (now.UnixNano()+int64(d))%int64(grid) != 0 {
+				t.Errorf("read at %v, %d bytes in %v: pause %v ends off the %v grid or too late", at, readTarget/2, gap, d, grid)
+			}
+		}
 	}
 }
 
