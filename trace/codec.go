@@ -27,22 +27,27 @@ const segmentWindow = 1 << 20
 // segment was the recorder's largest allocation).
 var segmentCodec compress.Codec = &windowedZstd{level: kzstd.SpeedDefault}
 
-// bestCodec compresses closed driver_power segments: zstd's best level
-// saves ~0.25 bytes a sample on them (3.0 instead of 3.3 on the shipped
-// H100 runs re-encoded) and is spent once a minute, on a segment of at
-// most a minute's samples; the open segment's rewrites use segmentCodec.
-var bestCodec compress.Codec = &windowedZstd{level: kzstd.SpeedBestCompression}
-
 type windowedZstd struct {
 	zstd.Codec // String, CompressionCodec and Decode
 	level      kzstd.EncoderLevel
 	encoders   sync.Pool
+	// kept is one encoder the collector cannot take: a sync.Pool is
+	// emptied by every other GC, and the recorder, writing every 5 s,
+	// built a new encoder (and zeroed its tables) nearly every time.
+	keptMu sync.Mutex
+	kept   *kzstd.Encoder
 }
 
 func (c *windowedZstd) CompressionCodec() format.CompressionCodec { return format.Zstd }
 
 func (c *windowedZstd) Encode(dst, src []byte) ([]byte, error) {
-	e, _ := c.encoders.Get().(*kzstd.Encoder)
+	c.keptMu.Lock()
+	e := c.kept
+	c.kept = nil
+	c.keptMu.Unlock()
+	if e == nil {
+		e, _ = c.encoders.Get().(*kzstd.Encoder)
+	}
 	if e == nil {
 		var err error
 		e, err = kzstd.NewWriter(nil,
@@ -56,8 +61,16 @@ func (c *windowedZstd) Encode(dst, src []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	defer c.encoders.Put(e)
-	return e.EncodeAll(src, dst[:0]), nil
+	out := e.EncodeAll(src, dst[:0])
+	c.keptMu.Lock()
+	if c.kept == nil {
+		c.kept, e = e, nil
+	}
+	c.keptMu.Unlock()
+	if e != nil {
+		c.encoders.Put(e)
+	}
+	return out, nil
 }
 
 // segmentEncoder encodes a table's rows as one Parquet segment, reusing
@@ -67,7 +80,7 @@ func (c *windowedZstd) Encode(dst, src []byte) ([]byte, error) {
 type segmentEncoder[T any] struct {
 	table, runID string
 	pw           *parquet.GenericWriter[T]
-	dp, dpBest   *parquet.GenericWriter[driverPowerRow]
+	dp           *parquet.GenericWriter[driverPowerRow]
 	dpRows       []driverPowerRow
 }
 
@@ -92,12 +105,11 @@ func (e *segmentEncoder[T]) options(codec compress.Codec) []parquet.WriterOption
 	}
 }
 
-// encode writes rows into out (reset first) as one complete Parquet file;
-// final says the segment is closed (a growing segment's last version).
-func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T, final bool) error {
+// encode writes rows into out (reset first) as one complete Parquet file.
+func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T) error {
 	out.Reset()
 	if dp, ok := any(rows).([]DriverPowerSample); ok {
-		return e.encodeDriverPower(out, dp, final)
+		return e.encodeDriverPower(out, dp)
 	}
 	if e.pw == nil {
 		e.pw = parquet.NewGenericWriter[T](out, e.options(segmentCodec)...)
@@ -110,7 +122,7 @@ func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T, final bool) erro
 	return e.pw.Close()
 }
 
-func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPowerSample, final bool) error {
+func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPowerSample) error {
 	e.dpRows = e.dpRows[:0]
 	for _, r := range rows {
 		if r.TimestampNs%1000 != 0 {
@@ -122,16 +134,12 @@ func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPo
 		e.dpRows = append(e.dpRows, driverPowerRow{GPU: r.GPU, TimestampUs: r.TimestampNs / 1000, DriverPowerMw: uint32(r.DriverPowerMw)})
 	}
 	w := &e.dp
-	codec := segmentCodec
-	if final {
-		w, codec = &e.dpBest, bestCodec
-	}
 	if *w == nil {
 		// A segment of a minute of samples (24,000 rows for 8 GPUs) fits
 		// one page a column, whose statistics would repeat the column
 		// chunk's in the footer: left out, with the column index that
 		// repeats them again (~0.04 bytes a sample on one GPU).
-		opts := append(e.options(codec), parquet.DataPageStatistics(false),
+		opts := append(e.options(segmentCodec), parquet.DataPageStatistics(false),
 			parquet.ColumnIndexSizeLimit(func([]string) int { return 0 }))
 		*w = parquet.NewGenericWriter[driverPowerRow](out, opts...)
 	} else {

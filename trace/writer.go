@@ -165,7 +165,7 @@ func (w *TableWriter[T]) Close() error {
 // into place: a killed writer leaves either a leftover .tmp or a complete
 // segment with its line, never a segment that cannot be verified.
 func (w *TableWriter[T]) closeSegment(rows []T) error {
-	if err := w.enc.encode(&w.out, rows, true); err != nil {
+	if err := w.enc.encode(&w.out, rows); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
 	name := SegmentName(w.next)
@@ -187,7 +187,7 @@ func (w *TableWriter[T]) closeSegment(rows []T) error {
 
 // writeOpen writes the open segment's current rows over its last version.
 func (w *TableWriter[T]) writeOpen() error {
-	if err := w.enc.encode(&w.out, w.open, false); err != nil {
+	if err := w.enc.encode(&w.out, w.open); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
 	path := filepath.Join(w.dir, SegmentName(w.next))
@@ -208,7 +208,7 @@ func (w *TableWriter[T]) writeOpen() error {
 // version's). Killed between rename and line, the segment is the run's last
 // without a line, which readers check by its structure.
 func (w *TableWriter[T]) closeOpen() error {
-	if err := w.enc.encode(&w.out, w.open, true); err != nil {
+	if err := w.enc.encode(&w.out, w.open); err != nil {
 		return fmt.Errorf("encoding %s segment: %w", w.table, err)
 	}
 	name := SegmentName(w.next)
