@@ -25,11 +25,10 @@ const segmentWindow = 1 << 20
 // segmentCodec compresses the pages of every segment: zstd at its default
 // level, as parquet-go's own codec, with encoders pooled (building one per
 // segment was the recorder's largest allocation).
-var segmentCodec compress.Codec = &windowedZstd{level: kzstd.SpeedDefault}
+var segmentCodec compress.Codec = &windowedZstd{}
 
 type windowedZstd struct {
 	zstd.Codec // String, CompressionCodec and Decode
-	level      kzstd.EncoderLevel
 	encoders   sync.Pool
 	// kept is one encoder the collector cannot take: a sync.Pool is
 	// emptied by every other GC, and the recorder, writing every 5 s,
@@ -52,7 +51,7 @@ func (c *windowedZstd) Encode(dst, src []byte) ([]byte, error) {
 		var err error
 		e, err = kzstd.NewWriter(nil,
 			kzstd.WithEncoderConcurrency(1),
-			kzstd.WithEncoderLevel(c.level),
+			kzstd.WithEncoderLevel(kzstd.SpeedDefault),
 			kzstd.WithWindowSize(segmentWindow),
 			kzstd.WithZeroFrames(true),
 			kzstd.WithEncoderCRC(false),
@@ -92,13 +91,13 @@ func newSegmentEncoder[T any](table, runID string) (*segmentEncoder[T], error) {
 	return &segmentEncoder[T]{table: table, runID: runID}, nil
 }
 
-func (e *segmentEncoder[T]) options(codec compress.Codec) []parquet.WriterOption {
+func (e *segmentEncoder[T]) options() []parquet.WriterOption {
 	return []parquet.WriterOption{
 		// created_by names the application that wrote the file (the
 		// Parquet spec); parquet-go's default names itself, with its
 		// version and build, ~60 bytes in every footer.
 		&parquet.WriterConfig{CreatedBy: "llem"},
-		parquet.Compression(codec),
+		parquet.Compression(segmentCodec),
 		parquet.KeyValueMetadata(KeySchemaVersion, SchemaVersion),
 		parquet.KeyValueMetadata(KeyTable, e.table),
 		parquet.KeyValueMetadata(KeyRunID, e.runID),
@@ -112,7 +111,7 @@ func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T) error {
 		return e.encodeDriverPower(out, dp)
 	}
 	if e.pw == nil {
-		e.pw = parquet.NewGenericWriter[T](out, e.options(segmentCodec)...)
+		e.pw = parquet.NewGenericWriter[T](out, e.options()...)
 	} else {
 		e.pw.Reset(out)
 	}
@@ -133,20 +132,19 @@ func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPo
 		}
 		e.dpRows = append(e.dpRows, driverPowerRow{GPU: r.GPU, TimestampUs: r.TimestampNs / 1000, DriverPowerMw: uint32(r.DriverPowerMw)})
 	}
-	w := &e.dp
-	if *w == nil {
+	if e.dp == nil {
 		// A segment of a minute of samples (24,000 rows for 8 GPUs) fits
 		// one page a column, whose statistics would repeat the column
 		// chunk's in the footer: left out, with the column index that
 		// repeats them again (~0.04 bytes a sample on one GPU).
-		opts := append(e.options(segmentCodec), parquet.DataPageStatistics(false),
+		opts := append(e.options(), parquet.DataPageStatistics(false),
 			parquet.ColumnIndexSizeLimit(func([]string) int { return 0 }))
-		*w = parquet.NewGenericWriter[driverPowerRow](out, opts...)
+		e.dp = parquet.NewGenericWriter[driverPowerRow](out, opts...)
 	} else {
-		(*w).Reset(out)
+		e.dp.Reset(out)
 	}
-	if _, err := (*w).Write(e.dpRows); err != nil {
+	if _, err := e.dp.Write(e.dpRows); err != nil {
 		return err
 	}
-	return (*w).Close()
+	return e.dp.Close()
 }

@@ -141,10 +141,13 @@ func (w *TableWriter[T]) Flush() error {
 		// few): sortSegment merges them in one pass.
 		sortSegment(w.open, w.less, w.key, &w.scratch)
 	}
+	if err := w.writeOpen(); err != nil {
+		return err
+	}
 	if first, last := timeSpan(w.open); last-first >= w.grow || len(w.open) >= w.maxRows {
 		return w.closeOpen()
 	}
-	return w.writeOpen()
+	return nil
 }
 
 // Close writes what is buffered and closes the open segment of a growing
@@ -159,22 +162,31 @@ func (w *TableWriter[T]) Close() error {
 	return nil
 }
 
+// writeTmp encodes rows into w.out and writes them, synced, to the
+// temporary name of the next segment, whose final path it returns.
+func (w *TableWriter[T]) writeTmp(rows []T) (string, error) {
+	if err := w.enc.encode(&w.out, rows); err != nil {
+		return "", fmt.Errorf("encoding %s segment: %w", w.table, err)
+	}
+	path := filepath.Join(w.dir, SegmentName(w.next))
+	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
 // closeSegment writes rows as the next segment, with its manifest line.
 // The segment is written and synced under a temporary name, its line
 // (checksum, rows, time span) appended and synced, and only then renamed
 // into place: a killed writer leaves either a leftover .tmp or a complete
 // segment with its line, never a segment that cannot be verified.
 func (w *TableWriter[T]) closeSegment(rows []T) error {
-	if err := w.enc.encode(&w.out, rows); err != nil {
-		return fmt.Errorf("encoding %s segment: %w", w.table, err)
+	path, err := w.writeTmp(rows)
+	if err != nil {
+		return err
 	}
-	name := SegmentName(w.next)
-	path := filepath.Join(w.dir, name)
-	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := appendManifest(w.dir, w.entry(name, rows)); err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
+	if err := w.appendEntry(rows); err != nil {
+		return err
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -185,14 +197,12 @@ func (w *TableWriter[T]) closeSegment(rows []T) error {
 	return nil
 }
 
-// writeOpen writes the open segment's current rows over its last version.
+// writeOpen writes the open segment's current rows over its last version
+// (w.out keeps them for closeOpen).
 func (w *TableWriter[T]) writeOpen() error {
-	if err := w.enc.encode(&w.out, w.open); err != nil {
-		return fmt.Errorf("encoding %s segment: %w", w.table, err)
-	}
-	path := filepath.Join(w.dir, SegmentName(w.next))
-	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	path, err := w.writeTmp(w.open)
+	if err != nil {
+		return err
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -201,42 +211,36 @@ func (w *TableWriter[T]) writeOpen() error {
 	return nil
 }
 
-// closeOpen writes the open segment's final version and then its manifest
-// line. The order is the reverse of closeSegment's: the name already holds
-// a version without a line, and a line written first would condemn it if
-// the writer were killed before the rename (its checksum would be the new
-// version's). Killed between rename and line, the segment is the run's last
-// without a line, which readers check by its structure.
+// closeOpen closes the open segment whose last version writeOpen has just
+// written: it appends its manifest line. The order is the reverse of
+// closeSegment's: the name already holds a version without a line, and a
+// line written first would condemn it if the writer were killed before the
+// rename (its checksum would be the new version's). Killed before the line,
+// the segment is the run's last without a line, which readers check by its
+// structure.
 func (w *TableWriter[T]) closeOpen() error {
-	if err := w.enc.encode(&w.out, w.open); err != nil {
-		return fmt.Errorf("encoding %s segment: %w", w.table, err)
-	}
-	name := SegmentName(w.next)
-	path := filepath.Join(w.dir, name)
-	if err := writeFileSynced(path+".tmp", w.out.Bytes()); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := appendManifest(w.dir, w.entry(name, w.open)); err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
+	if err := w.appendEntry(w.open); err != nil {
+		return err
 	}
 	w.next++
 	w.rows += int64(len(w.open))
-	w.bytes += int64(w.out.Len())
+	w.bytes += w.openBytes
 	w.openBytes = 0
 	clear(w.open)
 	w.open = w.open[:0]
 	return nil
 }
 
-// entry is the manifest line of rows just encoded into w.out.
-func (w *TableWriter[T]) entry(name string, rows []T) ManifestEntry {
+// appendEntry appends the manifest line of rows, just encoded into w.out,
+// as the next segment.
+func (w *TableWriter[T]) appendEntry(rows []T) error {
 	sum := sha256.Sum256(w.out.Bytes())
-	e := ManifestEntry{Segment: name, Rows: int64(len(rows)), Bytes: int64(w.out.Len()), SHA256: hex.EncodeToString(sum[:])}
+	e := ManifestEntry{Segment: SegmentName(w.next), Rows: int64(len(rows)), Bytes: int64(w.out.Len()), SHA256: hex.EncodeToString(sum[:])}
 	e.FirstNs, e.LastNs = timeSpan(rows)
-	return e
+	if err := appendManifest(w.dir, e); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(w.dir, ManifestFile), err)
+	}
+	return nil
 }
 
 // sortSegment orders rows by less, keeping rows that compare equal in the
