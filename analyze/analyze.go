@@ -62,7 +62,7 @@ func New(d *Data, name string, s Settings) *Run {
 				"%s has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Label())})
 		}
 	}
-	c.reqs = serving.Build(d.Events, d.Tokens, d.IDs)
+	c.reqs = serving.BuildLog(d.Events, d.Tokens, d.IDs)
 	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
 	if rr.Requests.Problems == nil {
 		rr.Requests.Problems = []string{}
@@ -646,14 +646,6 @@ func (c *runCtx) eventsIn(start, end int64) []trace.Event {
 	i := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs >= start })
 	j := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs > end })
 	return ev[i:j]
-}
-
-// tokensIn returns the token events with stamps in [start, end].
-func (c *runCtx) tokensIn(start, end int64) []serving.Token {
-	tk := c.d.Tokens
-	i := sort.Search(len(tk), func(k int) bool { return tk[k].TimestampNs >= start })
-	j := sort.Search(len(tk), func(k int) bool { return tk[k].TimestampNs > end })
-	return tk[i:j]
 }
 
 // median of values (NaN when empty).

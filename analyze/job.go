@@ -187,6 +187,8 @@ func jobRunDirs(dir string, man *trace.Job) ([]string, error) {
 func (j *Job) merge(runs []nodeRun) *Data {
 	d := &Data{Job: j, Origin: math.MaxInt64, End: math.MinInt64}
 	var clientPhases []trace.Event
+	var tokens []*serving.TokenLog
+	var bases []int32
 	for _, r := range runs {
 		n, nd := r.node, r.d
 		j.Nodes = append(j.Nodes, n)
@@ -197,12 +199,10 @@ func (j *Job) merge(runs []nodeRun) *Data {
 			n.GPUs = append(n.GPUs, g.Index)
 			d.GPUs = append(d.GPUs, g)
 		}
-		base := int32(len(d.IDs))
+		bases = append(bases, int32(len(d.IDs)))
 		d.IDs = append(d.IDs, nd.IDs...)
-		for _, t := range nd.Tokens {
-			t.Req += base
-			d.Tokens = append(d.Tokens, t)
-		}
+		tokens = append(tokens, nd.Tokens)
+		nd.Tokens = nil
 		for _, e := range nd.Events {
 			if e.Task != nil {
 				j.taskNode[int(*e.Task)] = n.Name
@@ -233,7 +233,7 @@ func (j *Job) merge(runs []nodeRun) *Data {
 	}
 	j.chooseWindowEvents(runs, clientPhases)
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	d.Tokens = mergeTokens(tokens, bases)
 	d.noteSharedRequests()
 	d.Run = j.jobRun(runs, d)
 	return d
@@ -451,14 +451,47 @@ func shiftTimes(d *Data, c NodeClock) {
 			e.ClientTimestampNs = &v
 		}
 	}
-	for i := range d.Tokens {
-		t := &d.Tokens[i]
+	var shifted serving.Sorter // f keeps the order; the sorter keeps it if rounding did not
+	tk := d.Tokens.All()
+	for t, ok := tk.Next(); ok; t, ok = tk.Next() {
 		t.TimestampNs = f(t.TimestampNs)
 		if t.ClientTimestampNs != 0 { // 0: none sent
 			t.ClientTimestampNs = f(t.ClientTimestampNs)
 		}
+		shifted.Add(t)
 	}
+	d.Tokens = shifted.Log()
 	d.Origin, d.End = f(d.Origin), f(d.End)
+}
+
+// mergeTokens puts the nodes' token events in one log in time order, each
+// node's request ids after the nodes' before it (bases), in the order a
+// stable sort of the nodes' tokens one node after the other gives: at
+// equal stamps, the earlier node first.
+func mergeTokens(logs []*serving.TokenLog, bases []int32) *serving.TokenLog {
+	out := &serving.TokenLog{}
+	cur := make([]*serving.Cursor, len(logs))
+	head := make([]serving.Token, len(logs))
+	more := make([]bool, len(logs))
+	for i, l := range logs {
+		cur[i] = l.All()
+		head[i], more[i] = cur[i].Next()
+	}
+	for {
+		k := -1
+		for i := range logs {
+			if more[i] && (k < 0 || head[i].TimestampNs < head[k].TimestampNs) {
+				k = i
+			}
+		}
+		if k < 0 {
+			return out
+		}
+		t := head[k]
+		t.Req += bases[k]
+		out.Append(t)
+		head[k], more[k] = cur[k].Next()
+	}
 }
 
 // joinInts writes 0, 1, 3.

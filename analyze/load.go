@@ -43,14 +43,14 @@ type GPU struct {
 // Data is a run loaded for analysis.
 type Data struct {
 	Run    *trace.Run
-	GPUs   []*GPU          // by ascending index
-	Events []trace.Event   // every event but token events, sorted by TimestampNs (stable)
-	Tokens []serving.Token // token events, sorted by TimestampNs (stable)
-	IDs    []string        // the request ids Tokens refer to
-	Bad    int             // rows in bad_events
-	Origin int64           // ns: the first sample of any GPU table; start_s counts from here
-	End    int64           // ns: the last sample of any GPU table
-	Notes  []trace.Warning // problems found while loading (unsorted rows, ...)
+	GPUs   []*GPU            // by ascending index
+	Events []trace.Event     // every event but token events, sorted by TimestampNs (stable)
+	Tokens *serving.TokenLog // token events, packed, sorted by TimestampNs (stable)
+	IDs    []string          // the request ids Tokens refer to
+	Bad    int               // rows in bad_events
+	Origin int64             // ns: the first sample of any GPU table; start_s counts from here
+	End    int64             // ns: the last sample of any GPU table
+	Notes  []trace.Warning   // problems found while loading (unsorted rows, ...)
 	// Job is set when the data are a multi-node job's (LoadJob): its
 	// nodes, tasks and clocks. Every timestamp is then on the reference
 	// node's clock.
@@ -394,9 +394,7 @@ func (d *Data) loadEvents() error {
 		return q
 	}
 	ids := map[string]int32{}
-	if n := d.Run.Meta.Recorder.Rows[trace.TableEvents]; n > 0 && n < 1<<28 {
-		d.Tokens = make([]serving.Token, 0, n) // most rows of a long run are tokens
-	}
+	var tokens serving.Sorter
 	err := trace.ScanColumns(d.Run, trace.TableEvents, eventColumns, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			ts, _ := c.Int(0, i)
@@ -426,7 +424,7 @@ func (d *Data) loadEvents() error {
 					}
 					ids[d.IDs[id]] = id
 				}
-				d.Tokens = append(d.Tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
+				tokens.Add(serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
 				continue
 			}
 			gpu, _ := c.Int(1, i)
@@ -452,7 +450,7 @@ func (d *Data) loadEvents() error {
 		return err
 	}
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	slices.SortStableFunc(d.Tokens, func(a, b serving.Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	d.Tokens = tokens.Log()
 	return nil
 }
 

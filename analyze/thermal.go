@@ -236,13 +236,16 @@ func (c *runCtx) concurrencyBins(start, end, binNs int64) []float64 {
 // tokenRateBins is the output tokens per second in whole bins of binNs
 // over [start, end); nil without tokens.
 func (c *runCtx) tokenRateBins(start, end, binNs int64) []float64 {
-	tk := c.tokensIn(start, end)
 	n := int((end - start) / binNs)
-	if len(tk) == 0 || n < 1 {
+	if n < 1 {
 		return nil
 	}
-	bins := make([]float64, n)
-	for _, t := range tk {
+	var bins []float64
+	tk := c.d.Tokens.Range(start, end)
+	for t, ok := tk.Next(); ok; t, ok = tk.Next() {
+		if bins == nil {
+			bins = make([]float64, n)
+		}
 		if k := int((t.TimestampNs - start) / binNs); k < n {
 			bins[k] += float64(t.Count) / (float64(binNs) / 1e9)
 		}

@@ -22,6 +22,7 @@
 package serving
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -50,7 +51,8 @@ type Request struct {
 	InputTokens, OutputTokens                                         int64 // from the events; -1 when not given
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
 	allClient                                                         bool  // every event of the request had a client stamp
-	seq                                                               int   // order of creation, for tokenReq
+	seq                                                               int   // order of creation, for Set.at
+	gapTokens                                                         int64 // the counts of its token events that bring tokens: its ITL values, at most
 
 	// Error is the request_end's error attribute ("" when it has none):
 	// the request failed, and its tokens are not output.
@@ -63,15 +65,26 @@ type Set struct {
 	// Problems are inconsistencies found, each with how often it occurred.
 	Problems []string
 
-	tokens []Token // the token events (shared with the caller, not copied)...
-	// ...the count of those before each cumBlock-th (cum[k] counts
-	// tokens[:k*cumBlock]; a count for each would cost 8 bytes a token)...
+	tokens *TokenLog // the token events (shared with the caller, not copied)...
+	// ...the output of those before each block of the log (cum[k] counts
+	// its first k*logBlock tokens; a count for each would cost 8 bytes a
+	// token)...
 	cum []int64
-	// ...and the index in Requests of the request each belongs to.
-	tokenReq []int32
-	spread   []spread // requests whose tokens are spread over their span
-	ends     []int64  // request_end stamps, sorted
-	firsts   []int64  // first_token stamps, sorted: each is one output token
+	// ...and the requests they went to: epochs[id] are the requests that
+	// the tokens of ids[id] went to, each from the stamp of its first
+	// token, so a token belongs to the last beginning at or before its
+	// stamp. A request's place in Requests is at[its seq]. An index per
+	// token would cost 4 bytes a token.
+	epochs [][]epoch
+	at     []int32
+	spread []spread // requests whose tokens are spread over their span
+	ends   []int64  // request_end stamps, sorted
+	firsts []int64  // first_token stamps, sorted: each is one output token
+}
+
+type epoch struct {
+	fromNs int64
+	seq    int32
 }
 
 type spread struct {
@@ -83,6 +96,29 @@ type spread struct {
 // apart, as Tokens whose Req indexes ids). Events of other kinds are
 // ignored. Both slices must be sorted by arrival stamp.
 func Build(events []trace.Event, tokens []Token, ids []string) *Set {
+	return BuildLog(events, NewTokenLog(tokens), ids)
+}
+
+// BuildLog is Build of tokens packed in a log, which the Set keeps (and
+// shares with the caller) to answer OutputTokens and Latency.
+func BuildLog(events []trace.Event, tokens *TokenLog, ids []string) *Set {
+	s := build(events, tokens.All(), ids)
+	s.tokens = tokens
+	s.index()
+	return s
+}
+
+// BuildIn reconstructs the requests seen in [startNs, endNs] from the
+// events and the tokens of the log stamped in it: their number, starts,
+// first tokens and ends (SteadyWindow). It keeps no tokens: OutputTokens
+// and Latency of it count none.
+func BuildIn(events []trace.Event, tokens *TokenLog, startNs, endNs int64, ids []string) *Set {
+	s := build(events, tokens.Range(startNs, endNs), ids)
+	s.cum = []int64{0}
+	return s
+}
+
+func build(events []trace.Event, tokens *Cursor, ids []string) *Set {
 	b := newBuilder(tokens, ids)
 	for _, e := range events {
 		switch e.Kind {
@@ -98,7 +134,9 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 // builder holds the state of Build while it walks the events in time.
 type builder struct {
 	s        *Set
-	tokens   []Token
+	tokens   *Cursor
+	next     Token // the next token of tokens, when more is true
+	more     bool
 	ids      []string
 	problems map[string]int
 	order    []string   // problems in order of first occurrence
@@ -108,18 +146,16 @@ type builder struct {
 	byToken  []*Request
 	tokenIdx map[string]int32
 	uses     map[string]int
-	ti       int     // the next token to add
-	tokenSeq []int32 // per token event, the seq of its request
 }
 
-func newBuilder(tokens []Token, ids []string) *builder {
-	b := &builder{s: &Set{tokens: tokens, cum: make([]int64, len(tokens)/cumBlock+1)}, tokens: tokens, ids: ids,
-		tokenSeq: make([]int32, 0, len(tokens)),
+func newBuilder(tokens *Cursor, ids []string) *builder {
+	b := &builder{s: &Set{epochs: make([][]epoch, len(ids))}, tokens: tokens, ids: ids,
 		problems: map[string]int{}, current: map[string]*Request{}, byToken: make([]*Request, len(ids)),
 		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
 	for i, id := range ids {
 		b.tokenIdx[id] = int32(i)
 	}
+	b.next, b.more = tokens.Next()
 	return b
 }
 
@@ -165,8 +201,8 @@ func client(r *Request, p *int64) int64 {
 
 // addTokensUpTo adds the token events stamped at or before t.
 func (b *builder) addTokensUpTo(t int64) {
-	for ; b.ti < len(b.tokens) && b.tokens[b.ti].TimestampNs <= t; b.ti++ {
-		tk := b.tokens[b.ti]
+	for ; b.more && b.next.TimestampNs <= t; b.next, b.more = b.tokens.Next() {
+		tk := b.next
 		r := b.byToken[tk.Req]
 		// Fix: r.StartNs == 0 added. A request first seen through a
 		// token event had only that first event counted, not the
@@ -178,9 +214,17 @@ func (b *builder) addTokensUpTo(t int64) {
 				r = b.get(b.ids[tk.Req], false)
 			}
 		}
+		// Tokens of an id go to one request until its next opens: between
+		// two tokens of one stamp no event is added, so an epoch that
+		// begins at a token's stamp is the one it went to.
+		if ep := b.s.epochs[tk.Req]; len(ep) == 0 || ep[len(ep)-1].seq != int32(r.seq) {
+			b.s.epochs[tk.Req] = append(ep, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
+		}
 		r.StreamedTokens += int64(tk.Count)
+		if tk.Count > 0 {
+			r.gapTokens += int64(tk.Count)
+		}
 		r.LastTokenNs = tk.TimestampNs
-		b.tokenSeq = append(b.tokenSeq, int32(r.seq))
 		if tk.ClientTimestampNs == 0 {
 			r.allClient = false
 		}
@@ -308,47 +352,60 @@ func (b *builder) finish() *Set {
 	for _, p := range b.order {
 		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", b.problems[p], p))
 	}
-	// Token events point at their request's place in the sorted Requests.
-	at := make([]int32, len(b.reqs))
+	// Requests by seq point at their place in the sorted Requests.
+	s.at = make([]int32, len(b.reqs))
 	for i := range s.Requests {
-		at[s.Requests[i].seq] = int32(i)
-	}
-	s.tokenReq = make([]int32, len(b.tokenSeq))
-	for i, q := range b.tokenSeq {
-		s.tokenReq[i] = at[q]
-	}
-	// The token events of failed requests count nothing: known only at
-	// their request_end, so the running count is made again here.
-	var total int64
-	for i, tk := range s.tokens {
-		if i%cumBlock == 0 {
-			s.cum[i/cumBlock] = total
-		}
-		total += s.counted(i, tk)
-	}
-	if len(s.tokens)%cumBlock == 0 {
-		s.cum[len(s.tokens)/cumBlock] = total
+		s.at[s.Requests[i].seq] = int32(i)
 	}
 	return s
 }
 
-// cumBlock is how many token events share a running count (Set.cum).
-const cumBlock = 64
+// index makes the running count of the output of the token events. The
+// token events of failed requests count nothing: that is known only at
+// their request_end, so the count is made once every request is known.
+func (s *Set) index() {
+	n := s.tokens.Len()
+	s.cum = make([]int64, n/logBlock+1)
+	var total int64
+	c := s.tokens.All()
+	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
+		if i := c.Index() - 1; i%logBlock == 0 {
+			s.cum[i/logBlock] = total
+		}
+		total += s.counted(tk)
+	}
+	if n%logBlock == 0 {
+		s.cum[n/logBlock] = total
+	}
+}
 
-// counted is what the i-th token event adds to the output: its count,
-// or nothing when its request failed.
-func (s *Set) counted(i int, tk Token) int64 {
-	if s.Requests[s.tokenReq[i]].Error == "" {
+// request is the index in Requests of the request token event tk went to.
+func (s *Set) request(tk Token) int32 {
+	ep := s.epochs[tk.Req]
+	k := len(ep) - 1
+	if k > 0 { // an id used by several requests, one after the other
+		j, _ := slices.BinarySearchFunc(ep, tk.TimestampNs+1, func(e epoch, t int64) int { return cmp.Compare(e.fromNs, t) })
+		k = j - 1
+	}
+	return s.at[ep[k].seq]
+}
+
+// counted is what token event tk adds to the output: its count, or
+// nothing when its request failed.
+func (s *Set) counted(tk Token) int64 {
+	if s.Requests[s.request(tk)].Error == "" {
 		return int64(tk.Count)
 	}
 	return 0
 }
 
-// countedBefore is the output of the token events tokens[:k].
-func (s *Set) countedBefore(k int) int64 {
-	n := s.cum[k/cumBlock]
-	for i := k / cumBlock * cumBlock; i < k; i++ {
-		n += s.counted(i, s.tokens[i])
+// countedBefore is the output of the token events stamped before t.
+func (s *Set) countedBefore(t int64) int64 {
+	k := s.tokens.blockBefore(t)
+	n := s.cum[k]
+	c := s.tokens.at(k)
+	for tk, ok := c.Next(); ok && tk.TimestampNs < t; tk, ok = c.Next() {
+		n += s.counted(tk)
 	}
 	return n
 }
@@ -370,9 +427,8 @@ func (s *Set) OutputTokens(startNs, endNs int64) float64 {
 		return 0
 	}
 	upTo := func(t int64) float64 { // streamed tokens with stamp < t
-		k := sort.Search(len(s.tokens), func(i int) bool { return s.tokens[i].TimestampNs >= t })
 		f := sort.Search(len(s.firsts), func(i int) bool { return s.firsts[i] >= t })
-		return float64(f) + float64(s.countedBefore(k))
+		return float64(f) + float64(s.countedBefore(t))
 	}
 	n := upTo(endNs) - upTo(startNs)
 	for _, sp := range s.spread {
@@ -474,9 +530,9 @@ func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
 // most.
 func (s *Set) gapCount(in []bool) int {
 	n := 0
-	for k, tk := range s.tokens {
-		if i := s.tokenReq[k]; in[i] && tk.Count > 0 {
-			n += int(tk.Count)
+	for i := range s.Requests {
+		if in[i] {
+			n += int(s.Requests[i].gapTokens)
 		}
 	}
 	return n
@@ -498,8 +554,9 @@ func (s *Set) gaps(in []bool, out, sums, counts []float64) ([]float64, []float64
 	}
 	sum := make([]float64, len(s.Requests))
 	count := make([]float64, len(s.Requests))
-	for k, tk := range s.tokens {
-		i := s.tokenReq[k]
+	c := s.tokens.All()
+	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
+		i := s.request(tk)
 		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
 			continue
 		}

@@ -167,7 +167,7 @@ func TestBuildRequests(t *testing.T) {
 	}
 	for i, w := range want {
 		g := s.Requests[i]
-		g.seq = 0 // the order of creation, internal
+		g.seq, g.gapTokens = 0, 0 // the order of creation and the ITL count, internal
 		if g != w {
 			t.Errorf("request %d:\n got %+v\nwant %+v", i, g, w)
 		}

@@ -1,0 +1,236 @@
+package serving
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/llem/llem/trace"
+)
+
+// randomTokens are n tokens in arrival order: stamps mostly rising with
+// jitter of up to jitterNs backwards, client stamps on another clock (or
+// none), and a few extreme values.
+func randomTokens(r *rand.Rand, n int, jitterNs int64) []Token {
+	out := make([]Token, n)
+	t := int64(1_767_603_600_000_000_000)
+	for i := range out {
+		t += r.Int64N(2_000_000)
+		ts := t
+		if jitterNs > 0 {
+			ts -= r.Int64N(jitterNs)
+		}
+		tk := Token{TimestampNs: ts, Req: r.Int32N(5000), Count: 1}
+		switch r.IntN(10) {
+		case 0: // no client stamp
+		case 1:
+			tk.ClientTimestampNs = r.Int64() - r.Int64() // anything at all
+		default:
+			tk.ClientTimestampNs = ts - 3_600_000_000_000 + r.Int64N(200_000)
+		}
+		switch r.IntN(20) {
+		case 0:
+			tk.Count = r.Int32N(64)
+		case 1:
+			tk.Count = -r.Int32()
+		case 2:
+			tk.Count = math.MaxInt32
+		}
+		out[i] = tk
+	}
+	return out
+}
+
+func stableSorted(tokens []Token) []Token {
+	s := slices.Clone(tokens)
+	slices.SortStableFunc(s, func(a, b Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	return s
+}
+
+func unpacked(c *Cursor) []Token {
+	var out []Token
+	for t, ok := c.Next(); ok; t, ok = c.Next() {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Every field of every token comes back exactly, extremes included.
+func TestTokenLogRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, logBlock - 1, logBlock, logBlock + 1, 10*logBlock + 17} {
+		want := stableSorted(randomTokens(r, n, 0))
+		if n > 3 { // stamps as far apart as int64 allows
+			want[0].TimestampNs, want[n-1].TimestampNs = math.MinInt64, math.MaxInt64
+			want[1].ClientTimestampNs, want[2].ClientTimestampNs = math.MaxInt64, math.MinInt64
+		}
+		l := NewTokenLog(want)
+		if got := unpacked(l.All()); !slices.Equal(got, want) {
+			t.Fatalf("n=%d: tokens differ after packing", n)
+		}
+		if l.Len() != n {
+			t.Errorf("n=%d: Len %d", n, l.Len())
+		}
+	}
+}
+
+// Range returns exactly the tokens a linear filter keeps, at block edges
+// and between equal stamps.
+func TestTokenLogRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	tokens := stableSorted(randomTokens(r, 5*logBlock+3, 0))
+	for i := range tokens { // runs of equal stamps across block edges
+		if i%7 < 3 {
+			tokens[i].TimestampNs = tokens[i/7*7].TimestampNs
+		}
+	}
+	tokens = stableSorted(tokens)
+	l := NewTokenLog(tokens)
+	stamps := []int64{math.MinInt64, tokens[0].TimestampNs - 1, math.MaxInt64}
+	for _, k := range []int{0, 1, logBlock - 1, logBlock, logBlock + 1, 2*logBlock + 5, len(tokens) - 1} {
+		stamps = append(stamps, tokens[k].TimestampNs, tokens[k].TimestampNs+1, tokens[k].TimestampNs-1)
+	}
+	for _, a := range stamps {
+		for _, b := range stamps {
+			var want []Token
+			for _, tk := range tokens {
+				if tk.TimestampNs >= a && tk.TimestampNs <= b {
+					want = append(want, tk)
+				}
+			}
+			if got := unpacked(l.Range(a, b)); !slices.Equal(got, want) {
+				t.Fatalf("Range(%d, %d): %d tokens, want %d", a, b, len(got), len(want))
+			}
+		}
+	}
+}
+
+// The Sorter gives what a stable sort by stamp gives, for tokens nearly
+// in order (the tail), far out of order (the fallback) and in order.
+func TestSorterIsAStableSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		n      int
+		jitter int64
+	}{{3 * sorterTail, 0}, {5 * sorterTail, 30_000_000}, {3 * sorterTail, 1 << 40}, {100, 1 << 40}} {
+		in := randomTokens(r, tc.n, tc.jitter)
+		for i := range in { // equal stamps, whose order a stable sort keeps
+			if i%5 == 1 {
+				in[i].TimestampNs = in[i-1].TimestampNs
+			}
+		}
+		var s Sorter
+		for _, tk := range in {
+			s.Add(tk)
+		}
+		if got := unpacked(s.Log().All()); !slices.Equal(got, stableSorted(in)) {
+			t.Errorf("n=%d jitter=%d: the sorter's order is not the stable sort's", tc.n, tc.jitter)
+		}
+	}
+}
+
+func TestTokenLogAppendOutOfOrderPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic for a token earlier than the last")
+		}
+	}()
+	l := &TokenLog{}
+	l.Append(Token{TimestampNs: 10})
+	l.Append(Token{TimestampNs: 9})
+}
+
+// BenchmarkTokenLog reports the bytes a token takes packed, on tokens
+// like a serving run's (a thousand a second, client stamps on).
+func BenchmarkTokenLog(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	tokens := stableSorted(randomTokens(r, 1<<20, 0))
+	b.ResetTimer()
+	var l *TokenLog
+	for range b.N {
+		l = NewTokenLog(tokens)
+	}
+	b.ReportMetric(float64(l.Bytes())/float64(len(tokens)), "bytes/token")
+}
+
+// Ids used again after their request ended, and failed requests, over
+// many blocks of the log: each window's output is what the generator
+// knows its tokens to be (the failed requests' counting nothing), and the
+// ITL has a value per token of the requests started in the window.
+func TestOutputTokensWithReusedIdsAndFailures(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	type made struct {
+		ts     int64
+		count  int32
+		failed bool
+	}
+	var evs []trace.Event
+	var toks []Token
+	var truth []made // per token, and per first_token (count 1)
+	var tokFailed []bool
+	ids := []string{}
+	idx := map[string]int32{}
+	const reqs = 400
+	ts := t0
+	for k := range reqs {
+		id := fmt.Sprintf("r%d", k%37) // each id used by ~11 requests in turn
+		if _, ok := idx[id]; !ok {
+			idx[id] = int32(len(ids))
+			ids = append(ids, id)
+		}
+		failed := r.IntN(8) == 0
+		ts += 1 + r.Int64N(5*ms)
+		evs = append(evs, trace.Event{TimestampNs: ts, Kind: "request_start", RequestID: id})
+		ts += 1 + r.Int64N(5*ms)
+		evs = append(evs, trace.Event{TimestampNs: ts, Kind: "first_token", RequestID: id})
+		truth = append(truth, made{ts, 1, failed})
+		for range r.IntN(40) {
+			ts += r.Int64N(2 * ms) // equal stamps too
+			n := int32(1 + r.IntN(3))
+			toks = append(toks, Token{TimestampNs: ts, Req: idx[id], Count: n})
+			truth = append(truth, made{ts, n, failed})
+			tokFailed = append(tokFailed, failed)
+		}
+		ts += 1 + r.Int64N(ms)
+		e := trace.Event{TimestampNs: ts, Kind: "request_end", RequestID: id}
+		if failed {
+			e.Attrs = `{"error":"timeout"}`
+		}
+		evs = append(evs, e)
+	}
+	if len(toks) < 10*logBlock {
+		t.Fatalf("only %d tokens: the test wants many blocks", len(toks))
+	}
+	s := Build(evs, toks, ids)
+	for range 300 {
+		a, b := t0+r.Int64N(ts-t0), t0+r.Int64N(ts-t0)
+		if a > b {
+			a, b = b, a
+		}
+		want := 0.0
+		for _, m := range truth {
+			if !m.failed && m.ts >= a && m.ts < b {
+				want += float64(m.count)
+			}
+		}
+		if got := s.OutputTokens(a, b); got != want {
+			t.Fatalf("OutputTokens(%d, %d) = %v, want %v", a, b, got, want)
+		}
+	}
+	if len(s.Requests) != reqs {
+		t.Errorf("%d requests, want %d", len(s.Requests), reqs)
+	}
+	l := s.Latency(t0, ts+1)
+	wantITL := 0
+	for i, tk := range toks { // failed requests are left out of latency
+		if !tokFailed[i] {
+			wantITL += int(tk.Count)
+		}
+	}
+	if len(l.ITL) != wantITL {
+		t.Errorf("%d ITL values, want %d", len(l.ITL), wantITL)
+	}
+}
