@@ -43,6 +43,11 @@ type runCtx struct {
 // called in the output (the path given on the command line).
 func New(d *Data, name string, s Settings) *Run {
 	c := &runCtx{d: d, s: s}
+	// The requests are rebuilt from the events while the sensors are
+	// characterised and the windows found (nothing before the baselines
+	// reads them): the two take about as long on a serving run.
+	var built sync.WaitGroup
+	built.Go(func() { c.reqs = serving.BuildLog(d.Events, d.Tokens, d.IDs) })
 	rr := runHeader(d, name)
 	c.jobHeader(&rr)
 	rr.Sensor = c.sensorResult()
@@ -62,12 +67,6 @@ func New(d *Data, name string, s Settings) *Run {
 				"%s has neither driver power samples nor instant power: power and integrated energy come from the 1 s average (nvidia-smi's power.draw on Ampere and newer), which smooths every step over 1 s", g.Label())})
 		}
 	}
-	c.reqs = serving.BuildLog(d.Events, d.Tokens, d.IDs)
-	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
-	if rr.Requests.Problems == nil {
-		rr.Requests.Problems = []string{}
-	}
-
 	windows, warns := buildWindows(d, s)
 	for _, w := range warns {
 		rr.warn(Warning{Code: w.Code, Message: w.Message})
@@ -81,6 +80,11 @@ func New(d *Data, name string, s Settings) *Run {
 	// The run window spans what every GPU's counter covers, when there is
 	// a counter, so that the whole run has a counter energy.
 	windows[0].StartNs, windows[0].EndNs = c.counterSpan(windows[0].StartNs, windows[0].EndNs)
+	built.Wait()
+	rr.Requests = RequestSummary{Total: len(c.reqs.Requests), Problems: c.reqs.Problems}
+	if rr.Requests.Problems == nil {
+		rr.Requests.Problems = []string{}
+	}
 
 	rr.Baseline = c.baselines(windows)
 	all, steadyOf := c.withSteady(windows)
@@ -148,15 +152,18 @@ func (c *runCtx) computeWindows(all, windows []Window, run *Run, rr *RunResult) 
 		}
 	}
 	ths := make([]ThermalResult, len(measured))
+	// The latency goes first: on a serving run it is the longest task (a
+	// pass over every token, and bootstraps over every request), and
+	// started last it would run alone after the others.
 	parallel(runtime.GOMAXPROCS(0), len(all)+len(measured)+1, func(k int) {
 		switch {
-		case k < len(all):
-			wrs[k] = c.window(all[k])
-		case k < len(all)+len(measured):
-			ths[k-len(all)] = c.thermal(measured[k-len(all)])
-		default:
+		case k == 0:
 			run.Latency = c.pooledLatency(windows)
 			rr.Latency = c.latency(run.Latency)
+		case k <= len(all):
+			wrs[k-1] = c.window(all[k-1])
+		default:
+			ths[k-1-len(all)] = c.thermal(measured[k-1-len(all)])
 		}
 	})
 	return wrs, ths
@@ -220,13 +227,21 @@ func runHeader(d *Data, name string) RunResult {
 // event based) right after it; steadyOf[i] is the detection of all[i]
 // when all[i] is a measured window.
 func (c *runCtx) withSteady(windows []Window) (all []Window, steadyOf []*SteadyDetail) {
-	for _, w := range windows {
+	// Each detection reads the loaded run and the requests only: they are
+	// made at once on every core.
+	dets := make([]*SteadyDetail, len(windows))
+	parallel(runtime.GOMAXPROCS(0), len(windows), func(i int) {
+		if windows[i].Measured {
+			dets[i] = c.detectSteady(windows[i])
+		}
+	})
+	for i, w := range windows {
 		all = append(all, w)
 		steadyOf = append(steadyOf, nil)
 		if !w.Measured {
 			continue
 		}
-		det := c.detectSteady(w)
+		det := dets[i]
 		steadyOf[len(steadyOf)-1] = det
 		if det.ok {
 			all = append(all, Window{Name: "steady", Kind: KindSteady, Cycle: w.Cycle, StartNs: det.startNs, EndNs: det.endNs})
@@ -610,11 +625,19 @@ func (c *runCtx) summedBins(start, end, binNs int64) []float64 {
 func (c *runCtx) sensorResult() SensorResult {
 	sr := SensorResult{PerGPU: []map[string]sensor.Characterisation{}}
 	var drv, inst, avg []float64
-	for _, g := range c.d.GPUs {
-		m := map[string]sensor.Characterisation{
-			"driver_power":  sensor.Characterise(g.DriverPower.T, g.DriverPower.V, c.d.Origin, c.d.End),
-			"instant_power": sensor.Characterise(g.InstantPower.T, g.InstantPower.V, c.d.Origin, c.d.End),
-			"average_power": sensor.Characterise(g.AveragePower.T, g.AveragePower.V, c.d.Origin, c.d.End),
+	// Each series is characterised on its own (a pass and a sort of its
+	// intervals): all at once, on every core.
+	fields := []string{"driver_power", "instant_power", "average_power"}
+	chars := make([]sensor.Characterisation, len(fields)*len(c.d.GPUs))
+	parallel(runtime.GOMAXPROCS(0), len(chars), func(k int) {
+		g := c.d.GPUs[k/len(fields)]
+		s := [...]*Series{&g.DriverPower, &g.InstantPower, &g.AveragePower}[k%len(fields)]
+		chars[k] = sensor.Characterise(s.T, s.V, c.d.Origin, c.d.End)
+	})
+	for gi := range c.d.GPUs {
+		m := map[string]sensor.Characterisation{}
+		for f, name := range fields {
+			m[name] = chars[gi*len(fields)+f]
 		}
 		drv = append(drv, m["driver_power"].UpdatePeriodMs)
 		inst = append(inst, m["instant_power"].UpdatePeriodMs)

@@ -482,16 +482,32 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	var l Latency
 	ins := make([][]bool, len(windows))
+	windowsOf := make([]int32, len(s.Requests)) // how many windows each request started in
 	n := 0
 	for k, w := range windows {
 		ins[k] = s.latencyIn(&l, w[0], w[1])
 		n += s.gapCount(ins[k])
+		for i, in := range ins[k] {
+			if in {
+				windowsOf[i]++
+			}
+		}
 	}
 	if n > 0 {
 		l.ITL = make([]float64, 0, n)
 	}
+	// A request's gaps are the same in every window it is in: one pass over
+	// the tokens gives them all (the ITL values are a multiset: every
+	// reader of them sorts or selects); the sums and counts follow the
+	// windows' order, as their interval resamples them in order.
+	var sum, count []float64
+	l.ITL, sum, count = s.gaps(windowsOf, l.ITL)
 	for _, in := range ins {
-		l.ITL, l.ITLSum, l.ITLTokens = s.gaps(in, l.ITL, l.ITLSum, l.ITLTokens)
+		for i := range s.Requests {
+			if in[i] && count[i] > 0 {
+				l.ITLSum, l.ITLTokens = append(l.ITLSum, sum[i]), append(l.ITLTokens, count[i])
+			}
+		}
 	}
 	return l
 }
@@ -538,12 +554,13 @@ func (s *Set) gapCount(in []bool) int {
 	return n
 }
 
-// gaps are the inter-token latencies of the requests marked in: for each
-// token event, the time since the request's previous token event (its
-// first_token for the first), over the tokens it brings, once per token.
-// Requests whose token events all carry client stamps use those. sums
-// and counts are per request that has gaps, in the order of the requests.
-func (s *Set) gaps(in []bool, out, sums, counts []float64) ([]float64, []float64, []float64) {
+// gaps appends to out the inter-token latencies of the requests with
+// times[i] > 0, times[i] times each: for each token event, the time since
+// the request's previous token event (its first_token for the first),
+// over the tokens it brings, once per token. Requests whose token events
+// all carry client stamps use those. sum and count are per request: the
+// sum of its gaps and the tokens they are over.
+func (s *Set) gaps(times []int32, out []float64) (_, sum, count []float64) {
 	prev := make([]int64, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
@@ -552,12 +569,12 @@ func (s *Set) gaps(in []bool, out, sums, counts []float64) ([]float64, []float64
 			prev[i] = r.ClientFirstTokenNs
 		}
 	}
-	sum := make([]float64, len(s.Requests))
-	count := make([]float64, len(s.Requests))
+	sum = make([]float64, len(s.Requests))
+	count = make([]float64, len(s.Requests))
 	c := s.tokens.All()
 	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
 		i := s.request(tk)
-		if !in[i] || prev[i] == 0 || tk.Count <= 0 {
+		if times[i] == 0 || prev[i] == 0 || tk.Count <= 0 {
 			continue
 		}
 		t := tk.TimestampNs
@@ -565,19 +582,14 @@ func (s *Set) gaps(in []bool, out, sums, counts []float64) ([]float64, []float64
 			t = tk.ClientTimestampNs
 		}
 		gap := float64(t-prev[i]) / 1e9 / float64(tk.Count)
-		for range tk.Count {
+		for range int64(tk.Count) * int64(times[i]) {
 			out = append(out, gap)
 		}
 		sum[i] += float64(t-prev[i]) / 1e9
 		count[i] += float64(tk.Count)
 		prev[i] = t
 	}
-	for i := range s.Requests {
-		if count[i] > 0 {
-			sums, counts = append(sums, sum[i]), append(counts, count[i])
-		}
-	}
-	return out, sums, counts
+	return out, sum, count
 }
 
 // Spans returns each request's time in flight, in the order of the
