@@ -172,7 +172,7 @@ func theilSenBracketed(t, y []float64) (float64, bool) {
 		} else {
 			i, j = j, i
 		}
-		sample[k] = (y[j]-y[i])/(t[j]-t[i])
+		sample[k] = (y[j] - y[i]) / (t[j] - t[i])
 	}
 	slices.Sort(sample)
 	// The middle's rank in the sample has a standard deviation of
