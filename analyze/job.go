@@ -233,7 +233,7 @@ func (j *Job) merge(runs []nodeRun) *Data {
 	}
 	j.chooseWindowEvents(runs, clientPhases)
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	d.Tokens = mergeTokens(tokens, bases)
+	d.Tokens = serving.MergeLogs(tokens, func(node int, req int32) int32 { return req + bases[node] })
 	d.noteSharedRequests()
 	d.Run = j.jobRun(runs, d)
 	return d
@@ -464,35 +464,6 @@ func shiftTimes(d *Data, c NodeClock) {
 	d.Origin, d.End = f(d.Origin), f(d.End)
 }
 
-// mergeTokens puts the nodes' token events in one log in time order, each
-// node's request ids after the nodes' before it (bases), in the order a
-// stable sort of the nodes' tokens one node after the other gives: at
-// equal stamps, the earlier node first.
-func mergeTokens(logs []*serving.TokenLog, bases []int32) *serving.TokenLog {
-	out := &serving.TokenLog{}
-	cur := make([]*serving.Cursor, len(logs))
-	head := make([]serving.Token, len(logs))
-	more := make([]bool, len(logs))
-	for i, l := range logs {
-		cur[i] = l.All()
-		head[i], more[i] = cur[i].Next()
-	}
-	for {
-		k := -1
-		for i := range logs {
-			if more[i] && (k < 0 || head[i].TimestampNs < head[k].TimestampNs) {
-				k = i
-			}
-		}
-		if k < 0 {
-			return out
-		}
-		t := head[k]
-		t.Req += bases[k]
-		out.Append(t)
-		head[k], more[k] = cur[k].Next()
-	}
-}
 
 // joinInts writes 0, 1, 3.
 func joinInts[T int | int32](v []T) string {

@@ -282,3 +282,39 @@ func (s *Sorter) Log() *TokenLog {
 	l := s.log
 	return &l
 }
+
+// MergeLogs puts the tokens of several logs into one, in time order, in
+// the order a stable sort of the logs' tokens one log after the other
+// gives (at equal stamps, the earlier log's first), with each token's
+// request renumbered by req(the log's index, its request); req nil keeps
+// them. A single log with req nil is returned as it is.
+func MergeLogs(logs []*TokenLog, req func(log int, req int32) int32) *TokenLog {
+	if len(logs) == 1 && req == nil {
+		return logs[0]
+	}
+	out := &TokenLog{}
+	cur := make([]*Cursor, len(logs))
+	head := make([]Token, len(logs))
+	more := make([]bool, len(logs))
+	for i, l := range logs {
+		cur[i] = l.All()
+		head[i], more[i] = cur[i].Next()
+	}
+	for {
+		k := -1
+		for i := range logs {
+			if more[i] && (k < 0 || head[i].TimestampNs < head[k].TimestampNs) {
+				k = i
+			}
+		}
+		if k < 0 {
+			return out
+		}
+		t := head[k]
+		if req != nil {
+			t.Req = req(k, t.Req)
+		}
+		out.Append(t)
+		head[k], more[k] = cur[k].Next()
+	}
+}

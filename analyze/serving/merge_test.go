@@ -1,4 +1,4 @@
-package analyze
+package serving
 
 import (
 	"cmp"
@@ -6,33 +6,32 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/llem/llem/analyze/serving"
 )
 
-// mergeTokens gives what the stable sort of the nodes' tokens, one node
+// MergeLogs, as a job merges its nodes' tokens, gives what the stable sort of the nodes' tokens, one node
 // after the other, gives: at equal stamps the earlier node first, each
 // node's requests after the nodes' before it.
 func TestMergeTokensIsAStableSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	var logs []*serving.TokenLog
-	var all []serving.Token
+	var logs []*TokenLog
+	var all []Token
 	bases := []int32{0, 40, 90}
 	for node := range bases {
-		var tokens []serving.Token
+		var tokens []Token
 		ts := int64(1_000_000)
 		for range 3000 + node*500 {
 			ts += r.Int64N(3) * 1000 // many equal stamps, within and across nodes
-			tokens = append(tokens, serving.Token{TimestampNs: ts, ClientTimestampNs: ts + int64(node), Req: r.Int32N(40), Count: 1 + r.Int32N(3)})
+			tokens = append(tokens, Token{TimestampNs: ts, ClientTimestampNs: ts + int64(node), Req: r.Int32N(40), Count: 1 + r.Int32N(3)})
 		}
-		logs = append(logs, serving.NewTokenLog(tokens))
+		logs = append(logs, NewTokenLog(tokens))
 		for _, tk := range tokens {
 			tk.Req += bases[node]
 			all = append(all, tk)
 		}
 	}
-	slices.SortStableFunc(all, func(a, b serving.Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	var got []serving.Token
-	c := mergeTokens(logs, bases).All()
+	slices.SortStableFunc(all, func(a, b Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	var got []Token
+	c := MergeLogs(logs, func(node int, req int32) int32 { return req + bases[node] }).All()
 	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
 		got = append(got, tk)
 	}
