@@ -464,7 +464,6 @@ func shiftTimes(d *Data, c NodeClock) {
 	d.Origin, d.End = f(d.Origin), f(d.End)
 }
 
-
 // joinInts writes 0, 1, 3.
 func joinInts[T int | int32](v []T) string {
 	s := make([]string, len(v))

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
 )
 
 // MergeLogs, as a job merges its nodes' tokens, gives what the stable sort of the nodes' tokens, one node
