@@ -33,11 +33,13 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 	}
 	tpot := c.latencyMetric(l.TPOT)
 	var itl *LatencyMetric
-	if len(l.ITL) > 0 {
+	if l.ITL.Len() > 0 {
 		// Its interval resamples requests, not gaps: see serving.Latency.
-		// Selected in place, not in a copy: it has a value per token, and
-		// every later reader of it (the latency figure's ECDF) sorts it.
-		itl = quantilesInPlace(l.ITL, bootstrap.ClusterRatioBCa(l.ITLSum, l.ITLTokens, c.s.Bootstrap()))
+		// Its quantiles are exact, selected over the token log, not over
+		// a slice of a value per token (serving.Gaps).
+		q := l.ITL.Quantiles(0.5, 0.9, 0.99)
+		itl = &LatencyMetric{Mean: bootstrap.ClusterRatioBCa(l.ITLSum, l.ITLTokens, c.s.Bootstrap()),
+			Median: Num(q[0]), P90: Num(q[1]), P99: Num(q[2])}
 	}
 	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(l.TTFT), TPOT: tpot, ITL: itl,
 		E2E: c.latencyMetric(l.E2E), ITLDeprecated: tpot,
@@ -61,24 +63,6 @@ func latencyOf(x []float64, mean bootstrap.Interval) *LatencyMetric {
 			s = append(s, v)
 		}
 	}
-	if len(s) == 0 {
-		return &LatencyMetric{Mean: mean, Median: NaN, P90: NaN, P99: NaN}
-	}
-	return &LatencyMetric{Mean: mean, Median: Num(order.QuantileSelect(s, 0.5)),
-		P90: Num(order.QuantileSelect(s, 0.9)), P99: Num(order.QuantileSelect(s, 0.99))}
-}
-
-// quantilesInPlace is latencyOf of x, which it reorders: the non-finite
-// values move to its end, the rest are partly sorted by the selections.
-func quantilesInPlace(x []float64, mean bootstrap.Interval) *LatencyMetric {
-	k := 0
-	for i, v := range x {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			x[k], x[i] = x[i], x[k]
-			k++
-		}
-	}
-	s := x[:k]
 	if len(s) == 0 {
 		return &LatencyMetric{Mean: mean, Median: NaN, P90: NaN, P99: NaN}
 	}

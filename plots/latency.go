@@ -27,11 +27,11 @@ func latency(st *style, all []*Run) (*Figure, error) {
 	for _, r := range runs {
 		l := r.Latency
 		ttftAll = append(ttftAll, ms(l.TTFT))
-		itlAll = append(itlAll, ms(l.ITL))
+		itlAll = append(itlAll, ms(l.ITL.Values()))
 		if len(l.TTFT) == 0 {
 			notes = append(notes, fmt.Sprintf("latency: %s has no first_token events: no TTFT", r.Dir))
 		}
-		if len(l.ITL) == 0 {
+		if l.ITL.Len() == 0 {
 			notes = append(notes, fmt.Sprintf("latency: %s has no token events after a first token: no ITL", r.Dir))
 		}
 	}

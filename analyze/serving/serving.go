@@ -52,7 +52,6 @@ type Request struct {
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
 	allClient                                                         bool  // every event of the request had a client stamp
 	seq                                                               int   // order of creation, for Set.at
-	gapTokens                                                         int64 // the counts of its token events that bring tokens: its ITL values, at most
 
 	// Error is the request_end's error attribute ("" when it has none):
 	// the request failed, and its tokens are not output.
@@ -221,9 +220,6 @@ func (b *builder) addTokensUpTo(t int64) {
 			b.s.epochs[tk.Req] = append(ep, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
 		}
 		r.StreamedTokens += int64(tk.Count)
-		if tk.Count > 0 {
-			r.gapTokens += int64(tk.Count)
-		}
 		r.LastTokenNs = tk.TimestampNs
 		if tk.ClientTimestampNs == 0 {
 			r.allClient = false
@@ -456,8 +452,9 @@ func (s *Set) Ended(startNs, endNs int64) int {
 // Latency holds per-request latencies in seconds.
 type Latency struct {
 	// TTFT, TPOT and E2E have a value per request; ITL one per output
-	// token after the first.
-	TTFT, TPOT, ITL, E2E []float64
+	// token after the first, which Gaps recomputes when asked.
+	TTFT, TPOT, E2E []float64
+	ITL             *Gaps
 	// ITLSum and ITLTokens are, per request with gaps, the sum of its ITL
 	// values and how many there are: the mean ITL is sum(ITLSum) /
 	// sum(ITLTokens), and its interval resamples requests (the gaps of a
@@ -483,25 +480,27 @@ func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	var l Latency
 	ins := make([][]bool, len(windows))
 	windowsOf := make([]int32, len(s.Requests)) // how many windows each request started in
-	n := 0
 	for k, w := range windows {
 		ins[k] = s.latencyIn(&l, w[0], w[1])
-		n += s.gapCount(ins[k])
 		for i, in := range ins[k] {
 			if in {
 				windowsOf[i]++
 			}
 		}
 	}
-	if n > 0 {
-		l.ITL = make([]float64, 0, n)
+	// A request's gaps are the same in every window it started in: they
+	// count once per such window. The sums and counts follow the windows'
+	// order, as their interval resamples them in order.
+	l.ITL = &Gaps{s: s, times: windowsOf}
+	sum := make([]float64, len(s.Requests))
+	count := make([]float64, len(s.Requests))
+	if s.tokens.Len() > 0 {
+		l.ITL.each(func(i int32, v, span float64, n, k int64) {
+			sum[i] += span
+			count[i] += float64(n)
+			l.ITL.add(v, k)
+		})
 	}
-	// A request's gaps are the same in every window it is in: one pass over
-	// the tokens gives them all (the ITL values are a multiset: every
-	// reader of them sorts or selects); the sums and counts follow the
-	// windows' order, as their interval resamples them in order.
-	var sum, count []float64
-	l.ITL, sum, count = s.gaps(windowsOf, l.ITL)
 	for _, in := range ins {
 		for i := range s.Requests {
 			if in[i] && count[i] > 0 {
@@ -540,56 +539,6 @@ func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
 		}
 	}
 	return in
-}
-
-// gapCount is how many values gaps gives for the requests marked in, at
-// most.
-func (s *Set) gapCount(in []bool) int {
-	n := 0
-	for i := range s.Requests {
-		if in[i] {
-			n += int(s.Requests[i].gapTokens)
-		}
-	}
-	return n
-}
-
-// gaps appends to out the inter-token latencies of the requests with
-// times[i] > 0, times[i] times each: for each token event, the time since
-// the request's previous token event (its first_token for the first),
-// over the tokens it brings, once per token. Requests whose token events
-// all carry client stamps use those. sum and count are per request: the
-// sum of its gaps and the tokens they are over.
-func (s *Set) gaps(times []int32, out []float64) (_, sum, count []float64) {
-	prev := make([]int64, len(s.Requests))
-	for i := range s.Requests {
-		r := &s.Requests[i]
-		prev[i] = r.FirstTokenNs
-		if r.allClient {
-			prev[i] = r.ClientFirstTokenNs
-		}
-	}
-	sum = make([]float64, len(s.Requests))
-	count = make([]float64, len(s.Requests))
-	c := s.tokens.All()
-	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
-		i := s.request(tk)
-		if times[i] == 0 || prev[i] == 0 || tk.Count <= 0 {
-			continue
-		}
-		t := tk.TimestampNs
-		if s.Requests[i].allClient {
-			t = tk.ClientTimestampNs
-		}
-		gap := float64(t-prev[i]) / 1e9 / float64(tk.Count)
-		for range int64(tk.Count) * int64(times[i]) {
-			out = append(out, gap)
-		}
-		sum[i] += float64(t-prev[i]) / 1e9
-		count[i] += float64(tk.Count)
-		prev[i] = t
-	}
-	return out, sum, count
 }
 
 // Spans returns each request's time in flight, in the order of the

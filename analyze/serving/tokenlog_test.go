@@ -230,7 +230,7 @@ func TestOutputTokensWithReusedIdsAndFailures(t *testing.T) {
 			wantITL += int(tk.Count)
 		}
 	}
-	if len(l.ITL) != wantITL {
-		t.Errorf("%d ITL values, want %d", len(l.ITL), wantITL)
+	if l.ITL.Len() != wantITL || len(l.ITL.Values()) != wantITL {
+		t.Errorf("%d ITL values (%d listed), want %d", l.ITL.Len(), len(l.ITL.Values()), wantITL)
 	}
 }

@@ -1,0 +1,292 @@
+package serving
+
+import (
+	"math"
+	"slices"
+
+	"github.com/llem/llem/internal/order"
+)
+
+// Gaps are the inter-token latencies (ITL) of a set of requests, one value
+// per output token, without holding them: a long serving run has tens of
+// millions, 8 bytes each. Every value is recomputed from the token log
+// when asked for, and Quantiles selects the exact order statistics in a few
+// passes over it, holding a histogram and the values near the ranks asked
+// for, not all of them (see Quantiles).
+type Gaps struct {
+	s     *Set
+	times []int32 // per request, how many of the pooled windows it started in: its values count that often
+	n     int
+	// finite counts the finite values by the top 20 bits of their keys
+	// (Quantiles), made with n by the pass that makes the Latency.
+	finite []int64
+	nf     int64
+}
+
+// add counts a value, k times, when the pass that makes the Latency meets it.
+func (g *Gaps) add(v float64, k int64) {
+	g.n += int(k)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
+	}
+	if g.finite == nil {
+		g.finite = make([]int64, 1<<firstBits)
+	}
+	g.finite[key(v)>>(64-firstBits)] += k
+	g.nf += k
+}
+
+// Len is the number of values.
+func (g *Gaps) Len() int {
+	if g == nil {
+		return 0
+	}
+	return g.n
+}
+
+// each calls fn with every gap and how many values it stands for: for
+// each token event of a request with times > 0, the time since the
+// request's previous token event (its first_token for the first), over
+// the tokens it brings, once per token and per window; requests whose
+// token events all carry client stamps use those. req is the request's
+// index, span the gap's whole length in seconds (the tokens' sum) and
+// count the tokens the event brings.
+func (g *Gaps) each(fn func(req int32, v, span float64, count, k int64)) {
+	s := g.s
+	prev := make([]int64, len(s.Requests))
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		prev[i] = r.FirstTokenNs
+		if r.allClient {
+			prev[i] = r.ClientFirstTokenNs
+		}
+	}
+	c := s.tokens.All()
+	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
+		i := s.request(tk)
+		if g.times[i] == 0 || prev[i] == 0 || tk.Count <= 0 {
+			continue
+		}
+		t := tk.TimestampNs
+		if s.Requests[i].allClient {
+			t = tk.ClientTimestampNs
+		}
+		fn(i, float64(t-prev[i])/1e9/float64(tk.Count), float64(t-prev[i])/1e9, int64(tk.Count), int64(tk.Count)*int64(g.times[i]))
+		prev[i] = t
+	}
+}
+
+// Values are every value (for a figure of their distribution; their order
+// is not the tokens').
+func (g *Gaps) Values() []float64 {
+	if g.Len() == 0 {
+		return nil
+	}
+	out := make([]float64, 0, g.n)
+	g.each(func(_ int32, v, _ float64, _, k int64) {
+		for range k {
+			out = append(out, v)
+		}
+	})
+	return out
+}
+
+// Quantiles are the q-quantiles of the finite values, each the number
+// order.QuantileSelect gives on all of them (linear between the order
+// statistics around rank q*(n-1)); NaN when there are none.
+//
+// The order statistics are found by narrowing, exactly: values map to
+// keys whose order is the values' (their IEEE bits, the sign flipped), a
+// first pass counts keys by their top 20 bits (4 MB of counts) and finds
+// the bucket of each rank wanted, and the next pass either collects the
+// values of that bucket (at most collectMax, half a megabyte: a bucket
+// spans 1/256 of a power of two) and selects among them, or, for a bucket
+// of more, counts it by its next 16 bits. The first count is made with
+// the Latency; each later pass recomputes the gaps from the token log,
+// and one is most often enough.
+func (g *Gaps) Quantiles(qs ...float64) []float64 {
+	out := make([]float64, len(qs))
+	// n counts the finite values (the gaps of int64 stamps over a positive
+	// count are all finite, but the rule is latencyOf's).
+	n := int64(0)
+	if g != nil {
+		n = g.nf
+	}
+	if n == 0 {
+		for i := range out {
+			out[i] = math.NaN()
+		}
+		return out
+	}
+	var ranks []int64
+	for _, q := range qs {
+		lo := int64(math.Floor(q * float64(n-1)))
+		ranks = append(ranks, lo)
+		if lo < n-1 {
+			ranks = append(ranks, lo+1)
+		}
+	}
+	slices.Sort(ranks)
+	ranks = slices.Compact(ranks)
+	vals := g.orderStats(ranks)
+	for i, q := range qs {
+		h := q * float64(n-1)
+		lo := int64(math.Floor(h))
+		a := vals[lo]
+		if lo >= n-1 {
+			out[i] = a
+			continue
+		}
+		b := vals[lo+1]
+		out[i] = a + (h-float64(lo))*(b-a)
+	}
+	return out
+}
+
+// collectMax: a bucket of at most this many values is collected.
+var collectMax int64 = 1 << 16 // a variable for the tests
+
+// key orders float64s as uint64s: negative values below positive ones.
+func key(v float64) uint64 {
+	b := math.Float64bits(v)
+	if b>>63 == 1 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+func unkey(k uint64) float64 {
+	if k>>63 == 1 {
+		return math.Float64frombits(k &^ (1 << 63))
+	}
+	return math.Float64frombits(^k)
+}
+
+// target is an order statistic being narrowed: its key's top bits are
+// prefix (bits of them), and it is the rank-th (0-based) of the values
+// with those bits, of which there are count (-1: not yet counted).
+type target struct {
+	of     int64 // the rank among all values
+	bits   int
+	prefix uint64
+	rank   int64
+	count  int64
+}
+
+// bucket is a set of values narrowed to: those whose key's top bits are
+// prefix.
+type bucket struct {
+	bits   int
+	prefix uint64
+}
+
+func (b bucket) holds(k uint64) bool { return b.bits == 0 || k>>(64-b.bits) == b.prefix }
+
+// orderStats are the values of the given ranks among the finite values.
+func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
+	out := make(map[int64]float64, len(ranks))
+	var ts []*target
+	for _, r := range ranks {
+		t := &target{of: r, rank: r}
+		t.narrow(g.finite, firstBits)
+		ts = append(ts, t)
+	}
+	for len(ts) > 0 {
+		// In one pass: the buckets of at most collectMax values are
+		// collected, the others counted by their next bits (20 at first,
+		// then 16): ranks in one bucket share it.
+		counts := map[bucket][]int64{}
+		values := map[bucket][]float64{}
+		var open []*target
+		for _, t := range ts {
+			b := bucket{t.bits, t.prefix}
+			switch {
+			case t.bits == 64: // one key: one value
+				out[t.of] = unkey(t.prefix)
+			case t.count >= 0 && t.count <= collectMax:
+				values[b] = nil
+				open = append(open, t)
+			default:
+				if counts[b] == nil {
+					counts[b] = make([]int64, 1<<width(t.bits))
+				}
+				open = append(open, t)
+			}
+		}
+		if len(open) == 0 {
+			break
+		}
+		// The pass's buckets as slices: it looks at every value.
+		type counting struct {
+			b bucket
+			c []int64
+		}
+		type collecting struct {
+			b  bucket
+			vs []float64
+		}
+		var cs []counting
+		var vs []collecting
+		for b, c := range counts {
+			cs = append(cs, counting{b, c})
+		}
+		for b := range values {
+			vs = append(vs, collecting{b: b})
+		}
+		g.each(func(_ int32, v, _ float64, _, k int64) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return
+			}
+			kv := key(v)
+			for i := range cs {
+				if b := cs[i].b; b.holds(kv) {
+					w := width(b.bits)
+					cs[i].c[(kv>>(64-b.bits-w))&(1<<w-1)] += k
+				}
+			}
+			for i := range vs {
+				if vs[i].b.holds(kv) {
+					for range k {
+						vs[i].vs = append(vs[i].vs, v)
+					}
+				}
+			}
+		})
+		for _, c := range vs {
+			values[c.b] = c.vs
+		}
+		ts = ts[:0]
+		for _, t := range open {
+			b := bucket{t.bits, t.prefix}
+			if vs, ok := values[b]; ok {
+				out[t.of] = order.SelectKth(vs, int(t.rank))
+				continue
+			}
+			t.narrow(counts[b], width(t.bits))
+			ts = append(ts, t)
+		}
+	}
+	return out
+}
+
+// narrow moves t into the bucket of its rank among counts, the values of
+// its bucket counted by their next w bits.
+func (t *target) narrow(counts []int64, w int) {
+	var before int64
+	for i, n := range counts {
+		if t.rank < before+n {
+			t.prefix, t.bits, t.rank, t.count = t.prefix<<w|uint64(i), t.bits+w, t.rank-before, n
+			return
+		}
+		before += n
+	}
+}
+
+// firstBits: the first count of the values is by the top 20 bits of their
+// keys (8 MB of counts).
+const firstBits = 20
+
+// width is how many more bits a bucket of bits known bits is counted by.
+func width(bits int) int {
+	return min(16, 64-bits)
+}
