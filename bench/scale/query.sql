@@ -1,6 +1,7 @@
 -- Each cycle's energy (driver power integrated by the trapezoid rule over
 -- every GPU) and the output tokens streamed in it: the query a user would
 -- write instead of llem analyze. RUN_DIR is replaced by the run.
+-- Trace format 2: driver_power stamps are timestamp_us (docs/trace-format.md).
 WITH cycles AS (
   SELECT cycle,
          min(timestamp_ns) FILTER (WHERE kind = 'cycle_start') AS s,
@@ -10,10 +11,10 @@ WITH cycles AS (
   GROUP BY cycle
 ),
 power AS (
-  SELECT timestamp_ns AS t, driver_power_mw / 1000.0 AS w,
-         lag(timestamp_ns) OVER g AS t0, lag(driver_power_mw) OVER g / 1000.0 AS w0
+  SELECT timestamp_us * 1000 AS t, driver_power_mw / 1000.0 AS w,
+         lag(timestamp_us * 1000) OVER g AS t0, lag(driver_power_mw) OVER g / 1000.0 AS w0
   FROM read_parquet('RUN_DIR/driver_power/part-*.parquet')
-  WINDOW g AS (PARTITION BY gpu ORDER BY timestamp_ns)
+  WINDOW g AS (PARTITION BY gpu ORDER BY timestamp_us)
 ),
 energy AS (
   SELECT c.cycle, sum((p.t - p.t0) / 1e9 * (p.w + p.w0) / 2) AS energy_j
