@@ -201,7 +201,7 @@ func (l *loader) energy() error {
 			t, _ := c.Int(1, i)
 			e, _ := c.Int(2, i)
 			rd, _ := c.Int(3, i)
-			g := l.byIndex[int(gi)]
+			g := l.gpu(int32(gi))
 			if g.Energy == nil {
 				g.Energy = make([]trace.EnergyRead, 0, l.perGPU(trace.TableEnergy))
 			}
@@ -230,36 +230,93 @@ func (l *loader) state() error {
 	hint := l.perGPU(trace.TableState)
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColInstantPowerMw, trace.ColAveragePowerMw,
 		trace.ColTemperatureC, trace.ColSMClockMHz, trace.ColGPUUtilPct, trace.ColClockEventReasons}
-	return trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
+	rows := map[*GPU]*stateRows{}
+	err := trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
-			g := l.byIndex[int(gi)]
-			if v, ok := c.Int(2, i); ok {
-				g.InstantPower.addSized(t, float64(v)/1000, hint)
+			g := l.gpu(int32(gi))
+			st := rows[g]
+			if st == nil {
+				st = &stateRows{t: make([]int64, 0, hint)}
+				rows[g] = st
 			}
-			if v, ok := c.Int(3, i); ok {
-				g.AveragePower.addSized(t, float64(v)/1000, hint)
-			}
-			if v, ok := c.Int(4, i); ok {
-				g.Temperature.addSized(t, float64(v), hint)
-			}
-			if v, ok := c.Int(5, i); ok {
-				g.SMClock.addSized(t, float64(v), hint)
-			}
-			if v, ok := c.Int(6, i); ok {
-				g.Util.addSized(t, float64(v), hint)
+			st.t = append(st.t, t)
+			for k, s := range g.stateSeries() {
+				v, ok := c.Int(2+k, i)
+				scale := 1.0
+				if k < 2 {
+					scale = 1000 // mW
+				}
+				st.add(k, s, t, float64(v)/scale, ok, hint)
 			}
 			if v, ok := c.Int(7, i); ok {
-				if g.Reasons == nil {
-					g.Reasons, g.RT = make([]int64, 0, hint), make([]int64, 0, hint)
+				if st.apart[5] {
+					g.RT = append(g.RT, t)
+				} else if g.Reasons == nil {
+					g.Reasons = make([]int64, 0, hint)
 				}
 				g.Reasons = append(g.Reasons, v)
-				g.RT = append(g.RT, t)
+			} else if !st.apart[5] {
+				st.apart[5] = true
+				g.RT = cloneOrNil(st.t[:len(g.Reasons)])
 			}
 		}
 		return nil
 	})
+	// The fields that had a value in every row share the rows' stamps.
+	for g, st := range rows {
+		if len(st.t) == 0 {
+			continue
+		}
+		for k, s := range g.stateSeries() {
+			if !st.apart[k] {
+				s.T = st.t
+			}
+		}
+		if !st.apart[5] {
+			g.RT = st.t
+		}
+	}
+	return err
+}
+
+// stateSeries are the series of the device_state table's value columns,
+// in their order.
+func (g *GPU) stateSeries() [5]*Series {
+	return [5]*Series{&g.InstantPower, &g.AveragePower, &g.Temperature, &g.SMClock, &g.Util}
+}
+
+// stateRows is a GPU's device_state rows while they are read: their
+// stamps, which every field with a value in each row so far shares
+// (most often all of them: 8 bytes a row and field saved); a field that
+// misses a value gets stamps of its own from then on (apart).
+type stateRows struct {
+	t     []int64
+	apart [6]bool // the five value series, then the clock-event reasons
+}
+
+// add takes field k's value of the last row (ok: it has one).
+func (st *stateRows) add(k int, s *Series, t int64, v float64, ok bool, hint int) {
+	switch {
+	case ok && st.apart[k]:
+		s.add(t, v)
+	case ok:
+		if s.V == nil {
+			s.V = make([]float64, 0, hint)
+		}
+		s.V = append(s.V, v)
+	case !st.apart[k]:
+		st.apart[k] = true
+		s.T = cloneOrNil(st.t[:len(s.V)])
+	}
+}
+
+func cloneOrNil(t []int64) []int64 {
+	if len(t) == 0 {
+		return nil
+	}
+	return slices.Clone(t)
 }
 
 // simTruth reads the true energy of the run's GPUs. It is read last: a
