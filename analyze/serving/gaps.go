@@ -17,8 +17,10 @@ type Gaps struct {
 	s     *Set
 	times []int32 // per request, how many of the pooled windows it started in: its values count that often
 	n     int
-	// finite counts the finite values by the top 20 bits of their keys
-	// (Quantiles), made with n by the pass that makes the Latency.
+	// The finite values, made with n by the pass that makes the Latency:
+	// up to collectMax of them kept as they are (few), beyond that
+	// counted by the top 20 bits of their keys (finite; Quantiles).
+	few    []float64
 	finite []int64
 	nf     int64
 }
@@ -29,11 +31,21 @@ func (g *Gaps) add(v float64, k int64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	if g.finite == nil {
+	g.nf += k
+	if g.finite == nil && g.nf <= collectMax {
+		for range k {
+			g.few = append(g.few, v)
+		}
+		return
+	}
+	if g.finite == nil { // too many to keep: count them, those kept too
 		g.finite = make([]int64, 1<<firstBits)
+		for _, x := range g.few {
+			g.finite[key(x)>>(64-firstBits)]++
+		}
+		g.few = nil
 	}
 	g.finite[key(v)>>(64-firstBits)] += k
-	g.nf += k
 }
 
 // Len is the number of values.
@@ -128,7 +140,15 @@ func (g *Gaps) Quantiles(qs ...float64) []float64 {
 	}
 	slices.Sort(ranks)
 	ranks = slices.Compact(ranks)
-	vals := g.orderStats(ranks)
+	var vals map[int64]float64
+	if g.finite == nil { // few enough to have been kept
+		vals = map[int64]float64{}
+		for _, r := range ranks {
+			vals[r] = order.SelectKth(g.few, int(r))
+		}
+	} else {
+		vals = g.orderStats(ranks)
+	}
 	for i, q := range qs {
 		h := q * float64(n-1)
 		lo := int64(math.Floor(h))
@@ -187,10 +207,9 @@ func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
 	out := make(map[int64]float64, len(ranks))
 	var ts []*target
 	for _, r := range ranks {
-		t := &target{of: r, rank: r}
-		t.narrow(g.finite, firstBits)
-		ts = append(ts, t)
+		ts = append(ts, &target{of: r, rank: r})
 	}
+	narrowAll(ts, g.finite, firstBits)
 	for len(ts) > 0 {
 		// In one pass: the buckets of at most collectMax values are
 		// collected, the others counted by their next bits (20 at first,
@@ -267,6 +286,22 @@ func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
 		}
 	}
 	return out
+}
+
+// narrowAll is narrow of targets in one bucket, in order of rank, in one
+// walk over counts (a million of them at first).
+func narrowAll(ts []*target, counts []int64, w int) {
+	var before int64
+	i := 0
+	for _, t := range ts {
+		for ; i < len(counts); i++ {
+			if t.rank < before+counts[i] {
+				t.prefix, t.bits, t.rank, t.count = t.prefix<<w|uint64(i), t.bits+w, t.rank-before, counts[i]
+				break
+			}
+			before += counts[i]
+		}
+	}
 }
 
 // narrow moves t into the bucket of its rank among counts, the values of
