@@ -225,6 +225,10 @@ type Sorter struct {
 	log  TokenLog
 	tail []Token // sorted by stamp, stably
 	all  []Token // non-nil once the order was too far off for the tail
+	// moved counts the tokens late ones were inserted before, added the
+	// tokens added: a table in some other order (by request, say) would
+	// insert every token deep in the tail, copying it again and again.
+	moved, added int
 }
 
 // sorterTail bounds the tail: 64K tokens (1.5 MB) are a minute of a
@@ -237,13 +241,15 @@ func (s *Sorter) Add(t Token) {
 		s.all = append(s.all, t)
 		return
 	}
+	s.added++
 	n := len(s.tail)
 	if n == 0 || t.TimestampNs >= s.tail[n-1].TimestampNs {
 		s.tail = append(s.tail, t)
 	} else {
 		// After every token of the tail with a stamp at or before t's.
 		k, _ := slices.BinarySearchFunc(s.tail, t.TimestampNs+1, func(a Token, ts int64) int { return cmp.Compare(a.TimestampNs, ts) })
-		if k == 0 && s.log.Len() > 0 && t.TimestampNs < s.log.ts {
+		s.moved += n - k
+		if k == 0 && s.log.Len() > 0 && t.TimestampNs < s.log.ts || s.moved > 64*s.added+sorterTail {
 			s.unpack()
 			s.all = append(s.all, t)
 			return

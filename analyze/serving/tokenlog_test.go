@@ -132,6 +132,31 @@ func TestSorterIsAStableSort(t *testing.T) {
 	}
 }
 
+// Tokens grouped by request (a table written in another order) are
+// sorted as a stable sort does, and soon by the fallback rather than by
+// inserting each deep in the tail.
+func TestSorterByRequest(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	var in []Token
+	for req := range int32(3000) {
+		ts := int64(req) * 50_000_000
+		for range 100 {
+			ts += r.Int64N(40_000_000)
+			in = append(in, Token{TimestampNs: ts, Req: req, Count: 1})
+		}
+	}
+	var s Sorter
+	for _, tk := range in {
+		s.Add(tk)
+	}
+	if s.all == nil {
+		t.Error("the sorter kept inserting tokens grouped by request into its tail")
+	}
+	if got := unpacked(s.Log().All()); !slices.Equal(got, stableSorted(in)) {
+		t.Error("tokens grouped by request: the sorter's order is not the stable sort's")
+	}
+}
+
 func TestTokenLogAppendOutOfOrderPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
