@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"github.com/llem/llem/internal/order"
 	"math"
+	"sort"
 
 	"github.com/llem/llem/analyze/internal/nullable"
 )
@@ -30,11 +31,14 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 	c := Characterisation{UpdatePeriodMs: math.NaN(), SampleRateHz: math.NaN(), CoveragePct: math.NaN()}
 	n := min(len(t), len(v))
 
+	// Room for the window's samples (t is sorted: a search finds them),
+	// rather than growing by doubling: a day of 50 Hz samples is 4 million.
+	room := max(0, sort.Search(n, func(i int) bool { return t[i] > endNs })-sort.Search(n, func(i int) bool { return t[i] >= startNs }))
 	var (
-		first, last int64   // timestamps of the first and last sample in the window
-		prev        float64 // value of the previous sample in the window
-		changes     []int64 // timestamps of value changes
-		intervals   []int64 // intervals between consecutive samples in the window
+		first, last int64                    // timestamps of the first and last sample in the window
+		prev        float64                  // value of the previous sample in the window
+		changes     = make([]int64, 0, room) // timestamps of value changes
+		intervals   = make([]int64, 0, room) // intervals between consecutive samples in the window
 	)
 	for i := range n {
 		ts := t[i]
@@ -80,11 +84,16 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 func coverage(intervals []int64, lead, tail, window int64) float64 {
 	limit := GapFactor * order.Median(intervals)
 	covered := 0.0
-	for _, d := range append([]int64{lead, tail}, intervals...) {
+	add := func(d int64) {
 		// d <= 0 adds nothing: a repeated timestamp, or unsorted input.
 		if d > 0 && float64(d) <= limit {
 			covered += float64(d)
 		}
+	}
+	add(lead)
+	add(tail)
+	for _, d := range intervals {
+		add(d)
 	}
 	return min(100, 100*covered/float64(window))
 }
