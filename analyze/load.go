@@ -244,23 +244,10 @@ func (l *loader) state() error {
 			st.t = append(st.t, t)
 			for k, s := range g.stateSeries() {
 				v, ok := c.Int(2+k, i)
-				scale := 1.0
-				if k < 2 {
-					scale = 1000 // mW
-				}
-				st.add(k, s, t, float64(v)/scale, ok, hint)
+				addShared(st, k, &s.T, &s.V, t, float64(v)/stateScale[k], ok, hint)
 			}
-			if v, ok := c.Int(7, i); ok {
-				if st.apart[5] {
-					g.RT = append(g.RT, t)
-				} else if g.Reasons == nil {
-					g.Reasons = make([]int64, 0, hint)
-				}
-				g.Reasons = append(g.Reasons, v)
-			} else if !st.apart[5] {
-				st.apart[5] = true
-				g.RT = cloneOrNil(st.t[:len(g.Reasons)])
-			}
+			v, ok := c.Int(7, i)
+			addShared(st, 5, &g.RT, &g.Reasons, t, v, ok, hint)
 		}
 		return nil
 	})
@@ -281,6 +268,10 @@ func (l *loader) state() error {
 	return err
 }
 
+// stateScale divides each state series' column into its unit: power
+// from mW to W.
+var stateScale = [5]float64{1000, 1000, 1, 1, 1}
+
 // stateSeries are the series of the device_state table's value columns,
 // in their order.
 func (g *GPU) stateSeries() [5]*Series {
@@ -296,19 +287,20 @@ type stateRows struct {
 	apart [6]bool // the five value series, then the clock-event reasons
 }
 
-// add takes field k's value of the last row (ok: it has one).
-func (st *stateRows) add(k int, s *Series, t int64, v float64, ok bool, hint int) {
+// addShared takes field k's value v of the last row (ok: it has one)
+// into its stamps ts and values vs.
+func addShared[V any](st *stateRows, k int, ts *[]int64, vs *[]V, t int64, v V, ok bool, hint int) {
 	switch {
 	case ok && st.apart[k]:
-		s.add(t, v)
+		*ts, *vs = append(*ts, t), append(*vs, v)
 	case ok:
-		if s.V == nil {
-			s.V = make([]float64, 0, hint)
+		if *vs == nil {
+			*vs = make([]V, 0, hint)
 		}
-		s.V = append(s.V, v)
+		*vs = append(*vs, v)
 	case !st.apart[k]:
 		st.apart[k] = true
-		s.T = cloneOrNil(st.t[:len(s.V)])
+		*ts = cloneOrNil(st.t[:len(*vs)])
 	}
 }
 

@@ -109,7 +109,7 @@ func (g *Gaps) Values() []float64 {
 //
 // The order statistics are found by narrowing, exactly: values map to
 // keys whose order is the values' (their IEEE bits, the sign flipped), a
-// first pass counts keys by their top 20 bits (4 MB of counts) and finds
+// first pass counts keys by their top 20 bits (8 MB of counts) and finds
 // the bucket of each rank wanted, and the next pass either collects the
 // values of that bucket (at most collectMax, half a megabyte: a bucket
 // spans 1/256 of a power of two) and selects among them, or, for a bucket
@@ -183,114 +183,106 @@ func unkey(k uint64) float64 {
 }
 
 // target is an order statistic being narrowed: its key's top bits are
-// prefix (bits of them), and it is the rank-th (0-based) of the values
-// with those bits, of which there are count (-1: not yet counted).
+// prefix (bits of them), and it is the rank-th (0-based) of the count
+// values with those bits.
 type target struct {
 	of     int64 // the rank among all values
 	bits   int
 	prefix uint64
 	rank   int64
 	count  int64
+	in     *bucket // the bucket of this pass that holds it
 }
 
-// bucket is a set of values narrowed to: those whose key's top bits are
-// prefix.
+// bucket is the values whose key's top bits are prefix, as one pass over
+// the values sees them: counted by their next bits, or (counts nil)
+// collected.
 type bucket struct {
 	bits   int
 	prefix uint64
+	counts []int64
+	values []float64
 }
 
-func (b bucket) holds(k uint64) bool { return b.bits == 0 || k>>(64-b.bits) == b.prefix }
+func (b *bucket) holds(k uint64) bool { return k>>(64-b.bits) == b.prefix }
 
-// orderStats are the values of the given ranks among the finite values.
+// orderStats are the values of the given ranks, ascending, among the
+// finite values.
 func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
 	out := make(map[int64]float64, len(ranks))
-	var ts []*target
-	for _, r := range ranks {
-		ts = append(ts, &target{of: r, rank: r})
+	ts := make([]*target, len(ranks))
+	for i, r := range ranks {
+		ts[i] = &target{of: r, rank: r}
 	}
-	narrowAll(ts, g.finite, firstBits)
+	narrow(ts, g.finite, firstBits)
 	for len(ts) > 0 {
-		// In one pass: the buckets of at most collectMax values are
-		// collected, the others counted by their next bits (20 at first,
-		// then 16): ranks in one bucket share it.
-		counts := map[bucket][]int64{}
-		values := map[bucket][]float64{}
+		// One pass over the values: a bucket of at most collectMax values
+		// is collected, a larger one counted by its next bits; the ranks in
+		// one bucket share it (ts stays in order of rank).
+		var bs []*bucket
 		var open []*target
 		for _, t := range ts {
-			b := bucket{t.bits, t.prefix}
-			switch {
-			case t.bits == 64: // one key: one value
+			if t.bits == 64 { // one key: one value
 				out[t.of] = unkey(t.prefix)
-			case t.count >= 0 && t.count <= collectMax:
-				values[b] = nil
-				open = append(open, t)
-			default:
-				if counts[b] == nil {
-					counts[b] = make([]int64, 1<<width(t.bits))
-				}
-				open = append(open, t)
+				continue
 			}
+			if n := len(bs); n > 0 && bs[n-1].bits == t.bits && bs[n-1].prefix == t.prefix {
+				t.in = bs[n-1]
+			} else {
+				t.in = &bucket{bits: t.bits, prefix: t.prefix}
+				if t.count > collectMax {
+					t.in.counts = make([]int64, 1<<width(t.bits))
+				}
+				bs = append(bs, t.in)
+			}
+			open = append(open, t)
 		}
 		if len(open) == 0 {
 			break
-		}
-		// The pass's buckets as slices: it looks at every value.
-		type counting struct {
-			b bucket
-			c []int64
-		}
-		type collecting struct {
-			b  bucket
-			vs []float64
-		}
-		var cs []counting
-		var vs []collecting
-		for b, c := range counts {
-			cs = append(cs, counting{b, c})
-		}
-		for b := range values {
-			vs = append(vs, collecting{b: b})
 		}
 		g.each(func(_ int32, v, _ float64, _, k int64) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return
 			}
 			kv := key(v)
-			for i := range cs {
-				if b := cs[i].b; b.holds(kv) {
+			for _, b := range bs {
+				switch {
+				case !b.holds(kv):
+				case b.counts != nil:
 					w := width(b.bits)
-					cs[i].c[(kv>>(64-b.bits-w))&(1<<w-1)] += k
-				}
-			}
-			for i := range vs {
-				if vs[i].b.holds(kv) {
+					b.counts[(kv>>(64-b.bits-w))&(1<<w-1)] += k
+				default:
 					for range k {
-						vs[i].vs = append(vs[i].vs, v)
+						b.values = append(b.values, v)
 					}
 				}
 			}
 		})
-		for _, c := range vs {
-			values[c.b] = c.vs
-		}
-		ts = ts[:0]
-		for _, t := range open {
-			b := bucket{t.bits, t.prefix}
-			if vs, ok := values[b]; ok {
-				out[t.of] = order.SelectKth(vs, int(t.rank))
+		ts = nil
+		for i, t := range open {
+			if t.in.counts == nil {
+				out[t.of] = order.SelectKth(t.in.values, int(t.rank))
 				continue
 			}
-			t.narrow(counts[b], width(t.bits))
+			if i == 0 || open[i-1].in != t.in { // each bucket's ranks once, in order
+				var same []*target
+				for _, u := range open[i:] {
+					if u.in == t.in {
+						same = append(same, u)
+					}
+				}
+				narrow(same, t.in.counts, width(t.bits))
+			}
 			ts = append(ts, t)
 		}
 	}
 	return out
 }
 
-// narrowAll is narrow of targets in one bucket, in order of rank, in one
-// walk over counts (a million of them at first).
-func narrowAll(ts []*target, counts []int64, w int) {
+// narrow moves targets of one bucket, in order of rank, each into the
+// bucket of its rank among counts (the values of their bucket counted by
+// their next w bits), in one walk over counts (a million at first).
+func narrow(ts []*target, counts []int64, w int) {
 	var before int64
 	i := 0
 	for _, t := range ts {
@@ -301,19 +293,6 @@ func narrowAll(ts []*target, counts []int64, w int) {
 			}
 			before += counts[i]
 		}
-	}
-}
-
-// narrow moves t into the bucket of its rank among counts, the values of
-// its bucket counted by their next w bits.
-func (t *target) narrow(counts []int64, w int) {
-	var before int64
-	for i, n := range counts {
-		if t.rank < before+n {
-			t.prefix, t.bits, t.rank, t.count = t.prefix<<w|uint64(i), t.bits+w, t.rank-before, n
-			return
-		}
-		before += n
 	}
 }
 

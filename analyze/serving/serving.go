@@ -494,13 +494,11 @@ func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	l.ITL = &Gaps{s: s, times: windowsOf}
 	sum := make([]float64, len(s.Requests))
 	count := make([]float64, len(s.Requests))
-	if s.tokens.Len() > 0 {
-		l.ITL.each(func(i int32, v, span float64, n, k int64) {
-			sum[i] += span
-			count[i] += float64(n)
-			l.ITL.add(v, k)
-		})
-	}
+	l.ITL.each(func(i int32, v, span float64, n, k int64) {
+		sum[i] += span
+		count[i] += float64(n)
+		l.ITL.add(v, k)
+	})
 	for _, in := range ins {
 		for i := range s.Requests {
 			if in[i] && count[i] > 0 {

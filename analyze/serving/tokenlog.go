@@ -38,9 +38,9 @@ type TokenLog struct {
 	ts, off int64
 }
 
-// logBlock is how many tokens share a checkpoint: 64 bytes of checkpoint
-// and running count per 256 tokens is a quarter of a byte a token, and a
-// seek decodes at most 255 tokens.
+// logBlock is how many tokens share a checkpoint: 40 bytes of checkpoint
+// and running count (Set.cum) per 256 tokens is a sixth of a byte a
+// token, and a seek decodes at most 255 tokens.
 const logBlock = 256
 
 type checkpoint struct {
@@ -292,12 +292,8 @@ func (s *Sorter) Log() *TokenLog {
 // MergeLogs puts the tokens of several logs into one, in time order, in
 // the order a stable sort of the logs' tokens one log after the other
 // gives (at equal stamps, the earlier log's first), with each token's
-// request renumbered by req(the log's index, its request); req nil keeps
-// them. A single log with req nil is returned as it is.
+// request renumbered by req(the log's index, its request).
 func MergeLogs(logs []*TokenLog, req func(log int, req int32) int32) *TokenLog {
-	if len(logs) == 1 && req == nil {
-		return logs[0]
-	}
 	out := &TokenLog{}
 	cur := make([]*Cursor, len(logs))
 	head := make([]Token, len(logs))
@@ -317,9 +313,7 @@ func MergeLogs(logs []*TokenLog, req func(log int, req int32) int32) *TokenLog {
 			return out
 		}
 		t := head[k]
-		if req != nil {
-			t.Req = req(k, t.Req)
-		}
+		t.Req = req(k, t.Req)
 		out.Append(t)
 		head[k], more[k] = cur[k].Next()
 	}
