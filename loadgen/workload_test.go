@@ -287,7 +287,11 @@ func TestOpenLoopRate(t *testing.T) {
 				t.Errorf("constant: %d requests over %v, want %v", len(inPhase), span, want)
 			}
 		}
-		if sum.Lag.N != len(reqs) || sum.Lag.P99 > 0.05 {
+		// Most requests leave on time. The median, not the p99: a busy
+		// CI machine's one stall of ~90 ms delays the few requests due
+		// in it (CI saw p99 83 ms with p90 1.3 ms), while a loop that
+		// waited for responses would lag most of them by ~300 ms.
+		if sum.Lag.N != len(reqs) || sum.Lag.P50 > 0.02 {
 			t.Errorf("%s: lag %+v over %d requests", arrival, sum.Lag, len(reqs))
 		}
 		// ~300 ms per request at 50/s: about 15 in flight at once, which
