@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Split a sampler's CPU into start-up/shutdown and steady sampling.
+
+Usage: steady_cpu.py NAME SECONDS SIGNAL OUTFILE -- CMD [ARGS...]
+
+Runs CMD (stdout to OUTFILE), reads the CPU of all its threads from
+/proc/PID/task/*/schedstat (nanoseconds, not the 10 ms ticks of
+/proc/PID/stat) 5 s after it starts and again SECONDS later, then sends
+SIGNAL (INT or TERM) and waits. Prints one JSON line: the total CPU
+(getrusage of the child, start-up and shutdown included), the steady rate
+between the two reads as a share of one core, and what is left of the
+total once the steady rate over the whole wall time is taken away: the
+cost of starting and stopping. A sampler with the lower steady rate can
+still cost more over a short run if its start-up is dearer; both numbers
+say which lever matters.
+"""
+import glob
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+name, seconds, sig, outfile = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+cmd = sys.argv[sys.argv.index("--") + 1:]
+
+
+def cpu_ns(pid):
+    total = 0
+    for f in glob.glob("/proc/%d/task/*/schedstat" % pid):
+        try:
+            total += int(open(f).read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just exited
+    return total
+
+
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+t0 = time.monotonic()
+with open(outfile, "wb") as out:
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(5)
+    a, ta = cpu_ns(p.pid), time.monotonic()
+    time.sleep(seconds)
+    b, tb = cpu_ns(p.pid), time.monotonic()
+    p.send_signal(getattr(signal, "SIG" + sig))
+    p.wait()
+wall = time.monotonic() - t0
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+rate = (b - a) / 1e9 / (tb - ta)
+print("steady_cpu: " + json.dumps({
+    "name": name, "cpu_s": round(cpu, 4), "wall_s": round(wall, 2),
+    "steady_pct_core": round(100 * rate, 3),
+    "start_stop_s": round(cpu - rate * wall, 4)}), flush=True)
