@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os/exec"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/llem/llem/trace"
 )
@@ -16,6 +18,17 @@ var execLookPath = exec.LookPath
 // that counts as samples missing: the driver's grid is 20 ms, and the
 // largest step seen on the H100 and H200 runs was 49 ms.
 const driverGapUs = 100_000
+
+// freshRead is how recent a counter read may be to serve a boundary
+// instead of a read of its own. The counter's value moves only every
+// ~100 ms (the H100's update period; analyze's counter_update_ms), so a
+// second read within 10 ms adds no information, while each read costs ~4 ms of CPU (the
+// driver waits for the value: BenchmarkNVMLCalls); back-to-back boundaries
+// read twice before (a run with idle phases and cycles read 2 of every 3
+// boundaries twice). The analysis splits the counter's energy between
+// reads by the driver power's shape, so a window that begins or ends a
+// few milliseconds from its read loses nothing.
+const freshRead = 10 * time.Millisecond
 
 // addGap records a span with missing rows in meta.json's gaps.
 func (r *recorder) addGap(table string, gpu int, startNs, endNs int64, code, msg string) {
@@ -32,6 +45,7 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 	var energyMu sync.Mutex // the final read after the loops stop shares prev
 	var prevMj uint64
 	var havePrev bool
+	var lastReadNs atomic.Int64 // when the last successful read returned
 	readEnergy := func() (ok, failed bool) {
 		t0 := r.clock.Now()
 		v, err := g.EnergyMj()
@@ -39,6 +53,7 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		if err != nil {
 			return r.readFailed(g, "energy", err), true
 		}
+		lastReadNs.Store(t1)
 		energyMu.Lock()
 		if havePrev && v < prevMj {
 			// A decrease is a reset (driver reload), never negative energy:
@@ -106,16 +121,24 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		return true, false
 	}
 
+	// A boundary that follows another at once (an idle phase's end and
+	// the cycle's start, a cycle's end and the cool-down's start) needs
+	// no read of its own: see freshRead.
+	readIfStale := func() {
+		if r.clock.Now()-lastReadNs.Load() >= int64(freshRead) {
+			readEnergy()
+		}
+	}
 	r.boundary = append(r.boundary, func() {
 		if !r.isLost(g.Index()) {
-			readEnergy()
+			readIfStale()
 		}
 	})
 	r.final = append(r.final, func() {
 		if r.isLost(g.Index()) {
 			return
 		}
-		readEnergy()
+		readEnergy() // always: the recording's last read bounds it
 		drain()
 		poll()
 	})

@@ -44,6 +44,17 @@ main() {
   command -v nvidia-smi >/dev/null && for i in $(seq "$N"); do
     echo "nvidia-smi one query #$i: $(cpu_of nvidia-smi --query-gpu=$fields --format=csv)"
   done
+  if command -v perf >/dev/null; then
+    echo "== S3: perf of an idle recorder, 20 s after the first 5 s"
+    "$LLEM" record --device "${DEVICE:-nvml}" --quiet --out "$W/perf" -- sleep 50 & p=$!
+    sleep 5
+    perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p $p -- sleep 20 2>&1 | tail -12
+    perf record -F 999 -g -o "$W/idle.perf" -p $p -- sleep 20 >/dev/null 2>&1 &&
+      perf report -i "$W/idle.perf" --stdio --no-children --sort dso,sym -g none 2>/dev/null | grep % | head -50 | tee "$OUT/S3-idle-perf.txt"
+    wait $p
+  else
+    echo "== S3: no perf on this machine"
+  fi
   python3 - "$W"/t1/meta.json <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
