@@ -101,9 +101,18 @@ func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 // BuildLog is Build of tokens packed in a log, which the Set keeps (and
 // shares with the caller) to answer OutputTokens and Latency.
 func BuildLog(events []trace.Event, tokens *TokenLog, ids []string) *Set {
-	s := build(events, tokens.All(), ids)
+	b := buildWith(events, tokens.All(), ids)
+	s := b.s
 	s.tokens = tokens
-	s.index()
+	if slices.ContainsFunc(s.Requests, func(r Request) bool { return r.Error != "" }) {
+		s.index() // failed requests' tokens count nothing: a pass of its own
+		return s
+	}
+	// Every token counts: the builder's pass made the running count.
+	if b.seen%logBlock == 0 {
+		b.cum = append(b.cum, b.total)
+	}
+	s.cum = b.cum
 	return s
 }
 
@@ -118,6 +127,10 @@ func BuildIn(events []trace.Event, tokens *TokenLog, startNs, endNs int64, ids [
 }
 
 func build(events []trace.Event, tokens *Cursor, ids []string) *Set {
+	return buildWith(events, tokens, ids).s
+}
+
+func buildWith(events []trace.Event, tokens *Cursor, ids []string) *builder {
 	b := newBuilder(tokens, ids)
 	for _, e := range events {
 		switch e.Kind {
@@ -127,7 +140,8 @@ func build(events []trace.Event, tokens *Cursor, ids []string) *Set {
 		}
 	}
 	b.addTokensUpTo(1<<63 - 1)
-	return b.finish()
+	b.finish()
+	return b
 }
 
 // builder holds the state of Build while it walks the events in time.
@@ -145,6 +159,11 @@ type builder struct {
 	byToken  []*Request
 	tokenIdx map[string]int32
 	uses     map[string]int
+	// The running count of the tokens' output every logBlock tokens, as
+	// index makes it when no request failed; seen tokens so far.
+	cum   []int64
+	total int64
+	seen  int
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
@@ -219,6 +238,11 @@ func (b *builder) addTokensUpTo(t int64) {
 		if ep := b.s.epochs[tk.Req]; len(ep) == 0 || ep[len(ep)-1].seq != int32(r.seq) {
 			b.s.epochs[tk.Req] = append(ep, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
 		}
+		if b.seen%logBlock == 0 {
+			b.cum = append(b.cum, b.total)
+		}
+		b.seen++
+		b.total += int64(tk.Count)
 		r.StreamedTokens += int64(tk.Count)
 		r.LastTokenNs = tk.TimestampNs
 		if tk.ClientTimestampNs == 0 {
