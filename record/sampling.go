@@ -22,12 +22,12 @@ const driverGapUs = 100_000
 // freshRead is how recent a counter read may be to serve a boundary
 // instead of a read of its own. The counter's value moves only every
 // ~100 ms (the H100's update period; analyze's counter_update_ms), so a
-// second read within 10 ms adds no information, while each read costs ~4 ms of CPU (the
-// driver waits for the value: BenchmarkNVMLCalls); back-to-back boundaries
-// read twice before (a run with idle phases and cycles read 2 of every 3
-// boundaries twice). The analysis splits the counter's energy between
-// reads by the driver power's shape, so a window that begins or ends a
-// few milliseconds from its read loses nothing.
+// second read within 10 ms adds no information, while each read costs
+// ~4 ms of CPU (the driver waits for the value: BenchmarkNVMLCalls).
+// Back-to-back boundaries (an idle phase's end and the next cycle's
+// start) read twice before. The analysis splits the counter's energy
+// between reads by the driver power's shape, so a window that begins or
+// ends a few milliseconds from its read loses nothing.
 const freshRead = 10 * time.Millisecond
 
 // addGap records a span with missing rows in meta.json's gaps.

@@ -108,11 +108,7 @@ func BuildLog(events []trace.Event, tokens *TokenLog, ids []string) *Set {
 		s.index() // failed requests' tokens count nothing: a pass of its own
 		return s
 	}
-	// Every token counts: the builder's pass made the running count.
-	if b.seen%logBlock == 0 {
-		b.cum = append(b.cum, b.total)
-	}
-	s.cum = b.cum
+	s.cum = b.count.done() // every token counts: the builder's pass made it
 	return s
 }
 
@@ -159,11 +155,8 @@ type builder struct {
 	byToken  []*Request
 	tokenIdx map[string]int32
 	uses     map[string]int
-	// The running count of the tokens' output every logBlock tokens, as
-	// index makes it when no request failed; seen tokens so far.
-	cum   []int64
-	total int64
-	seen  int
+	// The tokens' running count as index makes it when no request failed.
+	count runningCount
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
@@ -238,11 +231,7 @@ func (b *builder) addTokensUpTo(t int64) {
 		if ep := b.s.epochs[tk.Req]; len(ep) == 0 || ep[len(ep)-1].seq != int32(r.seq) {
 			b.s.epochs[tk.Req] = append(ep, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
 		}
-		if b.seen%logBlock == 0 {
-			b.cum = append(b.cum, b.total)
-		}
-		b.seen++
-		b.total += int64(tk.Count)
+		b.count.add(int64(tk.Count))
 		r.StreamedTokens += int64(tk.Count)
 		r.LastTokenNs = tk.TimestampNs
 		if tk.ClientTimestampNs == 0 {
@@ -384,19 +373,36 @@ func (b *builder) finish() *Set {
 // token events of failed requests count nothing: that is known only at
 // their request_end, so the count is made once every request is known.
 func (s *Set) index() {
-	n := s.tokens.Len()
-	s.cum = make([]int64, n/logBlock+1)
-	var total int64
+	rc := runningCount{cum: make([]int64, 0, s.tokens.Len()/logBlock+1)}
 	c := s.tokens.All()
 	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
-		if i := c.Index() - 1; i%logBlock == 0 {
-			s.cum[i/logBlock] = total
-		}
-		total += s.counted(tk)
+		rc.add(s.counted(tk))
 	}
-	if n%logBlock == 0 {
-		s.cum[n/logBlock] = total
+	s.cum = rc.done()
+}
+
+// runningCount is the output of the token events before every
+// logBlock-th one, and after the last when they fill whole blocks: what
+// countedBefore starts from.
+type runningCount struct {
+	cum   []int64
+	total int64
+	seen  int
+}
+
+func (rc *runningCount) add(n int64) {
+	if rc.seen%logBlock == 0 {
+		rc.cum = append(rc.cum, rc.total)
 	}
+	rc.seen++
+	rc.total += n
+}
+
+func (rc *runningCount) done() []int64 {
+	if rc.seen%logBlock == 0 {
+		rc.cum = append(rc.cum, rc.total)
+	}
+	return rc.cum
 }
 
 // request is the index in Requests of the request token event tk went to.
