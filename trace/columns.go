@@ -53,31 +53,80 @@ func (c *Columns) Bytes(col, i int) []byte {
 // ScanColumns streams the named columns of a table in batches of at most
 // batch rows. A column missing from a segment (an older minor version)
 // reads as null; timestamp_ns asked of a segment that stores timestamp_us
-// (format 2's driver_power) reads that column in ns. Memory is bounded by one segment's bytes and one batch
-// per column. A segment that cannot be read is skipped and reported
-// (Run.Damage), as by ScanTable.
+// (format 2's driver_power) reads that column in ns. A segment that cannot
+// be read is skipped and reported (Run.Damage), as by ScanTable.
+//
+// The batches are decoded one step ahead of fn on another goroutine
+// (decompressing and decoding pages is about half of a scan of the events
+// table, fn's own work the other half), so a scan takes two cores where
+// it has them. fn still sees every batch in order, one at a time. Memory
+// is bounded by one segment's bytes and scanAhead+2 batches per column.
 func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
 	if batch <= 0 {
 		batch = 8192
 	}
-	c := newColumns(columns, batch)
+	s := &scan{names: columns, batch: batch, full: make(chan *Columns, scanAhead),
+		free: make(chan *Columns, scanAhead+2), stop: make(chan struct{})}
+	go s.decode(r, table)
+	var err error
+	for c := range s.full {
+		if err == nil {
+			if err = fn(c); err != nil {
+				close(s.stop) // the decoder stops at its next batch
+			}
+		}
+		s.recycle(c)
+	}
+	return err
+}
+
+// scanAhead is how many decoded batches may wait for fn.
+const scanAhead = 2
+
+// scan hands batches from the decoding goroutine to ScanColumns' caller:
+// decoded ones on full (closed when the table is read, or when stop is
+// closed because fn failed), used ones back on free.
+type scan struct {
+	names      []string
+	batch      int
+	full, free chan *Columns
+	stop       chan struct{}
+}
+
+// stopped reports whether the caller's function has failed.
+func (s *scan) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// decode reads every segment of the table, in order, into batches.
+func (s *scan) decode(r *Run, table string) {
+	defer close(s.full)
 	for _, path := range r.Segments[table] {
+		if s.stopped() {
+			return
+		}
 		pf := r.openSegment(table, path)
 		if pf == nil {
 			continue
 		}
-		read, err := scanSegmentColumns(pf, c, batch, fn)
-		var cb callbackError
-		if errors.As(err, &cb) {
-			return cb.err
+		read, err := scanSegmentColumns(pf, s.names, s.batch, s)
+		if errors.Is(err, errStopped) {
+			return
 		}
 		if err != nil {
 			r.lose(table, path, DamageUnreadable, err.Error(), pf)
 			r.setRowsRead(path, read)
 		}
 	}
-	return nil
 }
+
+// errStopped ends a segment's decoding when the caller's function failed.
+var errStopped = errors.New("scan stopped")
 
 func newColumns(names []string, batch int) *Columns {
 	c := &Columns{names: names, vals: make([][]parquet.Value, len(names)),
@@ -88,20 +137,67 @@ func newColumns(names []string, batch int) *Columns {
 	return c
 }
 
-func scanSegmentColumns(pf *parquet.File, c *Columns, batch int, fn func(c *Columns) error) (read int64, err error) {
-	index := make([]int, len(c.names))
-	for i, name := range c.names {
-		index[i], c.scale[i], c.unsigned[i] = -1, 1, false
+// batches is where scanSegmentColumns gets the batches it fills and
+// sends them: the read-ahead of ScanColumns, or one batch handed straight
+// to a function (syncBatches).
+type batches interface {
+	take() *Columns      // a batch to fill; nil stops the scan
+	give(*Columns) error // a filled batch
+	drop(*Columns)       // a batch taken but not filled (the segment failed)
+}
+
+func (s *scan) take() *Columns {
+	if s.stopped() {
+		return nil
+	}
+	select {
+	case c := <-s.free:
+		return c
+	default: // fn holds one, full the others: the decoder runs ahead by at most full's room
+		return newColumns(s.names, s.batch)
+	}
+}
+
+func (s *scan) give(c *Columns) error { s.full <- c; return nil }
+func (s *scan) drop(c *Columns)       { s.recycle(c) }
+
+// recycle keeps a used batch for the decoder when there is room.
+func (s *scan) recycle(c *Columns) {
+	select {
+	case s.free <- c:
+	default:
+	}
+}
+
+// syncBatches fills one batch and calls fn on it, on the caller's goroutine.
+type syncBatches struct {
+	c  *Columns
+	fn func(*Columns) error
+}
+
+func (b syncBatches) take() *Columns        { return b.c }
+func (b syncBatches) give(c *Columns) error { return b.fn(c) }
+func (b syncBatches) drop(*Columns)         {}
+
+// scanSegmentColumns decodes one segment's rows into batches of at most
+// batch rows of the named columns. read counts the rows given before an
+// error; an error of give is returned as a callbackError, a stop as
+// errStopped.
+func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches) (read int64, err error) {
+	index := make([]int, len(names))
+	scale, unsigned := make([]int64, len(names)), make([]bool, len(names))
+	for i, name := range names {
+		index[i], scale[i] = -1, 1
 		leaf, ok := pf.Schema().Lookup(name)
 		if !ok && name == ColTimestampNs {
 			leaf, ok = pf.Schema().Lookup(ColTimestampUs)
-			c.scale[i] = 1000
+			scale[i] = 1000
 		}
 		if ok {
 			index[i] = leaf.ColumnIndex
 			if lt := leaf.Node.Type().LogicalType(); lt != nil {
 				if it, isInt := lt.Value.(*format.IntType); isInt && !it.IsSigned && it.BitWidth == 32 {
-					c.unsigned[i] = true
+					unsigned[i] = true
 				}
 			}
 		}
@@ -115,7 +211,14 @@ func scanSegmentColumns(pf *parquet.File, c *Columns, batch int, fn func(c *Colu
 			}
 		}
 		for left := rg.NumRows(); left > 0; {
+			c := to.take()
+			if c == nil {
+				closeAll(readers)
+				return read, errStopped
+			}
 			n := int(min(left, int64(batch)))
+			copy(c.scale, scale)
+			copy(c.unsigned, unsigned)
 			for i, cr := range readers {
 				dst := c.vals[i][:n]
 				if cr == nil {
@@ -123,12 +226,13 @@ func scanSegmentColumns(pf *parquet.File, c *Columns, batch int, fn func(c *Colu
 					continue
 				}
 				if err := cr.fill(dst); err != nil {
+					to.drop(c)
 					closeAll(readers)
-					return read, fmt.Errorf("column %s: %w", c.names[i], err)
+					return read, fmt.Errorf("column %s: %w", names[i], err)
 				}
 			}
 			c.n = n
-			if err := fn(c); err != nil {
+			if err := to.give(c); err != nil {
 				closeAll(readers)
 				return read, callbackError{err}
 			}

@@ -2,6 +2,8 @@ package trace
 
 import (
 	"fmt"
+	"os"
+	"sync/atomic"
 	"testing"
 )
 
@@ -70,5 +72,75 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 		if k != len(in) {
 			t.Fatalf("batch %d: read %d rows, wrote %d", batch, k, len(in))
 		}
+	}
+}
+
+// The batches are decoded ahead of the caller's function; when it fails,
+// the decoder stops within a few batches instead of reading the rest of
+// the table, and every batch it had decoded is still handed over in order
+// before that.
+func TestScanColumnsStopsAheadWhenTheCallerFails(t *testing.T) {
+	dir := newTestRun(t)
+	w, err := NewTableWriter(dir, TableDriverPower, "test", CompareDriverPower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const segments = 40
+	for k := range segments {
+		for i := range 5 {
+			if err := w.Add(DriverPowerSample{GPU: 0, TimestampNs: int64(k)*1e9 + int64(i)*1e8, DriverPowerMw: 100_000}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Segments[TableDriverPower]) != segments {
+		t.Fatalf("%d segments, want %d", len(r.Segments[TableDriverPower]), segments)
+	}
+	var opened atomic.Int64
+	r.OnRead = func(int64) { opened.Add(1) }
+	var last int64 = -1
+	n := 0
+	err = ScanColumns(r, TableDriverPower, []string{ColTimestampNs}, 5, func(c *Columns) error {
+		for i := range c.Len() {
+			ts, _ := c.Int(0, i)
+			if ts <= last {
+				t.Errorf("stamp %d after %d", ts, last)
+			}
+			last = ts
+		}
+		if n++; n == 3 {
+			return os.ErrClosed
+		}
+		return nil
+	})
+	if err != os.ErrClosed || n != 3 {
+		t.Errorf("err %v after %d batches, want the caller's error after 3", err, n)
+	}
+	// 3 handed over, scanAhead waiting, one being decoded, one opened
+	// before the stop was seen.
+	if got := opened.Load(); got > 3+scanAhead+2 {
+		t.Errorf("%d of %d segments read after the caller failed on the third", got, segments)
+	}
+	// Read whole, the table gives every row once, in order.
+	r.OnRead, last, n = nil, -1, 0
+	if err := ScanColumns(r, TableDriverPower, []string{ColTimestampNs}, 3, func(c *Columns) error {
+		for i := range c.Len() {
+			ts, _ := c.Int(0, i)
+			if ts <= last {
+				t.Errorf("stamp %d after %d", ts, last)
+			}
+			last = ts
+			n++
+		}
+		return nil
+	}); err != nil || n != segments*5 {
+		t.Errorf("%d rows, err %v; want %d", n, err, segments*5)
 	}
 }
