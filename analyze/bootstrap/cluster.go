@@ -3,7 +3,8 @@ package bootstrap
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 )
 
 // clusterStream is the second PCG seed word of the cluster bootstrap.
@@ -18,8 +19,10 @@ const clusterStream = 0x6c6c656d2d636c75 // "llem-clu"
 // share its batch, its context length and the load it met, and resampling
 // them one by one as if independent gives intervals far too narrow
 // (TestClusterRatioCoverage). The acceleration is the jackknife over
-// clusters. One PCG seeded from seed draws every index: the result does
-// not depend on the machine.
+// clusters. One PCG stream seeded from seed draws every index, in order
+// (rand.New(rand.NewPCG(seed, clusterStream)).IntN(n) for each), drawn in
+// parts on every core (clusterDistribution): the result does not depend
+// on the machine.
 func ClusterRatioBCa(num, den []float64, opts Options) Interval {
 	if opts.Resamples == 0 {
 		opts.Resamples = DefaultResamples
@@ -48,16 +51,10 @@ func ClusterRatioBCa(num, den []float64, opts Options) Interval {
 	if n < 2 {
 		return degenerate("n = %d cluster(s): the cluster bootstrap needs at least two", n)
 	}
-	r := rand.New(rand.NewPCG(opts.Seed, clusterStream))
-	dist := make([]float64, opts.Resamples)
-	for b := range dist {
-		a, c := 0.0, 0.0
-		for range n {
-			k := r.IntN(n)
-			a, c = a+num[k], c+den[k]
-		}
-		dist[b] = a / c
-		if !finite(dist[b]) {
+	dist := clusterDistribution(num, den, seeded(opts.Seed, clusterStream), opts.Resamples,
+		defaultWorkers(), pcgState.advance)
+	for _, v := range dist {
+		if !finite(v) {
 			return degenerate("a resample's counts sum to 0: the ratio is not defined on every resample")
 		}
 	}
@@ -87,4 +84,60 @@ func ClusterRatioAcceleration(num, den []float64) float64 {
 		s3 += u * u * u
 	}
 	return s3 / (6 * math.Pow(s2, 1.5))
+}
+
+// clusterChunk is how many resamples one part of the stream draws.
+const clusterChunk = 64
+
+// clusterDistribution is the cluster bootstrap's distribution of
+// sum(num)/sum(den) over b resamples: the numbers one PCG starting at s0
+// would draw in order, n indices a resample. The resamples are drawn in
+// chunks on up to workers goroutines, each chunk starting at the state
+// guess(s0, draws before it) gives (pcgState.advance: where the stream is
+// when no draw before was rejected). A chunk then checks that it starts
+// where the previous one ended; where a rejected draw (less than n/2^64
+// of draws) shifted the stream, it and the chunks after it are drawn
+// again in order. guess is a parameter so that tests can make it wrong.
+func clusterDistribution(num, den []float64, s0 pcgState, b, workers int,
+	guess func(pcgState, uint64) pcgState) []float64 {
+	n := len(num)
+	dist := make([]float64, b)
+	chunks := (b + clusterChunk - 1) / clusterChunk
+	starts, ends := make([]pcgState, chunks), make([]pcgState, chunks)
+	draw := func(c int) {
+		p := starts[c].pcg()
+		for i := c * clusterChunk; i < min(b, (c+1)*clusterChunk); i++ {
+			a, d := 0.0, 0.0
+			for range n {
+				k := intN(p, uint64(n))
+				a, d = a+num[k], d+den[k]
+			}
+			dist[i] = a / d
+		}
+		ends[c] = stateOf(p)
+	}
+	for c := range starts {
+		starts[c] = guess(s0, uint64(c)*clusterChunk*uint64(n))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, chunks)) {
+		wg.Go(func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				draw(c)
+			}
+		})
+	}
+	wg.Wait()
+	if chunks > 0 && starts[0] != s0 {
+		starts[0] = s0
+		draw(0)
+	}
+	for c := 1; c < chunks; c++ {
+		if starts[c] != ends[c-1] {
+			starts[c] = ends[c-1]
+			draw(c)
+		}
+	}
+	return dist
 }
