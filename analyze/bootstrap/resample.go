@@ -102,18 +102,50 @@ func (d *indexDrawer) next() int {
 	}
 }
 
+// fill draws len(idx) indices, the same as len(idx) calls of next, with
+// the common case (both halves of a draw accepted) in one step: no
+// buffered half carried through the loop.
+func (d *indexDrawer) fill(idx []uint32) {
+	i := 0
+	for d.half && i < len(idx) { // the half left by the previous resample
+		idx[i] = uint32(d.next())
+		i++
+	}
+	for i+1 < len(idx) {
+		bits := d.pcg.Uint64()
+		m1, m2 := (bits>>32)*d.n, (bits&math.MaxUint32)*d.n
+		if uint32(m1) >= d.thresh && uint32(m2) >= d.thresh {
+			idx[i], idx[i+1] = uint32(m1>>32), uint32(m2>>32)
+			i += 2
+			continue
+		}
+		if uint32(m1) >= d.thresh { // a rejected half is skipped, as by next
+			idx[i] = uint32(m1 >> 32)
+			i++
+		}
+		if uint32(m2) >= d.thresh {
+			idx[i] = uint32(m2 >> 32)
+			i++
+		}
+	}
+	if i < len(idx) {
+		idx[i] = uint32(d.next())
+	}
+}
+
 // resampler evaluates the statistic on one resample at a time, reusing its
 // buffers so that no resample allocates.
 type resampler struct {
 	data   []float64 // x, or x sorted for the median
 	stat   Stat
 	draw   indexDrawer
+	idx    []uint32  // one resample's indices
 	counts []uint32  // median: how often each sorted value was drawn
 	buf    []float64 // generic: the resample itself
 }
 
 func newResampler(data []float64, stat Stat) *resampler {
-	r := &resampler{data: data, stat: stat, draw: newIndexDrawer(len(data))}
+	r := &resampler{data: data, stat: stat, draw: newIndexDrawer(len(data)), idx: make([]uint32, len(data))}
 	switch stat.kind {
 	case kindMedian:
 		r.counts = make([]uint32, len(data))
@@ -125,19 +157,20 @@ func newResampler(data []float64, stat Stat) *resampler {
 
 func (r *resampler) one() float64 {
 	n := len(r.data)
+	r.draw.fill(r.idx)
 	switch r.stat.kind {
 	case kindMean:
 		// A resample's mean is the mean of n random picks: no resample is stored.
 		s := 0.0
-		for range n {
-			s += r.data[r.draw.next()]
+		for _, k := range r.idx {
+			s += r.data[k]
 		}
 		return s / float64(n)
 	case kindMedian:
 		return r.oneMedian()
 	}
-	for i := range r.buf {
-		r.buf[i] = r.data[r.draw.next()]
+	for i, k := range r.idx {
+		r.buf[i] = r.data[k]
 	}
 	return r.stat.Func(r.buf)
 }
@@ -149,8 +182,8 @@ func (r *resampler) one() float64 {
 // with sequential memory access and no data-dependent worst case.
 func (r *resampler) oneMedian() float64 {
 	n := len(r.data)
-	for range n {
-		r.counts[r.draw.next()]++
+	for _, k := range r.idx {
+		r.counts[k]++
 	}
 	k1, k2 := (n-1)/2, n/2 // 0-based ranks of the middle values (equal for odd n)
 	i, cum := 0, 0

@@ -98,3 +98,23 @@ func TestClusterDistributionIsTheSerialStream(t *testing.T) {
 		}
 	}
 }
+
+// fill draws the indices next draws, one at a time, across resamples of
+// any length (odd lengths leave half a draw to the next) and where halves
+// are rejected (n near 2^32 rejects about a third of them).
+func TestFillIsNext(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 1000, 1<<31 + 1, 3_000_000_000} {
+		a, b := newIndexDrawer(n), newIndexDrawer(n)
+		a.reset([2]uint64{uint64(n), 5})
+		b.reset([2]uint64{uint64(n), 5})
+		for _, k := range []int{1, 2, 5, 1000, 0, 3, 997, 64, 1} {
+			idx := make([]uint32, k)
+			a.fill(idx)
+			for i, got := range idx {
+				if want := b.next(); int(got) != want {
+					t.Fatalf("n=%d, a resample of %d: index %d is %d, next gives %d", n, k, i, got, want)
+				}
+			}
+		}
+	}
+}
