@@ -6,48 +6,54 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 )
 
 // Columns is a batch of rows of some columns of a table, read without
 // building row structs: the fast path for tables with millions of rows
 // (events with one row per token), where decoding into structs with
-// optional pointer fields and strings costs a microsecond a row.
+// optional pointer fields and strings costs a microsecond a row. The
+// values are kept typed, copied out of the decoded pages: a parquet.Value
+// per cell (24 bytes with a pointer, written under the collector's write
+// barrier) cost a scan of the events table more than decoding its pages.
 type Columns struct {
 	names []string
-	vals  [][]parquet.Value
+	cols  []column
 	n     int
-	// Per column, for the segment being read: scale multiplies a column
-	// read in other units than asked (timestamp_us for timestamp_ns);
-	// unsigned marks a uint32 column (format 2's driver_power_mw), whose
-	// values parquet-go hands over as int32.
-	scale    []int64
-	unsigned []bool
+}
+
+// column is one column's values for the rows of a batch.
+type column struct {
+	null []bool  // per row
+	ints []int64 // an integer column's values, in the unit asked (0 for null)
+	// A byte-array column's values: row i is data[off[i]:off[i+1]].
+	data []byte
+	off  []uint32
 }
 
 // Len is the number of rows in the batch.
 func (c *Columns) Len() int { return c.n }
 
-// Int is column col's value at row i; ok is false for null.
+// Int is column col's value at row i; ok is false for null, and for a
+// column that does not hold integers.
 func (c *Columns) Int(col, i int) (v int64, ok bool) {
-	x := c.vals[col][i]
-	if x.IsNull() {
+	x := &c.cols[col]
+	if x.null[i] || i >= len(x.ints) {
 		return 0, false
 	}
-	if c.unsigned[col] {
-		return int64(x.Uint32()) * c.scale[col], true
-	}
-	return x.Int64() * c.scale[col], true
+	return x.ints[i], true
 }
 
-// Bytes is column col's byte-array value at row i (nil for null). It is
-// valid only until the callback returns: copy it (or intern it) to keep it.
+// Bytes is column col's byte-array value at row i (nil for null, and for
+// a column that does not hold byte arrays). It is valid only until the
+// callback returns: copy it (or intern it) to keep it.
 func (c *Columns) Bytes(col, i int) []byte {
-	x := c.vals[col][i]
-	if x.IsNull() {
+	x := &c.cols[col]
+	if x.null[i] || i+1 >= len(x.off) {
 		return nil
 	}
-	return x.ByteArray()
+	return x.data[x.off[i]:x.off[i+1]:x.off[i+1]]
 }
 
 // ScanColumns streams the named columns of a table in batches of at most
@@ -129,10 +135,9 @@ func (s *scan) decode(r *Run, table string) {
 var errStopped = errors.New("scan stopped")
 
 func newColumns(names []string, batch int) *Columns {
-	c := &Columns{names: names, vals: make([][]parquet.Value, len(names)),
-		scale: make([]int64, len(names)), unsigned: make([]bool, len(names))}
-	for i := range c.vals {
-		c.vals[i] = make([]parquet.Value, batch)
+	c := &Columns{names: names, cols: make([]column, len(names))}
+	for i := range c.cols {
+		c.cols[i].null = make([]bool, batch)
 	}
 	return c
 }
@@ -185,19 +190,19 @@ func (b syncBatches) drop(*Columns)         {}
 // errStopped.
 func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches) (read int64, err error) {
 	index := make([]int, len(names))
-	scale, unsigned := make([]int64, len(names)), make([]bool, len(names))
+	proto := make([]columnReader, len(names)) // each column's reading, for this segment
 	for i, name := range names {
-		index[i], scale[i] = -1, 1
+		index[i], proto[i].scale = -1, 1
 		leaf, ok := pf.Schema().Lookup(name)
 		if !ok && name == ColTimestampNs {
 			leaf, ok = pf.Schema().Lookup(ColTimestampUs)
-			scale[i] = 1000
+			proto[i].scale = 1000
 		}
 		if ok {
-			index[i] = leaf.ColumnIndex
+			index[i], proto[i].maxDef = leaf.ColumnIndex, byte(leaf.MaxDefinitionLevel)
 			if lt := leaf.Node.Type().LogicalType(); lt != nil {
 				if it, isInt := lt.Value.(*format.IntType); isInt && !it.IsSigned && it.BitWidth == 32 {
-					unsigned[i] = true
+					proto[i].unsigned = true
 				}
 			}
 		}
@@ -207,7 +212,9 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches)
 		readers := make([]*columnReader, len(index))
 		for i, ci := range index {
 			if ci >= 0 {
-				readers[i] = &columnReader{pages: chunks[ci].Pages()}
+				r := proto[i]
+				r.pages = chunks[ci].Pages()
+				readers[i] = &r
 			}
 		}
 		for left := rg.NumRows(); left > 0; {
@@ -217,15 +224,16 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches)
 				return read, errStopped
 			}
 			n := int(min(left, int64(batch)))
-			copy(c.scale, scale)
-			copy(c.unsigned, unsigned)
 			for i, cr := range readers {
-				dst := c.vals[i][:n]
+				dst := &c.cols[i]
 				if cr == nil {
-					clear(dst) // the zero Value is null
+					*dst = column{null: dst.null}
+					for k := range n {
+						dst.null[k] = true // a column the segment lacks reads as null
+					}
 					continue
 				}
-				if err := cr.fill(dst); err != nil {
+				if err := cr.fill(dst, n); err != nil {
 					to.drop(c)
 					closeAll(readers)
 					return read, fmt.Errorf("column %s: %w", names[i], err)
@@ -244,40 +252,161 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches)
 	return read, nil
 }
 
-// columnReader reads one column chunk's values across its pages.
+// columnReader reads one column chunk's values across its pages, typed
+// (pages' decoded buffers, parquet.Page.Data), not as parquet.Values.
 type columnReader struct {
-	pages parquet.Pages
-	cur   parquet.ValueReader
+	pages    parquet.Pages
+	maxDef   byte  // the definition level of a present value (0: a required column)
+	scale    int64 // multiplies every integer (timestamp_us asked as ns)
+	unsigned bool  // an INT32 column of uint32 values
+
+	open   bool
+	levels []byte  // the page's definition levels; nil when every row has a value
+	rows   int     // rows in the page
+	row    int     // the next row of the page
+	next   int     // the next value of the page (values skip nulls)
+	dict   []int32 // the page's dictionary indexes, when it is dictionary-encoded
+	kind   encoding.Kind
+	i32    []int32
+	i64    []int64
+	data   []byte
+	off    []uint32
 }
 
-// fill reads exactly len(dst) values.
-func (r *columnReader) fill(dst []parquet.Value) (err error) {
+// fill reads the next n rows into dst.
+func (r *columnReader) fill(dst *column, n int) (err error) {
 	defer decodeFailure(&err)
-	for len(dst) > 0 {
-		if r.cur == nil {
-			p, err := r.pages.ReadPage()
-			if err != nil {
+	dst.data, dst.off = dst.data[:0], dst.off[:0]
+	for k := 0; k < n; {
+		if !r.open {
+			if err := r.nextPage(); err != nil {
 				if errors.Is(err, io.EOF) {
-					return fmt.Errorf("%d values missing", len(dst))
+					return fmt.Errorf("%d values missing", n-k)
 				}
 				return err
 			}
-			r.cur = p.Values()
-		}
-		n, err := r.cur.ReadValues(dst)
-		dst = dst[n:]
-		if errors.Is(err, io.EOF) {
-			r.cur = nil
 			continue
 		}
-		if err != nil {
-			return err
+		if r.row == r.rows {
+			r.open = false
+			continue
 		}
-		if n == 0 {
-			r.cur = nil
+		if k > 0 && (r.kind == encoding.ByteArray) != (len(dst.off) > 0) {
+			return fmt.Errorf("values of type %s after values of another type", r.kind)
 		}
+		m := min(n-k, r.rows-r.row)
+		r.take(dst, k, m)
+		k += m
+	}
+	if r.kind == encoding.ByteArray {
+		dst.off = append(dst.off, uint32(len(dst.data)))
+		dst.ints = dst.ints[:0]
+	} else {
+		dst.ints = dst.ints[:cap(dst.ints)][:n]
 	}
 	return nil
+}
+
+// nextPage opens the chunk's next page.
+func (r *columnReader) nextPage() error {
+	p, err := r.pages.ReadPage()
+	if err != nil {
+		return err
+	}
+	r.levels, r.rows, r.row, r.next, r.dict = p.DefinitionLevels(), int(p.NumValues()), 0, 0, nil
+	if len(r.levels) == 0 {
+		r.levels = nil
+	} else if len(r.levels) != r.rows {
+		return fmt.Errorf("%d definition levels for %d values", len(r.levels), r.rows)
+	}
+	vals := p.Data()
+	if d := p.Dictionary(); d != nil {
+		r.dict = vals.Int32()
+		vals = d.Page().Data()
+	}
+	r.kind, r.i32, r.i64 = vals.Kind(), nil, nil
+	switch r.kind {
+	case encoding.Int32:
+		r.i32 = vals.Int32()
+	case encoding.Int64:
+		r.i64 = vals.Int64()
+	case encoding.ByteArray:
+		r.data, r.off = vals.ByteArray()
+	default:
+		return fmt.Errorf("values of type %s, not integers or byte arrays", r.kind)
+	}
+	r.open = true
+	return nil
+}
+
+// take puts m rows of the page into dst, from the batch's row k, with a
+// loop for each kind of value. A value out of the page's range panics:
+// fill recovers it as damage.
+func (r *columnReader) take(dst *column, k, m int) {
+	null := dst.null[k : k+m]
+	levels := r.levels
+	if levels != nil {
+		levels = levels[r.row : r.row+m]
+		for j, l := range levels {
+			null[j] = l != r.maxDef
+		}
+	} else {
+		clear(null)
+	}
+	r.row += m
+	if r.kind == encoding.ByteArray {
+		r.takeBytes(dst, null)
+		return
+	}
+	if cap(dst.ints) < len(dst.null) {
+		dst.ints = make([]int64, len(dst.null))
+	}
+	out := dst.ints[:len(dst.null)][k : k+m]
+	next, dict, scale := r.next, r.dict, r.scale
+	for j := range out {
+		if null[j] {
+			out[j] = 0
+			continue
+		}
+		v := next
+		next++
+		if dict != nil {
+			v = int(dict[v])
+		}
+		switch {
+		case r.kind == encoding.Int64:
+			out[j] = r.i64[v] * scale
+		case r.unsigned:
+			out[j] = int64(uint32(r.i32[v])) * scale
+		default:
+			out[j] = int64(r.i32[v]) * scale
+		}
+	}
+	r.next = next
+}
+
+// takeBytes appends the byte arrays of rows (null says which are null).
+// It appends to locals, stored once: a slice stored into *dst at every
+// row is a write barrier at every row while the collector runs.
+func (r *columnReader) takeBytes(dst *column, null []bool) {
+	off, data := dst.off, dst.data
+	if off == nil {
+		off = make([]uint32, 0, len(dst.null)+1)
+	}
+	next, dict, vals, ends := r.next, r.dict, r.data, r.off
+	for _, isNull := range null {
+		off = append(off, uint32(len(data)))
+		if isNull {
+			continue
+		}
+		v := next
+		next++
+		if dict != nil {
+			v = int(dict[v])
+		}
+		data = append(data, vals[ends[v]:ends[v+1]]...)
+	}
+	dst.off, dst.data, r.next = off, data, next
 }
 
 func closeAll(rs []*columnReader) {

@@ -73,3 +73,55 @@ func tokenEvents(n int, r *rand.Rand) []Event {
 	}
 	return rows
 }
+
+// BenchmarkScanEvents is the analysis side of the events table: 200,000
+// token events in 20 segments read back with ScanColumns, every column
+// the loader reads (analyze/load.go's eventColumns), the six a token row
+// needs looked at. ns/row is the scan's wall time a row (its decoding
+// runs beside the callback where there is a second core).
+//
+//	go test -run '^$' -bench ScanEvents -cpu 1,2 ./trace
+func BenchmarkScanEvents(b *testing.B) {
+	rows := tokenEvents(200_000, rand.New(rand.NewPCG(5, 6)))
+	dir := newTestRun(b)
+	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k := 0; k < len(rows); k += len(rows) / 20 {
+		if err := w.Add(rows[k : k+len(rows)/20]...); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cols := []string{ColTimestampNs, ColGPU, ColKind, ColName, ColRequestID, ColClientTimestampNs, ColCount,
+		ColInputTokens, ColOutputTokens, ColCycle, ColSource, ColAttrs, ColTask}
+	for b.Loop() {
+		r, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		err = ScanColumns(r, TableEvents, cols, 16384, func(c *Columns) error {
+			for i := range c.Len() {
+				if string(c.Bytes(2, i)) != "token" {
+					b.Fatalf("row %d: kind %q", n, c.Bytes(2, i))
+				}
+				c.Int(0, i)
+				c.Int(5, i)
+				c.Int(6, i)
+				c.Bytes(4, i)
+				c.Int(12, i)
+				n++
+			}
+			return nil
+		})
+		if err != nil || n != len(rows) {
+			b.Fatalf("%d rows, err %v, %d segments, damage %v", n, err, len(r.Segments[TableEvents]), r.Damage())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+	b.ReportMetric(0, "ns/op")
+}

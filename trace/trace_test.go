@@ -9,7 +9,7 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-func newTestRun(t *testing.T) string {
+func newTestRun(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	m := &Meta{SchemaVersion: SchemaVersion, RunID: "test", Status: StatusComplete, Complete: true}
