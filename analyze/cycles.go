@@ -31,7 +31,25 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 	if n == 0 {
 		return nil
 	}
-	tpot := c.latencyMetric(l.TPOT)
+	// The three means are over the same requests: their bootstraps share
+	// each resample's draw (meanIntervals), one draw instead of three.
+	samples := [][]float64{l.TTFT, l.TPOT, l.E2E}
+	var present [][]float64
+	for _, x := range samples {
+		if len(x) > 0 {
+			present = append(present, x)
+		}
+	}
+	ivs := meanIntervals(present, c.s)
+	metric := func(x []float64) *LatencyMetric {
+		if len(x) == 0 {
+			return nil
+		}
+		m := latencyOf(x, ivs[0])
+		ivs = ivs[1:]
+		return m
+	}
+	ttft, tpot, e2e := metric(l.TTFT), metric(l.TPOT), metric(l.E2E)
 	var itl *LatencyMetric
 	if l.ITL.Len() > 0 {
 		// Its interval resamples requests, not gaps: see serving.Latency.
@@ -41,16 +59,9 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 		itl = &LatencyMetric{Mean: bootstrap.ClusterRatioBCa(l.ITLSum, l.ITLTokens, c.s.Bootstrap()),
 			Median: Num(q[0]), P90: Num(q[1]), P99: Num(q[2])}
 	}
-	return &LatencyResult{Requests: n, TTFT: c.latencyMetric(l.TTFT), TPOT: tpot, ITL: itl,
-		E2E: c.latencyMetric(l.E2E), ITLDeprecated: tpot,
+	return &LatencyResult{Requests: n, TTFT: ttft, TPOT: tpot, ITL: itl,
+		E2E: e2e, ITLDeprecated: tpot,
 		Clock: "the client's own timestamps where every event of a request carries one, else the recorder's arrival stamps"}
-}
-
-func (c *runCtx) latencyMetric(x []float64) *LatencyMetric {
-	if len(x) == 0 {
-		return nil
-	}
-	return latencyOf(x, c.interval(x, bootstrap.Mean))
 }
 
 // latencyOf is the metric of values x whose mean has the interval mean.
@@ -83,7 +94,24 @@ func (c *runCtx) interval(x []float64, stat bootstrap.Stat) bootstrap.Interval {
 // nominal 95% at n = 5 on normal data, the coverage study of
 // docs/results.md); from bca_min_n on it is BCa, with Student-t beside it.
 func IntervalOf(x []float64, stat bootstrap.Stat, s Settings) bootstrap.Interval {
-	bca := bcaOf(x, stat, s)
+	return withStudentT(x, stat, s, bcaOf(x, stat, s))
+}
+
+// meanIntervals is IntervalOf(x, bootstrap.Mean, s) for each x, the same
+// intervals, with the bootstraps of samples of one length sharing each
+// resample's draw (bootstrap.BCaMeans).
+func meanIntervals(xs [][]float64, s Settings) []bootstrap.Interval {
+	ivs, errs := bootstrap.BCaMeans(xs, s.Bootstrap())
+	out := make([]bootstrap.Interval, len(xs))
+	for i, x := range xs {
+		out[i] = withStudentT(x, bootstrap.Mean, s, bcaResult(x, bootstrap.Mean, s, ivs[i], errs[i]))
+	}
+	return out
+}
+
+// withStudentT puts the Student-t interval of a mean beside its BCa
+// interval, and makes it the interval below bca_min_n values.
+func withStudentT(x []float64, stat bootstrap.Stat, s Settings, bca bootstrap.Interval) bootstrap.Interval {
 	if stat.Name != bootstrap.Mean.Name {
 		return bca
 	}
@@ -101,6 +129,11 @@ func IntervalOf(x []float64, stat bootstrap.Stat, s Settings) bootstrap.Interval
 
 func bcaOf(x []float64, stat bootstrap.Stat, s Settings) bootstrap.Interval {
 	iv, err := bootstrap.BCa(x, stat, s.Bootstrap())
+	return bcaResult(x, stat, s, iv, err)
+}
+
+// bcaResult is a BCa interval, or for an error a degenerate one saying it.
+func bcaResult(x []float64, stat bootstrap.Stat, s Settings, iv bootstrap.Interval, err error) bootstrap.Interval {
 	if err != nil {
 		est := math.NaN()
 		if len(x) > 0 {

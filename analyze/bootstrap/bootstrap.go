@@ -159,6 +159,49 @@ func BCa(x []float64, stat Stat, opts Options) (Interval, error) {
 	return compute(x, stat, opts, MethodBCa)
 }
 
+// BCaMeans is BCa(x, Mean, opts) for each x of xs, the same intervals and
+// errors, but samples of one length share each resample's indices: with
+// Rand nil, every call seeds its streams from Seed alike and draws the
+// same indices for samples of one length, so the latency's means of
+// TTFT, TPOT and E2E over the same requests need one draw, not three.
+// With Rand set, the calls are made one after the other, as they read
+// one source in turn.
+func BCaMeans(xs [][]float64, opts Options) ([]Interval, []error) {
+	ivs, errs := make([]Interval, len(xs)), make([]error, len(xs))
+	if opts.Rand != nil {
+		for i, x := range xs {
+			ivs[i], errs[i] = BCa(x, Mean, opts)
+		}
+		return ivs, errs
+	}
+	var lengths []int
+	byLength := map[int][]int{} // the samples still to resample, by length
+	resolved := make([]Options, len(xs))
+	for i, x := range xs {
+		var done bool
+		ivs[i], resolved[i], done, errs[i] = prepare(x, Mean, opts, MethodBCa)
+		if !done && errs[i] == nil {
+			if byLength[len(x)] == nil {
+				lengths = append(lengths, len(x))
+			}
+			byLength[len(x)] = append(byLength[len(x)], i)
+		}
+	}
+	for _, n := range lengths {
+		group := byLength[n]
+		samples := make([][]float64, len(group))
+		for k, i := range group {
+			samples[k] = xs[i]
+		}
+		o := resolved[group[0]] // a source of its own, seeded from Seed
+		dists := distributions(samples, Mean, o.Resamples, o.Rand, defaultWorkers())
+		for k, i := range group {
+			ivs[i], errs[i] = finish(ivs[i], xs[i], Mean, resolved[i], MethodBCa, dists[k])
+		}
+	}
+	return ivs, errs
+}
+
 // Percentile returns the percentile interval: the (1-c)/2 and (1+c)/2
 // percentiles of theta*. Adequate for symmetric statistics; for comparison.
 func Percentile(x []float64, stat Stat, opts Options) (Interval, error) {
@@ -212,21 +255,31 @@ func checkInput(x []float64, stat Stat) error {
 }
 
 func compute(x []float64, stat Stat, opts Options, method string) (Interval, error) {
-	opts, err := opts.resolve()
+	iv, opts, done, err := prepare(x, stat, opts, method)
+	if done || err != nil {
+		return iv, err
+	}
+	return finish(iv, x, stat, opts, method, distribution(x, stat, opts.Resamples, opts.Rand, defaultWorkers()))
+}
+
+// prepare checks the input and gives the interval so far: done when it
+// is already final (degenerate data need no resampling).
+func prepare(x []float64, stat Stat, opts Options, method string) (iv Interval, o Options, done bool, err error) {
+	opts, err = opts.resolve()
 	if err != nil {
-		return Interval{}, err
+		return Interval{}, opts, true, err
 	}
 	if err := checkInput(x, stat); err != nil {
-		return Interval{}, err
+		return Interval{}, opts, true, err
 	}
-	iv := Interval{
+	iv = Interval{
 		Estimate: math.NaN(), Low: math.NaN(), High: math.NaN(),
 		Confidence: opts.Confidence, Method: method, N: len(x),
 		Resamples: opts.Resamples, Seed: opts.Seed,
 	}
-	degenerate := func(note string) (Interval, error) {
+	degenerate := func(note string) (Interval, Options, bool, error) {
 		iv.Degenerate, iv.Note = true, note
-		return iv, nil
+		return iv, opts, true, nil
 	}
 	if len(x) == 0 {
 		return degenerate("no values: nothing to estimate")
@@ -238,8 +291,16 @@ func compute(x []float64, stat Stat, opts Options, method string) (Interval, err
 	if allEqual(x) {
 		return degenerate(fmt.Sprintf("all %d values are equal (%g): every resample is the same, so there is no interval", len(x), x[0]))
 	}
+	return iv, opts, false, nil
+}
 
-	sorted := distribution(x, stat, opts.Resamples, opts.Rand, defaultWorkers())
+// finish makes the interval of method from the bootstrap distribution
+// theta* (sorted in place).
+func finish(iv Interval, x []float64, stat Stat, opts Options, method string, sorted []float64) (Interval, error) {
+	degenerate := func(note string) (Interval, error) {
+		iv.Degenerate, iv.Note = true, note
+		return iv, nil
+	}
 	slices.Sort(sorted)
 	if sorted[0] == sorted[len(sorted)-1] {
 		return degenerate(fmt.Sprintf("all %d resamples give the same %s (%g): the bootstrap distribution is one point, so there is no interval", opts.Resamples, stat.Name, sorted[0]))

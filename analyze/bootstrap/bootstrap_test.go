@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -494,4 +495,37 @@ func BenchmarkBCaMedian10k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BCaMeans gives what BCa gives for each sample, bit for bit, whether
+// samples share a length (and so the drawn indices) or not, for data
+// that admit no interval, bad input, and an injected source.
+func TestBCaMeansIsBCaForEach(t *testing.T) {
+	a, b := data10k(1)[:3000], data10k(2)[:3000]
+	c := data10k(3)[:2999]
+	equal := []float64{4, 4, 4}
+	bad := []float64{1, math.NaN(), 3}
+	xs := [][]float64{a, b, c, equal, nil, {7}, bad, a}
+	for _, opts := range []Options{{Seed: 9}, {Seed: 9, Resamples: 500, Confidence: 0.9}, {Rand: rand.NewPCG(1, 2)}} {
+		got, errs := BCaMeans(xs, opts)
+		if opts.Rand != nil {
+			opts.Rand = rand.NewPCG(1, 2) // the separate calls read a source of their own, in turn
+		}
+		for i, x := range xs {
+			want, werr := BCa(x, Mean, opts)
+			if (errs[i] == nil) != (werr == nil) || !reflect.DeepEqual(sameNaN(got[i]), sameNaN(want)) {
+				t.Errorf("opts %+v, sample %d: BCaMeans %+v (%v), BCa %+v (%v)", opts, i, got[i], errs[i], want, werr)
+			}
+		}
+	}
+}
+
+// sameNaN makes NaN fields comparable by reflect.DeepEqual.
+func sameNaN(iv Interval) Interval {
+	for _, f := range []*float64{&iv.Estimate, &iv.Low, &iv.High} {
+		if math.IsNaN(*f) {
+			*f = -1e308
+		}
+	}
+	return iv
 }

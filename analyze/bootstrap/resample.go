@@ -18,37 +18,50 @@ const chunkSize = 64
 // to workers goroutines. src only seeds the per-chunk streams, in chunk
 // order, so it is read from one goroutine.
 func distribution(x []float64, stat Stat, b int, src rand.Source, workers int) []float64 {
+	return distributions([][]float64{x}, stat, b, src, workers)[0]
+}
+
+// distributions is distribution for several samples of one length: each
+// resample's indices are drawn once and used for every sample, as
+// separate calls with sources seeded alike would draw them.
+func distributions(xs [][]float64, stat Stat, b int, src rand.Source, workers int) [][]float64 {
 	chunks := (b + chunkSize - 1) / chunkSize
 	seeds := make([][2]uint64, chunks)
 	for i := range seeds {
 		seeds[i] = [2]uint64{src.Uint64(), src.Uint64()}
 	}
-	// The median's fast path reads the sorted sample; others read x as given.
-	data := x
-	if stat.kind == kindMedian {
-		data = slices.Clone(x)
-		slices.Sort(data)
+	n := len(xs[0])
+	data := make([][]float64, len(xs))
+	theta := make([][]float64, len(xs))
+	for k, x := range xs {
+		// The median's fast path reads the sorted sample; others read x as given.
+		data[k] = x
+		if stat.kind == kindMedian {
+			data[k] = slices.Clone(x)
+			slices.Sort(data[k])
+		}
+		theta[k] = make([]float64, b)
 	}
-	theta := make([]float64, b)
 	workers = max(1, min(workers, chunks))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := newResampler(data, stat)
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks {
-					return
-				}
-				w.draw.reset(seeds[c])
+		wg.Go(func() {
+			draw, idx := newIndexDrawer(n), make([]uint32, n)
+			rs := make([]*resampler, len(data))
+			for k := range data {
+				rs[k] = newResampler(data[k], stat)
+			}
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				draw.reset(seeds[c])
 				for i := c * chunkSize; i < min(b, (c+1)*chunkSize); i++ {
-					theta[i] = w.one()
+					draw.fill(idx)
+					for k, r := range rs {
+						theta[k][i] = r.one(idx)
+					}
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return theta
@@ -138,14 +151,12 @@ func (d *indexDrawer) fill(idx []uint32) {
 type resampler struct {
 	data   []float64 // x, or x sorted for the median
 	stat   Stat
-	draw   indexDrawer
-	idx    []uint32  // one resample's indices
 	counts []uint32  // median: how often each sorted value was drawn
 	buf    []float64 // generic: the resample itself
 }
 
 func newResampler(data []float64, stat Stat) *resampler {
-	r := &resampler{data: data, stat: stat, draw: newIndexDrawer(len(data)), idx: make([]uint32, len(data))}
+	r := &resampler{data: data, stat: stat}
 	switch stat.kind {
 	case kindMedian:
 		r.counts = make([]uint32, len(data))
@@ -155,21 +166,21 @@ func newResampler(data []float64, stat Stat) *resampler {
 	return r
 }
 
-func (r *resampler) one() float64 {
+// one is the statistic of the resample that picks the values at idx.
+func (r *resampler) one(idx []uint32) float64 {
 	n := len(r.data)
-	r.draw.fill(r.idx)
 	switch r.stat.kind {
 	case kindMean:
 		// A resample's mean is the mean of n random picks: no resample is stored.
 		s := 0.0
-		for _, k := range r.idx {
+		for _, k := range idx {
 			s += r.data[k]
 		}
 		return s / float64(n)
 	case kindMedian:
-		return r.oneMedian()
+		return r.oneMedian(idx)
 	}
-	for i, k := range r.idx {
+	for i, k := range idx {
 		r.buf[i] = r.data[k]
 	}
 	return r.stat.Func(r.buf)
@@ -180,9 +191,9 @@ func (r *resampler) one() float64 {
 // was drawn, so one pass over the counts (a counting selection) finds the
 // middle order statistics. That is O(n) per resample, like quickselect, but
 // with sequential memory access and no data-dependent worst case.
-func (r *resampler) oneMedian() float64 {
+func (r *resampler) oneMedian(idx []uint32) float64 {
 	n := len(r.data)
-	for _, k := range r.idx {
+	for _, k := range idx {
 		r.counts[k]++
 	}
 	k1, k2 := (n-1)/2, n/2 // 0-based ranks of the middle values (equal for odd n)
