@@ -101,6 +101,12 @@ const clusterChunk = 64
 func clusterDistribution(num, den []float64, s0 pcgState, b, workers int,
 	guess func(pcgState, uint64) pcgState) []float64 {
 	n := len(num)
+	// A cluster's total and count side by side: a draw reads one place
+	// in memory, not two (the arrays of a day's requests outgrow the cache).
+	pairs := make([][2]float64, n)
+	for i := range pairs {
+		pairs[i] = [2]float64{num[i], den[i]}
+	}
 	dist := make([]float64, b)
 	chunks := (b + clusterChunk - 1) / clusterChunk
 	starts, ends := make([]pcgState, chunks), make([]pcgState, chunks)
@@ -109,8 +115,8 @@ func clusterDistribution(num, den []float64, s0 pcgState, b, workers int,
 		for i := c * clusterChunk; i < min(b, (c+1)*clusterChunk); i++ {
 			a, d := 0.0, 0.0
 			for range n {
-				k := intN(p, uint64(n))
-				a, d = a+num[k], d+den[k]
+				pr := &pairs[intN(p, uint64(n))]
+				a, d = a+pr[0], d+pr[1]
 			}
 			dist[i] = a / d
 		}
