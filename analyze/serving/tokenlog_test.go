@@ -273,3 +273,20 @@ func outputTokensCase(t *testing.T, failOneIn int) {
 		t.Errorf("%d ITL values (%d listed), want %d", l.ITL.Len(), len(l.ITL.Values()), wantITL)
 	}
 }
+
+// BenchmarkTokenLogRead is a pass over every token (ns/op per token): the
+// loop that the ITL's passes, the request set and the output per window
+// run over a serving run's tens of millions of tokens.
+func BenchmarkTokenLogRead(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	tokens := stableSorted(randomTokens(r, 1<<20, 0))
+	l := NewTokenLog(tokens)
+	var sum int64
+	for b.Loop() {
+		c := l.All()
+		for t, ok := c.Next(); ok; t, ok = c.Next() {
+			sum += t.TimestampNs + int64(t.Req)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(tokens)), "ns/token")
+}
