@@ -51,3 +51,27 @@ func TestQuantileReference(t *testing.T) {
 		t.Error("no values: want NaN")
 	}
 }
+
+// The median of integers is selected, not sorted: the same number, with
+// ties, large values whose sum is not exact in float64, and x untouched.
+func TestMedianOfIntegersIsSorting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for n := 1; n < 200; n++ {
+		x := make([]int64, n)
+		for i := range x {
+			x[i] = 20_000_000 + int64(rng.IntN(5))*1000 // sample intervals in ns, with ties
+			if n%4 == 0 {
+				x[i] = 1<<60 + int64(rng.IntN(1000))
+			}
+		}
+		before := slices.Clone(x)
+		sorted := slices.Clone(x)
+		slices.Sort(sorted)
+		if got, want := Median(x), MedianSorted(sorted); got != want {
+			t.Fatalf("n %d: Median %v, sorting gives %v", n, got, want)
+		}
+		if !slices.Equal(x, before) {
+			t.Fatalf("n %d: Median reordered its input", n)
+		}
+	}
+}
