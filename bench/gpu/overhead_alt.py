@@ -51,13 +51,19 @@ def main():
             rec = None
             if mode == "with":
                 out = os.path.join(tmp, "r%d" % i)
-                rec = subprocess.Popen([llem, "record", "--quiet", "--out", out, "--", "sleep", "3600"])
-                sock = os.path.join(out, "events.sock")
+                # The socket lies in a private directory that LLEM_EVENTS
+                # names (record/recorder.go listenEvents): the command
+                # under the recorder writes it down, then becomes sleep.
+                named = os.path.join(tmp, "sock%d" % i)
+                rec = subprocess.Popen([llem, "record", "--quiet", "--out", out, "--", "sh", "-c",
+                                        'echo "$LLEM_EVENTS" > "$0.part" && mv "$0.part" "$0" && exec sleep 3600', named])
                 deadline = time.time() + 30
-                while not os.path.exists(sock):
+                while not os.path.exists(named):
                     if time.time() > deadline or rec.poll() is not None:
+                        rec.kill()
                         sys.exit("overhead_alt: the recorder did not start")
                     time.sleep(0.05)
+                sock = open(named).read().strip()
                 llem_events._default = llem_events.Client(sock)
             else:
                 llem_events._default = llem_events.Client(path=None)

@@ -67,6 +67,7 @@ class TokenEvents:
             else:
                 raise ValueError("TokenEvents: generate() gave %d rows, but %d ids were given"
                                  % (len(rows), len(self.ids)))
+        firsts, step = [], []  # this step's first tokens, and (id, count) of the others
         for rid, row in zip(self.ids, rows):
             if rid in self._done:
                 continue
@@ -80,18 +81,22 @@ class TokenEvents:
             if n == 0:
                 continue
             if self.counts[rid] == 0:
-                self.client.first_token(rid)
+                firsts.append(rid)
                 if n > 1:
-                    self._more(rid, n - 1)
+                    step.append((rid, n - 1))
             else:
-                self._more(rid, n)
+                step.append((rid, n))
             self.counts[rid] += n
-
-    def _more(self, rid, n):
+        # One write for the step's first tokens and one for its other
+        # tokens, not one a row: a batch of 32 rows is 32 times fewer
+        # socket writes in the generation loop.
+        if firsts:
+            self.client.send_all([("first_token", {"id": rid}) for rid in firsts])
         if self.batch:
-            self.client.batch_tokens(rid, n)
-        else:
-            self.client.tokens(rid, n)
+            for rid, n in step:
+                self.client.batch_tokens(rid, n)
+        elif step:
+            self.client.step_tokens(step)
 
     def end(self):
         if self.batch:

@@ -58,6 +58,26 @@ class TransformersTest(unittest.TestCase):
             {"kind": "token", "id": "7", "count": 1},
         ])
 
+    def test_a_step_is_one_write(self):
+        # 32 rows: one write for the first step's first tokens, one for
+        # each later step's tokens, not one a row.
+        c = self.client
+        sent = []
+        sock_send = c._sock.send
+        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
+                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
+                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        ids = ["r%d" % i for i in range(32)]
+        s = llem_transformers.TokenEvents(ids, client=c)
+        s.put(Tensor([[1]] * 32))  # the prompt
+        for _ in range(3):
+            s.put(Tensor([5] * 32))
+        s.end()
+        self.assertEqual(len(sent), 3)
+        got = self.rec.wait(96)
+        self.assertEqual(sum(e["kind"] == "first_token" for e in got), 32)
+        self.assertEqual(sum(e.get("count", 0) for e in got if e["kind"] == "token"), 64)
+
     def test_several_tokens_a_step_and_batching(self):
         # Assisted decoding puts several tokens of one row at once.
         s = llem_transformers.TokenEvents(["r"], client=self.client, batch=True)

@@ -213,6 +213,27 @@ class ClientTest(unittest.TestCase):
                                    {"kind": "request_end", "ts": 9, "id": "r1", "output_tokens": 3}])
         self.assertEqual(c.errors, 1)  # the NaN
 
+    def test_step_tokens_is_one_write(self):
+        c = self.client
+        sent = []
+        sock_send = c._sock.send
+        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
+                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
+                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        c.step_tokens([("r1", 1), ("r2", 3), ("r3", 0), (7, 2)])
+        self.assertEqual(len(sent), 1)
+        c.step_tokens({"r1": 2})
+        c.step_tokens([("r4", "many")])  # not an integer: sent as given, the recorder judges it
+        got = self.rec.wait(5)
+        self.assertEqual(len({e["ts"] for e in got[:3]}), 1)  # one stamp for the step
+        self.assertEqual(strip_ts(got), [
+            {"kind": "token", "id": "r1", "count": 1},
+            {"kind": "token", "id": "r2", "count": 3},
+            {"kind": "token", "id": "7", "count": 2},
+            {"kind": "token", "id": "r1", "count": 2},
+            {"kind": "token", "id": "r4", "count": "many"},
+        ])
+
     def test_phase_context(self):
         with self.assertRaises(KeyError):
             with self.client.phase("measure", batch=4):
