@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llem_events as ev  # noqa: E402
 import llem_transformers  # noqa: E402
 import llem_vllm  # noqa: E402
-from test_llem_events import Recorder, strip_ts  # noqa: E402
+from test_llem_events import Recorder, spy_writes, strip_ts  # noqa: E402
 
 
 class Tensor:
@@ -62,11 +62,7 @@ class TransformersTest(unittest.TestCase):
         # 32 rows: one write for the first step's first tokens, one for
         # each later step's tokens, not one a row.
         c = self.client
-        sent = []
-        sock_send = c._sock.send
-        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
-                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
-                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        sent = spy_writes(c)
         ids = ["r%d" % i for i in range(32)]
         s = llem_transformers.TokenEvents(ids, client=c)
         s.put(Tensor([[1]] * 32))  # the prompt

@@ -81,6 +81,16 @@ def strip_ts(events):
     return events
 
 
+def spy_writes(c):
+    """The list that each write of client c's socket is appended to."""
+    sent = []
+    sock = c._sock
+    c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock.send(b),
+                               "close": sock.close, "settimeout": sock.settimeout,
+                               "setblocking": sock.setblocking, "sendall": sock.sendall})()
+    return sent
+
+
 class NoRecorderTest(unittest.TestCase):
     def test_unset_env_does_nothing(self):
         old = os.environ.pop(ev.ENV_VAR, None)
@@ -198,11 +208,7 @@ class ClientTest(unittest.TestCase):
         c = self.client
         c.batch_interval = 3600
         c.batch_tokens("r0", 2)  # held counts go first, as with send()
-        sent = []
-        sock_send = c._sock.send
-        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
-                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
-                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        sent = spy_writes(c)
         with contextlib.redirect_stderr(io.StringIO()):
             c.send_all([("request_start", {"id": "r1", "ts": 7}), ("mark", {"name": "bad", "v": float("nan")}),
                         ("request_end", {"id": "r1", "output_tokens": 3, "ts": 9})])
@@ -215,11 +221,7 @@ class ClientTest(unittest.TestCase):
 
     def test_step_tokens_is_one_write(self):
         c = self.client
-        sent = []
-        sock_send = c._sock.send
-        c._sock = type("Spy", (), {"send": lambda _, b: sent.append(b) or sock_send(b),
-                                   "close": c._sock.close, "settimeout": c._sock.settimeout,
-                                   "setblocking": c._sock.setblocking, "sendall": c._sock.sendall})()
+        sent = spy_writes(c)
         c.step_tokens([("r1", 1), ("r2", 3), ("r3", 0), (7, 2)])
         self.assertEqual(len(sent), 1)
         c.step_tokens({"r1": 2})
