@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Token events at a fixed total rate from several client processes.
 
-Usage: event_load.py RATE_PER_S SECONDS [CLIENTS]   (CLIENTS defaults to 8)
+Usage: event_load.py RATE_PER_S SECONDS [CLIENTS] [STEP]   (CLIENTS defaults to 8, STEP to 1)
 
 Each client process opens its own connection through llem's Python client
 (clients/python/llem_events.py) and sends RATE/CLIENTS `token` events
 a second, one call of tokens(rid, 1) per event (32 requests in turn), paced
-every millisecond. Run it under `llem record`. It prints one JSON line:
+every millisecond. With STEP > 1 a client sends its events STEP at a time,
+one step_tokens() call each (one write for STEP requests, as a server
+decoding a batch does). Run it under `llem record`. It prints one JSON line:
 events sent, the clients' own CPU time and their CPU per event (the
 client-side cost of a token event), and lost events.
 """
@@ -20,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import llem_events  # noqa: E402
 
 
-def client(rate, seconds, idx, out):
+def client(rate, seconds, idx, out, step=1):
     ev = llem_events.Client()
     ids = ["c%d-r%d" % (idx, i) for i in range(32)]
     start = time.monotonic()
@@ -32,9 +34,14 @@ def client(rate, seconds, idx, out):
             break
         due = int(now * rate) - sent
         c0 = time.thread_time_ns()
-        for _ in range(due):
-            ev.tokens(ids[sent % 32], 1)
-            sent += 1
+        if step > 1:
+            for _ in range(due // step):
+                ev.step_tokens([(ids[(sent + k) % 32], 1) for k in range(step)])
+                sent += step
+        else:
+            for _ in range(due):
+                ev.tokens(ids[sent % 32], 1)
+                sent += 1
         in_calls += time.thread_time_ns() - c0
         time.sleep(0.002)
     out.put((sent, in_calls / 1e9, ev.errors))
@@ -43,8 +50,9 @@ def client(rate, seconds, idx, out):
 def main():
     rate, seconds = float(sys.argv[1]), float(sys.argv[2])
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    step = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     out = mp.Queue()
-    procs = [mp.Process(target=client, args=(rate / n, seconds, i, out)) for i in range(n)]
+    procs = [mp.Process(target=client, args=(rate / n, seconds, i, out, step)) for i in range(n)]
     for p in procs:
         p.start()
     res = [out.get() for _ in procs]
@@ -53,7 +61,7 @@ def main():
     sent = sum(r[0] for r in res)
     cpu = sum(r[1] for r in res)
     print("event_load: " + json.dumps({
-        "rate": rate, "seconds": seconds, "clients": n, "sent": sent, "lost": sum(r[2] for r in res),
+        "rate": rate, "seconds": seconds, "clients": n, "step": step, "sent": sent, "lost": sum(r[2] for r in res),
         "client_call_cpu_s": round(cpu, 3), "client_cpu_us_per_event": round(cpu / sent * 1e6, 2) if sent else None}), flush=True)
 
 
