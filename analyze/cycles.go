@@ -41,15 +41,13 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 		}
 	}
 	ivs := meanIntervals(present, c.s)
-	metric := func(x []float64) *LatencyMetric {
-		if len(x) == 0 {
-			return nil
+	metrics := make([]*LatencyMetric, len(samples)) // nil for a metric without values
+	for k, x := range samples {
+		if len(x) > 0 {
+			metrics[k], ivs = latencyOf(x, ivs[0]), ivs[1:]
 		}
-		m := latencyOf(x, ivs[0])
-		ivs = ivs[1:]
-		return m
 	}
-	ttft, tpot, e2e := metric(l.TTFT), metric(l.TPOT), metric(l.E2E)
+	ttft, tpot, e2e := metrics[0], metrics[1], metrics[2]
 	var itl *LatencyMetric
 	if l.ITL.Len() > 0 {
 		// Its interval resamples requests, not gaps: see serving.Latency.
