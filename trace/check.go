@@ -207,7 +207,7 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 		}
 		var rows int64
 		c := newColumns([]string{ColGPU, ColTimestampNs}, 8192)
-		_, err := scanSegmentColumns(pf, c.names, 8192, syncBatches{c, func(c *Columns) error {
+		_, err := scanSegmentColumns(pf, c.names, 8192, func() *Columns { return c }, func(c *Columns) error {
 			for i := 0; i < c.Len(); i++ {
 				rows++
 				if !ordered {
@@ -225,7 +225,7 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 				last[g] = t
 			}
 			return nil
-		}})
+		})
 		if err != nil {
 			r.lose(table, path, DamageUnreadable, err.Error(), pf)
 			continue

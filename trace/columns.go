@@ -62,7 +62,7 @@ func (c *Columns) Bytes(col, i int) []byte {
 // (format 2's driver_power) reads that column in ns. A segment that cannot
 // be read is skipped and reported (Run.Damage), as by ScanTable.
 //
-// The batches are decoded one step ahead of fn on another goroutine
+// The batches are decoded ahead of fn (up to scanAhead) on another goroutine
 // (decompressing and decoding pages is about half of a scan of the events
 // table, fn's own work the other half), so a scan takes two cores where
 // it has them. fn still sees every batch in order, one at a time. Memory
@@ -120,7 +120,7 @@ func (s *scan) decode(r *Run, table string) {
 		if pf == nil {
 			continue
 		}
-		read, err := scanSegmentColumns(pf, s.names, s.batch, s)
+		read, err := scanSegmentColumns(pf, s.names, s.batch, s.take, s.give)
 		if errors.Is(err, errStopped) {
 			return
 		}
@@ -142,15 +142,9 @@ func newColumns(names []string, batch int) *Columns {
 	return c
 }
 
-// batches is where scanSegmentColumns gets the batches it fills and
-// sends them: the read-ahead of ScanColumns, or one batch handed straight
-// to a function (syncBatches).
-type batches interface {
-	take() *Columns      // a batch to fill; nil stops the scan
-	give(*Columns) error // a filled batch
-	drop(*Columns)       // a batch taken but not filled (the segment failed)
-}
-
+// take is a batch for scanSegmentColumns to fill: a used one, or a new
+// one when the caller holds every used one (the decoder then runs ahead by
+// at most full's room); nil once the caller's function has failed.
 func (s *scan) take() *Columns {
 	if s.stopped() {
 		return nil
@@ -158,13 +152,13 @@ func (s *scan) take() *Columns {
 	select {
 	case c := <-s.free:
 		return c
-	default: // fn holds one, full the others: the decoder runs ahead by at most full's room
+	default:
 		return newColumns(s.names, s.batch)
 	}
 }
 
+// give hands a filled batch to the caller.
 func (s *scan) give(c *Columns) error { s.full <- c; return nil }
-func (s *scan) drop(c *Columns)       { s.recycle(c) }
 
 // recycle keeps a used batch for the decoder when there is room.
 func (s *scan) recycle(c *Columns) {
@@ -174,21 +168,12 @@ func (s *scan) recycle(c *Columns) {
 	}
 }
 
-// syncBatches fills one batch and calls fn on it, on the caller's goroutine.
-type syncBatches struct {
-	c  *Columns
-	fn func(*Columns) error
-}
-
-func (b syncBatches) take() *Columns        { return b.c }
-func (b syncBatches) give(c *Columns) error { return b.fn(c) }
-func (b syncBatches) drop(*Columns)         {}
-
 // scanSegmentColumns decodes one segment's rows into batches of at most
-// batch rows of the named columns. read counts the rows given before an
-// error; an error of give is returned as a callbackError, a stop as
-// errStopped.
-func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches) (read int64, err error) {
+// batch rows of the named columns: each batch from take (nil stops the
+// scan: errStopped), filled, then handed to give (whose error is returned
+// as a callbackError). read counts the rows given before an error.
+func scanSegmentColumns(pf *parquet.File, names []string, batch int,
+	take func() *Columns, give func(*Columns) error) (read int64, err error) {
 	index := make([]int, len(names))
 	proto := make([]columnReader, len(names)) // each column's reading, for this segment
 	for i, name := range names {
@@ -218,7 +203,7 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches)
 			}
 		}
 		for left := rg.NumRows(); left > 0; {
-			c := to.take()
+			c := take()
 			if c == nil {
 				closeAll(readers)
 				return read, errStopped
@@ -234,13 +219,12 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int, to batches)
 					continue
 				}
 				if err := cr.fill(dst, n); err != nil {
-					to.drop(c)
 					closeAll(readers)
 					return read, fmt.Errorf("column %s: %w", names[i], err)
 				}
 			}
 			c.n = n
-			if err := to.give(c); err != nil {
+			if err := give(c); err != nil {
 				closeAll(readers)
 				return read, callbackError{err}
 			}
@@ -260,7 +244,6 @@ type columnReader struct {
 	scale    int64 // multiplies every integer (timestamp_us asked as ns)
 	unsigned bool  // an INT32 column of uint32 values
 
-	open   bool
 	levels []byte  // the page's definition levels; nil when every row has a value
 	rows   int     // rows in the page
 	row    int     // the next row of the page
@@ -278,17 +261,13 @@ func (r *columnReader) fill(dst *column, n int) (err error) {
 	defer decodeFailure(&err)
 	dst.data, dst.off = dst.data[:0], dst.off[:0]
 	for k := 0; k < n; {
-		if !r.open {
+		if r.row == r.rows { // the page is read (or none is open yet)
 			if err := r.nextPage(); err != nil {
 				if errors.Is(err, io.EOF) {
 					return fmt.Errorf("%d values missing", n-k)
 				}
 				return err
 			}
-			continue
-		}
-		if r.row == r.rows {
-			r.open = false
 			continue
 		}
 		if k > 0 && (r.kind == encoding.ByteArray) != (len(dst.off) > 0) {
@@ -302,7 +281,7 @@ func (r *columnReader) fill(dst *column, n int) (err error) {
 		dst.off = append(dst.off, uint32(len(dst.data)))
 		dst.ints = dst.ints[:0]
 	} else {
-		dst.ints = dst.ints[:cap(dst.ints)][:n]
+		dst.ints = dst.ints[:n]
 	}
 	return nil
 }
@@ -335,7 +314,6 @@ func (r *columnReader) nextPage() error {
 	default:
 		return fmt.Errorf("values of type %s, not integers or byte arrays", r.kind)
 	}
-	r.open = true
 	return nil
 }
 
@@ -361,7 +339,8 @@ func (r *columnReader) take(dst *column, k, m int) {
 	if cap(dst.ints) < len(dst.null) {
 		dst.ints = make([]int64, len(dst.null))
 	}
-	out := dst.ints[:len(dst.null)][k : k+m]
+	dst.ints = dst.ints[:len(dst.null)] // fill cuts it to the batch's rows
+	out := dst.ints[k : k+m]
 	next, dict, scale := r.next, r.dict, r.scale
 	for j := range out {
 		if null[j] {

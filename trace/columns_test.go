@@ -80,22 +80,8 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 // the table, and every batch it had decoded is still handed over in order
 // before that.
 func TestScanColumnsStopsAheadWhenTheCallerFails(t *testing.T) {
-	dir := newTestRun(t)
-	w, err := NewTableWriter(dir, TableDriverPower, "test", CompareDriverPower)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const segments = 40
-	for k := range segments {
-		for i := range 5 {
-			if err := w.Add(DriverPowerSample{GPU: 0, TimestampNs: int64(k)*1e9 + int64(i)*1e8, DriverPowerMw: 100_000}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := powerSegments(t, segments, 5)
 	r, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -11,16 +11,20 @@ import (
 
 // threeSegments writes a run with three driver_power segments of ten rows
 // each, one second apart: segment k holds t = k s .. k s + 0.9 s.
-func threeSegments(t *testing.T) string {
+func threeSegments(t *testing.T) string { return powerSegments(t, 3, 10) }
+
+// powerSegments is a run whose driver_power table holds n segments of
+// rows samples each, one second apart (segment k's power 100 W + k mW).
+func powerSegments(t *testing.T, n, rows int) string {
 	t.Helper()
 	dir := newTestRun(t)
 	w, err := NewTableWriter(dir, TableDriverPower, "test", CompareDriverPower)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k := range 3 {
-		for i := range 10 {
-			ts := int64(k)*1e9 + int64(i)*1e8
+	for k := range n {
+		for i := range rows {
+			ts := int64(k)*1e9 + int64(i)*1e9/int64(rows)
 			if err := w.Add(DriverPowerSample{GPU: 0, TimestampNs: ts, DriverPowerMw: 100_000 + int64(k)}); err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
 )
@@ -29,14 +30,7 @@ func seeded(seed1, seed2 uint64) pcgState { return pcgState{seed1, seed2} }
 func stateOf(p *rand.PCG) pcgState {
 	var buf [20]byte
 	b, _ := p.AppendBinary(buf[:0])
-	be := func(b []byte) uint64 {
-		var v uint64
-		for _, x := range b {
-			v = v<<8 | uint64(x)
-		}
-		return v
-	}
-	return pcgState{be(b[4:12]), be(b[12:20])}
+	return pcgState{binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint64(b[12:20])}
 }
 
 // pcg is a generator that starts at the state.

@@ -59,6 +59,11 @@ SEND_BUFFER = 1 << 20
 # How long batch_tokens() may hold token counts before sending them.
 BATCH_INTERVAL_S = 0.05
 
+# A token event as tokens(), step_tokens() and batch_tokens() write it
+# directly (ts, the id's JSON text, count), rather than through a dict and
+# json.dumps: 5 us a call instead of 13 on the development machine.
+_TOKEN_LINE = '{"kind":"token","ts":%d,"id":%s,"count":%d}\n'
+
 # Keys the protocol gives a meaning; every other key is an attribute.
 _INT_FIELDS = ("count", "input_tokens", "output_tokens", "gpu", "ts")
 _FIXED = ("kind",)
@@ -252,7 +257,7 @@ class Client:
 
     def _pending_lines(self):
         # Called with the lock held: the batched counts as token lines.
-        out = "".join('{"kind":"token","ts":%d,"id":%s,"count":%d}\n' % (ts, self._id_json(id), n)
+        out = "".join(_TOKEN_LINE % (ts, self._id_json(id), n)
                       for id, (n, ts) in self._pending.items())
         self._pending = {}
         self._pending_since = None
@@ -281,11 +286,8 @@ class Client:
         if attrs or self.path is None or type(count) is not int or type(id) is not str:
             self.send("token", dict(attrs, id=id, count=count))
             return
-        # The event of a serving loop, sent for every token: written
-        # directly rather than through a dict and json.dumps (5 us a call
-        # instead of 13 on the development machine).
-        self._write(('{"kind":"token","ts":%d,"id":%s,"count":%d}\n'
-                     % (time.time_ns(), self._id_json(id), count)).encode("utf-8"), flush_pending=True)
+        # The event of a serving loop, sent for every token: _TOKEN_LINE.
+        self._write((_TOKEN_LINE % (time.time_ns(), self._id_json(id), count)).encode("utf-8"), flush_pending=True)
 
     def step_tokens(self, counts, /):
         """Send the tokens of several requests in one write: counts is a
@@ -305,7 +307,7 @@ class Client:
             if type(k) is not int:
                 odd.append((id, n))  # sent as given, for the recorder to judge
             elif k:
-                lines.append('{"kind":"token","ts":%d,"id":%s,"count":%d}\n' % (ts, self._id_json(str(id)), k))
+                lines.append(_TOKEN_LINE % (ts, self._id_json(str(id)), k))
         if lines:
             self._write("".join(lines).encode("utf-8"), flush_pending=True)
         for id, n in odd:
