@@ -80,8 +80,8 @@ func runSchedule(ctx context.Context, start time.Time, tasks []*task) {
 	for _, t := range tasks {
 		t.next = start.Add(t.interval)
 	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	wake := newWaker(ctx)
+	defer wake.close()
 	for {
 		var earliest time.Time
 		for _, t := range tasks {
@@ -92,11 +92,8 @@ func runSchedule(ctx context.Context, start time.Time, tasks []*task) {
 		if earliest.IsZero() {
 			return
 		}
-		timer.Reset(time.Until(earliest))
-		select {
-		case <-ctx.Done():
+		if !wake.wait(earliest) || ctx.Err() != nil {
 			return
-		case <-timer.C:
 		}
 		now := time.Now()
 		for _, t := range tasks {

@@ -1,0 +1,93 @@
+package record
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdWaker sleeps to a deadline on a timerfd read through Go's network
+// poller, not on a Go timer, with raw system calls. On an idle machine a Go
+// timer costs about five context switches a tick (perf, docs/performance.md):
+// epoll_wait's timeout is whole milliseconds rounded down, so the poller
+// wakes early and sleeps again for the rest; the timer readies the
+// goroutine on a run queue, which wakes a second thread to look for work;
+// and the runtime's monitor thread (sysmon) wakes at the timer's deadline
+// too, as it does at any system call made through the runtime while it
+// sleeps. A timerfd that becomes readable hands the goroutine straight to
+// the thread waiting in epoll_wait, and setting and reading it with raw
+// system calls (both return at once) leaves the monitor asleep.
+type fdWaker struct {
+	f    *os.File
+	base time.Time // a reading of Go's clock ...
+	mono int64     // ... and CLOCK_MONOTONIC's at the same moment, in ns
+	rc   syscall.RawConn
+	buf  [8]byte
+	stop func() bool
+}
+
+// newWaker returns a timerfd waker, or a Go timer where timerfds are
+// unavailable (seccomp filters, old kernels).
+func newWaker(ctx context.Context) waker {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return newTimerWaker(ctx)
+	}
+	var ts unix.Timespec
+	base := time.Now()
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		unix.Close(fd)
+		return newTimerWaker(ctx)
+	}
+	f := os.NewFile(uintptr(fd), "timerfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return newTimerWaker(ctx)
+	}
+	w := &fdWaker{f: f, rc: rc, base: base, mono: ts.Nano()}
+	// Closing the file ends a read in progress: that is how ctx stops a wait.
+	w.stop = context.AfterFunc(ctx, func() { w.f.Close() })
+	return w
+}
+
+func (w *fdWaker) wait(deadline time.Time) bool {
+	at := w.mono + int64(deadline.Sub(w.base))
+	if at <= w.mono {
+		at = w.mono + 1 // zero would disarm the timer
+	}
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	var serr error
+	// Raw system calls: both return at once, and a system call through
+	// the runtime's entersyscall would wake its monitor thread out of
+	// its idle sleep at every tick.
+	if err := w.rc.Control(func(fd uintptr) {
+		_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME,
+			uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+		if e != 0 {
+			serr = e
+		}
+	}); err != nil || serr != nil {
+		return false
+	}
+	err := w.rc.Read(func(fd uintptr) bool {
+		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		if e == unix.EAGAIN {
+			return false // not yet: wait in the poller
+		}
+		if e != 0 {
+			serr = e
+		}
+		return true
+	})
+	return err == nil && serr == nil
+}
+
+func (w *fdWaker) close() {
+	w.stop()
+	w.f.Close()
+}
