@@ -8,7 +8,8 @@ Runs CMD (stdout to OUTFILE), reads the CPU of all its threads from
 /proc/PID/stat) 5 s after it starts and again SECONDS later, then sends
 SIGNAL (INT or TERM) and waits. Prints one JSON line: the total CPU
 (getrusage of the child, start-up and shutdown included), the steady rate
-between the two reads as a share of one core, and what is left of the
+between the two reads as a share of one core and the context switches a
+second of all its threads, and what is left of the
 total once the steady rate over the whole wall time is taken away: the
 cost of starting and stopping. A sampler with the lower steady rate can
 still cost more over a short run if its start-up is dearer; both numbers
@@ -26,6 +27,20 @@ name, seconds, sig, outfile = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.
 cmd = sys.argv[sys.argv.index("--") + 1:]
 
 
+def ctx_switches(pid):
+    """Voluntary and involuntary context switches of all threads: each is a
+    wake-up, which on a virtual machine costs more than most NVML calls."""
+    total = 0
+    for f in glob.glob("/proc/%d/task/*/status" % pid):
+        try:
+            for line in open(f):
+                if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def cpu_ns(pid):
     total = 0
     for f in glob.glob("/proc/%d/task/*/schedstat" % pid):
@@ -41,9 +56,9 @@ t0 = time.monotonic()
 with open(outfile, "wb") as out:
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(5)
-    a, ta = cpu_ns(p.pid), time.monotonic()
+    a, sa, ta = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic()
     time.sleep(seconds)
-    b, tb = cpu_ns(p.pid), time.monotonic()
+    b, sb, tb = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic()
     p.send_signal(getattr(signal, "SIG" + sig))
     p.wait()
 wall = time.monotonic() - t0
@@ -53,4 +68,5 @@ rate = (b - a) / 1e9 / (tb - ta)
 print("steady_cpu: " + json.dumps({
     "name": name, "cpu_s": round(cpu, 4), "wall_s": round(wall, 2),
     "steady_pct_core": round(100 * rate, 3),
+    "ctxsw_per_s": round((sb - sa) / (tb - ta), 1),
     "start_stop_s": round(cpu - rate * wall, 4)}), flush=True)
