@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llem/llem/internal/wake"
 	"github.com/llem/llem/trace"
 )
 
@@ -80,8 +81,8 @@ func runSchedule(ctx context.Context, start time.Time, tasks []*task) {
 	for _, t := range tasks {
 		t.next = start.Add(t.interval)
 	}
-	wake := newWaker(ctx)
-	defer wake.close()
+	waker := wake.New(ctx)
+	defer waker.Close()
 	for {
 		var earliest time.Time
 		for _, t := range tasks {
@@ -92,7 +93,7 @@ func runSchedule(ctx context.Context, start time.Time, tasks []*task) {
 		if earliest.IsZero() {
 			return
 		}
-		if !wake.wait(earliest) || ctx.Err() != nil {
+		if !waker.Wait(earliest) || ctx.Err() != nil {
 			return
 		}
 		now := time.Now()

@@ -3,12 +3,16 @@
 package eventsrv
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/llem/llem/internal/wake"
 )
 
 // connReader reads one client connection with plain system calls on a
@@ -37,6 +41,10 @@ type connReader struct {
 	lastN    int
 	lastGap  time.Duration
 	lastRead time.Time
+	// waker sleeps the pauses (made at the first one; closed with the
+	// connection): on the shared ticks every busy reader's timerfd fires
+	// in one epoll_wait, where Go timers cost several thread wake-ups each.
+	waker wake.Waker
 }
 
 // readTarget is how many bytes a read of a busy connection should find,
@@ -89,13 +97,17 @@ func (r *connReader) pause(now time.Time) time.Duration {
 func (r *connReader) Read(p []byte) (int, error) {
 	s := r.s
 	if r.emptied && !s.closingFlag.Load() && s.opts.ReadEvery > 0 {
-		time.Sleep(r.pause(time.Now()))
+		if r.waker == nil {
+			r.waker = wake.New(context.Background())
+		}
+		now := time.Now()
+		r.waker.Wait(now.Add(r.pause(now)))
 	}
 	for {
 		if s.closingFlag.Load() && time.Now().After(s.limit()) {
 			return 0, os.ErrDeadlineExceeded
 		}
-		n, err := unix.Read(r.fd, p)
+		n, err := rawRead(r.fd, p)
 		switch {
 		case n > 0:
 			now := time.Now()
@@ -116,6 +128,28 @@ func (r *connReader) Read(p []byte) (int, error) {
 		if err := r.wait(); err != nil {
 			return 0, err
 		}
+	}
+}
+
+// rawRead reads the non-blocking socket without telling the runtime: the
+// read returns at once, and a system call through the runtime wakes its
+// monitor thread (sysmon) when it sleeps, which then polls every 20 us for
+// as long as the process is busy: on the shared ticks, for every reader.
+func rawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// close releases the reader's waker.
+func (r *connReader) close() {
+	if r.waker != nil {
+		r.waker.Close()
 	}
 }
 
@@ -196,9 +230,9 @@ func wakePipe() (r, w int, err error) {
 	return p[0], p[1], nil
 }
 
-// wake makes the pipe readable for good: every reader waiting in poll
+// wakeReaders makes the pipe readable for good: every reader waiting in poll
 // returns, and from then on waits with the closing timeouts.
-func wake(w int) { unix.Write(w, []byte{1}) }
+func wakeReaders(w int) { unix.Write(w, []byte{1}) }
 
 func closePipe(r, w int) {
 	unix.Close(r)

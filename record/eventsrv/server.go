@@ -249,7 +249,7 @@ func (s *Server) Close() error {
 		s.closingFlag.Store(true)
 		s.ln.SetDeadline(s.closeDeadline)
 		s.mu.Unlock()
-		wake(s.wakeW) // readers waiting for data start counting the grace
+		wakeReaders(s.wakeW) // readers waiting for data start counting the grace
 
 		s.readers.Wait()
 		s.closeErr = s.ln.Close()
@@ -295,7 +295,9 @@ func (s *Server) acceptLoop() {
 		accepted := s.now()
 		go func() {
 			defer s.readers.Done()
-			s.readLines(&connReader{fd: fd, s: s}, accepted)
+			r := &connReader{fd: fd, s: s}
+			s.readLines(r, accepted)
+			r.close()
 			s.mu.Lock()
 			delete(s.conns, fd)
 			s.mu.Unlock()

@@ -1,4 +1,4 @@
-package record
+package wake
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // fdWaker sleeps to a deadline on a timerfd read through Go's network
 // poller, not on a Go timer, with raw system calls. On an idle machine a Go
-// timer costs about five context switches a tick (perf, docs/performance.md):
+// timer costs about five context switches a tick (perf):
 // epoll_wait's timeout is whole milliseconds rounded down, so the poller
 // wakes early and sleeps again for the rest; the timer readies the
 // goroutine on a run queue, which wakes a second thread to look for work;
@@ -30,24 +30,24 @@ type fdWaker struct {
 	stop func() bool
 }
 
-// newWaker returns a timerfd waker, or a Go timer where timerfds are
+// New returns a timerfd Waker, or a Go timer where timerfds are
 // unavailable (seccomp filters, old kernels).
-func newWaker(ctx context.Context) waker {
+func New(ctx context.Context) Waker {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
-		return newTimerWaker(ctx)
+		return NewTimer(ctx)
 	}
 	var ts unix.Timespec
 	base := time.Now()
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
 		unix.Close(fd)
-		return newTimerWaker(ctx)
+		return NewTimer(ctx)
 	}
 	f := os.NewFile(uintptr(fd), "timerfd")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return newTimerWaker(ctx)
+		return NewTimer(ctx)
 	}
 	w := &fdWaker{f: f, rc: rc, base: base, mono: ts.Nano()}
 	// Closing the file ends a read in progress: that is how ctx stops a wait.
@@ -55,7 +55,7 @@ func newWaker(ctx context.Context) waker {
 	return w
 }
 
-func (w *fdWaker) wait(deadline time.Time) bool {
+func (w *fdWaker) Wait(deadline time.Time) bool {
 	at := w.mono + int64(deadline.Sub(w.base))
 	if at <= w.mono {
 		at = w.mono + 1 // zero would disarm the timer
@@ -87,7 +87,7 @@ func (w *fdWaker) wait(deadline time.Time) bool {
 	return err == nil && serr == nil
 }
 
-func (w *fdWaker) close() {
+func (w *fdWaker) Close() {
 	w.stop()
 	w.f.Close()
 }
