@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/llem/llem/internal/wake"
 	"github.com/llem/llem/trace"
 )
 
@@ -90,16 +92,18 @@ func (r *recorder) clockText(ns int64) string {
 }
 
 // watchWrites reports, once, a write that has not returned for
-// StallAfter, until stop is closed.
-func (r *recorder) watchWrites(stop <-chan struct{}) {
+// StallAfter, until ctx ends. It checks every second or so on a
+// wake.Waker: a Go ticker cost the idle recorder ~5 thread wake-ups a
+// tick (internal/wake says why).
+func (r *recorder) watchWrites(ctx context.Context) {
 	every := min(r.cfg.StallAfter/4, time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	w := wake.New(ctx)
+	defer w.Close()
+	next := time.Now()
 	for {
-		select {
-		case <-stop:
+		next = next.Add(every)
+		if !w.Wait(next) {
 			return
-		case <-t.C:
 		}
 		since := r.out.busySince.Load()
 		if since == 0 || time.Duration(r.clock.Now()-since) < r.cfg.StallAfter {

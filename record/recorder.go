@@ -359,8 +359,9 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.out.now, r.out.onFail = r.clock.Now, r.writeFailed // before attachEvents starts its loop
-	stopWatch := make(chan struct{})
-	go r.watchWrites(stopWatch)
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go r.watchWrites(watchCtx)
 	r.phaseRead = make(chan struct{}, 1)
 	srv, sockPath, err := listenEvents(r.clock.Now, eventsrv.Options{Task: cfg.Task, OnPhase: r.clientPhase})
 	if err != nil {
@@ -414,7 +415,7 @@ func (r *recorder) run(ctx context.Context) (*Result, error) {
 		cfg.Node.Close(m)
 	}
 	sinkErr := r.out.close(cfg.StallAfter)
-	close(stopWatch)
+	stopWatch()
 	if errors.Is(sinkErr, errStalled) {
 		r.stalled = true
 		r.writeStalled()
