@@ -22,7 +22,8 @@
 #    older llem];
 #  D the example's tokens/s without and with llem, alternating OVH_N (5)
 #    times (bench/gpu/overhead_alt.py).
-# Profiles (llem --cpuprofile) of A, B at 50k and C go to $OUT.
+# Profiles (llem --cpuprofile) of A, B at 50k and C go to $OUT. PARTS
+# ("A B C D") picks parts, e.g. PARTS=B for the event path alone.
 set -uo pipefail
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
@@ -31,6 +32,8 @@ mkdir -p "$OUT"; rm -rf "$W"; mkdir -p "$W"
 LLEM=${LLEM:-bin/llem}; BEFORE=${LLEM_BEFORE:-}
 IDLE_S=${IDLE_S:-30}; EVENTS_S=${EVENTS_S:-60}; LOAD_S=${LOAD_S:-30}; OVH_N=${OVH_N:-5}
 DEVICE=${DEVICE:-nvml}   # sim for a dry run without a GPU
+PARTS=" ${PARTS:-A B C D} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 B=bench/gpu; R=bench/recorder
 exec > >(tee "$OUT/recorder-cost.txt") 2>&1
 
@@ -44,6 +47,7 @@ echo "cores $(nproc); llem $($LLEM --version)${BEFORE:+; before: $($BEFORE --ver
 rec() { local name=$1 bin=$2; shift 2
   timeout -s INT $((EVENTS_S + 90)) "$bin" record --device "$DEVICE" --quiet --out "$W/$name" "$@" > "$W/$name.log" 2>&1 & }
 
+if part A; then
 echo "== A: idle GPU, ${IDLE_S}s each, one at a time"
 rec A-llem "$LLEM" --cpuprofile "$OUT/A-llem.prof" -- sleep "$IDLE_S"; wait $!
 [ -n "$BEFORE" ] && { rec A-before "$BEFORE" -- sleep "$IDLE_S"; wait $!; }
@@ -54,6 +58,9 @@ if command -v nvidia-smi >/dev/null; then
   done
 fi
 python3 -c 'import pynvml' 2>/dev/null && python3 $B/pynvml_poller.py "$IDLE_S" > "$W/A-pynvml.json" 2>&1
+fi
+
+if part B; then
 
 echo "== B: token events from 8 clients, ${EVENTS_S}s side by side"
 pids=()
@@ -71,6 +78,9 @@ fi
 ( sleep 2; p=$(pgrep -f "^[^ ]*llem record --device [a-z]+ --quiet --out $W/B-llem-50000 " | head -1)
   while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/$p/status; sleep 5; done > "$W/B-rss-50k.txt" ) & rsspid=$!
 wait "${pids[@]}" "$rsspid"
+fi
+
+if part C; then
 
 echo "== C: bf16 matmul load, ${LOAD_S}s each"
 load="import torch,time
@@ -86,12 +96,13 @@ if [ -n "$BEFORE" ]; then
   if [ "$DEVICE" = nvml ]; then rec C-before "$BEFORE" -- python3 -c "$load"; else rec C-before "$BEFORE" -- sleep "$LOAD_S"; fi
   wait $!
 fi
+fi
 
 echo "== table"
 python3 $B/cost_table.py "$W"
 tar -C "$W" -czf "$OUT/runs.tgz" --exclude='*.parquet' --exclude='*.csv' .
 
-if [ "$DEVICE" = nvml ] && [ "$OVH_N" -gt 0 ]; then
+if part D && [ "$DEVICE" = nvml ] && [ "$OVH_N" -gt 0 ]; then
   echo "== D: the example's tokens/s without and with llem, alternating $OVH_N times"
   python3 $B/overhead_alt.py "$LLEM" "$OVH_N" --batch 32 --new-tokens 64 --measure-batches 3 2>&1 | grep -v Warning
 fi
