@@ -9,8 +9,9 @@
 #
 # Each round: the old build, the new build, the new build with
 # GOMAXPROCS=1, nvidia-smi -lms 20 (the issue's four fields); then
-# nvidia-smi -lms 100 once. Ends with a CPU profile of the new build at
-# 1 kHz (--cpuprofile with LLEM_PROFILE_HZ where the build honours it).
+# nvidia-smi -lms 100 once. Ends with a CPU profile of the new build
+# (--cpuprofile, Go's 100 Hz: few samples at idle) and each recording's
+# sampling-loop timeliness from meta.json.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 W=${W:-/tmp/llem-idle-ab}; rm -rf "$W"; mkdir -p "$W"

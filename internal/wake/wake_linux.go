@@ -23,11 +23,17 @@ import (
 // system calls (both return at once) leaves the monitor asleep.
 type fdWaker struct {
 	f    *os.File
+	rc   syscall.RawConn
 	base time.Time // a reading of Go's clock ...
 	mono int64     // ... and CLOCK_MONOTONIC's at the same moment, in ns
-	rc   syscall.RawConn
-	buf  [8]byte
 	stop func() bool
+	// What one Wait sets and reads, and the two functions that do it,
+	// made once: closures made in Wait would be four allocations a tick.
+	spec   unix.ItimerSpec
+	buf    [8]byte
+	err    syscall.Errno
+	arm    func(fd uintptr)
+	expire func(fd uintptr) bool
 }
 
 // New returns a timerfd Waker, or a Go timer where timerfds are
@@ -50,41 +56,32 @@ func New(ctx context.Context) Waker {
 		return NewTimer(ctx)
 	}
 	w := &fdWaker{f: f, rc: rc, base: base, mono: ts.Nano()}
+	// Raw system calls: both return at once, and a system call through
+	// the runtime's entersyscall would wake its monitor thread out of its
+	// idle sleep at every tick.
+	w.arm = func(fd uintptr) {
+		_, _, w.err = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME,
+			uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)
+	}
+	w.expire = func(fd uintptr) bool {
+		_, _, w.err = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		return w.err != unix.EAGAIN // EAGAIN: not yet, wait in the poller
+	}
 	// Closing the file ends a read in progress: that is how ctx stops a wait.
 	w.stop = context.AfterFunc(ctx, func() { w.f.Close() })
 	return w
 }
 
 func (w *fdWaker) Wait(deadline time.Time) bool {
-	at := w.mono + int64(deadline.Sub(w.base))
-	if at <= w.mono {
-		at = w.mono + 1 // zero would disarm the timer
-	}
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-	var serr error
-	// Raw system calls: both return at once, and a system call through
-	// the runtime's entersyscall would wake its monitor thread out of
-	// its idle sleep at every tick.
-	if err := w.rc.Control(func(fd uintptr) {
-		_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME,
-			uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
-		if e != 0 {
-			serr = e
-		}
-	}); err != nil || serr != nil {
+	// An absolute time in the past fires at once; only zero disarms.
+	w.spec.Value = unix.NsecToTimespec(max(w.mono+int64(deadline.Sub(w.base)), 1))
+	if err := w.rc.Control(w.arm); err != nil || w.err != 0 {
 		return false
 	}
-	err := w.rc.Read(func(fd uintptr) bool {
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
-		if e == unix.EAGAIN {
-			return false // not yet: wait in the poller
-		}
-		if e != 0 {
-			serr = e
-		}
-		return true
-	})
-	return err == nil && serr == nil
+	if err := w.rc.Read(w.expire); err != nil || w.err != 0 {
+		return false
+	}
+	return true
 }
 
 func (w *fdWaker) Close() {
