@@ -51,14 +51,28 @@ def cpu_ns(pid):
     return total
 
 
+def per_thread(pid):
+    """{tid: (cpu ns, context switches)}: which threads cost the CPU."""
+    out = {}
+    for f in glob.glob("/proc/%d/task/*/schedstat" % pid):
+        tid = f.split("/")[-2]
+        try:
+            ns = int(open(f).read().split()[0])
+            sw = sum(int(l.split()[1]) for l in open(f[:-len("schedstat")] + "status") if "ctxt_switches:" in l)
+        except (OSError, ValueError, IndexError):
+            continue
+        out[tid] = (ns, sw)
+    return out
+
+
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.monotonic()
 with open(outfile, "wb") as out:
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(5)
-    a, sa, ta = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic()
+    a, sa, ta, pa = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic(), per_thread(p.pid)
     time.sleep(seconds)
-    b, sb, tb = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic()
+    b, sb, tb, pb = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic(), per_thread(p.pid)
     p.send_signal(getattr(signal, "SIG" + sig))
     p.wait()
 wall = time.monotonic() - t0
@@ -69,4 +83,8 @@ print("steady_cpu: " + json.dumps({
     "name": name, "cpu_s": round(cpu, 4), "wall_s": round(wall, 2),
     "steady_pct_core": round(100 * rate, 3),
     "ctxsw_per_s": round((sb - sa) / (tb - ta), 1),
-    "start_stop_s": round(cpu - rate * wall, 4)}), flush=True)
+    "start_stop_s": round(cpu - rate * wall, 4),
+    # Each thread's steady share of a core (%) and switches a second, the
+    # busiest first.
+    "threads": sorted(([round(100 * (pb[t][0] - pa[t][0]) / 1e9 / (tb - ta), 3), round((pb[t][1] - pa[t][1]) / (tb - ta), 1)]
+                       for t in pb if t in pa), reverse=True)[:8]}), flush=True)
