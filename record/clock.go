@@ -20,5 +20,9 @@ func NewClock() *Clock {
 // Now is the current time in ns since the epoch on the anchored clock.
 func (c *Clock) Now() int64 { return c.wallStartNs + int64(time.Since(c.anchor)) }
 
+// At is t in ns since the epoch on the anchored clock; t must carry a
+// monotonic reading (time.Now, or a time derived from one).
+func (c *Clock) At(t time.Time) int64 { return c.wallStartNs + int64(t.Sub(c.anchor)) }
+
 // WallStartNs is the wall-clock time at the anchor.
 func (c *Clock) WallStartNs() int64 { return c.wallStartNs }

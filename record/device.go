@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"time"
 
 	"github.com/llem/llem/trace"
 )
@@ -34,6 +35,40 @@ type GPU interface {
 	// State reads the cheap, driver-cached fields. Fields the GPU does not
 	// support are nil. The GPU and timestamp fields are filled by the caller.
 	State() (trace.DeviceState, error)
+}
+
+// StateStreamer is a GPU that can poll State on a thread of its own, off
+// the Go scheduler (NVML: each cgo call from Go wakes the runtime's
+// monitor thread, which costs more CPU than the calls themselves). The
+// recorder then takes the polls at its driver-buffer drain instead of
+// polling State itself.
+type StateStreamer interface {
+	// StreamStates starts polling: the first poll at first, then every
+	// interval, skipping (and counting) deadlines a slow poll overran.
+	// An error means the GPU cannot stream; the caller polls State.
+	StreamStates(first time.Time, interval time.Duration) (StateStream, error)
+}
+
+// StateStream is a running StateStreamer poll.
+type StateStream interface {
+	// Take appends the polls made since the last Take, oldest first.
+	Take(dst []StatePoll) []StatePoll
+	// Stop ends polling; polls not yet taken can still be taken. Safe
+	// to call more than once.
+	Stop()
+	// Close stops polling and releases the stream.
+	Close()
+}
+
+// StatePoll is one poll of a StateStream: State's row and error, when
+// its calls returned, how late it began and how many later deadlines it
+// overran (as the recorder's own schedule counts them).
+type StatePoll struct {
+	At     time.Time
+	State  trace.DeviceState
+	Err    error
+	Late   time.Duration
+	Missed int64
 }
 
 // PowerSample is one entry of the driver's power-sample buffer.

@@ -20,6 +20,13 @@ type loopStats struct {
 	errors      int64
 	worstJitter time.Duration
 	sumJitter   time.Duration
+	thread      string // trace.LoopStats.Thread
+}
+
+func (s *loopStats) setThread(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.thread = name
 }
 
 func (s *loopStats) record(jitter time.Duration, missed int64, failed bool) {
@@ -45,6 +52,7 @@ func (s *loopStats) snapshot() trace.LoopStats {
 		MissedDeadlines: s.missed,
 		WorstJitterMs:   ms(s.worstJitter),
 		Errors:          s.errors,
+		Thread:          s.thread,
 	}
 	if s.iterations > 0 {
 		st.MeanJitterMs = ms(s.sumJitter / time.Duration(s.iterations))

@@ -134,7 +134,46 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 			readIfStale()
 		}
 	})
+	// A GPU that can poll its state off the Go scheduler (StateStreamer)
+	// does so; its polls are taken with the buffer drain's, on the same
+	// deadlines, so they cost no wake-up of their own.
+	var stream StateStream
+	var polls []StatePoll
+	stateStats := r.loops["device_state"]
+	take := func() (ok, failed bool) {
+		polls = stream.Take(polls[:0])
+		ok = true
+		for _, p := range polls {
+			if p.Err != nil {
+				failed = true
+				stateStats.record(p.Late, p.Missed, true)
+				if !r.readFailed(g, "device_state", p.Err) {
+					ok = false // lost: the polls after it say so again
+					break
+				}
+				continue
+			}
+			st := p.State
+			st.GPU, st.TimestampNs = idx, r.clock.At(p.At)
+			if live != nil {
+				latest := st
+				live.Store(&latest)
+			}
+			r.out.state(st)
+			stateStats.record(p.Late, p.Missed, false)
+		}
+		if !ok {
+			stream.Stop() // the GPU is lost
+		}
+		return ok, failed
+	}
+
 	r.final = append(r.final, func() {
+		if stream != nil {
+			stream.Stop()
+			take()
+			stream.Close()
+		}
 		if r.isLost(g.Index()) {
 			return
 		}
@@ -149,9 +188,24 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		name string
 		step func() (bool, bool)
 	}{{"device_state", poll}, {"driver_power", drain}, {"energy", readEnergy}} {
-		if ok, _ := k.step(); ok {
-			tasks = append(tasks, &task{interval: r.loops[k.name].interval, stats: r.loops[k.name], step: k.step})
+		ok, _ := k.step()
+		if !ok {
+			continue
 		}
+		interval := r.loops[k.name].interval
+		if ss, can := g.(StateStreamer); can && k.name == "device_state" {
+			s, err := ss.StreamStates(r.sampleStart.Add(interval), interval)
+			if err == nil {
+				stream = s
+				stateStats.setThread("c")
+				// Taken on the drain's schedule, with its own stats
+				// (the polls' timeliness is recorded by take).
+				tasks = append(tasks, &task{interval: r.loops["driver_power"].interval, stats: &loopStats{}, step: take})
+				continue
+			}
+			fmt.Fprintf(r.cfg.Log, "llem: GPU %d: device state polled on the Go schedule (%v)\n", g.Index(), err)
+		}
+		tasks = append(tasks, &task{interval: interval, stats: r.loops[k.name], step: k.step})
 	}
 	if len(tasks) == 0 {
 		return

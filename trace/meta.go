@@ -229,6 +229,10 @@ type LoopStats struct {
 	WorstJitterMs   float64 `json:"worst_jitter_ms"`
 	MeanJitterMs    float64 `json:"mean_jitter_ms"`
 	Errors          int64   `json:"errors"`
+	// Thread names where the loop ran when not on the recorder's Go
+	// schedule: "c" for NVML state polls made by a C thread (from llem
+	// 2026-12-06 on); empty otherwise.
+	Thread string `json:"thread,omitempty"`
 }
 
 // EventStats counts client events.

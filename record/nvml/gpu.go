@@ -42,17 +42,36 @@ type GPU struct {
 	errors      map[string]int64
 	unknownRun  int   // ERROR_UNKNOWN results since the last success
 	lostErr     error // set once the GPU is lost; every later call returns it
+	streams     []*stateStream
 }
 
 var _ record.GPU = (*GPU)(nil)
 
-// reading is one NVML call made by State, filling cols of the row.
+// reading is one NVML call made by State, filling cols of the row. The
+// call and the filling are apart so that the same filling serves the
+// calls go-nvml makes (State) and those of the C state thread (stateStream).
 type reading struct {
 	call   string // name in Errors
 	symbol string // C symbol the call needs
 	cols   []string
-	// read makes the call and fills its fields of st on success only.
-	read func(d nvml.Device, st *trace.DeviceState) nvml.Return
+	kind   int // its call in the C poll (kindInstant, ...)
+	// read makes the call through go-nvml into raw.
+	read func(d nvml.Device, raw *rawState) nvml.Return
+	// fill sets the row's fields from raw after the call succeeded; it
+	// may still fail (a field value whose own result is an error).
+	fill func(raw *rawState, st *trace.DeviceState) nvml.Return
+}
+
+// rawState is what one state poll's calls returned, before it is a row.
+type rawState struct {
+	ret                     [kindCount]nvml.Return
+	instant                 nvml.FieldValue
+	averageMw, temperatureC uint32
+	smMHz, memMHz           uint32
+	pstate                  nvml.Pstates
+	util                    nvml.Utilization
+	reasons                 uint64
+	memoryUsed              uint64
 }
 
 func newGPU(b *Backend, index int, dev nvml.Device) *GPU {
@@ -75,8 +94,9 @@ func newGPU(b *Backend, index int, dev nvml.Device) *GPU {
 	return g
 }
 
-// stateReadings lists State's calls. All are cheap: the driver caches these
-// values, and each call takes under a microsecond on an H100.
+// stateReadings lists State's calls, in the order of their kinds. All are
+// cheap: the driver caches these values, and each call takes under a
+// microsecond on an H100.
 func stateReadings(b *Backend) []reading {
 	// nvmlDeviceGetCurrentClocksEventReasons replaced the throttle-reasons
 	// call in driver R535; older drivers only have the old name.
@@ -84,37 +104,38 @@ func stateReadings(b *Backend) []reading {
 		call:   "GetCurrentClocksEventReasons",
 		symbol: "nvmlDeviceGetCurrentClocksEventReasons",
 		cols:   []string{ColClockEventReasons},
-		read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-			v, ret := d.GetCurrentClocksEventReasons()
-			if ret == nvml.SUCCESS {
-				st.ClockEventReasons = ptr(int64(v))
-			}
+		kind:   kindReasons,
+		read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+			raw.reasons, ret = d.GetCurrentClocksEventReasons()
 			return ret
+		},
+		fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+			st.ClockEventReasons = ptr(int64(raw.reasons))
+			return nvml.SUCCESS
 		},
 	}
 	if !b.has(reasons.symbol) && b.has("nvmlDeviceGetCurrentClocksThrottleReasons") {
 		reasons.call = "GetCurrentClocksThrottleReasons"
 		reasons.symbol = "nvmlDeviceGetCurrentClocksThrottleReasons"
-		reasons.read = func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-			v, ret := d.GetCurrentClocksThrottleReasons()
-			if ret == nvml.SUCCESS {
-				st.ClockEventReasons = ptr(int64(v))
-			}
+		reasons.read = func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+			raw.reasons, ret = d.GetCurrentClocksThrottleReasons()
 			return ret
 		}
 	}
 
-	clock := func(col string, ct nvml.ClockType, name string, dst func(*trace.DeviceState) **int32) reading {
+	clock := func(col string, ct nvml.ClockType, name string, kind int, v func(*rawState) *uint32, dst func(*trace.DeviceState) **int32) reading {
 		return reading{
 			call:   "GetClockInfo(" + name + ")",
 			symbol: "nvmlDeviceGetClockInfo",
 			cols:   []string{col},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-				v, ret := d.GetClockInfo(ct)
-				if ret == nvml.SUCCESS {
-					*dst(st) = ptr(int32(v))
-				}
+			kind:   kind,
+			read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+				*v(raw), ret = d.GetClockInfo(ct)
 				return ret
+			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				*dst(st) = ptr(int32(*v(raw)))
+				return nvml.SUCCESS
 			},
 		}
 	}
@@ -124,19 +145,28 @@ func stateReadings(b *Backend) []reading {
 			call:   "GetFieldValues(POWER_INSTANT)",
 			symbol: "nvmlDeviceGetFieldValues",
 			cols:   []string{ColInstantPower},
-			read:   readInstantPower,
+			kind:   kindInstant,
+			read: func(d nvml.Device, raw *rawState) nvml.Return {
+				fv := []nvml.FieldValue{{FieldId: nvml.FI_DEV_POWER_INSTANT, ScopeId: 0}}
+				ret := d.GetFieldValues(fv)
+				raw.instant = fv[0]
+				return ret
+			},
+			fill: fillInstantPower,
 		},
 		{
 			// A 1 s moving average on Ampere and newer, not instant power.
 			call:   "GetPowerUsage",
 			symbol: "nvmlDeviceGetPowerUsage",
 			cols:   []string{ColAveragePower},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-				v, ret := d.GetPowerUsage()
-				if ret == nvml.SUCCESS {
-					st.AveragePowerMw = ptr(int64(v))
-				}
+			kind:   kindAverage,
+			read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+				raw.averageMw, ret = d.GetPowerUsage()
 				return ret
+			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				st.AveragePowerMw = ptr(int64(raw.averageMw))
+				return nvml.SUCCESS
 			},
 		},
 		{
@@ -145,39 +175,47 @@ func stateReadings(b *Backend) []reading {
 			call:   "GetTemperature",
 			symbol: "nvmlDeviceGetTemperature",
 			cols:   []string{ColTemperature},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-				v, ret := d.GetTemperature(nvml.TEMPERATURE_GPU)
-				if ret == nvml.SUCCESS {
-					st.TemperatureC = ptr(int32(v))
-				}
+			kind:   kindTemperature,
+			read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+				raw.temperatureC, ret = d.GetTemperature(nvml.TEMPERATURE_GPU)
 				return ret
 			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				st.TemperatureC = ptr(int32(raw.temperatureC))
+				return nvml.SUCCESS
+			},
 		},
-		clock(ColSMClock, nvml.CLOCK_SM, "SM", func(st *trace.DeviceState) **int32 { return &st.SMClockMHz }),
-		clock(ColMemClock, nvml.CLOCK_MEM, "MEM", func(st *trace.DeviceState) **int32 { return &st.MemClockMHz }),
+		clock(ColSMClock, nvml.CLOCK_SM, "SM", kindSMClock,
+			func(raw *rawState) *uint32 { return &raw.smMHz }, func(st *trace.DeviceState) **int32 { return &st.SMClockMHz }),
+		clock(ColMemClock, nvml.CLOCK_MEM, "MEM", kindMemClock,
+			func(raw *rawState) *uint32 { return &raw.memMHz }, func(st *trace.DeviceState) **int32 { return &st.MemClockMHz }),
 		{
 			call:   "GetPerformanceState",
 			symbol: "nvmlDeviceGetPerformanceState",
 			cols:   []string{ColPState},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-				v, ret := d.GetPerformanceState()
-				if ret == nvml.SUCCESS {
-					st.PState = pstate(v)
-				}
+			kind:   kindPState,
+			read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+				raw.pstate, ret = d.GetPerformanceState()
 				return ret
+			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				st.PState = pstate(raw.pstate)
+				return nvml.SUCCESS
 			},
 		},
 		{
 			call:   "GetUtilizationRates",
 			symbol: "nvmlDeviceGetUtilizationRates",
 			cols:   []string{ColGPUUtil, ColMemUtil},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
-				v, ret := d.GetUtilizationRates()
-				if ret == nvml.SUCCESS {
-					st.GPUUtilPct = ptr(int32(v.Gpu))
-					st.MemUtilPct = ptr(int32(v.Memory))
-				}
+			kind:   kindUtilization,
+			read: func(d nvml.Device, raw *rawState) (ret nvml.Return) {
+				raw.util, ret = d.GetUtilizationRates()
 				return ret
+			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				st.GPUUtilPct = ptr(int32(raw.util.Gpu))
+				st.MemUtilPct = ptr(int32(raw.util.Memory))
+				return nvml.SUCCESS
 			},
 		},
 		reasons,
@@ -185,30 +223,30 @@ func stateReadings(b *Backend) []reading {
 			call:   "GetMemoryInfo",
 			symbol: "nvmlDeviceGetMemoryInfo",
 			cols:   []string{ColMemoryUsed},
-			read: func(d nvml.Device, st *trace.DeviceState) nvml.Return {
+			kind:   kindMemory,
+			read: func(d nvml.Device, raw *rawState) nvml.Return {
 				v, ret := d.GetMemoryInfo()
-				if ret == nvml.SUCCESS {
-					st.MemoryUsedBytes = ptr(int64(v.Used))
-				}
+				raw.memoryUsed = v.Used
 				return ret
+			},
+			fill: func(raw *rawState, st *trace.DeviceState) nvml.Return {
+				st.MemoryUsedBytes = ptr(int64(raw.memoryUsed))
+				return nvml.SUCCESS
 			},
 		},
 	}
 }
 
-// readInstantPower reads FI_DEV_POWER_INSTANT, the power the board reports
+// fillInstantPower reads FI_DEV_POWER_INSTANT, the power the board reports
 // about every 100 ms, unlike GetPowerUsage's 1 s average. ScopeId 0 selects
 // the whole GPU (other scopes are the module and memory rails). The call
 // can succeed while the field itself fails, so both results are checked.
-func readInstantPower(d nvml.Device, st *trace.DeviceState) nvml.Return {
-	fv := []nvml.FieldValue{{FieldId: nvml.FI_DEV_POWER_INSTANT, ScopeId: 0}}
-	if ret := d.GetFieldValues(fv); ret != nvml.SUCCESS {
+func fillInstantPower(raw *rawState, st *trace.DeviceState) nvml.Return {
+	fv := raw.instant
+	if ret := nvml.Return(fv.NvmlReturn); ret != nvml.SUCCESS {
 		return ret
 	}
-	if ret := nvml.Return(fv[0].NvmlReturn); ret != nvml.SUCCESS {
-		return ret
-	}
-	v, ok := valueInt64(nvml.ValueType(fv[0].ValueType), fv[0].Value)
+	v, ok := valueInt64(nvml.ValueType(fv.ValueType), fv.Value)
 	if !ok {
 		// A value type this code cannot decode is as good as no value.
 		return nvml.ERROR_NOT_SUPPORTED
@@ -271,6 +309,15 @@ func (g *GPU) DriverPowerSamples(sinceUs uint64) ([]record.PowerSample, error) {
 // in Errors. State returns an error only when the GPU is lost (wrapping
 // record.ErrGPULost) or when every read it tried failed.
 func (g *GPU) State() (trace.DeviceState, error) {
+	var raw rawState
+	return g.applyRaw(&raw, g.dev)
+}
+
+// applyRaw makes the row of a poll's results, calling check for each as
+// the poll goes. With d, it makes each call through go-nvml first (State);
+// without, raw holds the results of a poll already made (the C thread),
+// where a call not made has the result notCalled.
+func (g *GPU) applyRaw(raw *rawState, d nvml.Device) (trace.DeviceState, error) {
 	var st trace.DeviceState
 	if err := g.lost(); err != nil {
 		return st, err
@@ -281,7 +328,16 @@ func (g *GPU) State() (trace.DeviceState, error) {
 		if g.allUnsupported(r.cols) {
 			continue
 		}
-		err := g.check(r.call, r.read(g.dev, &st), r.cols...)
+		ret := raw.ret[r.kind]
+		if d != nil {
+			ret = r.read(d, raw)
+		} else if ret == notCalled {
+			continue // after a result that lost the GPU, or turned off
+		}
+		if ret == nvml.SUCCESS {
+			ret = r.fill(raw, &st)
+		}
+		err := g.check(r.call, ret, r.cols...)
 		switch {
 		case err == nil:
 			good++
@@ -298,6 +354,9 @@ func (g *GPU) State() (trace.DeviceState, error) {
 	}
 	return st, nil
 }
+
+// notCalled is the C thread's result for a call it did not make.
+const notCalled = nvml.Return(-1)
 
 // Info takes the GPU's environment snapshot. A getter that fails leaves its
 // field empty; Info fails only if the GPU is lost, and then returns what it

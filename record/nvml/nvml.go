@@ -16,6 +16,9 @@ import (
 type Backend struct {
 	lib  nvml.Interface
 	gpus []*GPU
+	// path is the library Open loaded; empty over go-nvml's mock, where
+	// the C state thread cannot run.
+	path string
 
 	symMu sync.Mutex
 	syms  map[string]bool // symbol name -> present in the loaded library
@@ -36,7 +39,11 @@ func Open(opts Options) (*Backend, error) {
 	}
 	// nvml.New gives a library object of our own rather than go-nvml's
 	// package-global one, so the path option cannot clash with other users.
-	return openWith(nvml.New(nvml.WithLibraryPath(path)), opts, path)
+	b, err := openWith(nvml.New(nvml.WithLibraryPath(path)), opts, path)
+	if b != nil {
+		b.path = path
+	}
+	return b, err
 }
 
 // openWith opens the backend over lib: the real library, or go-nvml's mock
@@ -144,6 +151,10 @@ func (b *Backend) GPUs() []record.GPU {
 // Close shuts NVML down. Calling it again does nothing.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
+		// The state threads call into the library: they stop first.
+		for _, g := range b.gpus {
+			g.closeStreams()
+		}
 		if ret := b.lib.Shutdown(); ret != nvml.SUCCESS {
 			b.closeErr = fmt.Errorf("nvml: shutdown: %v", ret)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
@@ -617,5 +618,40 @@ func TestRealNVML(t *testing.T) {
 		st, serr := g.State()
 		t.Logf("GPU %d %s driver %s CUDA %s: energy %d mJ (%v), %d power samples (%v), state %+v (%v), unsupported %v, errors %v",
 			g.Index(), info.Name, info.DriverVersion, info.CUDAVersion, e, eerr, len(ps), perr, st, serr, g.Unsupported(), g.Errors())
+
+		// The C state thread reads what State reads.
+		ss, err := g.StreamStates(time.Now(), 20*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(210 * time.Millisecond)
+		ss.Stop()
+		polls := ss.Take(nil)
+		ss.Close()
+		if len(polls) < 8 {
+			t.Fatalf("GPU %d: %d streamed polls in 210 ms at 20 ms", g.Index(), len(polls))
+		}
+		after, _ := g.State()
+		for i, p := range polls {
+			if p.Err != nil {
+				t.Fatalf("GPU %d poll %d: %v", g.Index(), i, p.Err)
+			}
+			for _, f := range []struct {
+				name      string
+				got, want any
+			}{
+				{"SMClockMHz", deref(p.State.SMClockMHz) != nil, deref(after.SMClockMHz) != nil},
+				{"MemClockMHz", deref(p.State.MemClockMHz), deref(after.MemClockMHz)},
+				{"PState present", p.State.PState != nil, after.PState != nil},
+				{"TemperatureC present", p.State.TemperatureC != nil, after.TemperatureC != nil},
+				{"InstantPowerMw present", p.State.InstantPowerMw != nil, after.InstantPowerMw != nil},
+				{"MemoryUsedBytes present", p.State.MemoryUsedBytes != nil, after.MemoryUsedBytes != nil},
+			} {
+				if f.got != f.want {
+					t.Errorf("GPU %d poll %d: %s streamed %v, State %v", g.Index(), i, f.name, f.got, f.want)
+				}
+			}
+		}
+		t.Logf("GPU %d: %d streamed polls, first %+v, late %v", g.Index(), len(polls), polls[0].State, polls[0].Late)
 	}
 }
