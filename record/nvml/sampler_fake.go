@@ -74,9 +74,9 @@ import (
 // fakeNVML sets the fake calls' results and the delay of each poll.
 type fakeNVML struct{}
 
-func (fakeNVML) reset(delay time.Duration)    { C.fake_reset(C.int(delay.Microseconds())) }
+func (fakeNVML) reset(delay time.Duration)      { C.fake_reset(C.int(delay.Microseconds())) }
 func (fakeNVML) setRet(kind int, r nvml.Return) { C.fake_set_ret(C.int(kind), C.int(r)) }
-func (fakeNVML) calls(kind int) int           { return int(C.fake_get_calls(C.int(kind))) }
+func (fakeNVML) calls(kind int) int             { return int(C.fake_get_calls(C.int(kind))) }
 
 // streamFake starts g's state thread over the fake calls.
 func streamFake(g *GPU, first time.Time, interval time.Duration) (*stateStream, error) {
