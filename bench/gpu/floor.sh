@@ -4,7 +4,8 @@
 # NVML calls from one C thread and nothing else) at llem's schedule and at
 # nvidia-smi -lms 20's, nvidia-smi itself, llem at defaults (state polls
 # on the C thread), the same with LLEM_NVML_STATE_THREAD=0 (polls on the
-# Go schedule), and LLEM_OLD if set; each with its busiest threads, in
+# Go schedule; GOSCHED=0 leaves it out), nvidia-smi recording llem's state
+# fields at llem's 10 Hz (SAME=1), and LLEM_OLD if set; each with its busiest threads, in
 # ROUNDS alternating rounds. Then, with LOAD_S > 0, llem under a bf16
 # matmul load (recorder-cost.sh part C, against LLEM_OLD).
 #
@@ -16,12 +17,20 @@ STEADY_S=${STEADY_S:-20}; ROUNDS=${ROUNDS:-2}; LOAD_S=${LOAD_S:-0}
 FLOOR=${FLOOR:?set FLOOR to a build of bench/gpu/nvml_floor.c}
 OLD=${LLEM_OLD:-}
 fields=timestamp,power.draw.instant,temperature.gpu,clocks.sm
+# What llem's state poll records, for nvidia-smi at llem's 10 Hz (SAME=1).
+# (The H100's nvidia-smi 580.159.04 rejected this list with clocks_event_reasons.active
+# in it, 2026-12-06; the throttle name is the one older releases know.)
+same=timestamp,power.draw.instant,power.draw.average,temperature.gpu,clocks.sm,clocks.mem,pstate,utilization.gpu,utilization.memory,clocks_throttle_reasons.active,memory.used
+SAME=${SAME:-0}; GOSCHED=${GOSCHED:-1}
 steady() { python3 bench/gpu/steady_cpu.py "$@"; }
 rec() { local name=$1 bin=$2; shift 2
   steady "$name" "$STEADY_S" INT "$W/$name.log" -- "$bin" record --device "${DEVICE:-nvml}" --quiet --out "$W/$name" -- sleep 3600; }
 
 idle() {
   gpu_header
+  if [ "$SAME" = 1 ] && ! nvidia-smi --query-gpu=$same --format=csv -c 1; then
+    echo "nvidia-smi refuses llem's field list: SAME=0"; SAME=0
+  fi
   echo "cores $(nproc); new: $($LLEM --version)${OLD:+; old: $($OLD --version)}; STEADY_S=$STEADY_S ROUNDS=$ROUNDS"
   for r in $(seq "$ROUNDS"); do
     echo "== round $r"
@@ -29,8 +38,10 @@ idle() {
     "$FLOOR" smi "$STEADY_S"
     steady "nvidia-smi -lms 20" "$STEADY_S" TERM "$W/smi20-$r.csv" -- \
       nvidia-smi --query-gpu=$fields --format=csv -lms 20
+    [ "$SAME" = 1 ] && steady "nvidia-smi -lms 100, llem's state fields" "$STEADY_S" TERM "$W/same-$r.csv" -- \
+      nvidia-smi --query-gpu=$same --format=csv -lms 100
     rec "new-$r" "$LLEM"
-    LLEM_NVML_STATE_THREAD=0 rec "new-gosched-$r" "$LLEM"
+    [ "$GOSCHED" = 1 ] && LLEM_NVML_STATE_THREAD=0 rec "new-gosched-$r" "$LLEM"
     [ -n "$OLD" ] && rec "old-$r" "$OLD"
   done
   python3 - "$W" <<'PY'
@@ -42,5 +53,5 @@ PY
 }
 idle 2>&1 | tee "$OUT/floor.txt"
 if [ "$LOAD_S" -gt 0 ]; then
-  OUT=$OUT PARTS=C LOAD_S=$LOAD_S W=$W/C LLEM_BEFORE=$OLD bash bench/gpu/recorder-cost.sh 2>&1 | grep -E "^\| llem" | tee "$OUT/load.txt"
+  PROFILE=0 OUT=$OUT PARTS=C LOAD_S=$LOAD_S W=$W/C LLEM_BEFORE=$OLD bash bench/gpu/recorder-cost.sh 2>&1 | grep -E "^\| llem" | tee "$OUT/load.txt"
 fi

@@ -12,6 +12,9 @@
 //                            # the power-sample buffer at 1 Hz, the energy
 //                            # counter every 10 s
 //   ./nvml_floor smi 20      # nvidia-smi -lms 20's fields at 50 Hz
+//   ./nvml_floor state 20    # llem's 9 state calls at 10 Hz alone
+//   ./nvml_floor samples 20  # the power-sample buffer drain at 1 Hz alone
+//   ./nvml_floor energy 20   # the energy counter at 1 Hz alone (llem: 0.1 Hz)
 //
 // Prints one JSON line, tagged "nvml_floor: ".
 #include <dlfcn.h>
@@ -56,11 +59,15 @@ static double mono_s(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 || (strcmp(argv[1], "llem") && strcmp(argv[1], "smi"))) {
-    fprintf(stderr, "usage: nvml_floor llem|smi SECONDS\n");
+  const char *modes[] = {"llem", "smi", "state", "samples", "energy"};
+  int mode = -1;
+  for (int m = 0; m < 5; m++)
+    if (argc == 3 && !strcmp(argv[1], modes[m])) mode = m;
+  if (mode < 0) {
+    fprintf(stderr, "usage: nvml_floor llem|smi|state|samples|energy SECONDS\n");
     return 2;
   }
-  int smi = !strcmp(argv[1], "smi");
+  int smi = mode == 1, state = mode == 0 || mode == 2, samples = mode == 0 || mode == 3;
   double seconds = atof(argv[2]);
   void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW);
   if (!lib) {
@@ -92,7 +99,7 @@ int main(int argc, char **argv) {
   double start = mono_s(), t0 = 0, c0 = 0;
   long s0 = 0, polls = 0, failures = 0;
   unsigned long long lastSample = 0;
-  static nvmlSample_t samples[256];
+  static nvmlSample_t samples_buf[256];
   for (long i = 0;; i++) {
     double now = mono_s();
     if (t0 == 0 && now - start >= 2) {
@@ -102,10 +109,12 @@ int main(int argc, char **argv) {
     nvmlFieldValue_t fv = {.fieldId = NVML_FI_DEV_POWER_INSTANT};
     unsigned int u;
     nvmlReturn_t r = 0;
-    r |= p_nvmlDeviceGetFieldValues(d, 1, &fv);
-    r |= p_nvmlDeviceGetTemperature(d, NVML_TEMPERATURE_GPU, &u);
-    r |= p_nvmlDeviceGetClockInfo(d, NVML_CLOCK_SM, &u);
-    if (!smi) {
+    if (smi || state) {
+      r |= p_nvmlDeviceGetFieldValues(d, 1, &fv);
+      r |= p_nvmlDeviceGetTemperature(d, NVML_TEMPERATURE_GPU, &u);
+      r |= p_nvmlDeviceGetClockInfo(d, NVML_CLOCK_SM, &u);
+    }
+    if (state) {
       nvmlPstates_t ps;
       nvmlUtilization_t ut;
       unsigned long long reasons;
@@ -116,17 +125,17 @@ int main(int argc, char **argv) {
       r |= p_nvmlDeviceGetUtilizationRates(d, &ut);
       r |= p_nvmlDeviceGetCurrentClocksEventReasons(d, &reasons);
       r |= p_nvmlDeviceGetMemoryInfo(d, &mem);
-      if (i % 10 == 0) {
-        nvmlValueType_t vt;
-        unsigned int n = 256;
-        if (p_nvmlDeviceGetSamples(d, NVML_TOTAL_POWER_SAMPLES, lastSample, &vt, &n, samples) == NVML_SUCCESS)
-          for (unsigned int k = 0; k < n; k++)
-            if (samples[k].timeStamp > lastSample) lastSample = samples[k].timeStamp;
-      }
-      if (i % 100 == 0) {
-        unsigned long long mj;
-        r |= p_nvmlDeviceGetTotalEnergyConsumption(d, &mj);
-      }
+    }
+    if (samples && i % 10 == 0) {
+      nvmlValueType_t vt;
+      unsigned int n = 256;
+      if (p_nvmlDeviceGetSamples(d, NVML_TOTAL_POWER_SAMPLES, lastSample, &vt, &n, samples_buf) == NVML_SUCCESS)
+        for (unsigned int k = 0; k < n; k++)
+          if (samples_buf[k].timeStamp > lastSample) lastSample = samples_buf[k].timeStamp;
+    }
+    if ((mode == 0 && i % 100 == 0) || (mode == 4 && i % 10 == 0)) {
+      unsigned long long mj;
+      r |= p_nvmlDeviceGetTotalEnergyConsumption(d, &mj);
     }
     if (r != NVML_SUCCESS) failures++;
     polls++;

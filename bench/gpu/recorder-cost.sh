@@ -89,8 +89,11 @@ end=time.time()+$LOAD_S
 while time.time()<end:
     for _ in range(50): a@a
     torch.cuda.synchronize()"
-if [ "$DEVICE" = nvml ]; then rec C-llem "$LLEM" --cpuprofile "$OUT/C-llem.prof" -- python3 -c "$load"
-else rec C-llem "$LLEM" --cpuprofile "$OUT/C-llem.prof" -- sleep "$LOAD_S"; fi
+# The profile costs the recorder CPU too: PROFILE=0 leaves it out when the
+# figure is compared with LLEM_BEFORE's (which runs without one).
+prof=(); [ "${PROFILE:-1}" = 1 ] && prof=(--cpuprofile "$OUT/C-llem.prof")
+if [ "$DEVICE" = nvml ]; then rec C-llem "$LLEM" "${prof[@]}" -- python3 -c "$load"
+else rec C-llem "$LLEM" "${prof[@]}" -- sleep "$LOAD_S"; fi
 wait $!
 if [ -n "$BEFORE" ]; then
   if [ "$DEVICE" = nvml ]; then rec C-before "$BEFORE" -- python3 -c "$load"; else rec C-before "$BEFORE" -- sleep "$LOAD_S"; fi
