@@ -68,13 +68,16 @@ func TestStreamPollsOnSchedule(t *testing.T) {
 	polls := takeAfter(ss, 205*time.Millisecond)
 	polls = append(polls, takeAfter(ss, 100*time.Millisecond)...)
 	ss.Stop()
+	elapsed := time.Since(start)
 	polls = ss.Take(polls) // what it polled before stopping
 	var missed int64
 	for _, p := range polls {
 		missed += p.Missed
 	}
-	if n := int64(len(polls)) + missed; n < 25 || n > 31 {
-		t.Fatalf("%d polls and %d missed deadlines in ~300 ms at 10 ms", len(polls), missed)
+	// Every deadline up to Stop was polled or counted missed (the last
+	// one's count may reach past Stop).
+	if due := int64(elapsed / every); int64(len(polls))+missed < due-2 || int64(len(polls)) > due+1 {
+		t.Fatalf("%d polls and %d missed deadlines in %v at 10 ms", len(polls), missed, elapsed)
 	}
 	deadline := start.Add(every)
 	for i, p := range polls {
@@ -83,7 +86,7 @@ func TestStreamPollsOnSchedule(t *testing.T) {
 		}
 		// Each poll ends after its deadline, the deadlines 10 ms apart
 		// from the first (those a slow poll overran skipped).
-		if p.At.Before(deadline) || p.At.Sub(deadline) > 8*time.Millisecond+p.Late {
+		if p.At.Before(deadline) || p.At.Sub(deadline) > 50*time.Millisecond+p.Late {
 			t.Errorf("poll %d at %v, deadline %v (late %v)", i, p.At.Sub(start), deadline.Sub(start), p.Late)
 		}
 		deadline = deadline.Add(time.Duration(1+p.Missed) * every)
@@ -128,7 +131,7 @@ func TestStreamStopsAtOnce(t *testing.T) {
 	}
 	t0 := time.Now()
 	ss.Close()
-	if d := time.Since(t0); d > 100*time.Millisecond {
+	if d := time.Since(t0); d > time.Second {
 		t.Errorf("Close took %v: it must wake the sleeping thread", d)
 	}
 	ss.Close() // twice is fine
@@ -142,22 +145,25 @@ func TestStreamCountsMissedDeadlines(t *testing.T) {
 	fake.reset(25 * time.Millisecond) // each poll takes 25 ms
 	g := fakeStreamGPU(t)
 	const every = 10 * time.Millisecond
-	ss, err := streamFake(g, time.Now(), every)
+	start := time.Now()
+	ss, err := streamFake(g, start, every)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ss.Close()
 	polls := takeAfter(ss, 300*time.Millisecond)
 	ss.Stop()
+	elapsed := time.Since(start)
 	polls = ss.Take(polls)
 	var missed int64
 	for _, p := range polls {
 		missed += p.Missed
 	}
-	// A 25 ms poll overruns two or three 10 ms deadlines; they are
-	// skipped, not run back to back.
-	if len(polls) < 8 || len(polls) > 13 || missed < 2*int64(len(polls))-2 {
-		t.Errorf("%d polls, %d missed deadlines in 300 ms of 25 ms polls every 10 ms", len(polls), missed)
+	// A poll of 25 ms or more overruns at least two 10 ms deadlines;
+	// they are skipped, not run back to back, so there are at most as
+	// many polls as 25 ms fit in the time.
+	if n := int64(len(polls)); n < 3 || n > int64(elapsed/(25*time.Millisecond))+1 || missed < 2*n-2 {
+		t.Errorf("%d polls, %d missed deadlines in %v of 25 ms polls every 10 ms", n, missed, elapsed)
 	}
 }
 
