@@ -536,7 +536,7 @@ func (g *GPU) check(call string, ret nvml.Return, cols ...string) error {
 	g.errors[call]++
 	lost := false
 	switch ret {
-	case nvml.ERROR_GPU_IS_LOST, nvml.ERROR_TIMEOUT, nvml.ERROR_RESET_REQUIRED:
+	case nvml.ERROR_GPU_IS_LOST, nvml.ERROR_TIMEOUT, nvml.ERROR_RESET_REQUIRED: // also the state thread's (startStream)
 		// The GPU fell off the bus, stopped answering, or needs a reset
 		// before it answers again: nothing more will come from it this run.
 		lost = true

@@ -97,6 +97,9 @@ func (g *GPU) StreamStates(first time.Time, interval time.Duration) (record.Stat
 }
 
 func startStream(g *GPU, s *C.llem_sampler, first time.Time, interval time.Duration) (*stateStream, error) {
+	s.code_lost, s.code_timeout, s.code_reset = C.int(nvml.ERROR_GPU_IS_LOST), C.int(nvml.ERROR_TIMEOUT), C.int(nvml.ERROR_RESET_REQUIRED)
+	s.sensor_gpu, s.clock_sm, s.clock_mem = C.int(nvml.TEMPERATURE_GPU), C.int(nvml.CLOCK_SM), C.int(nvml.CLOCK_MEM)
+	s.field_instant = C.uint(nvml.FI_DEV_POWER_INSTANT)
 	firstNs := int64(C.llem_mono_ns()) + int64(time.Until(first))
 	if rc := C.llem_sampler_start(s, C.int64_t(firstNs), C.int64_t(interval)); rc != 0 {
 		C.llem_sampler_free(s)

@@ -59,6 +59,14 @@ typedef struct {
 typedef struct {
 	void *fn[K_COUNT];
 	void *dev;
+	// NVML's numbers, set from go-nvml's constants before the thread
+	// starts (startStream), so that none is written twice: the results
+	// after which nothing more comes from a GPU (GPU.check's lost ones),
+	// the GPU temperature sensor, the SM and memory clocks, the instant
+	// power field.
+	int code_lost, code_timeout, code_reset;
+	int sensor_gpu, clock_sm, clock_mem;
+	unsigned int field_instant;
 	uint32_t enabled;  // bit k: make call k (set by Go, read by the thread)
 	int64_t next_ns, interval_ns;
 	pthread_t thread;
@@ -73,14 +81,16 @@ typedef struct {
 	int64_t overwritten;
 } llem_sampler;
 
+static int llem_gone(const llem_sampler *s, int ret) {
+	return ret == s->code_lost || ret == s->code_timeout || ret == s->code_reset;
+}
+
 static int64_t llem_mono_ns(void) {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-// The errors after which nothing more comes from a GPU (GPU.check).
-static int llem_gone(int ret) { return ret == 15 || ret == 10 || ret == 18; } // GPU_IS_LOST, TIMEOUT, RESET_REQUIRED
 
 // llem_poll_once makes the enabled calls in kind order, as GPU.State does.
 static void llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
@@ -95,13 +105,13 @@ static void llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
 		switch (k) {
 		case K_INSTANT:
 			memset(&p->instant, 0, sizeof p->instant);
-			p->instant.fieldId = 186; // NVML_FI_DEV_POWER_INSTANT, scope 0: the whole GPU
+			p->instant.fieldId = s->field_instant; // scope 0: the whole GPU
 			r = ((fn_field_values)s->fn[k])(d, 1, &p->instant);
 			break;
 		case K_AVERAGE: r = ((fn_uint)s->fn[k])(d, &p->average_mw); break;
-		case K_TEMPERATURE: r = ((fn_typed_uint)s->fn[k])(d, 0, &p->temperature_c); break; // NVML_TEMPERATURE_GPU
-		case K_SM_CLOCK: r = ((fn_typed_uint)s->fn[k])(d, 1, &p->sm_mhz); break;         // NVML_CLOCK_SM
-		case K_MEM_CLOCK: r = ((fn_typed_uint)s->fn[k])(d, 2, &p->mem_mhz); break;       // NVML_CLOCK_MEM
+		case K_TEMPERATURE: r = ((fn_typed_uint)s->fn[k])(d, s->sensor_gpu, &p->temperature_c); break;
+		case K_SM_CLOCK: r = ((fn_typed_uint)s->fn[k])(d, s->clock_sm, &p->sm_mhz); break;
+		case K_MEM_CLOCK: r = ((fn_typed_uint)s->fn[k])(d, s->clock_mem, &p->mem_mhz); break;
 		case K_PSTATE: r = ((fn_int)s->fn[k])(d, &p->pstate); break;
 		case K_UTILIZATION: {
 			llem_utilization u = {0, 0};
@@ -123,7 +133,7 @@ static void llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
 		}
 		}
 		p->ret[k] = r;
-		gone = llem_gone(r);
+		gone = llem_gone(s, r);
 	}
 }
 
@@ -171,7 +181,7 @@ static void *llem_run(void *arg) {
 		llem_poll_once(s, enabled, &p);
 		p.done_ns = llem_mono_ns();
 		int gone = 0;
-		for (int k = 0; k < K_COUNT; k++) gone |= p.ret[k] != LLEM_NOT_CALLED && llem_gone(p.ret[k]);
+		for (int k = 0; k < K_COUNT; k++) gone |= p.ret[k] != LLEM_NOT_CALLED && llem_gone(s, p.ret[k]);
 
 		pthread_mutex_lock(&s->mu);
 		s->next_ns += s->interval_ns;

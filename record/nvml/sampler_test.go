@@ -199,26 +199,30 @@ func TestStreamUnsupportedTurnedOff(t *testing.T) {
 }
 
 func TestStreamGPULost(t *testing.T) {
-	var fake fakeNVML
-	fake.reset(0)
-	fake.setRet(kindTemperature, nvml.ERROR_GPU_IS_LOST)
-	g := fakeStreamGPU(t)
-	ss, err := streamFake(g, time.Now(), 5*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	polls := takeAfter(ss, 60*time.Millisecond)
-	// The thread stops at the poll that lost the GPU, and makes none of
-	// that poll's calls after the one that failed.
-	if len(polls) != 1 || !errors.Is(polls[0].Err, record.ErrGPULost) {
-		t.Fatalf("polls %+v, want one that lost the GPU", polls)
-	}
-	if fake.calls(kindTemperature) != 1 || fake.calls(kindSMClock) != 0 {
-		t.Errorf("calls after the loss: temperature %d, SM clock %d", fake.calls(kindTemperature), fake.calls(kindSMClock))
-	}
-	if _, err := g.State(); !errors.Is(err, record.ErrGPULost) {
-		t.Errorf("State after the thread lost the GPU: %v", err)
+	for _, ret := range []nvml.Return{nvml.ERROR_GPU_IS_LOST, nvml.ERROR_TIMEOUT, nvml.ERROR_RESET_REQUIRED} {
+		t.Run(ret.Error(), func(t *testing.T) {
+			var fake fakeNVML
+			fake.reset(0)
+			fake.setRet(kindTemperature, ret)
+			g := fakeStreamGPU(t)
+			ss, err := streamFake(g, time.Now(), 5*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ss.Close()
+			polls := takeAfter(ss, 60*time.Millisecond)
+			// The thread stops at the poll that lost the GPU, and makes
+			// none of that poll's calls after the one that failed.
+			if len(polls) != 1 || !errors.Is(polls[0].Err, record.ErrGPULost) {
+				t.Fatalf("polls %+v, want one that lost the GPU", polls)
+			}
+			if fake.calls(kindTemperature) != 1 || fake.calls(kindSMClock) != 0 {
+				t.Errorf("calls after the loss: temperature %d, SM clock %d", fake.calls(kindTemperature), fake.calls(kindSMClock))
+			}
+			if _, err := g.State(); !errors.Is(err, record.ErrGPULost) {
+				t.Errorf("State after the thread lost the GPU: %v", err)
+			}
+		})
 	}
 }
 
