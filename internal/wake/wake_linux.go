@@ -24,8 +24,6 @@ import (
 type fdWaker struct {
 	f    *os.File
 	rc   syscall.RawConn
-	base time.Time // a reading of Go's clock ...
-	mono int64     // ... and CLOCK_MONOTONIC's at the same moment, in ns
 	stop func() bool
 	// What one Wait sets and reads, and the two functions that do it,
 	// made once: closures made in Wait would be four allocations a tick.
@@ -39,14 +37,11 @@ type fdWaker struct {
 // New returns a timerfd Waker, or a Go timer where timerfds are
 // unavailable (seccomp filters, old kernels).
 func New(ctx context.Context) Waker {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
+	if !MonoOK() {
 		return NewTimer(ctx)
 	}
-	var ts unix.Timespec
-	base := time.Now()
-	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
-		unix.Close(fd)
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
 		return NewTimer(ctx)
 	}
 	f := os.NewFile(uintptr(fd), "timerfd")
@@ -55,7 +50,7 @@ func New(ctx context.Context) Waker {
 		f.Close()
 		return NewTimer(ctx)
 	}
-	w := &fdWaker{f: f, rc: rc, base: base, mono: ts.Nano()}
+	w := &fdWaker{f: f, rc: rc}
 	// Raw system calls: both return at once, and a system call through
 	// the runtime's entersyscall would wake its monitor thread out of its
 	// idle sleep at every tick.
@@ -74,7 +69,7 @@ func New(ctx context.Context) Waker {
 
 func (w *fdWaker) Wait(deadline time.Time) bool {
 	// An absolute time in the past fires at once; only zero disarms.
-	w.spec.Value = unix.NsecToTimespec(max(w.mono+int64(deadline.Sub(w.base)), 1))
+	w.spec.Value = unix.NsecToTimespec(max(MonoNs(deadline), 1))
 	if err := w.rc.Control(w.arm); err != nil || w.err != 0 {
 		return false
 	}

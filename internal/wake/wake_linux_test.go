@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // On Linux New gives the timerfd Waker, so TestWakers's "platform" case
@@ -24,5 +26,22 @@ func TestWaitAllocatesNothing(t *testing.T) {
 	past := time.Now().Add(-time.Second)
 	if n := testing.AllocsPerRun(100, func() { w.Wait(past) }); n != 0 {
 		t.Fatalf("Wait allocates %v times a call", n)
+	}
+}
+
+// The mapping onto CLOCK_MONOTONIC agrees with the clock itself, and back.
+func TestMono(t *testing.T) {
+	var ts unix.Timespec
+	before := time.Now()
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	const slack = 1000 // ns: the anchor pair was not read at one instant
+	if m := ts.Nano(); m < MonoNs(before)-slack || m > MonoNs(after)+slack {
+		t.Errorf("CLOCK_MONOTONIC %d outside [%d, %d]", m, MonoNs(before), MonoNs(after))
+	}
+	if d := FromMono(MonoNs(before)).Sub(before); d != 0 {
+		t.Errorf("FromMono(MonoNs(t)) is %v off t", d)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
+	"github.com/llem/llem/internal/wake"
 	"github.com/llem/llem/record"
 	"github.com/llem/llem/trace"
 )
@@ -100,7 +101,11 @@ func startStream(g *GPU, s *C.llem_sampler, first time.Time, interval time.Durat
 	s.code_lost, s.code_timeout, s.code_reset = C.int(nvml.ERROR_GPU_IS_LOST), C.int(nvml.ERROR_TIMEOUT), C.int(nvml.ERROR_RESET_REQUIRED)
 	s.sensor_gpu, s.clock_sm, s.clock_mem = C.int(nvml.TEMPERATURE_GPU), C.int(nvml.CLOCK_SM), C.int(nvml.CLOCK_MEM)
 	s.field_instant = C.uint(nvml.FI_DEV_POWER_INSTANT)
-	firstNs := int64(C.llem_mono_ns()) + int64(time.Until(first))
+	if !wake.MonoOK() {
+		C.llem_sampler_free(s)
+		return nil, fmt.Errorf("nvml: GPU %d: state thread: CLOCK_MONOTONIC cannot be read", g.index)
+	}
+	firstNs := wake.MonoNs(first)
 	if rc := C.llem_sampler_start(s, C.int64_t(firstNs), C.int64_t(interval)); rc != 0 {
 		C.llem_sampler_free(s)
 		return nil, fmt.Errorf("nvml: GPU %d: starting the state thread: errno %d", g.index, int(rc))
@@ -131,22 +136,19 @@ func (ss *stateStream) Take(dst []record.StatePoll) []record.StatePoll {
 	if ss.s == nil {
 		return dst
 	}
-	// One pair of clock readings maps the thread's CLOCK_MONOTONIC onto
-	// Go's time (whose monotonic reading is the same clock).
-	monoNow, now := int64(C.llem_mono_ns()), time.Now()
 	for {
 		var overwritten C.int64_t
 		n := int(C.llem_sampler_take(ss.s, &ss.buf[0], C.int(len(ss.buf)), &overwritten))
 		if overwritten > 0 {
 			// Polls the thread had to drop because nobody took them (a
 			// recorder stalled for minutes): reported as missed deadlines.
-			dst = append(dst, record.StatePoll{Err: fmt.Errorf("nvml: GPU %d: %d state polls overwritten before they were taken", ss.g.index, int64(overwritten)), Missed: int64(overwritten), At: now})
+			dst = append(dst, record.StatePoll{Err: fmt.Errorf("nvml: GPU %d: %d state polls overwritten before they were taken", ss.g.index, int64(overwritten)), Missed: int64(overwritten), At: time.Now()})
 		}
 		for i := range n {
 			p := &ss.buf[i]
 			st, err := ss.g.applyPoll(p)
 			dst = append(dst, record.StatePoll{
-				At:     now.Add(-time.Duration(monoNow - int64(p.done_ns))),
+				At:     wake.FromMono(int64(p.done_ns)),
 				State:  st,
 				Err:    err,
 				Late:   time.Duration(p.late_ns),
