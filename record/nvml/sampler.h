@@ -92,8 +92,10 @@ static int64_t llem_mono_ns(void) {
 }
 
 
-// llem_poll_once makes the enabled calls in kind order, as GPU.State does.
-static void llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
+// llem_poll_once makes the enabled calls in kind order, as GPU.State does,
+// and reports whether one of them found the GPU gone (the calls after it
+// are not made).
+static int llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
 	void *d = s->dev;
 	int gone = 0;
 	for (int k = 0; k < K_COUNT; k++) {
@@ -135,6 +137,7 @@ static void llem_poll_once(llem_sampler *s, uint32_t enabled, llem_poll *p) {
 		p->ret[k] = r;
 		gone = llem_gone(s, r);
 	}
+	return gone;
 }
 
 static void llem_push(llem_sampler *s, const llem_poll *p) {
@@ -178,10 +181,8 @@ static void *llem_run(void *arg) {
 		llem_poll p;
 		memset(&p, 0, sizeof p);
 		p.late_ns = start > s->next_ns ? start - s->next_ns : 0;
-		llem_poll_once(s, enabled, &p);
+		int gone = llem_poll_once(s, enabled, &p);
 		p.done_ns = llem_mono_ns();
-		int gone = 0;
-		for (int k = 0; k < K_COUNT; k++) gone |= p.ret[k] != LLEM_NOT_CALLED && llem_gone(s, p.ret[k]);
 
 		pthread_mutex_lock(&s->mu);
 		s->next_ns += s->interval_ns;
