@@ -107,17 +107,21 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 		return true, false
 	}
 
-	poll := func() (ok, failed bool) {
-		st, err := g.State()
-		if err != nil {
-			return r.readFailed(g, "device_state", err), true
-		}
-		st.GPU, st.TimestampNs = idx, r.clock.Now()
+	// writeState writes a state row stamped atNs and makes it the live one.
+	writeState := func(st trace.DeviceState, atNs int64) {
+		st.GPU, st.TimestampNs = idx, atNs
 		if live != nil {
 			latest := st
 			live.Store(&latest)
 		}
 		r.out.state(st)
+	}
+	poll := func() (ok, failed bool) {
+		st, err := g.State()
+		if err != nil {
+			return r.readFailed(g, "device_state", err), true
+		}
+		writeState(st, r.clock.Now())
 		return true, false
 	}
 
@@ -153,13 +157,7 @@ func (r *recorder) startLoops(ctx context.Context, wg *sync.WaitGroup, g GPU) {
 				}
 				continue
 			}
-			st := p.State
-			st.GPU, st.TimestampNs = idx, r.clock.At(p.At)
-			if live != nil {
-				latest := st
-				live.Store(&latest)
-			}
-			r.out.state(st)
+			writeState(p.State, r.clock.At(p.At))
 			stateStats.record(p.Late, p.Missed, false)
 		}
 		if !ok {
