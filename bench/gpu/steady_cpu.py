@@ -27,32 +27,10 @@ name, seconds, sig, outfile = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.
 cmd = sys.argv[sys.argv.index("--") + 1:]
 
 
-def ctx_switches(pid):
-    """Voluntary and involuntary context switches of all threads: each is a
-    wake-up, which on a virtual machine costs more than most NVML calls."""
-    total = 0
-    for f in glob.glob("/proc/%d/task/*/status" % pid):
-        try:
-            for line in open(f):
-                if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
-                    total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
-
-
-def cpu_ns(pid):
-    total = 0
-    for f in glob.glob("/proc/%d/task/*/schedstat" % pid):
-        try:
-            total += int(open(f).read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that just exited
-    return total
-
-
 def per_thread(pid):
-    """{tid: (cpu ns, context switches)}: which threads cost the CPU."""
+    """{tid: (cpu ns, context switches)} of every thread. Context switches
+    (voluntary and involuntary) are wake-ups, which on a virtual machine
+    cost more than most NVML calls; a thread that just exited is left out."""
     out = {}
     for f in glob.glob("/proc/%d/task/*/schedstat" % pid):
         tid = f.split("/")[-2]
@@ -70,14 +48,16 @@ t0 = time.monotonic()
 with open(outfile, "wb") as out:
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(5)
-    a, sa, ta, pa = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic(), per_thread(p.pid)
+    pa, ta = per_thread(p.pid), time.monotonic()
     time.sleep(seconds)
-    b, sb, tb, pb = cpu_ns(p.pid), ctx_switches(p.pid), time.monotonic(), per_thread(p.pid)
+    pb, tb = per_thread(p.pid), time.monotonic()
     p.send_signal(getattr(signal, "SIG" + sig))
     p.wait()
 wall = time.monotonic() - t0
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+a, sa = (sum(v[k] for v in pa.values()) for k in (0, 1))
+b, sb = (sum(v[k] for v in pb.values()) for k in (0, 1))
 rate = (b - a) / 1e9 / (tb - ta)
 print("steady_cpu: " + json.dumps({
     "name": name, "cpu_s": round(cpu, 4), "wall_s": round(wall, 2),
