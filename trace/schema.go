@@ -20,11 +20,12 @@ package trace
 // microsecond stamps as timestamp_us and power as int32 (both lossless),
 // and its segments grow, rewritten whole at every rotation, until they
 // span a minute (DriverPowerSegmentSpan): a driver sample takes 3.4 to
-// 4.2 bytes on disk instead of ~10. docs/trace-format.md lists every version.
+// 4.2 bytes on disk instead of ~10. 2.1: meta.json recorder.loops.*.thread.
+// docs/trace-format.md lists every version.
 const (
 	SchemaMajor   = 2
-	SchemaMinor   = 0
-	SchemaVersion = "2.0"
+	SchemaMinor   = 1
+	SchemaVersion = "2.1"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
