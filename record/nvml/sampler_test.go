@@ -25,6 +25,18 @@ func fakeStreamGPU(t *testing.T) *GPU {
 	return gpu(t, openFake(t, s, Options{GPUs: []int{0}}), 0)
 }
 
+// startFake starts g's state thread over the fake calls, closed when the
+// test ends.
+func startFake(t *testing.T, g *GPU, first time.Time, every time.Duration) *stateStream {
+	t.Helper()
+	ss, err := streamFake(g, first, every)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ss.Close)
+	return ss
+}
+
 // takeAfter waits d and takes what the thread polled meanwhile.
 func takeAfter(ss *stateStream, d time.Duration) []record.StatePoll {
 	time.Sleep(d)
@@ -60,11 +72,7 @@ func TestStreamPollsOnSchedule(t *testing.T) {
 	g := fakeStreamGPU(t)
 	const every = 10 * time.Millisecond
 	start := time.Now()
-	ss, err := streamFake(g, start.Add(every), every)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
+	ss := startFake(t, g, start.Add(every), every)
 	polls := takeAfter(ss, 205*time.Millisecond)
 	polls = append(polls, takeAfter(ss, 100*time.Millisecond)...)
 	ss.Stop()
@@ -146,11 +154,7 @@ func TestStreamCountsMissedDeadlines(t *testing.T) {
 	g := fakeStreamGPU(t)
 	const every = 10 * time.Millisecond
 	start := time.Now()
-	ss, err := streamFake(g, start, every)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
+	ss := startFake(t, g, start, every)
 	polls := takeAfter(ss, 300*time.Millisecond)
 	ss.Stop()
 	elapsed := time.Since(start)
@@ -173,11 +177,7 @@ func TestStreamUnsupportedTurnedOff(t *testing.T) {
 	fake.setRet(kindAverage, nvml.ERROR_NOT_SUPPORTED)
 	g := fakeStreamGPU(t)
 	const every = 5 * time.Millisecond
-	ss, err := streamFake(g, time.Now(), every)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
+	ss := startFake(t, g, time.Now(), every)
 	polls := takeAfter(ss, 50*time.Millisecond)
 	if len(polls) == 0 || polls[0].Err != nil || polls[0].State.AveragePowerMw != nil || polls[0].State.TemperatureC == nil {
 		t.Fatalf("first polls %+v", polls)
@@ -205,11 +205,7 @@ func TestStreamGPULost(t *testing.T) {
 			fake.reset(0)
 			fake.setRet(kindTemperature, ret)
 			g := fakeStreamGPU(t)
-			ss, err := streamFake(g, time.Now(), 5*time.Millisecond)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ss.Close()
+			ss := startFake(t, g, time.Now(), 5*time.Millisecond)
 			polls := takeAfter(ss, 60*time.Millisecond)
 			// The thread stops at the poll that lost the GPU, and makes
 			// none of that poll's calls after the one that failed.
@@ -233,11 +229,7 @@ func TestStreamUnknownRunIsLost(t *testing.T) {
 		fake.setRet(k, nvml.ERROR_UNKNOWN)
 	}
 	g := fakeStreamGPU(t)
-	ss, err := streamFake(g, time.Now(), 5*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
+	ss := startFake(t, g, time.Now(), 5*time.Millisecond)
 	polls := takeAfter(ss, 40*time.Millisecond)
 	// Three ERROR_UNKNOWN in a row lose the GPU, within the first poll.
 	if len(polls) == 0 || !errors.Is(polls[0].Err, record.ErrGPULost) {
