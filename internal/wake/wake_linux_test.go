@@ -37,9 +37,14 @@ func TestMono(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := time.Now()
-	const slack = 1000 // ns: the anchor pair was not read at one instant
+	// The anchor pair was not read at one instant: the mapping is off by
+	// at most anchorErr (plus a nanosecond of rounding).
+	slack := int64(anchorErr) + 1
 	if m := ts.Nano(); m < MonoNs(before)-slack || m > MonoNs(after)+slack {
-		t.Errorf("CLOCK_MONOTONIC %d outside [%d, %d]", m, MonoNs(before), MonoNs(after))
+		t.Errorf("CLOCK_MONOTONIC %d outside [%d, %d] (anchor error %v)", m, MonoNs(before), MonoNs(after), anchorErr)
+	}
+	if anchorErr > 100*time.Microsecond {
+		t.Logf("anchor error %v: the anchoring thread was preempted in all tries", anchorErr)
 	}
 	if d := FromMono(MonoNs(before)).Sub(before); d != 0 {
 		t.Errorf("FromMono(MonoNs(t)) is %v off t", d)
