@@ -12,20 +12,20 @@
 // (tens of thousands of token events a second). Waking a reader for every
 // line cost ~50 us of CPU per event, almost all of it in the scheduler and
 // the system calls rather than in parsing. So a busy connection is read in
-// batches: after a read that emptied the socket, its reader sleeps to the
-// next multiple of ReadEvery (all connections on the same ticks), or less
-// for a fast connection, which must be read before its client's writes
-// block (connReader.pause; on a finer grid of ticks, so that fast
-// connections wake together too); each read then takes whatever arrived
-// meanwhile. A quiet connection waits in poll(2) and is read as soon as a
-// line comes. The cost per event then falls with the rate instead of
-// being one wake-up each.
+// batches: after a read that emptied the socket, it is read again at the
+// next multiple of ReadEvery (all connections on the same ticks), or
+// sooner for a fast connection, which must be read before its client's
+// writes block (conn.pause; on a finer grid of ticks, so that fast
+// connections are due together too); each read then takes whatever
+// arrived meanwhile. A quiet connection is read as soon as a line comes.
+// One goroutine serves every connection (serve), so a tick is one wake-up
+// of the process however many clients there are. The cost per event then
+// falls with the rate instead of being one wake-up each.
 //
-// Batching must not blur when an event happened: see stampedReader.
+// Batching must not blur when an event happened: see stamper.
 package eventsrv
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -135,12 +135,13 @@ type Server struct {
 
 	mu            sync.Mutex
 	conns         map[int]struct{} // the socket of each open connection
-	wakeR, wakeW  int              // a pipe: Close writes to it to wake readers waiting for data
+	pending       []accepted       // connections accepted and not yet taken by serve
+	accepting     bool             // the accept loop runs
+	wakeR, wakeW  int              // a pipe: a byte in it wakes serve (a new connection, Close)
 	closing       bool
 	closeDeadline time.Time      // set by Close: when accepting stops and a silent connection is cut
 	closeLimit    time.Time      // set by Close: when every connection is cut
-	closingFlag   atomic.Bool    // closing, for readers that check it on every read
-	readers       sync.WaitGroup // the accept loop and one per connection
+	readers       sync.WaitGroup // the accept loop and serve
 
 	closeOnce sync.Once
 	closeErr  error
@@ -179,14 +180,24 @@ func Listen(path string, now func() int64, opts Options) (*Server, error) {
 		ready: make(chan struct{}, 1),
 		done:  make(chan struct{}),
 		conns: make(map[int]struct{}),
+		// The accept loop is started below.
+		accepting: true,
 	}
 	if s.wakeR, s.wakeW, err = wakePipe(); err != nil {
 		ln.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("event socket: %w", err)
 	}
-	s.readers.Add(1)
+	p, err := newPoller(s.wakeR)
+	if err != nil {
+		closePipe(s.wakeR, s.wakeW)
+		ln.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("event socket: %w", err)
+	}
+	s.readers.Add(2)
 	go s.acceptLoop()
+	go s.serve(p)
 	return s, nil
 }
 
@@ -246,10 +257,9 @@ func (s *Server) Close() error {
 		now := time.Now()
 		s.closeDeadline = now.Add(s.opts.CloseGrace)
 		s.closeLimit = now.Add(s.opts.CloseLimit)
-		s.closingFlag.Store(true)
 		s.ln.SetDeadline(s.closeDeadline)
 		s.mu.Unlock()
-		wakeReaders(s.wakeW) // readers waiting for data start counting the grace
+		s.wake() // serve starts counting the grace of quiet connections
 
 		s.readers.Wait()
 		s.closeErr = s.ln.Close()
@@ -262,8 +272,20 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
+// accepted is a connection handed from the accept loop to serve.
+type accepted struct {
+	fd int   // the connection's own descriptor (detach)
+	at int64 // when it was accepted, on the recorder's clock
+}
+
 func (s *Server) acceptLoop() {
-	defer s.readers.Done()
+	defer func() {
+		s.mu.Lock()
+		s.accepting = false
+		s.mu.Unlock()
+		s.wake() // serve may stop once the connections it has are done
+		s.readers.Done()
+	}()
 	for {
 		conn, err := s.ln.AcceptUnix()
 		if err != nil {
@@ -282,34 +304,25 @@ func (s *Server) acceptLoop() {
 			conn.Close()
 			continue
 		}
-		// The reader works on its own copy of the socket, outside Go's
-		// network poller (connReader says why).
+		// serve reads its own copy of the socket, outside Go's network
+		// poller (serve says why).
 		fd, err := detach(conn)
 		if err != nil {
 			continue
 		}
+		at := s.now()
 		s.mu.Lock()
 		s.conns[fd] = struct{}{}
-		s.readers.Add(1)
+		s.pending = append(s.pending, accepted{fd, at})
 		s.mu.Unlock()
-		accepted := s.now()
-		go func() {
-			defer s.readers.Done()
-			r := &connReader{fd: fd, s: s}
-			s.readLines(r, accepted)
-			r.close()
-			s.mu.Lock()
-			delete(s.conns, fd)
-			s.mu.Unlock()
-			closeFD(fd)
-		}()
+		s.wake()
 	}
 }
 
-// stampedReader notes when each read returned, on the recorder's clock,
-// and so the window in which the bytes it returned arrived: after the
-// last read that left the source empty (or the connection's acceptance),
-// and before this read returned.
+// stamper notes when each read of a connection returned, on the
+// recorder's clock, and so the window in which the bytes it returned
+// arrived: after the last read that left the source empty (or the
+// connection's acceptance), and before this read returned.
 //
 // An event is stamped with the client's own time stamp (ts, the wall clock
 // when it was sent) moved onto the recorder's clock, when that lies in the
@@ -326,8 +339,7 @@ func (s *Server) acceptLoop() {
 // two clock offsets of two reads differed by a few microseconds, which a
 // preempted reader gives, the token would have been stamped after its
 // request's end.)
-type stampedReader struct {
-	r    io.Reader
+type stamper struct {
 	now  func() int64 // the recorder's clock
 	wall func() int64 // the wall clock clients stamp with
 	// lo and hi bound the arrival of the latest read's bytes (recorder
@@ -350,11 +362,9 @@ const (
 	offsetStep    = 100_000 // ns
 )
 
-func (sr *stampedReader) Read(p []byte) (int, error) {
-	n, err := sr.r.Read(p)
-	if n == 0 {
-		return n, err // nothing arrived: the window stays that of the last data
-	}
+// read notes a read that has just returned data; emptied: it left the
+// source empty (it returned less than it asked for).
+func (sr *stamper) read(emptied bool) {
 	t := sr.now()
 	w := sr.wall()
 	if t2 := sr.now(); t2-t <= offsetBracket || !sr.offsetSet {
@@ -367,15 +377,14 @@ func (sr *stampedReader) Read(p []byte) (int, error) {
 		sr.lo = sr.hi
 	}
 	sr.hi = t
-	sr.emptied = n < len(p)
-	return n, err
+	sr.emptied = emptied
 }
 
 func wallNow() int64 { return time.Now().UnixNano() }
 
 // stamp is the time stamp of an event whose line was completed by the
 // latest read and which carried the client time clientNs (0: none).
-func (sr *stampedReader) stamp(clientNs int64) int64 {
+func (sr *stamper) stamp(clientNs int64) int64 {
 	ts := sr.hi
 	if clientNs != 0 {
 		ts = min(max(clientNs+sr.toRecorder, sr.lo), sr.hi)
@@ -387,9 +396,9 @@ func (sr *stampedReader) stamp(clientNs int64) int64 {
 	return ts
 }
 
-// readBuffer is the reader's buffer: a busy connection delivers ReadEvery
-// worth of lines at a time (100 ms of 6,000 events/s is ~45 KiB), and a
-// line longer than the buffer grows a per-connection copy, up to
+// readBuffer is a connection's buffer: a busy connection delivers
+// ReadEvery worth of lines at a time (100 ms of 6,000 events/s is ~45 KiB),
+// and a line longer than the buffer grows a per-connection copy, up to
 // MaxLineBytes.
 const readBuffer = 64 << 10
 
@@ -429,74 +438,134 @@ func (c *connState) int(v int64) *int64 {
 	return &c.ints[len(c.ints)-1]
 }
 
-// readLines handles one connection's byte stream until EOF or an error.
-// acceptedNs is when the connection was accepted: nothing it sends can
-// have arrived before.
-func (s *Server) readLines(r io.Reader, acceptedNs int64) {
-	sr := &stampedReader{r: r, now: s.now, wall: wallNow, lo: acceptedNs, hi: acceptedNs}
-	br := bufio.NewReaderSize(sr, readBuffer)
-	cs := &connState{strings: make(map[string]string)}
-	var batch []trace.Event // the events of the current read, queued together
-	var long []byte         // the current line when it outgrows br's buffer
-	n := 0                  // length of the current line so far
+// lineBuffer cuts one connection's byte stream into lines as reads fill
+// it, and hands each complete line to the server at once, stamped by the
+// read that completed it. It is pushed, not pulled, so that one goroutine
+// can serve every connection (see serve).
+type lineBuffer struct {
+	buf  []byte // readBuffer bytes; buf[r:w] is not yet cut into lines
+	r, w int
+	long []byte // the current line, once it has outgrown buf
+	n    int    // the current line's length so far, while it is in long
+	sr   stamper
+	cs   connState
+	// batch holds the events of the current read, queued together.
+	batch []trace.Event
+}
+
+// newLineBuffer starts a connection accepted at acceptedNs (recorder
+// clock): nothing it sends can have arrived before.
+func newLineBuffer(now func() int64, acceptedNs int64) *lineBuffer {
+	return &lineBuffer{
+		buf: make([]byte, readBuffer),
+		sr:  stamper{now: now, wall: wallNow, lo: acceptedNs, hi: acceptedNs},
+		cs:  connState{strings: make(map[string]string)},
+	}
+}
+
+// space is where the next read goes.
+func (lb *lineBuffer) space() []byte { return lb.buf[lb.w:] }
+
+// filled takes the n > 0 bytes just read into space(), which was asked
+// bytes long, and handles every line they complete.
+func (s *Server) filled(lb *lineBuffer, n, asked int) {
+	lb.sr.read(n < asked)
+	lb.w += n
+	s.cutLines(lb, false)
+}
+
+// ended handles what is left once the stream ends (EOF, an error, or a
+// cut at Close): the last line, if it did not end in a newline.
+func (s *Server) ended(lb *lineBuffer) { s.cutLines(lb, true) }
+
+// cutLines hands every complete line in the buffer to handleLine, then
+// queues their events together, so the queue's lock is taken once per
+// read rather than once per line. At the end of the stream what is left
+// is the last line.
+func (s *Server) cutLines(lb *lineBuffer, end bool) {
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// The line goes on. Keep it while it may still fit the limit;
-			// past the limit keep only what bad_events stores.
-			keep := s.opts.MaxLineBytes + 1
-			if n+len(chunk) > s.opts.MaxLineBytes {
-				keep = trace.MaxBadEventRaw
-			}
-			if len(long) < keep {
-				long = append(long, chunk[:min(len(chunk), keep-len(long))]...)
-			}
-			n += len(chunk)
+		rest := lb.buf[lb.r:lb.w]
+		i := bytes.IndexByte(rest, '\n')
+		if i >= 0 {
+			lb.r += i + 1
+			s.endLine(lb, rest[:i+1])
 			continue
 		}
-		// chunk ends the line: it ends in '\n', or err is EOF or a read error.
-		line := chunk
-		if n > 0 {
-			if n+len(chunk) <= s.opts.MaxLineBytes+1 {
-				long = append(long, chunk...)
+		switch {
+		case end:
+			if lb.n > 0 || len(rest) > 0 {
+				s.endLine(lb, rest)
 			}
-			line = long
+			lb.r, lb.w = 0, 0
+		case len(rest) == len(lb.buf):
+			// A whole buffer without a newline: the line goes on.
+			// Keep it while it may still fit the limit; past the limit
+			// keep only what bad_events stores.
+			keep := s.opts.MaxLineBytes + 1
+			if lb.n+len(rest) > s.opts.MaxLineBytes {
+				keep = trace.MaxBadEventRaw
+			}
+			if len(lb.long) < keep {
+				lb.long = append(lb.long, rest[:min(len(rest), keep-len(lb.long))]...)
+			}
+			lb.n += len(rest)
+			lb.r, lb.w = 0, 0
+		default:
+			// The start of a line: move it to the front for the next read.
+			lb.w = copy(lb.buf, rest)
+			lb.r = 0
 		}
-		n += len(chunk)
-		lineLen := n
-		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
-			lineLen--
+		break
+	}
+	if len(lb.batch) > 0 {
+		s.enqueue(lb.batch)
+		lb.batch = lb.batch[:0]
+	}
+}
+
+// endLine handles chunk, which ends the current line: it ends in '\n', or
+// the stream ended.
+func (s *Server) endLine(lb *lineBuffer, chunk []byte) {
+	line := chunk
+	if lb.n > 0 {
+		if lb.n+len(chunk) <= s.opts.MaxLineBytes+1 {
+			lb.long = append(lb.long, chunk...)
 		}
-		line = bytes.TrimSuffix(line, []byte("\n"))
-		if lineLen > s.opts.MaxLineBytes {
-			s.rejectLine(sr.hi, line, events.ReasonOversized)
-		} else {
-			batch = s.handleLine(batch, sr, cs, line)
-		}
-		long, n = long[:0], 0
-		// Queue the batch once the buffer holds no further complete line
-		// (the next ReadSlice would read the socket), so the queue's lock
-		// is taken once per read rather than once per line. IndexByte
-		// stops at the next line's end, so this costs a line's length.
-		if len(batch) > 0 && (err != nil || bytes.IndexByte(peekBuffered(br), '\n') < 0) {
-			s.enqueue(batch)
-			batch = batch[:0]
+		line = lb.long
+	}
+	lb.n += len(chunk)
+	lineLen := lb.n
+	if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+		lineLen--
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	if lineLen > s.opts.MaxLineBytes {
+		s.rejectLine(lb.sr.hi, line, events.ReasonOversized)
+	} else {
+		lb.batch = s.handleLine(lb.batch, &lb.sr, &lb.cs, line)
+	}
+	lb.long, lb.n = lb.long[:0], 0
+}
+
+// readLines reads r to its end through lb, as the server reads a
+// connection but from any reader: for tests.
+func (s *Server) readLines(lb *lineBuffer, r io.Reader) {
+	for {
+		p := lb.space()
+		n, err := r.Read(p)
+		if n > 0 {
+			s.filled(lb, n, len(p))
 		}
 		if err != nil {
-			return // io.EOF, the Close deadline, or a broken connection
+			s.ended(lb)
+			return
 		}
 	}
 }
 
-// peekBuffered returns what br holds without reading more.
-func peekBuffered(br *bufio.Reader) []byte {
-	b, _ := br.Peek(br.Buffered())
-	return b
-}
-
 // handleLine parses one complete line (without its newline) and appends
 // its event to batch, or keeps it as a bad line.
-func (s *Server) handleLine(batch []trace.Event, sr *stampedReader, cs *connState, line []byte) []trace.Event {
+func (s *Server) handleLine(batch []trace.Event, sr *stamper, cs *connState, line []byte) []trace.Event {
 	// Blank lines (a trailing "\r\n", an `echo` with nothing) are not events.
 	if len(bytes.TrimSpace(line)) == 0 {
 		return batch
@@ -556,7 +625,7 @@ func (s *Server) enqueue(batch []trace.Event) {
 
 // simpleEvent builds the row of a line events.ScanSimple read; task is
 // the job task that owns the socket, or nil.
-func simpleEvent(sr *stampedReader, cs *connState, m *events.Simple, task *int32) trace.Event {
+func simpleEvent(sr *stamper, cs *connState, m *events.Simple, task *int32) trace.Event {
 	ev := trace.Event{
 		TimestampNs: sr.stamp(m.TimeNs),
 		GPU:         trace.GPUAll,

@@ -1,7 +1,6 @@
 package eventsrv
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,11 +8,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/llem/llem/events"
 	"github.com/llem/llem/trace"
@@ -423,7 +425,7 @@ func FuzzReadLines(f *testing.F) {
 		opts := Options{MaxLineBytes: 64, Buffer: 4, MaxBadKept: 3}
 		opts.setDefaults()
 		s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
-		s.readLines(bytes.NewReader(data), 0)
+		s.readLines(newLineBuffer(s.now, 0), bytes.NewReader(data))
 		st := s.Stats()
 		if st.Received != st.Accepted+st.Dropped+st.Bad {
 			t.Fatalf("stats don't add up: %+v", st)
@@ -518,21 +520,10 @@ func TestStamps(t *testing.T) {
 	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
 	// Each read takes 1000 ns of the recorder's clock.
 	timed := readerFunc(func(p []byte) (int, error) { clock += 1000; return src.Read(p) })
-	sr := &stampedReader{r: timed, now: now, wall: wall, lo: 100, hi: 100}
-	// readLines with this reader: as s.readLines does, but with the fake
-	// wall clock.
-	br := bufio.NewReaderSize(sr, readBuffer)
-	cs := &connState{strings: map[string]string{}}
-	var batch []trace.Event
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			batch = s.handleLine(batch, sr, cs, bytes.TrimSuffix(line, []byte("\n")))
-		}
-		if err != nil {
-			break
-		}
-	}
+	lb := newLineBuffer(now, 100)
+	lb.sr.wall = wall
+	s.readLines(lb, timed)
+	batch, _ := s.Take(nil, nil)
 	want := map[string]int64{"a": 500, "b": 1500, "c": 3000, "d": 3001, "e": 5000, "f": 5500}
 	if len(batch) != len(want) {
 		t.Fatalf("got %d events: %+v", len(batch), batch)
@@ -551,8 +542,7 @@ func TestStamps(t *testing.T) {
 // can, so that fast connections wake together.
 func TestPause(t *testing.T) {
 	opts := Options{}
-	opts.setDefaults() // ReadEvery 200 ms: a grid of 25 ms
-	s := &Server{opts: opts}
+	opts.setDefaults()      // ReadEvery 200 ms: a grid of 25 ms
 	tick := time.Unix(0, 0) // on a tick: the next one is a whole ReadEvery away
 	cases := []struct {
 		lastN   int
@@ -566,17 +556,17 @@ func TestPause(t *testing.T) {
 		{10 * readTarget, 4 * time.Millisecond, 2 * time.Millisecond},
 	}
 	for _, c := range cases {
-		r := &connReader{s: s, lastN: c.lastN, lastGap: c.lastGap}
-		if got := r.pause(tick); got != c.want {
+		r := &conn{lastN: c.lastN, lastGap: c.lastGap}
+		if got := r.pause(opts.ReadEvery, tick); got != c.want {
 			t.Errorf("after %d bytes in %v: pause %v, want %v", c.lastN, c.lastGap, got, c.want)
 		}
 	}
-	r := &connReader{s: s}
-	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 10*time.Millisecond {
+	r := &conn{}
+	if got := r.pause(opts.ReadEvery, tick.Add(30*time.Millisecond)); got != 10*time.Millisecond {
 		t.Errorf("first pause %v", got)
 	}
-	r = &connReader{s: s, lastN: 1, lastGap: time.Second}
-	if got := r.pause(tick.Add(30 * time.Millisecond)); got != 170*time.Millisecond {
+	r = &conn{lastN: 1, lastGap: time.Second}
+	if got := r.pause(opts.ReadEvery, tick.Add(30*time.Millisecond)); got != 170*time.Millisecond {
 		t.Errorf("slow connection: pause %v, want the 170 ms to the next tick", got)
 	}
 	// Connections of different rates, read at different moments, wake on
@@ -584,9 +574,9 @@ func TestPause(t *testing.T) {
 	grid := opts.ReadEvery / 8
 	for _, at := range []time.Duration{3 * time.Millisecond, 7 * time.Millisecond, 61 * time.Millisecond} {
 		for _, gap := range []time.Duration{30 * time.Millisecond, 45 * time.Millisecond, 80 * time.Millisecond} {
-			r := &connReader{s: s, lastN: readTarget / 2, lastGap: gap} // may wait 2 x gap
+			r := &conn{lastN: readTarget / 2, lastGap: gap} // may wait 2 x gap
 			now := tick.Add(at)
-			d := r.pause(now)
+			d := r.pause(opts.ReadEvery, now)
 			if d > 2*gap || (now.UnixNano()+int64(d))%int64(grid) != 0 {
 				t.Errorf("read at %v, %d bytes in %v: pause %v ends off the %v grid or too late", at, readTarget/2, gap, d, grid)
 			}
@@ -625,19 +615,10 @@ func TestStampsKeepOrderUnderClockJitter(t *testing.T) {
 	opts := Options{}
 	opts.setDefaults()
 	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
-	sr := &stampedReader{r: timed, now: now, wall: wall}
-	br := bufio.NewReaderSize(sr, readBuffer)
-	cs := &connState{strings: map[string]string{}}
-	var batch []trace.Event
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			batch = s.handleLine(batch, sr, cs, bytes.TrimSuffix(line, []byte("\n")))
-		}
-		if err != nil {
-			break
-		}
-	}
+	lb := newLineBuffer(now, 0)
+	lb.sr.wall = wall
+	s.readLines(lb, timed)
+	batch, _ := s.Take(nil, nil)
 	if len(batch) != 3 {
 		t.Fatalf("got %d events", len(batch))
 	}
@@ -647,5 +628,83 @@ func TestStampsKeepOrderUnderClockJitter(t *testing.T) {
 	}
 	if step != 30_000_000 {
 		t.Errorf("after the wall clock's step: stamped %d, want 30000000", step)
+	}
+}
+
+// One goroutine serves every connection: the server's goroutines do not
+// grow with its clients (each reader of its own woke the scheduler at
+// every tick), and a line on any of many quiet connections is still read.
+func TestOneReaderForAllConnections(t *testing.T) {
+	s := start(t, Options{})
+	base := runtime.NumGoroutine()
+	const clients = 64
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		c, err := net.Dial("unix", s.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	waitFor(t, func() bool { return s.activeConns() == clients })
+	if n := runtime.NumGoroutine(); n > base+2 {
+		t.Errorf("%d goroutines with %d connections, %d before them", n, clients, base)
+	}
+	for i, c := range conns {
+		if _, err := fmt.Fprintf(c, `{"kind":"mark","name":"m%d"}`+"\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []trace.Event
+	waitFor(t, func() bool {
+		evs, _ := s.Take(nil, nil)
+		got = append(got, evs...)
+		return len(got) == clients
+	})
+}
+
+// A connection that floods does not keep the others waiting: serve
+// turns to them after maxReadsPerTurn full buffers, leaving the flooding
+// one due again at once.
+func TestFloodYieldsTurn(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	// As much as the kernel lets one peer queue (twice wmem_max).
+	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
+	line := []byte(`{"kind":"token","id":"f","count":1}` + "\n")
+	chunk := bytes.Repeat(line, 1000)
+	queued := 0
+	for {
+		n, err := unix.Write(fds[1], chunk)
+		if err != nil {
+			break
+		}
+		queued += n
+	}
+	if queued <= maxReadsPerTurn*readBuffer {
+		t.Skipf("the kernel queues only %d bytes on a socket: a turn reads them all", queued)
+	}
+	opts := Options{Buffer: 1 << 20}
+	opts.setDefaults()
+	s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
+	c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
+	before := time.Now()
+	if !s.service(c, before, false, time.Time{}) {
+		t.Fatal("connection closed")
+	}
+	left, err := unix.IoctlGetInt(fds[0], unix.SIOCINQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read := queued - left; read > maxReadsPerTurn*readBuffer || left == 0 {
+		t.Fatalf("one turn read %d of %d bytes queued, at most %d", read, queued, maxReadsPerTurn*readBuffer)
+	}
+	if c.next.IsZero() || c.next.After(time.Now()) || c.next.Before(before) {
+		t.Fatalf("after its turn the flooding connection is next read at %v, want at once (%v)", c.next, before)
 	}
 }
