@@ -25,12 +25,12 @@ func theilSenAll(t, y []float64) float64 {
 // temperature in whole degrees) series, odd and even counts of pairs.
 func TestTheilSenBracketedIsExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for trial := range 40 {
+	for trial := range 60 {
 		n := 320 + r.IntN(1700)
 		ts, ys := make([]float64, n), make([]float64, n)
 		for i := range n {
 			ts[i] = 1.7e9 + float64(i)*0.1 + r.Float64()*0.01
-			switch trial % 4 {
+			switch trial % 6 {
 			case 0:
 				ys[i] = 300 + r.NormFloat64()
 			case 1:
@@ -39,6 +39,15 @@ func TestTheilSenBracketedIsExact(t *testing.T) {
 				ys[i] = 400 + r.NormFloat64()/math.Max(r.Float64(), 1e-3) // Cauchy-like spikes
 			case 3:
 				ys[i] = math.Round(45 + float64(i)/400 + r.NormFloat64()/2)
+			case 4:
+				// Whole degrees without a trend: the median is among
+				// millions of slopes that are exactly 0.
+				ys[i] = math.Round(45 + r.NormFloat64()/3)
+			case 5:
+				// Whole degrees on a regular grid: every slope is one of
+				// a few values, each repeated, bounds of the bracket too.
+				ts[i] = 1.7e9 + float64(i)*0.125
+				ys[i] = math.Round(40 + float64(i)/(float64(n)/3) + r.NormFloat64()/4)
 			}
 		}
 		got, ok := theilSenBracketed(ts, ys)

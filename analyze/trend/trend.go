@@ -181,26 +181,48 @@ func theilSenBracketed(t, y []float64) (float64, bool) {
 	margin := 5 * int(math.Sqrt(m)) / 2
 	at := int(float64(kLo) / float64(pairs) * m)
 	lo, hi := sample[max(at-margin, 0)], sample[min(at+margin, m-1)]
-	below := 0
+	// Slopes equal to a bound are counted, not kept: a series of whole
+	// degrees has millions of equal slopes (0 most of all), which kept
+	// made the bracket a third of every pair (0.9 s of growing a slice
+	// on the 4 h run, 45 MB).
+	below, atLo, atHi := 0, 0, 0
 	inside := make([]float64, 0, 4*margin*pairs/m)
 	for i := range n {
 		for j := i + 1; j < n; j++ {
 			s := (y[j] - y[i]) / (t[j] - t[i])
-			if s < lo {
+			switch {
+			case s < lo:
 				below++
-			} else if s <= hi {
+			case s == lo:
+				atLo++
+			case s < hi:
 				inside = append(inside, s)
+			case s == hi:
+				atHi++
 			}
 		}
 	}
-	if below > kLo || below+len(inside) <= kHi {
+	// Ranks below+[0, atLo) are lo, then the inside ones, then atHi of hi
+	// (with lo == hi every equal slope was counted in atLo).
+	kth := func(k int) (float64, bool) {
+		switch k -= below; {
+		case k < 0:
+			return 0, false
+		case k < atLo:
+			return lo, true
+		case k < atLo+len(inside):
+			return order.SelectKth(inside, k-atLo), true
+		case k < atLo+len(inside)+atHi:
+			return hi, true
+		}
 		return 0, false
 	}
-	a := order.SelectKth(inside, kLo-below)
-	if kHi == kLo {
-		return a, true
+	a, ok := kth(kLo)
+	if !ok || kHi == kLo {
+		return a, ok
 	}
-	return (a + order.SelectKth(inside, kHi-below)) / 2, true
+	b, ok := kth(kHi)
+	return (a + b) / 2, ok
 }
 
 // mannKendall returns S = sum over i<j of sign(y_j - y_i), its variance under
