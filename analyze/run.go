@@ -115,6 +115,13 @@ func OpenWith(dirs []string, s Settings, opt OpenOptions) ([]*Run, error) {
 		d, err := load(dirs[i], onRead)
 		if err == nil {
 			runs[i] = New(d, dirs[i], s)
+			if e := d.Tokens.Err(); e != nil {
+				// A spilled token log could not be read back: the
+				// results would be short of tokens.
+				runs[i], err = nil, fmt.Errorf("%s: %w", dirs[i], e)
+			}
+		}
+		if err == nil {
 			if opt.ResultsOnly {
 				runs[i].Data, runs[i].reqs, runs[i].Latency = nil, nil, serving.Latency{}
 			}

@@ -36,6 +36,11 @@ type TokenLog struct {
 	// The decoder's state after the last token: what the next is
 	// encoded against.
 	ts, off int64
+	// Chunks beyond SpillAfter bytes go to sp (spill.go); held counts the
+	// bytes of full chunks in memory; noSpill: spilling failed, keep all.
+	sp      *spillFile
+	held    int
+	noSpill bool
 }
 
 // logBlock is how many tokens share a checkpoint: 40 bytes of checkpoint
@@ -73,7 +78,7 @@ func (l *TokenLog) Bytes() int {
 	}
 	n := cap(l.blocks) * 32
 	for _, c := range l.chunks {
-		n += cap(c)
+		n += cap(c) // 0 for a chunk spilled to disk
 	}
 	return n
 }
@@ -85,6 +90,9 @@ func (l *TokenLog) Append(t Token) {
 	}
 	k := len(l.chunks) - 1
 	if k < 0 || cap(l.chunks[k])-len(l.chunks[k]) < maxTokenBytes {
+		if k >= 0 {
+			l.spill(k) // full: it may go to disk
+		}
 		l.chunks = append(l.chunks, make([]byte, 0, min(chunkBytes, max(4096, l.size))))
 		k++
 	}
@@ -125,6 +133,8 @@ type Cursor struct {
 	at      int   // chunk's start when that is past its end
 	ts, off int64 // the decoder's state
 	end     int64 // stamps after end are not returned
+	buf     []byte
+	bufK    int // buf is chunk bufK (-1: none yet)
 }
 
 // All reads every token.
@@ -156,7 +166,7 @@ func (l *TokenLog) blockBefore(t int64) int {
 
 // at is a cursor at the first token of block k.
 func (l *TokenLog) at(k int) *Cursor {
-	c := &Cursor{l: l, end: 1<<63 - 1}
+	c := &Cursor{l: l, end: 1<<63 - 1, bufK: -1}
 	if l.Len() == 0 {
 		return c
 	}
@@ -175,10 +185,18 @@ func (c *Cursor) Next() (Token, bool) {
 		return Token{}, false
 	}
 	chunk, p := c.chunk, c.at
-	if p >= len(c.l.chunks[chunk]) {
-		chunk, p = chunk+1, 0
+	buf := c.buf
+	if c.bufK != chunk {
+		buf = c.l.chunk(chunk)
 	}
-	buf := c.l.chunks[chunk]
+	if buf != nil && p >= len(buf) {
+		chunk, p = chunk+1, 0
+		buf = c.l.chunk(chunk)
+	}
+	if buf == nil {
+		return Token{}, false // a spilled chunk could not be read (TokenLog.Err)
+	}
+	c.buf, c.bufK = buf, chunk
 	d, p := uvarint(buf, p)
 	ts := c.ts + int64(d)
 	if ts > c.end {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/llem/llem/trace"
@@ -289,4 +291,67 @@ func BenchmarkTokenLogRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(tokens)), "ns/token")
+}
+
+// A log that spilled its chunks to disk reads back exactly what it was
+// given, whole, by ranges and from several readers at once, leaves no
+// file behind, and reports a failed read instead of returning part of
+// the tokens silently.
+func TestTokenLogSpill(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	defer func(v int) { SpillAfter = v }(SpillAfter)
+	SpillAfter = 0
+	r := rand.New(rand.NewPCG(5, 6))
+	want := stableSorted(randomTokens(r, 300_000, 0))
+	l := NewTokenLog(want)
+	if l.sp == nil || len(l.sp.offs) < 3 {
+		t.Fatalf("nothing spilled (%d chunks)", len(l.chunks))
+	}
+	if files, _ := os.ReadDir(tmp); len(files) != 0 {
+		t.Errorf("spill file left in the temporary directory: %v", files)
+	}
+	if held, all := l.Bytes(), NewTokenLogKept(want).Bytes(); held*2 > all {
+		t.Errorf("the spilled log holds %d bytes, the kept one %d", held, all)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			if got := unpacked(l.All()); !slices.Equal(got, want) {
+				t.Errorf("reader %d: tokens differ after spilling", g)
+			}
+			for k := g; k < len(want); k += 9973 {
+				a, b := want[k].TimestampNs, want[min(k+5000, len(want)-1)].TimestampNs
+				lo, _ := slices.BinarySearchFunc(want, a, func(x Token, t int64) int { return cmp.Compare(x.TimestampNs, t) })
+				hi, _ := slices.BinarySearchFunc(want, b+1, func(x Token, t int64) int { return cmp.Compare(x.TimestampNs, t) })
+				if got := unpacked(l.Range(a, b)); !slices.Equal(got, want[lo:hi]) {
+					t.Errorf("reader %d: Range(%d, %d) differs after spilling", g, a, b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The file goes away under the log: a pass stops, and says so.
+	l.sp.f.Close()
+	for i := range l.sp.cache {
+		l.sp.cache[i].k, l.sp.cache[i].b = -1, nil
+	}
+	if got := unpacked(l.All()); len(got) >= len(want) {
+		t.Fatalf("read %d tokens from a log whose file is gone", len(got))
+	}
+	if l.Err() == nil {
+		t.Fatal("no error after a failed read")
+	}
+}
+
+// NewTokenLogKept is NewTokenLog with spilling off.
+func NewTokenLogKept(tokens []Token) *TokenLog {
+	l := &TokenLog{noSpill: true}
+	for _, t := range tokens {
+		l.Append(t)
+	}
+	return l
 }
