@@ -523,8 +523,9 @@ func (b eventBlocks) joined() []trace.Event {
 		n += len(x)
 	}
 	out := make([]trace.Event, 0, n)
-	for _, x := range b {
+	for i, x := range b {
 		out = append(out, x...)
+		b[i] = nil // the collector may take the block while the rest is copied
 	}
 	return out
 }
