@@ -412,6 +412,19 @@ func (rc *runningCount) done() []int64 {
 }
 
 // request is the index in Requests of the request token event tk went to.
+// onlyRequests maps each id to its request where the id was used by one
+// request only (nearly always), -1 where request must search its epochs.
+func (s *Set) onlyRequests() []int32 {
+	only := make([]int32, len(s.epochs))
+	for id, ep := range s.epochs {
+		only[id] = -1
+		if len(ep) == 1 {
+			only[id] = s.at[ep[0].seq]
+		}
+	}
+	return only
+}
+
 func (s *Set) request(tk Token) int32 {
 	ep := s.epochs[tk.Req]
 	k := len(ep) - 1
