@@ -35,10 +35,15 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 	// rather than growing by doubling: a day of 50 Hz samples is 4 million.
 	room := max(0, sort.Search(n, func(i int) bool { return t[i] > endNs })-sort.Search(n, func(i int) bool { return t[i] >= startNs }))
 	var (
-		first, last int64                    // timestamps of the first and last sample in the window
-		prev        float64                  // value of the previous sample in the window
-		changes     = make([]int64, 0, room) // timestamps of value changes
-		intervals   = make([]int64, 0, room) // intervals between consecutive samples in the window
+		first, last int64   // timestamps of the first and last sample in the window
+		prev        float64 // value of the previous sample in the window
+		lastChange  int64   // timestamp of the latest value change
+		// The periods between consecutive value changes, and the
+		// intervals between consecutive samples in the window: their
+		// medians are selected in place, so each is the only copy (a
+		// day's run is 4 million samples a GPU and field).
+		periods   = make([]int64, 0, room)
+		intervals = make([]int64, 0, room)
 	)
 	for i := range n {
 		ts := t[i]
@@ -50,20 +55,18 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 		} else {
 			intervals = append(intervals, ts-last)
 			if v[i] != prev && !(math.IsNaN(v[i]) && math.IsNaN(prev)) {
-				changes = append(changes, ts)
+				if c.Updates > 0 {
+					periods = append(periods, ts-lastChange)
+				}
+				lastChange = ts
+				c.Updates++
 			}
 		}
 		last, prev = ts, v[i]
 		c.Samples++
 	}
-	c.Updates = len(changes)
-
-	if len(changes) >= 2 {
-		periods := make([]int64, len(changes)-1)
-		for i := range periods {
-			periods[i] = changes[i+1] - changes[i]
-		}
-		c.UpdatePeriodMs = order.Median(periods) / 1e6
+	if c.Updates >= 2 {
+		c.UpdatePeriodMs = order.MedianInPlace(periods) / 1e6
 	}
 	if c.Samples < 2 {
 		return c
@@ -81,8 +84,11 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 // the sample intervals and the two edge stretches (lead: start to the first
 // sample, tail: the last sample to end) that are no longer than GapFactor
 // times the median interval.
+//
+// It reorders intervals (their median is selected in place): the sum is
+// of whole nanoseconds, exact in any order below 2^53 ns (104 days).
 func coverage(intervals []int64, lead, tail, window int64) float64 {
-	limit := GapFactor * order.Median(intervals)
+	limit := GapFactor * order.MedianInPlace(intervals)
 	covered := 0.0
 	add := func(d int64) {
 		// d <= 0 adds nothing: a repeated timestamp, or unsorted input.
