@@ -47,7 +47,7 @@ func New(d *Data, name string, s Settings) *Run {
 	// characterised and the windows found (nothing before the baselines
 	// reads them): the two take about as long on a serving run.
 	var built sync.WaitGroup
-	built.Go(func() { c.reqs = serving.BuildLog(d.Events, d.Tokens, d.IDs) })
+	built.Go(func() { c.reqs = serving.BuildLog(d.RequestEvents, d.Tokens, d.IDs) })
 	rr := runHeader(d, name)
 	c.jobHeader(&rr)
 	rr.Sensor = c.sensorResult()
@@ -662,10 +662,10 @@ func (c *runCtx) sensorResult() SensorResult {
 	return sr
 }
 
-// eventsIn returns the events with stamps in [start, end] (d.Events is
-// sorted).
-func (c *runCtx) eventsIn(start, end int64) []trace.Event {
-	ev := c.d.Events
+// requestEventsIn returns the request events with stamps in [start, end]
+// (d.RequestEvents is sorted).
+func (c *runCtx) requestEventsIn(start, end int64) []serving.Event {
+	ev := c.d.RequestEvents
 	i := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs >= start })
 	j := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs > end })
 	return ev[i:j]

@@ -211,7 +211,13 @@ func (j *Job) merge(runs []nodeRun) *Data {
 				clientPhases = append(clientPhases, e)
 			}
 		}
+		for _, e := range nd.RequestEvents {
+			if e.Has&serving.HasTask != 0 {
+				j.taskNode[int(e.Task)] = n.Name
+			}
+		}
 		d.Events = append(d.Events, nd.Events...)
+		d.RequestEvents = append(d.RequestEvents, nd.RequestEvents...)
 		for id, tasks := range nd.requestTasks {
 			for _, t := range tasks {
 				if d.requestTasks == nil {
@@ -233,6 +239,7 @@ func (j *Job) merge(runs []nodeRun) *Data {
 	}
 	j.chooseWindowEvents(runs, clientPhases)
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	sortRequestEvents(d.RequestEvents)
 	d.Tokens = serving.MergeLogs(tokens, func(node int, req int32) int32 { return req + bases[node] })
 	d.noteSharedRequests()
 	d.Run = j.jobRun(runs, d)
@@ -457,6 +464,13 @@ func shiftTimes(d *Data, c NodeClock) {
 		if e.ClientTimestampNs != nil {
 			v := f(*e.ClientTimestampNs)
 			e.ClientTimestampNs = &v
+		}
+	}
+	for i := range d.RequestEvents {
+		e := &d.RequestEvents[i]
+		e.TimestampNs = f(e.TimestampNs)
+		if e.Has&serving.HasClient != 0 {
+			e.ClientTimestampNs = f(e.ClientTimestampNs)
 		}
 	}
 	var shifted serving.Sorter // f keeps the order; the sorter keeps it if rounding did not

@@ -43,14 +43,17 @@ type GPU struct {
 // Data is a run loaded for analysis.
 type Data struct {
 	Run    *trace.Run
-	GPUs   []*GPU            // by ascending index
-	Events []trace.Event     // every event but token events, sorted by TimestampNs (stable)
-	Tokens *serving.TokenLog // token events, packed, sorted by TimestampNs (stable)
-	IDs    []string          // the request ids Tokens refer to
-	Bad    int               // rows in bad_events
-	Origin int64             // ns: the first sample of any GPU table; start_s counts from here
-	End    int64             // ns: the last sample of any GPU table
-	Notes  []trace.Warning   // problems found while loading (unsorted rows, ...)
+	GPUs   []*GPU        // by ascending index
+	Events []trace.Event // every event but token and request events, sorted by TimestampNs (stable)
+	// RequestEvents are the request_start, first_token and request_end
+	// events, compact, sorted by TimestampNs (stable).
+	RequestEvents []serving.Event
+	Tokens        *serving.TokenLog // token events, packed, sorted by TimestampNs (stable)
+	IDs           []string          // the request ids Tokens refer to
+	Bad           int               // rows in bad_events
+	Origin        int64             // ns: the first sample of any GPU table; start_s counts from here
+	End           int64             // ns: the last sample of any GPU table
+	Notes         []trace.Warning   // problems found while loading (unsorted rows, ...)
 	// Job is set when the data are a multi-node job's (LoadJob): its
 	// nodes, tasks and clocks. Every timestamp is then on the reference
 	// node's clock.
@@ -417,12 +420,6 @@ func (d *Data) loadEvents() error {
 		intern[s] = s
 		return s
 	}
-	opt := func(c *trace.Columns, col, i int) *int64 {
-		if v, ok := c.Int(col, i); ok {
-			return &v
-		}
-		return nil
-	}
 	// The tasks of a job number their requests each on its own: "r1" of
 	// task 2 is not "r1" of task 0, so ids are kept apart by task.
 	qualified := map[int32]map[string]string{}
@@ -444,7 +441,8 @@ func (d *Data) loadEvents() error {
 	}
 	ids := map[string]int32{}
 	var tokens serving.Sorter
-	var blocks eventBlocks
+	var blocks eventBlocks[trace.Event]
+	var requests eventBlocks[serving.Event]
 	err := trace.ScanColumns(d.Run, trace.TableEvents, eventColumns, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			ts, _ := c.Int(0, i)
@@ -477,22 +475,11 @@ func (d *Data) loadEvents() error {
 				tokens.Add(serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
 				continue
 			}
-			gpu, _ := c.Int(1, i)
-			e := trace.Event{TimestampNs: ts, GPU: int32(gpu), Kind: str(kind), Name: str(c.Bytes(3, i)),
-				RequestID: str(c.Bytes(4, i)), ClientTimestampNs: opt(c, 5, i), Count: opt(c, 6, i),
-				InputTokens: opt(c, 7, i), OutputTokens: opt(c, 8, i), Source: str(c.Bytes(10, i)),
-				Attrs: string(c.Bytes(11, i))}
-			if v, ok := c.Int(9, i); ok {
-				cy := int32(v)
-				e.Cycle = &cy
+			if k := serving.RequestKind(string(kind)); k != 0 {
+				requests.add(d.requestEvent(c, i, ts, k, str, qualify))
+				continue
 			}
-			if v, ok := c.Int(12, i); ok {
-				task := int32(v)
-				e.Task = &task
-				d.taskRequest(e)
-				e.RequestID = qualify(task, c.Bytes(4, i))
-			}
-			blocks.add(e)
+			blocks.add(otherEvent(c, i, ts, str, qualify))
 		}
 		return nil
 	})
@@ -501,28 +488,101 @@ func (d *Data) loadEvents() error {
 	}
 	d.Events = blocks.joined()
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
+	d.RequestEvents = requests.joined()
+	sortRequestEvents(d.RequestEvents)
 	d.Tokens = tokens.Log()
 	return nil
+}
+
+// otherEvent is row i of an events batch (at ts), neither a token nor a
+// request event.
+func otherEvent(c *trace.Columns, i int, ts int64, str func([]byte) string, qualify func(int32, []byte) string) trace.Event {
+	opt := func(col int) *int64 {
+		if v, ok := c.Int(col, i); ok {
+			return &v
+		}
+		return nil
+	}
+	gpu, _ := c.Int(1, i)
+	e := trace.Event{TimestampNs: ts, GPU: int32(gpu), Kind: str(c.Bytes(2, i)), Name: str(c.Bytes(3, i)),
+		RequestID: str(c.Bytes(4, i)), ClientTimestampNs: opt(5), Count: opt(6),
+		InputTokens: opt(7), OutputTokens: opt(8), Source: str(c.Bytes(10, i)),
+		Attrs: string(c.Bytes(11, i))}
+	if v, ok := c.Int(9, i); ok {
+		cy := int32(v)
+		e.Cycle = &cy
+	}
+	if v, ok := c.Int(12, i); ok {
+		task := int32(v)
+		e.Task = &task
+		e.RequestID = qualify(task, c.Bytes(4, i))
+	}
+	return e
+}
+
+// requestEvent is row i of an events batch (at ts, of kind k), compact,
+// with nothing allocated beside it: a day's run has two million.
+func (d *Data) requestEvent(c *trace.Columns, i int, ts int64, k serving.EventKind,
+	str func([]byte) string, qualify func(int32, []byte) string) serving.Event {
+	r := serving.Event{TimestampNs: ts, Kind: k}
+	raw := c.Bytes(4, i)
+	r.RequestID = str(raw)
+	if v, ok := c.Int(5, i); ok {
+		r.ClientTimestampNs, r.Has = v, r.Has|serving.HasClient
+	}
+	if v, ok := c.Int(7, i); ok {
+		r.InputTokens, r.Has = v, r.Has|serving.HasInput
+	}
+	if v, ok := c.Int(8, i); ok {
+		r.OutputTokens, r.Has = v, r.Has|serving.HasOutput
+	}
+	if k == serving.RequestEnd {
+		r.Error = serving.ErrorAttr(string(c.Bytes(11, i)))
+	}
+	if v, ok := c.Int(12, i); ok {
+		r.Task, r.Has = int32(v), r.Has|serving.HasTask
+		if k == serving.RequestStart {
+			d.taskRequest(r.Task, r.RequestID)
+		}
+		r.RequestID = qualify(r.Task, raw)
+	}
+	return r
+}
+
+// RequestStarts are the stamps of the request_start events, in order.
+func (d *Data) RequestStarts() []int64 {
+	var out []int64
+	for _, e := range d.RequestEvents {
+		if e.Kind == serving.RequestStart {
+			out = append(out, e.TimestampNs)
+		}
+	}
+	return out
+}
+
+// sortRequestEvents sorts request events by stamp, stably.
+func sortRequestEvents(evs []serving.Event) {
+	slices.SortStableFunc(evs, func(a, b serving.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 }
 
 // eventBlocks holds events in blocks, joined once their number is known:
 // a growing slice of them is copied again and again, with the write
 // barriers of their pointers (4.6 s of the 24 h synthetic run's load).
-type eventBlocks [][]trace.Event
+type eventBlocks[E any] [][]E
 
-func (b *eventBlocks) add(e trace.Event) {
+func (b *eventBlocks[E]) add(e E) {
 	if k := len(*b) - 1; k < 0 || len((*b)[k]) == cap((*b)[k]) {
-		*b = append(*b, make([]trace.Event, 0, 4096))
+		*b = append(*b, make([]E, 0, 4096))
 	}
 	(*b)[len(*b)-1] = append((*b)[len(*b)-1], e)
 }
 
-func (b eventBlocks) joined() []trace.Event {
+func (b eventBlocks[E]) joined() []E {
 	n := 0
 	for _, x := range b {
 		n += len(x)
 	}
-	out := make([]trace.Event, 0, n)
+	out := make([]E, 0, n)
 	for i, x := range b {
 		out = append(out, x...)
 		b[i] = nil // the collector may take the block while the rest is copied
@@ -530,16 +590,16 @@ func (b eventBlocks) joined() []trace.Event {
 	return out
 }
 
-// taskRequest notes which task started a request id, as sent.
-func (d *Data) taskRequest(e trace.Event) {
-	if e.Kind != "request_start" || e.RequestID == "" {
+// taskRequest notes that task started a request of id, as sent.
+func (d *Data) taskRequest(task int32, id string) {
+	if id == "" {
 		return
 	}
 	if d.requestTasks == nil {
 		d.requestTasks = map[string][]int32{}
 	}
-	if ts := d.requestTasks[e.RequestID]; !slices.Contains(ts, *e.Task) {
-		d.requestTasks[e.RequestID] = append(ts, *e.Task)
+	if ts := d.requestTasks[id]; !slices.Contains(ts, task) {
+		d.requestTasks[id] = append(ts, task)
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/analyze/serving"
 	"github.com/llem/llem/trace"
 )
 
@@ -48,6 +50,9 @@ func thermalRun(durS float64, power, temp func(t float64) float64, reqs [][2]flo
 			trace.Event{TimestampNs: at(r[1]), Kind: "request_end", RequestID: id, Source: "client"})
 	}
 	sortEvents(d.Events)
+	// As the loader keeps them: request events apart, compact.
+	d.RequestEvents = serving.RequestEvents(d.Events)
+	d.Events = slices.DeleteFunc(d.Events, func(e trace.Event) bool { return serving.RequestKind(e.Kind) != 0 })
 	d.Origin, d.End = origin, at(durS)
 	return d
 }

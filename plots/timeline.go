@@ -222,10 +222,8 @@ func timeline(st *style, r *Run) (*Figure, error) {
 
 	// Request starts, thinned to one tick per 1.5 pt of a full-width axis.
 	var starts []float64
-	for _, e := range d.Events {
-		if e.Kind == "request_start" {
-			starts = append(starts, float64(e.TimestampNs-d.Origin)/1e9)
-		}
+	for _, t := range d.RequestStarts() {
+		starts = append(starts, float64(t-d.Origin)/1e9)
 	}
 	if len(starts) > 0 {
 		every := thinning(len(starts), st)
