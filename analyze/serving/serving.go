@@ -235,23 +235,21 @@ type builder struct {
 	// reqs are the requests in order of first sight, by value (a pointer
 	// to each, allocated on its own, was 150 MB beside them on a day's
 	// run); a request is known by its index there (its seq).
-	reqs    []Request
-	current map[string]int32
-	// byToken[i] is current[ids[i]] (-1: none), so a token costs no map
-	// lookup.
-	byToken  []int32
-	tokenIdx map[string]int32
-	uses     map[string]int
+	reqs []Request
+	// byID is what the builder knows of each id, in one map (three of
+	// them were ~75 MB while a day's run was built).
+	byID map[string]idState
+	// byToken[i] is byID[ids[i]].cur, so a token costs no map lookup.
+	byToken []int32
 	// The tokens' running count as index makes it when no request failed.
 	count runningCount
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
 	b := &builder{s: &Set{epochs: make([][]epoch, len(ids))}, tokens: tokens, ids: ids,
-		problems: map[string]int{}, current: map[string]int32{}, byToken: make([]int32, len(ids)),
-		tokenIdx: make(map[string]int32, len(ids)), uses: map[string]int{}}
+		problems: map[string]int{}, byToken: make([]int32, len(ids)), byID: make(map[string]idState, len(ids))}
 	for i, id := range ids {
-		b.tokenIdx[id] = int32(i)
+		b.byID[id] = idState{cur: -1, tok: int32(i)}
 		b.byToken[i] = -1
 	}
 	b.next, b.more = tokens.Next()
@@ -269,28 +267,39 @@ func (b *builder) problem(p string) {
 // whose id was used already opens another, named id#2, id#3... The
 // pointer it returns is good until the next get.
 func (b *builder) get(id string, starting bool) *Request {
+	st, ok := b.byID[id]
+	if !ok {
+		st = idState{cur: -1, tok: -1}
+	}
 	var r *Request
-	if k, ok := b.current[id]; ok {
-		r = &b.reqs[k]
+	if st.cur >= 0 {
+		r = &b.reqs[st.cur]
 	}
 	if r == nil || (starting && (r.StartNs != 0 || r.EndNs != 0 || r.FirstTokenNs != 0)) {
 		if r != nil && r.EndNs == 0 && starting {
 			b.problem("request_start for a request id that had not ended (the earlier one is left without an end)")
 		}
-		b.uses[id]++
+		st.uses++
 		name := id
-		if b.uses[id] > 1 {
-			name = fmt.Sprintf("%s#%d", id, b.uses[id])
+		if st.uses > 1 {
+			name = fmt.Sprintf("%s#%d", id, st.uses)
 		}
-		k := int32(len(b.reqs))
+		st.cur = int32(len(b.reqs))
 		b.reqs = append(b.reqs, Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true, seq: len(b.reqs)})
-		r = &b.reqs[k]
-		b.current[id] = k
-		if i, ok := b.tokenIdx[id]; ok {
-			b.byToken[i] = k
+		r = &b.reqs[st.cur]
+		if st.tok >= 0 {
+			b.byToken[st.tok] = st.cur
 		}
+		b.byID[id] = st
 	}
 	return r
+}
+
+// idState is what the builder knows of a request id: its current
+// request (-1: none yet), how many requests it has named, and its index
+// among the token events' ids (-1: it has no token events).
+type idState struct {
+	cur, uses, tok int32
 }
 
 // client is an event's client stamp, 0 (and the request no longer
