@@ -55,11 +55,11 @@ func runAnalyze(c *ucli.Context) error {
 		return err
 	}
 	defer stop()
-	// Half the Go default heap growth: on the 1-hour 8-GPU benchmark run
-	// this cuts peak memory from 447 to 336 MB at no cost in time
-	// (docs/performance.md). GOGC in the environment still wins.
+	// A quarter of the Go default heap growth: on the synthetic 8-GPU runs
+	// a fifth less peak memory than 50 in the same time (4 h 493 -> 398
+	// MB; docs/performance.md). GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
+		debug.SetGCPercent(25)
 	}
 	// Without figures only the results are kept: a directory of hundreds
 	// of runs needs the memory of the few analysed at once.
