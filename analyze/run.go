@@ -46,6 +46,19 @@ func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
 	return OpenWith(dirs, s, OpenOptions{Progress: p, Workers: 1})
 }
 
+// GCPercent is the Go collector's heap growth (GOGC) for analysing runs
+// runs at once. One run, 25: a fifth less peak memory than 50 in the same
+// time on the synthetic 8-GPU runs (1 h to a day), page faults saved
+// paying for the extra collections. Several, 50: many small runs analysed
+// side by side took a third longer at 25, for no less memory
+// (docs/performance.md, "Fourth round").
+func GCPercent(runs int) int {
+	if runs == 1 {
+		return 25
+	}
+	return 50
+}
+
 // OpenOptions says how OpenWith analyses runs.
 type OpenOptions struct {
 	// Progress (may be nil) is told as runs start, as their segments are

@@ -55,11 +55,10 @@ func runAnalyze(c *ucli.Context) error {
 		return err
 	}
 	defer stop()
-	// A quarter of the Go default heap growth: on the synthetic 8-GPU runs
-	// a fifth less peak memory than 50 in the same time (4 h 493 -> 398
-	// MB; docs/performance.md). GOGC in the environment still wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(25)
+	// The collector's headroom for the runs given (analyze.GCPercent); GOGC
+	// in the environment still wins.
+	if dirs, _ := findRuns(c.Args().Slice()); os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(analyze.GCPercent(len(dirs)))
 	}
 	// Without figures only the results are kept: a directory of hundreds
 	// of runs needs the memory of the few analysed at once.
