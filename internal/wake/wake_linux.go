@@ -28,6 +28,7 @@ type fdWaker struct {
 	// What one Wait sets and reads, and the two functions that do it,
 	// made once: closures made in Wait would be four allocations a tick.
 	spec   unix.ItimerSpec
+	at     int64 // the deadline on CLOCK_MONOTONIC
 	buf    [8]byte
 	err    syscall.Errno
 	arm    func(fd uintptr)
@@ -54,10 +55,7 @@ func New(ctx context.Context) Waker {
 	// Raw system calls: both return at once, and a system call through
 	// the runtime's entersyscall would wake its monitor thread out of its
 	// idle sleep at every tick.
-	w.arm = func(fd uintptr) {
-		_, _, w.err = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME,
-			uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)
-	}
+	w.arm = func(fd uintptr) { w.err = SetTimerfd(int(fd), &w.spec, w.at) }
 	w.expire = func(fd uintptr) bool {
 		_, _, w.err = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
 		return w.err != unix.EAGAIN // EAGAIN: not yet, wait in the poller
@@ -68,8 +66,7 @@ func New(ctx context.Context) Waker {
 }
 
 func (w *fdWaker) Wait(deadline time.Time) bool {
-	// An absolute time in the past fires at once; only zero disarms.
-	w.spec.Value = unix.NsecToTimespec(max(MonoNs(deadline), 1))
+	w.at = max(MonoNs(deadline), 1) // a time in the past fires at once
 	if err := w.rc.Control(w.arm); err != nil || w.err != 0 {
 		return false
 	}
@@ -82,4 +79,16 @@ func (w *fdWaker) Wait(deadline time.Time) bool {
 func (w *fdWaker) Close() {
 	w.stop()
 	w.f.Close()
+}
+
+// SetTimerfd arms the CLOCK_MONOTONIC timerfd fd to fire at monoNs, an
+// absolute time (MonoNs; one in the past fires at once), or disarms it for
+// 0. It is a raw system call: it returns at once, and one through the
+// runtime's entersyscall would wake its monitor thread out of its idle
+// sleep. spec is the caller's, so that arming allocates nothing.
+func SetTimerfd(fd int, spec *unix.ItimerSpec, monoNs int64) syscall.Errno {
+	spec.Value = unix.NsecToTimespec(monoNs)
+	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), unix.TFD_TIMER_ABSTIME,
+		uintptr(unsafe.Pointer(spec)), 0, 0, 0)
+	return e
 }

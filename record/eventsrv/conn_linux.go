@@ -1,9 +1,9 @@
 package eventsrv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/llem/llem/internal/wake"
 	"net"
 	"os"
 	"syscall"
@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/llem/llem/internal/wake"
 )
 
 // conn is one client connection as serve keeps it: its own descriptor
@@ -24,7 +26,8 @@ type conn struct {
 	lastGap  time.Duration
 	lastRead time.Time
 	// next is when to read again a connection whose last read emptied it
-	// (a pause); zero: it is quiet, and is read when poll says a line came.
+	// (a pause); zero: it is quiet, and is read when the poller says a
+	// line came.
 	next time.Time
 	// readable: the poller said so; watched: the poller will say so.
 	readable, watched bool
@@ -134,11 +137,8 @@ func (s *Server) serve(p *poller) {
 			if !s.service(c, now, closing, limit) {
 				s.ended(c.lines)
 				p.forget(c.fd)
-				closeFD(c.fd)
+				unix.Close(c.fd)
 				delete(byFD, int32(c.fd))
-				s.mu.Lock()
-				delete(s.conns, c.fd)
-				s.mu.Unlock()
 				continue
 			}
 			open = append(open, c)
@@ -146,7 +146,7 @@ func (s *Server) serve(p *poller) {
 				until(c.next)
 				continue
 			}
-			// Quiet: poll watches it.
+			// Quiet: the poller watches it.
 			if !c.watched {
 				if err := p.watch(c.fd); err != nil {
 					c.next = now.Add(10 * time.Millisecond) // cannot happen on a valid descriptor; read on a timer
@@ -233,7 +233,7 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 }
 
 // poller is what serve waits on: an epoll instance of its own holding the
-// wake-up pipe, a timerfd set to the next time a connection is due, and
+// server's wake-up eventfd, a timerfd set to the next time a connection is due, and
 // the quiet connections, one-shot: a connection left unread until its tick
 // is not watched, so its lines wake nothing. serve waits for the epoll
 // descriptor through Go's network poller, so the goroutine parks as on any
@@ -242,20 +242,22 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 // lasted: ~37 context switches a wake-up on the development VM (measured:
 // 223 a second at 1,000 events/s, 6 wake-ups a second).
 type poller struct {
-	f            *os.File // the epoll descriptor, as Go's poller sees it
-	rc           syscall.RawConn
-	ep, tfd, wkR int
-	// What one wait sets and reads, and the functions that do it, made
-	// once: closures made in wait would allocate at every wake-up.
+	f             *os.File // the epoll descriptor, as Go's poller sees it
+	rc            syscall.RawConn
+	ep, tfd, wake int
+	// What one wait sets and reads, and the function that collects the
+	// events, made once: a closure made in wait would allocate at every
+	// wake-up.
 	spec    unix.ItimerSpec
 	evs     [64]unix.EpollEvent
 	ready   []int32
 	errno   syscall.Errno
-	arm     func(fd uintptr)
 	collect func(fd uintptr) bool
 }
 
-func newPoller(wakeR int) (*poller, error) {
+// newPoller makes the poller of a server whose wake-ups are written to
+// the eventfd wakeFD.
+func newPoller(wakeFD int) (*poller, error) {
 	if !wake.MonoOK() {
 		return nil, errors.New("CLOCK_MONOTONIC cannot be read")
 	}
@@ -263,7 +265,7 @@ func newPoller(wakeR int) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{ep: ep, wkR: wakeR, tfd: -1}
+	p := &poller{ep: ep, wake: wakeFD, tfd: -1}
 	fail := func(err error) (*poller, error) {
 		if p.tfd >= 0 {
 			unix.Close(p.tfd)
@@ -275,7 +277,7 @@ func newPoller(wakeR int) (*poller, error) {
 		p.tfd = -1
 		return fail(fmt.Errorf("timerfd: %w", err))
 	}
-	for _, fd := range []int{wakeR, p.tfd} {
+	for _, fd := range []int{wakeFD, p.tfd} {
 		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 			return fail(fmt.Errorf("epoll: %w", err))
 		}
@@ -292,10 +294,6 @@ func newPoller(wakeR int) (*poller, error) {
 	}
 	// Raw system calls: they return at once, and one through the
 	// runtime's entersyscall wakes its monitor thread out of its sleep.
-	p.arm = func(uintptr) {
-		_, _, p.errno = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(p.tfd), unix.TFD_TIMER_ABSTIME,
-			uintptr(unsafe.Pointer(&p.spec)), 0, 0, 0)
-	}
 	p.collect = func(fd uintptr) bool {
 		for {
 			n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&p.evs[0])),
@@ -311,11 +309,9 @@ func newPoller(wakeR int) (*poller, error) {
 			}
 			for _, ev := range p.evs[:n] {
 				switch int(ev.Fd) {
-				case p.wkR:
-					drainPipe(p.wkR)
-				case p.tfd:
+				case p.wake, p.tfd:
 					var b [8]byte
-					rawRead(p.tfd, b[:]) // the expiry count: clear it
+					rawRead(int(ev.Fd), b[:]) // the count of wake-ups or expiries: clear it
 				default:
 					p.ready = append(p.ready, ev.Fd)
 				}
@@ -341,22 +337,19 @@ func (p *poller) watch(fd int) error {
 func (p *poller) forget(fd int) { unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, fd, nil) }
 
 // wait returns when deadline has passed (zero: no deadline), a watched
-// connection is readable, or the wake-up pipe was written; ready lists the
+// connection is readable, or the server woke it; ready lists the
 // connections that are readable, until the next wait.
 func (p *poller) wait(deadline time.Time) (ready []int32, err error) {
-	p.spec.Value = unix.Timespec{} // zero disarms
+	at := int64(0) // disarmed
 	if !deadline.IsZero() {
-		// An absolute time in the past fires at once.
-		p.spec.Value = unix.NsecToTimespec(max(wake.MonoNs(deadline), 1))
+		at = max(wake.MonoNs(deadline), 1)
+	}
+	if e := wake.SetTimerfd(p.tfd, &p.spec, at); e != 0 {
+		return nil, e
 	}
 	p.ready, p.errno = p.ready[:0], 0
-	if err := p.rc.Control(p.arm); err != nil {
+	if err := p.rc.Read(p.collect); err != nil {
 		return nil, err
-	}
-	if p.errno == 0 {
-		if err := p.rc.Read(p.collect); err != nil {
-			return nil, err
-		}
 	}
 	if p.errno != 0 {
 		return nil, p.errno
@@ -403,42 +396,14 @@ func detach(conn *net.UnixConn) (int, error) {
 		return -1, dupErr
 	}
 	// The copy shares the socket's non-blocking flag: reads return EAGAIN
-	// rather than block, and serve waits in poll instead.
+	// rather than block, and serve waits in its poller instead.
 	return fd, nil
 }
 
-func closeFD(fd int) { unix.Close(fd) }
-
-func wakePipe() (r, w int, err error) {
-	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil { // Pipe2 is Linux-only
-		return -1, -1, err
-	}
-	for _, fd := range p {
-		unix.CloseOnExec(fd)
-		if err := unix.SetNonblock(fd, true); err != nil {
-			closePipe(p[0], p[1])
-			return -1, -1, err
-		}
-	}
-	return p[0], p[1], nil
-}
-
-// wake makes serve return from poll and look at the server's state. A
-// full pipe is readable already.
-func (s *Server) wake() { unix.Write(s.wakeW, []byte{1}) }
-
-// drainPipe empties the wake-up pipe, so that the poller can wait again.
-func drainPipe(r int) {
-	var b [64]byte
-	for {
-		if n, err := unix.Read(r, b[:]); n < len(b) || err != nil {
-			return
-		}
-	}
-}
-
-func closePipe(r, w int) {
-	unix.Close(r)
-	unix.Close(w)
+// wake makes serve look at the server's state again (a new connection,
+// Close): the eventfd's count goes up and the poller reports it.
+func (s *Server) wake() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(s.wakeFD, one[:])
 }

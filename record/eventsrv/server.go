@@ -36,6 +36,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/llem/llem/events"
 	"github.com/llem/llem/trace"
 )
@@ -134,10 +136,9 @@ type Server struct {
 	received, accepted, badCount, badKept, dropped atomic.Int64
 
 	mu            sync.Mutex
-	conns         map[int]struct{} // the socket of each open connection
-	pending       []accepted       // connections accepted and not yet taken by serve
-	accepting     bool             // the accept loop runs
-	wakeR, wakeW  int              // a pipe: a byte in it wakes serve (a new connection, Close)
+	pending       []accepted // connections accepted and not yet taken by serve
+	accepting     bool       // the accept loop runs
+	wakeFD        int        // an eventfd: writing it wakes serve (a new connection, Close)
 	closing       bool
 	closeDeadline time.Time      // set by Close: when accepting stops and a silent connection is cut
 	closeLimit    time.Time      // set by Close: when every connection is cut
@@ -179,18 +180,17 @@ func Listen(path string, now func() int64, opts Options) (*Server, error) {
 		ln:    ln,
 		ready: make(chan struct{}, 1),
 		done:  make(chan struct{}),
-		conns: make(map[int]struct{}),
 		// The accept loop is started below.
 		accepting: true,
 	}
-	if s.wakeR, s.wakeW, err = wakePipe(); err != nil {
+	if s.wakeFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		ln.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("event socket: %w", err)
 	}
-	p, err := newPoller(s.wakeR)
+	p, err := newPoller(s.wakeFD)
 	if err != nil {
-		closePipe(s.wakeR, s.wakeW)
+		unix.Close(s.wakeFD)
 		ln.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("event socket: %w", err)
@@ -253,7 +253,7 @@ func (s *Server) Close() error {
 		// A client that exited has closed its end: its reader drains the
 		// kernel buffer and stops at EOF. On a loaded machine that drain
 		// can outlast the grace, so a connection is cut only once it has
-		// been silent for CloseGrace (connReader), or past CloseLimit.
+		// been silent for CloseGrace (serve), or past CloseLimit.
 		now := time.Now()
 		s.closeDeadline = now.Add(s.opts.CloseGrace)
 		s.closeLimit = now.Add(s.opts.CloseLimit)
@@ -263,7 +263,7 @@ func (s *Server) Close() error {
 
 		s.readers.Wait()
 		s.closeErr = s.ln.Close()
-		closePipe(s.wakeR, s.wakeW)
+		unix.Close(s.wakeFD) // after serve and the accept loop, the only writers
 		close(s.done)
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) && s.closeErr == nil {
 			s.closeErr = err
@@ -312,7 +312,6 @@ func (s *Server) acceptLoop() {
 		}
 		at := s.now()
 		s.mu.Lock()
-		s.conns[fd] = struct{}{}
 		s.pending = append(s.pending, accepted{fd, at})
 		s.mu.Unlock()
 		s.wake()
