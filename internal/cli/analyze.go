@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -55,14 +54,10 @@ func runAnalyze(c *ucli.Context) error {
 		return err
 	}
 	defer stop()
-	// The collector's headroom for the runs given (analyze.GCPercent); GOGC
-	// in the environment still wins.
-	if dirs, _ := findRuns(c.Args().Slice()); os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(analyze.GCPercent(len(dirs)))
-	}
 	// Without figures only the results are kept: a directory of hundreds
-	// of runs needs the memory of the few analysed at once.
-	runs, err := openRunsWith(c, s, c.String("plots") == "")
+	// of runs needs the memory of the few analysed at once. The collector's
+	// headroom is set for the runs found (analyze.GCPercent).
+	runs, err := openRunsWith(c, s, c.String("plots") == "", true)
 	var sweep *analyze.SweepError
 	if err != nil && !(errors.As(err, &sweep) && len(runs) > 0) {
 		return err

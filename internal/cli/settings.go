@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -240,21 +241,25 @@ func findRuns(args []string) ([]string, error) {
 // command's settings, keeping each run's data for figures and
 // comparisons (openRunsWith).
 func openRuns(c *ucli.Context, s analyze.Settings) ([]*analyze.Run, error) {
-	return openRunsWith(c, s, false)
+	return openRunsWith(c, s, false, false)
 }
 
 // openRunsWith finds the runs of the arguments and analyses them with the
 // command's settings, as many at once as there are CPUs (the results do
 // not depend on it). Unless --quiet, progress goes to stderr: a meter
 // redrawn in place on a terminal, a line per run otherwise (logs).
-// resultsOnly drops each run's trace once its results are computed.
-func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly bool) ([]*analyze.Run, error) {
+// resultsOnly drops each run's trace once its results are computed;
+// tuneGC sets the collector's headroom for the runs found.
+func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly, tuneGC bool) ([]*analyze.Run, error) {
 	if c.NArg() == 0 {
 		return nil, usagef("%s: no run given; usage: llem %s %s", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
 	}
 	dirs, err := findRuns(c.Args().Slice())
 	if err != nil {
 		return nil, usagef("%s: %v", c.Command.Name, err)
+	}
+	if tuneGC && os.Getenv("GOGC") == "" { // GOGC in the environment wins
+		debug.SetGCPercent(analyze.GCPercent(len(dirs)))
 	}
 	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
