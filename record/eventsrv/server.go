@@ -29,7 +29,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -544,22 +543,6 @@ func (s *Server) endLine(lb *lineBuffer, chunk []byte) {
 		lb.batch = s.handleLine(lb.batch, &lb.sr, &lb.cs, line)
 	}
 	lb.long, lb.n = lb.long[:0], 0
-}
-
-// readLines reads r to its end through lb, as the server reads a
-// connection but from any reader: for tests.
-func (s *Server) readLines(lb *lineBuffer, r io.Reader) {
-	for {
-		p := lb.space()
-		n, err := r.Read(p)
-		if n > 0 {
-			s.filled(lb, n, len(p))
-		}
-		if err != nil {
-			s.ended(lb)
-			return
-		}
-	}
 }
 
 // handleLine parses one complete line (without its newline) and appends

@@ -702,3 +702,19 @@ func TestFloodYieldsTurn(t *testing.T) {
 		t.Fatalf("after its turn the flooding connection is next read at %v, want at once (%v)", c.next, before)
 	}
 }
+
+// readLines reads r to its end through lb, as serve reads a
+// connection but from any reader.
+func (s *Server) readLines(lb *lineBuffer, r io.Reader) {
+	for {
+		p := lb.space()
+		n, err := r.Read(p)
+		if n > 0 {
+			s.filled(lb, n, len(p))
+		}
+		if err != nil {
+			s.ended(lb)
+			return
+		}
+	}
+}
