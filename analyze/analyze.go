@@ -295,8 +295,10 @@ func (c *runCtx) powerSpan(start, end int64) (int64, int64) {
 		if p.Len() < 2 {
 			return start, end
 		}
-		lo = max(lo, p.T[0]-p.timing.LagNs)
-		hi = min(hi, p.T[p.Len()-1]-p.timing.LagNs)
+		first, _ := p.First()
+		last, _ := p.Last()
+		lo = max(lo, first-p.timing.LagNs)
+		hi = min(hi, last-p.timing.LagNs)
 	}
 	if hi <= lo {
 		return start, end
@@ -367,9 +369,9 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 				gw.SpecUncertaintyPct = Num(s.SpecAccuracyW) / gw.MeanPowerW * 100
 			}
 		}
-		ps := powerSeries(g).Slice(w.StartNs, w.EndNs)
-		gw.Samples = ps.Len()
-		gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerStats(ps.V)
+		pv := powerSeries(g).Values(w.StartNs, w.EndNs)
+		gw.Samples = len(pv)
+		gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerStats(pv)
 		wr.Samples += gw.Samples
 		wr.GPUs = append(wr.GPUs, gw)
 	}
@@ -537,7 +539,8 @@ func (c *runCtx) coverage(w Window, wr *WindowResult) {
 		return
 	}
 	g := d.GPUs[0]
-	wr.SensorUpdates = sensor.Characterise(g.InstantPower.T, g.InstantPower.V, w.StartNs, w.EndNs).Updates
+	inst := g.InstantPower.Slice(w.StartNs, w.EndNs)
+	wr.SensorUpdates = sensor.Characterise(inst.T, inst.V, w.StartNs, w.EndNs).Updates
 	if !w.Measured && w.Kind != KindUser {
 		return
 	}
@@ -553,9 +556,8 @@ func (c *runCtx) coverage(w Window, wr *WindowResult) {
 // (start, end), and counts them.
 func (c *runCtx) strictSampleSum(start, end int64) (sum float64, n int) {
 	for _, g := range c.d.GPUs {
-		ps := powerSeries(g)
-		i, j := ps.Span(start, end)
-		for k := i; k < j; k++ {
+		ps := powerSeries(g).Slice(start, end)
+		for k := range ps.T {
 			if ps.T[k] > start && ps.T[k] < end {
 				sum += ps.V[k]
 				n++
@@ -566,7 +568,7 @@ func (c *runCtx) strictSampleSum(start, end int64) (sum float64, n int) {
 }
 
 // powerSeries is the series power percentiles come from.
-func powerSeries(g *GPU) Series {
+func powerSeries(g *GPU) *Samples {
 	_, s := powerSource(g)
 	return s
 }
@@ -590,7 +592,7 @@ func (c *runCtx) timedPower(g *GPU) timedPower {
 	case "average_power":
 		tm = Timing{LagNs: up/2 + 500_000_000, HalfNs: up/2 + 500_000_000}
 	}
-	return timedPower{Series: s, name: name, timing: tm, accuracyW: c.s.SpecAccuracyW}
+	return timedPower{Samples: s, name: name, timing: tm, accuracyW: c.s.SpecAccuracyW}
 }
 
 // counterTiming: a counter read returns the value of the sensor's last
@@ -604,16 +606,16 @@ func counterTiming(s Settings, updateMs float64) Timing {
 // powerSource picks the best power series a GPU has: the driver's 50 Hz
 // buffer, else instant power, else (imported nvidia-smi logs) the 1 s
 // average.
-func powerSource(g *GPU) (string, Series) {
+func powerSource(g *GPU) (string, *Samples) {
 	switch {
 	case g.DriverPower.Len() >= 2:
-		return "driver_power", g.DriverPower
+		return "driver_power", &g.DriverPower
 	case g.InstantPower.Len() >= 2:
-		return "instant_power", g.InstantPower
+		return "instant_power", &g.InstantPower
 	case g.AveragePower.Len() >= 2:
-		return "average_power", g.AveragePower
+		return "average_power", &g.AveragePower
 	}
-	return "none", Series{}
+	return "none", &Samples{}
 }
 
 // summedBins is the power summed over GPUs in bins of binNs.
@@ -631,7 +633,7 @@ func (c *runCtx) sensorResult() SensorResult {
 	chars := make([]sensor.Characterisation, len(fields)*len(c.d.GPUs))
 	parallel(runtime.GOMAXPROCS(0), len(chars), func(k int) {
 		g := c.d.GPUs[k/len(fields)]
-		s := [...]*Series{&g.DriverPower, &g.InstantPower, &g.AveragePower}[k%len(fields)]
+		s := [...]*Samples{&g.DriverPower, &g.InstantPower, &g.AveragePower}[k%len(fields)].Slice(c.d.Origin, c.d.End)
 		chars[k] = sensor.Characterise(s.T, s.V, c.d.Origin, c.d.End)
 	})
 	for gi := range c.d.GPUs {

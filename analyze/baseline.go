@@ -232,9 +232,8 @@ func (c *runCtx) p0Observed(spans [][2]int64) string {
 	for _, g := range c.d.GPUs {
 		for _, sp := range spans {
 			clk = append(clk, g.SMClock.Slice(sp[0], sp[1]).V...)
-			i := sort.Search(len(g.RT), func(k int) bool { return g.RT[k] >= sp[0] })
-			j := sort.Search(len(g.RT), func(k int) bool { return g.RT[k] > sp[1] })
-			for _, r := range g.Reasons[i:j] {
+			_, reasons := g.Reasons.RawSlice(sp[0], sp[1])
+			for _, r := range reasons {
 				rows++
 				if r&reasonGpuIdle != 0 {
 					idle++

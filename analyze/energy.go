@@ -128,7 +128,7 @@ const CounterSliverNs = 1_000_000_000
 
 // timedPower is a power series integrated for energy, with its timing.
 type timedPower struct {
-	Series
+	*Samples
 	name      string // driver_power, instant_power, average_power
 	timing    Timing
 	accuracyW float64 // the sensor's accuracy (NVML: +/-5 W), 0 if unknown
@@ -150,7 +150,8 @@ func (p timedPower) integrate(startNs, endNs int64) (joules float64, terms []flo
 	// does) the last value is held, and the held sliver counts as an
 	// error of its whole energy.
 	a, b := startNs+p.timing.LagNs, endNs+p.timing.LagNs
-	first, last := p.T[0], p.T[n-1]
+	first, firstV := p.First()
+	last, lastV := p.Last()
 	if first-a > EdgeHoldNs || b-last > EdgeHoldNs+p.timing.LagNs || a >= last+EdgeHoldNs+p.timing.LagNs || b <= first-EdgeHoldNs {
 		return 0, nil, false
 	}
@@ -164,10 +165,10 @@ func (p timedPower) integrate(startNs, endNs int64) (joules float64, terms []flo
 			return 0, nil, false
 		}
 	}
-	head := p.V[0] * float64(max(min(b, first)-a, 0)) / 1e9
-	tail := p.V[n-1] * float64(max(b-max(a, last), 0)) / 1e9
+	head := firstV * float64(max(min(b, first)-a, 0)) / 1e9
+	tail := lastV * float64(max(b-max(a, last), 0)) / 1e9
 	e += head + tail
-	if tail > p.V[n-1]*float64(EdgeHoldNs)/1e9 {
+	if tail > lastV*float64(EdgeHoldNs)/1e9 {
 		terms = append(terms, tail)
 	}
 	half := p.timing.HalfNs

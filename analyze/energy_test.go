@@ -56,7 +56,7 @@ func TestCounterWindowShapedSplit(t *testing.T) {
 		}
 		p.add(ms*1e6, w)
 	}
-	tp := timedPower{Series: p, name: "driver_power"}
+	tp := timedPower{Samples: new(SamplesOf(p)), name: "driver_power"}
 	shaped := func(r []trace.EnergyRead, tp timedPower, a, b int64) (float64, bool) {
 		e, _, ok := counterWindow(r, tp, Timing{}, a, b)
 		return e, ok
@@ -116,7 +116,7 @@ func TestCounterWindowLag(t *testing.T) {
 	for _, ms := range []int64{100, 1000, 2000, 2900} {
 		reads = append(reads, trace.EnergyRead{TimestampNs: ms * 1e6, EnergyMj: int64(truth(ms-60) * 1000)})
 	}
-	tp := timedPower{Series: p, name: "driver_power"}
+	tp := timedPower{Samples: new(SamplesOf(p)), name: "driver_power"}
 	naive, _, _ := counterWindow(reads, tp, Timing{}, 1000e6, 2000e6)
 	lagged, terms, ok := counterWindow(reads, tp, Timing{LagNs: 60e6, HalfNs: 50e6}, 1000e6, 2000e6)
 	want := truth(2000) - truth(1000) // 100 J

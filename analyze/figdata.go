@@ -100,11 +100,11 @@ func (r *Run) PowerTraces() PowerTraces {
 	}
 	if len(d.GPUs) == 1 {
 		g := d.GPUs[0]
-		pt.Driver, pt.Instant, pt.Average = r.seriesXY(g.DriverPower), r.seriesXY(g.InstantPower), r.seriesXY(g.AveragePower)
+		pt.Driver, pt.Instant, pt.Average = r.seriesXY(g.DriverPower.All()), r.seriesXY(g.InstantPower.All()), r.seriesXY(g.AveragePower.All())
 	} else {
-		pt.Driver = r.summedXY(func(g *GPU) Series { return g.DriverPower }, 20e6)
-		pt.Instant = r.summedXY(func(g *GPU) Series { return g.InstantPower }, 100e6)
-		pt.Average = r.summedXY(func(g *GPU) Series { return g.AveragePower }, 100e6)
+		pt.Driver = r.summedXY(func(g *GPU) *Samples { return &g.DriverPower }, 20e6)
+		pt.Instant = r.summedXY(func(g *GPU) *Samples { return &g.InstantPower }, 100e6)
+		pt.Average = r.summedXY(func(g *GPU) *Samples { return &g.AveragePower }, 100e6)
 	}
 	var steps []float64
 	pt.Counter, steps = r.counterSteps()
@@ -175,7 +175,7 @@ func (r *Run) seriesXY(s Series) XY {
 
 // summedXY is a field summed over GPUs in bins of binNs over the whole
 // run, at the bins' centres; bins some GPU does not cover are left out.
-func (r *Run) summedXY(field func(*GPU) Series, binNs int64) XY {
+func (r *Run) summedXY(field func(*GPU) *Samples, binNs int64) XY {
 	d := r.Data
 	sum := sumBins(d.GPUs, field, d.Origin, d.End, binNs)
 	var p XY
@@ -189,7 +189,7 @@ func (r *Run) summedXY(field func(*GPU) Series, binNs int64) XY {
 
 // sumBins is a field summed over GPUs in bins of binNs over [start, end)
 // (Series.Bins): NaN where some GPU does not cover a bin.
-func sumBins(gpus []*GPU, field func(*GPU) Series, start, end, binNs int64) []float64 {
+func sumBins(gpus []*GPU, field func(*GPU) *Samples, start, end, binNs int64) []float64 {
 	var sum []float64
 	for _, g := range gpus {
 		b := field(g).Bins(start, end, binNs)

@@ -39,17 +39,16 @@ func (c *runCtx) powerGap(gi int, start, end int64) (gap trace.Gap, ok bool) {
 		}
 	}
 	// Holes in the series: samples either side of start..end count too.
-	s := p.Series
-	i := max(searchT(s.T, start)-1, 0)
-	j := min(searchT(s.T, end)+1, s.Len())
 	minGap := sampleGapMin(c.periodNs(p.name))
 	var worst trace.Gap
-	for k := i + 1; k < j; k++ {
-		if d := s.T[k] - s.T[k-1]; d >= minGap && d > worst.EndNs-worst.StartNs && s.T[k-1] < end && s.T[k] > start {
-			worst = trace.Gap{Table: table, StartNs: s.T[k-1], EndNs: s.T[k], Code: "sample_gap",
+	prev, have := int64(0), false
+	p.eachStamp(p.Index(start)-1, p.Index(end)+1, func(t int64) {
+		if d := t - prev; have && d >= minGap && d > worst.EndNs-worst.StartNs && prev < end && t > start {
+			worst = trace.Gap{Table: table, StartNs: prev, EndNs: t, Code: "sample_gap",
 				Message: fmt.Sprintf("no %s sample for %.1f s", p.name, float64(d)/1e9)}
 		}
-	}
+		prev, have = t, true
+	})
 	return worst, worst.Code != ""
 }
 
@@ -82,7 +81,8 @@ func (c *runCtx) cutOpen(ws []Window) {
 		if p.Len() == 0 {
 			return
 		}
-		end = min(end, p.T[p.Len()-1])
+		last, _ := p.Last()
+		end = min(end, last)
 	}
 	for i := range ws {
 		if ws[i].Open && ws[i].EndNs > end && end > ws[i].StartNs {

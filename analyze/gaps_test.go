@@ -40,12 +40,13 @@ func TestNoIntegrationAcrossSampleGap(t *testing.T) {
 	d := thermalRun(80, func(float64) float64 { return 300 }, func(float64) float64 { return 40 }, nil, 5)
 	g := d.GPUs[0]
 	var dp analyze.Series
-	for i, ts := range g.DriverPower.T {
+	all := g.DriverPower.All()
+	for i, ts := range all.T {
 		if s := float64(ts-d.Origin) / 1e9; s < 30 || s > 40 {
-			dp.T, dp.V = append(dp.T, ts), append(dp.V, g.DriverPower.V[i])
+			dp.T, dp.V = append(dp.T, ts), append(dp.V, all.V[i])
 		}
 	}
-	g.DriverPower = dp
+	g.DriverPower = analyze.SamplesOf(dp)
 	s := analyze.DefaultSettings()
 	s.Windows = []string{"20..50", "50..70"}
 	rr := analyze.New(d, "gap", s).Result
@@ -144,12 +145,8 @@ func TestKilledRunOpenWindowsHaveEnergy(t *testing.T) {
 	}
 	d.Events = evs
 	g := d.GPUs[0]
-	cut := func(s *analyze.Series, end int64) {
-		n := 0
-		for n < s.Len() && s.T[n] <= end {
-			n++
-		}
-		s.T, s.V = s.T[:n], s.V[:n]
+	cut := func(s *analyze.Samples, end int64) {
+		*s = analyze.SamplesOf(s.Range(0, s.IndexAfter(end)))
 	}
 	cut(&g.DriverPower, kill-400e6)
 	cut(&g.InstantPower, kill)
@@ -273,9 +270,10 @@ func TestWindowBeforeFirstCounterRead(t *testing.T) {
 	s.Windows = []string{"0..20"}
 	w := windowNamed(t, analyze.New(d, "first", s).Result, "0..20")
 	truth := 0.0
-	for i, ts := range g.DriverPower.T {
+	all := g.DriverPower.All()
+	for i, ts := range all.T {
 		if ts >= d.Origin && ts < d.Origin+20e9 {
-			truth += g.DriverPower.V[i] * 0.02
+			truth += all.V[i] * 0.02
 		}
 	}
 	if !w.EnergyJ.Valid() {

@@ -436,26 +436,13 @@ func shiftTimes(d *Data, c NodeClock) {
 		return // the reference itself, or no offset
 	}
 	f := c.toReference
-	// Series may share their stamps (the device_state fields do): each
-	// array is shifted once.
-	done := map[*int64]bool{}
-	shift := func(t []int64) {
-		if len(t) == 0 || done[&t[0]] {
-			return
-		}
-		done[&t[0]] = true
-		for i := range t {
-			t[i] = f(t[i])
-		}
-	}
 	for _, g := range d.GPUs {
 		for i := range g.Energy {
 			g.Energy[i].TimestampNs = f(g.Energy[i].TimestampNs)
 		}
-		for _, s := range []*Series{&g.DriverPower, &g.InstantPower, &g.AveragePower, &g.Temperature, &g.SMClock, &g.Util, &g.Truth} {
-			shift(s.T)
+		for _, s := range []*Samples{&g.DriverPower, &g.InstantPower, &g.AveragePower, &g.Temperature, &g.SMClock, &g.Util, &g.Truth, &g.Reasons} {
+			s.mapTimes(f)
 		}
-		shift(g.RT)
 	}
 	// A client's own stamps are its node's clock too.
 	for i := range d.Events {

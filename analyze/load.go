@@ -26,18 +26,17 @@ type GPU struct {
 	Info    *trace.GPUInfo // nil when meta.json does not describe this GPU
 
 	Energy       []trace.EnergyRead // counter reads, as stored
-	DriverPower  Series             // W, the driver's ~50 Hz buffer
-	InstantPower Series             // W, FI_DEV_POWER_INSTANT
-	AveragePower Series             // W, nvmlDeviceGetPowerUsage (1 s average)
-	Temperature  Series             // C
-	SMClock      Series             // MHz
-	Util         Series             // GPU utilisation, %
+	DriverPower  Samples            // W, the driver's ~50 Hz buffer
+	InstantPower Samples            // W, FI_DEV_POWER_INSTANT
+	AveragePower Samples            // W, nvmlDeviceGetPowerUsage (1 s average)
+	Temperature  Samples            // C
+	SMClock      Samples            // MHz
+	Util         Samples            // GPU utilisation, %
 	// Truth is a simulated GPU's true cumulative energy (J) from the
 	// sim_truth table, linear between rows; empty for real GPUs.
-	Truth Series
-	// Reasons holds the clock-event-reason bitmask; RT its timestamps.
-	Reasons []int64
-	RT      []int64
+	Truth Samples
+	// Reasons is the clock-event-reason bitmask (read with RawRange).
+	Reasons Samples
 }
 
 // Data is a run loaded for analysis.
@@ -184,7 +183,11 @@ func (l *loader) perGPU(table string) int {
 func (l *loader) gpu(i int32) *GPU {
 	g := l.byIndex[int(i)]
 	if g == nil {
-		g = &GPU{Index: int(i)}
+		// Each field's raw integers over its analysis unit: mW to W, uJ
+		// to J.
+		g = &GPU{Index: int(i), DriverPower: newSamples(1000), InstantPower: newSamples(1000),
+			AveragePower: newSamples(1000), Temperature: newSamples(1), SMClock: newSamples(1), Util: newSamples(1),
+			Truth: newSamples(1e6), Reasons: newSamples(1)}
 		meta := l.d.Run.Meta
 		for k := range meta.GPUs {
 			if meta.GPUs[k].Index == int(i) {
@@ -215,14 +218,13 @@ func (l *loader) energy() error {
 }
 
 func (l *loader) driverPower() error {
-	hint := l.perGPU(trace.TableDriverPower)
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColDriverPowerMw}
 	return trace.ScanColumns(l.d.Run, trace.TableDriverPower, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
 			if mw, ok := c.Int(2, i); ok {
-				l.gpu(int32(gi)).DriverPower.addSized(t, float64(mw)/1000, hint)
+				l.gpu(int32(gi)).DriverPower.appendRaw(t, mw)
 			}
 		}
 		return nil
@@ -230,88 +232,26 @@ func (l *loader) driverPower() error {
 }
 
 func (l *loader) state() error {
-	hint := l.perGPU(trace.TableState)
 	cols := []string{trace.ColGPU, trace.ColTimestampNs, trace.ColInstantPowerMw, trace.ColAveragePowerMw,
 		trace.ColTemperatureC, trace.ColSMClockMHz, trace.ColGPUUtilPct, trace.ColClockEventReasons}
-	rows := map[*GPU]*stateRows{}
-	err := trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
+	return trace.ScanColumns(l.d.Run, trace.TableState, cols, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			gi, _ := c.Int(0, i)
 			t, _ := c.Int(1, i)
-			g := l.gpu(int32(gi))
-			st := rows[g]
-			if st == nil {
-				st = &stateRows{t: make([]int64, 0, hint)}
-				rows[g] = st
+			for k, s := range l.gpu(int32(gi)).stateSeries() {
+				if v, ok := c.Int(2+k, i); ok {
+					s.appendRaw(t, v)
+				}
 			}
-			st.t = append(st.t, t)
-			for k, s := range g.stateSeries() {
-				v, ok := c.Int(2+k, i)
-				addShared(st, k, &s.T, &s.V, t, float64(v)/stateScale[k], ok, hint)
-			}
-			v, ok := c.Int(7, i)
-			addShared(st, 5, &g.RT, &g.Reasons, t, v, ok, hint)
 		}
 		return nil
 	})
-	// The fields that had a value in every row share the rows' stamps.
-	for g, st := range rows {
-		if len(st.t) == 0 {
-			continue
-		}
-		for k, s := range g.stateSeries() {
-			if !st.apart[k] {
-				s.T = st.t
-			}
-		}
-		if !st.apart[5] {
-			g.RT = st.t
-		}
-	}
-	return err
 }
-
-// stateScale divides each state series' column into its unit: power
-// from mW to W.
-var stateScale = [5]float64{1000, 1000, 1, 1, 1}
 
 // stateSeries are the series of the device_state table's value columns,
 // in their order.
-func (g *GPU) stateSeries() [5]*Series {
-	return [5]*Series{&g.InstantPower, &g.AveragePower, &g.Temperature, &g.SMClock, &g.Util}
-}
-
-// stateRows is a GPU's device_state rows while they are read: their
-// stamps, which every field with a value in each row so far shares
-// (most often all of them: 8 bytes a row and field saved); a field that
-// misses a value gets stamps of its own from then on (apart).
-type stateRows struct {
-	t     []int64
-	apart [6]bool // the five value series, then the clock-event reasons
-}
-
-// addShared takes field k's value v of the last row (ok: it has one)
-// into its stamps ts and values vs.
-func addShared[V any](st *stateRows, k int, ts *[]int64, vs *[]V, t int64, v V, ok bool, hint int) {
-	switch {
-	case ok && st.apart[k]:
-		*ts, *vs = append(*ts, t), append(*vs, v)
-	case ok:
-		if *vs == nil {
-			*vs = make([]V, 0, hint)
-		}
-		*vs = append(*vs, v)
-	case !st.apart[k]:
-		st.apart[k] = true
-		*ts = cloneOrNil(st.t[:len(*vs)])
-	}
-}
-
-func cloneOrNil(t []int64) []int64 {
-	if len(t) == 0 {
-		return nil
-	}
-	return slices.Clone(t)
+func (g *GPU) stateSeries() [6]*Samples {
+	return [6]*Samples{&g.InstantPower, &g.AveragePower, &g.Temperature, &g.SMClock, &g.Util, &g.Reasons}
 }
 
 // simTruth reads the true energy of the run's GPUs. It is read last: a
@@ -326,7 +266,7 @@ func (l *loader) simTruth() error {
 			t, _ := c.Int(1, i)
 			g := l.byIndex[int(gi)]
 			if uj, ok := c.Int(2, i); ok && g != nil {
-				g.Truth.add(t, float64(uj)/1e6)
+				g.Truth.appendRaw(t, uj)
 			}
 		}
 		return nil
@@ -347,60 +287,46 @@ func (d *Data) sortGPU(g *GPU) {
 		slices.SortStableFunc(g.Energy, func(a, b trace.EnergyRead) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 		d.note("unsorted_rows", fmt.Sprintf("%s: energy rows were out of time order and were sorted", g.Label()))
 	}
-	fields := []struct {
-		name string
-		s    *Series
-	}{{"driver_power", &g.DriverPower}, {"instant_power", &g.InstantPower}, {"average_power", &g.AveragePower},
-		{"temperature", &g.Temperature}, {"sm_clock", &g.SMClock}, {"util", &g.Util}, {"sim_truth", &g.Truth}}
-	for _, f := range fields {
-		name, s := f.name, f.s
-		if !slices.IsSorted(s.T) {
-			sortSeries(s)
-			d.note("unsorted_rows", fmt.Sprintf("%s: %s samples were out of time order and were sorted", g.Label(), name))
+	for _, f := range g.fields() {
+		if f.s.seal() {
+			d.note("unsorted_rows", fmt.Sprintf("%s: %s samples were out of time order and were sorted", g.Label(), f.name))
 		}
 	}
-	if !slices.IsSorted(g.RT) {
-		idx := make([]int, len(g.RT))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(g.RT[a], g.RT[b]) })
-		t, r := make([]int64, len(idx)), make([]int64, len(idx))
-		for k, i := range idx {
-			t[k], r[k] = g.RT[i], g.Reasons[i]
-		}
-		g.RT, g.Reasons = t, r
-	}
-	span := func(t []int64) {
-		if len(t) > 0 {
-			d.Origin = min(d.Origin, t[0])
-			d.End = max(d.End, t[len(t)-1])
+	// The reasons share the state rows' stamps: instant power's note
+	// tells of them.
+	g.Reasons.seal()
+	span := func(s *Samples) {
+		if s.Len() > 0 {
+			first, _ := s.First()
+			last, _ := s.Last()
+			d.Origin = min(d.Origin, first)
+			d.End = max(d.End, last)
 		}
 	}
 	if len(g.Energy) > 0 {
-		span([]int64{g.Energy[0].TimestampNs, g.Energy[len(g.Energy)-1].TimestampNs})
+		d.Origin = min(d.Origin, g.Energy[0].TimestampNs)
+		d.End = max(d.End, g.Energy[len(g.Energy)-1].TimestampNs)
 	}
-	span(g.DriverPower.T)
-	span(g.InstantPower.T)
-	span(g.AveragePower.T)
-	span(g.RT)
+	span(&g.DriverPower)
+	span(&g.InstantPower)
+	span(&g.AveragePower)
+	span(&g.Reasons)
+}
+
+// fields are g's sample fields, named as the notes name them.
+func (g *GPU) fields() []struct {
+	name string
+	s    *Samples
+} {
+	return []struct {
+		name string
+		s    *Samples
+	}{{"driver_power", &g.DriverPower}, {"instant_power", &g.InstantPower}, {"average_power", &g.AveragePower},
+		{"temperature", &g.Temperature}, {"sm_clock", &g.SMClock}, {"util", &g.Util}, {"sim_truth", &g.Truth}}
 }
 
 func (d *Data) note(code, msg string) {
 	d.Notes = append(d.Notes, trace.Warning{Code: code, Message: msg})
-}
-
-func sortSeries(s *Series) {
-	idx := make([]int, len(s.T))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(s.T[a], s.T[b]) })
-	t, v := make([]int64, len(idx)), make([]float64, len(idx))
-	for k, i := range idx {
-		t[k], v[k] = s.T[i], s.V[i]
-	}
-	s.T, s.V = t, v
 }
 
 // eventColumns are read by column (trace.ScanColumns), in this order.

@@ -67,14 +67,18 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 func (c *runCtx) steadyBinNs(w Window) int64 {
 	bin := int64(c.s.SteadyBinMs * 1e6)
 	for _, p := range c.pts {
-		sl := p.Slice(w.StartNs, w.EndNs)
-		if sl.Len() < 3 {
+		i, j := p.Index(w.StartNs), p.IndexAfter(w.EndNs)
+		if j-i < 3 {
 			continue
 		}
-		gaps := make([]int64, 0, sl.Len()-1)
-		for i := 1; i < sl.Len(); i++ {
-			gaps = append(gaps, sl.T[i]-sl.T[i-1])
-		}
+		gaps := make([]int64, 0, j-i-1)
+		prev, have := int64(0), false
+		p.eachStamp(i, j, func(t int64) {
+			if have {
+				gaps = append(gaps, t-prev)
+			}
+			prev, have = t, true
+		})
 		slices.Sort(gaps)
 		bin = max(bin, gaps[len(gaps)/2])
 	}

@@ -3,7 +3,6 @@ package analyze
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/llem/llem/analyze/trend"
@@ -67,12 +66,11 @@ func (c *runCtx) thermal(w Window) ThermalResult {
 				}
 			}
 		}
-		i := sort.Search(len(g.RT), func(k int) bool { return g.RT[k] >= w.StartNs })
-		j := sort.Search(len(g.RT), func(k int) bool { return g.RT[k] > w.EndNs })
-		if n := j - i; n > 0 {
+		_, reasons := g.Reasons.RawSlice(w.StartNs, w.EndNs)
+		if n := len(reasons); n > 0 {
 			for _, r := range reasonNames {
 				k := 0
-				for _, v := range g.Reasons[i:j] {
+				for _, v := range reasons {
 					if v&r.bit != 0 {
 						k++
 					}
@@ -258,33 +256,26 @@ func (c *runCtx) tokenRateBins(start, end, binNs int64) []float64 {
 // through idle gaps shorter than LoadGapS (the pauses between batches)
 // and stops at a longer one. ok is false without reasons or utilisation.
 func (c *runCtx) loadedBefore(g *GPU, t int64) (float64, bool) {
-	var ts []int64
-	var busy func(k int) bool
+	var rows *Samples
+	var busy func(raw int64) bool
 	switch {
-	case len(g.RT) > 0:
-		ts = g.RT
-		busy = func(k int) bool { return g.Reasons[k]&reasonGpuIdle == 0 }
+	case g.Reasons.Len() > 0:
+		rows, busy = &g.Reasons, func(r int64) bool { return r&reasonGpuIdle == 0 }
 	case g.Util.Len() > 0:
-		ts = g.Util.T
-		busy = func(k int) bool { return g.Util.V[k] > 0 }
+		// float64(raw) > 0, as the utilisation's value is its raw integer.
+		rows, busy = &g.Util, func(r int64) bool { return r > 0 }
 	default:
 		return 0, false
 	}
 	gapNs := int64(c.s.LoadGapS * 1e9)
-	k := sort.Search(len(ts), func(k int) bool { return ts[k] > t }) - 1
-	if k < 0 {
-		return 0, true
-	}
 	earliest := t // start of the loaded stretch found so far
-	for ; k >= 0; k-- {
-		if busy(k) {
-			earliest = ts[k]
-			continue
+	rows.backRaw(t, func(ts, raw int64) bool {
+		if busy(raw) {
+			earliest = ts
+			return true
 		}
-		// Idle from ts[k] up to the stretch: a long enough pause ends it.
-		if earliest-ts[k] >= gapNs {
-			break
-		}
-	}
+		// Idle from ts up to the stretch: a long enough pause ends it.
+		return earliest-ts < gapNs
+	})
 	return float64(t-earliest) / 1e9, true
 }

@@ -25,24 +25,23 @@ func thermalRun(durS float64, power, temp func(t float64) float64, reqs [][2]flo
 	d.GPUs = []*analyze.GPU{g}
 	at := func(s float64) int64 { return origin + int64(math.Round(s*1e9)) }
 	energyJ := 0.0
+	var dp, temps, clk, reasons analyze.Series
 	for k := 0; float64(k)*0.02 <= durS; k++ {
 		s := float64(k) * 0.02
 		p := power(s) + rng.NormFloat64()*2
-		g.DriverPower.T = append(g.DriverPower.T, at(s))
-		g.DriverPower.V = append(g.DriverPower.V, p)
+		dp.T, dp.V = append(dp.T, at(s)), append(dp.V, p)
 		energyJ += p * 0.02
 		if k%50 == 0 {
 			g.Energy = append(g.Energy, trace.EnergyRead{TimestampNs: at(s), EnergyMj: int64(energyJ * 1000)})
 		}
 		if k%5 == 0 {
-			g.Temperature.T = append(g.Temperature.T, at(s))
-			g.Temperature.V = append(g.Temperature.V, math.Round(temp(s)))
-			g.SMClock.T = append(g.SMClock.T, at(s))
-			g.SMClock.V = append(g.SMClock.V, 1980)
-			g.RT = append(g.RT, at(s))
-			g.Reasons = append(g.Reasons, 0) // busy: no GpuIdle
+			temps.T, temps.V = append(temps.T, at(s)), append(temps.V, math.Round(temp(s)))
+			clk.T, clk.V = append(clk.T, at(s)), append(clk.V, 1980)
+			reasons.T, reasons.V = append(reasons.T, at(s)), append(reasons.V, 0) // busy: no GpuIdle
 		}
 	}
+	g.DriverPower, g.Temperature, g.SMClock, g.Reasons = analyze.SamplesOf(dp), analyze.SamplesOf(temps),
+		analyze.SamplesOf(clk), analyze.SamplesOf(reasons)
 	for i, r := range reqs {
 		id := fmt.Sprintf("r%d", i)
 		d.Events = append(d.Events,

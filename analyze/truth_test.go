@@ -40,6 +40,7 @@ func truthRun(t *testing.T, opts sim.Options, busy1, busy2 time.Duration) (*anal
 
 	d := &analyze.Data{Run: &trace.Run{Meta: &trace.Meta{Device: "sim", Complete: true, Status: trace.StatusComplete}}}
 	gpu := &analyze.GPU{Index: 0}
+	var inst, avg, drv analyze.Series
 	d.GPUs = []*analyze.GPU{gpu}
 	readCounter := func() {
 		mj, _ := g.EnergyMj()
@@ -63,24 +64,23 @@ func truthRun(t *testing.T, opts sim.Options, busy1, busy2 time.Duration) (*anal
 		}
 		if (rel-statePhase)%100e6 == 0 {
 			st, _ := g.State()
-			gpu.InstantPower.T = append(gpu.InstantPower.T, clk.t)
-			gpu.InstantPower.V = append(gpu.InstantPower.V, float64(*st.InstantPowerMw)/1000)
-			gpu.AveragePower.T = append(gpu.AveragePower.T, clk.t)
-			gpu.AveragePower.V = append(gpu.AveragePower.V, float64(*st.AveragePowerMw)/1000)
+			inst.T, inst.V = append(inst.T, clk.t), append(inst.V, float64(*st.InstantPowerMw)/1000)
+			avg.T, avg.V = append(avg.T, clk.t), append(avg.V, float64(*st.AveragePowerMw)/1000)
 		}
 		if rel%500e6 == 0 || clk.t == end {
 			ss, _ := g.DriverPowerSamples(lastUs)
 			for _, s := range ss {
-				gpu.DriverPower.T = append(gpu.DriverPower.T, int64(s.TimestampUs)*1000)
-				gpu.DriverPower.V = append(gpu.DriverPower.V, float64(s.PowerMw)/1000)
+				drv.T, drv.V = append(drv.T, int64(s.TimestampUs)*1000), append(drv.V, float64(s.PowerMw)/1000)
 				lastUs = s.TimestampUs
 			}
 		}
 	}
+	var truth analyze.Series
 	for _, r := range b.TruthSeries(start, end) {
-		gpu.Truth.T = append(gpu.Truth.T, r.TimestampNs)
-		gpu.Truth.V = append(gpu.Truth.V, float64(r.EnergyUj)/1e6)
+		truth.T, truth.V = append(truth.T, r.TimestampNs), append(truth.V, float64(r.EnergyUj)/1e6)
 	}
+	gpu.InstantPower, gpu.AveragePower, gpu.DriverPower = analyze.SamplesOf(inst), analyze.SamplesOf(avg), analyze.SamplesOf(drv)
+	gpu.Truth = analyze.SamplesOf(truth)
 	d.Origin, d.End = start, end
 	return d, steps
 }

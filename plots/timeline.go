@@ -256,8 +256,8 @@ func timeline(st *style, r *Run) (*Figure, error) {
 			ls = gpuStyle(i, st.line*0.8)
 			lg.add(fmt.Sprintf("GPU %d", g.Index), lineThumb(ls))
 		}
-		temp.Add(line(seriesXY(d, g.Temperature), ls, plotter.NoStep))
-		clock.Add(line(seriesXY(d, g.SMClock), ls, plotter.NoStep))
+		temp.Add(line(seriesXY(d, g.Temperature.All()), ls, plotter.NoStep))
+		clock.Add(line(seriesXY(d, g.SMClock.All()), ls, plotter.NoStep))
 	}
 	padRange(&temp.Y, 1)
 	padRange(&clock.Y, 50)

@@ -15,10 +15,11 @@ func TestTimelineWallMeter(t *testing.T) {
 	d := &analyze.Data{Run: &trace.Run{Meta: &trace.Meta{Device: "import", Complete: true, Status: trace.StatusComplete,
 		Source: &trace.SourceInfo{Format: trace.FormatPTDaemon}}}}
 	g := &analyze.GPU{Index: 0}
+	var inst analyze.Series
 	for k := range 120 {
-		g.InstantPower.T = append(g.InstantPower.T, origin+int64(k)*1e9)
-		g.InstantPower.V = append(g.InstantPower.V, 4700+float64(k%3))
+		inst.T, inst.V = append(inst.T, origin+int64(k)*1e9), append(inst.V, 4700+float64(k%3))
 	}
+	g.InstantPower = analyze.SamplesOf(inst)
 	d.GPUs = []*analyze.GPU{g}
 	d.Origin, d.End = origin, origin+119e9
 	r := analyze.New(d, "wall", analyze.DefaultSettings())

@@ -224,7 +224,7 @@ func (m Method) Measure(d *analyze.Data, startNs, endNs int64) (energyJ, meanPow
 func (m Method) measureGPU(d *analyze.Data, g *analyze.GPU, start, end int64) (float64, bool) {
 	switch m.kind {
 	case kindPoll:
-		return pollJ(series(g, m.field), start, end, int64(m.interval), 0)
+		return pollJ(series(g, m.field, start, end), start, end, int64(m.interval), 0)
 	case kindYang4:
 		// Yang et al. run the workload in four groups shifted by 25 ms
 		// against the sensor's 100 ms clock and average them. A recorded
@@ -234,7 +234,7 @@ func (m Method) measureGPU(d *analyze.Data, g *analyze.GPU, start, end int64) (f
 		// clock, but it cannot see the part of each 100 ms the sensor
 		// does not average over, which only re-running the workload at
 		// shifted phases reveals (docs/replay.md).
-		s := series(g, Instant)
+		s := series(g, Instant, start, end)
 		var sum float64
 		for k := range 4 {
 			e, ok := pollJ(s, start, end, int64(Yang4Interval), int64(k)*int64(Yang4Shift))
@@ -286,20 +286,22 @@ func (m Method) measureGPU(d *analyze.Data, g *analyze.GPU, start, end int64) (f
 		}
 		return float64(mj) / 1000, true
 	case kindMLPerf:
-		return mlperfJ(series(g, Instant), d.Origin, start, end)
+		return mlperfJ(series(g, Instant, start, end), d.Origin, start, end)
 	}
 	return 0, false
 }
 
-// series is the field of g a poller reads.
-func series(g *analyze.GPU, f Field) analyze.Series {
+// series is the field of g a poller reads over [start, end], with the
+// sample before and the one after (Samples.Around): a read at any time of
+// the window sees what it would in the whole series.
+func series(g *analyze.GPU, f Field, start, end int64) analyze.Series {
 	switch f {
 	case Instant:
-		return g.InstantPower
+		return g.InstantPower.Around(start, end)
 	case Average:
-		return g.AveragePower
+		return g.AveragePower.Around(start, end)
 	case Driver:
-		return g.DriverPower
+		return g.DriverPower.Around(start, end)
 	}
 	return analyze.Series{}
 }

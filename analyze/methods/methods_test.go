@@ -20,13 +20,13 @@ type truePower func(ns int64) float64
 
 // sample samples p every period over [0, span] into a Series, each sample
 // holding the value at its stamp (a sensor read at that instant).
-func sample(p truePower, span, period int64) analyze.Series {
+func sample(p truePower, span, period int64) analyze.Samples {
 	var s analyze.Series
 	for t := int64(0); t <= span; t += period {
 		s.T = append(s.T, t0+t)
 		s.V = append(s.V, p(t))
 	}
-	return s
+	return analyze.SamplesOf(s)
 }
 
 // energyOf integrates p exactly enough (1 µs steps) over [a, b] ns from t0.

@@ -1,0 +1,556 @@
+package analyze
+
+import (
+	"cmp"
+	"encoding/binary"
+	"math"
+	"slices"
+	"sort"
+)
+
+// Samples is one field of one GPU over a whole run, packed: the analysis
+// asks for windows of it (Slice, Around) and gets them as plain Series,
+// decoded afresh, so a run's samples cost a few bytes each however long
+// the run is, rather than 16 (a stamp and a float64). A day of 8 GPUs'
+// 50 Hz driver samples is 35 million.
+//
+// The trace stores every field as an integer (mW, C, MHz, %, uJ): a
+// sample is kept as that integer (raw) and read as float64(raw)/scale,
+// the very operation a plain load would do, so every value, and every
+// result computed from it, is the same. In blocks of blockLen samples,
+// each sample after a block's first is two varints: the change of its
+// stamp's step from the step before (regular sampling makes it small)
+// and the change of its raw value.
+//
+// SamplesOf wraps a Series whose values are not integers (tests, data
+// made in code): it is then held as given.
+type Samples struct {
+	n      int
+	scale  float64 // value = float64(raw) / scale
+	blocks []sampleBlock
+	plain  *Series // when made by SamplesOf
+
+	// The block being filled while loading (seal closes it).
+	open             *openBlock
+	prevT            int64
+	unsorted, sealed bool
+}
+
+// openBlock is the samples of the block being filled, as read.
+type openBlock struct {
+	n      int
+	t, raw [blockLen]int64
+	buf    []byte
+}
+
+// sampleBlock is up to blockLen consecutive samples.
+type sampleBlock struct {
+	start             int   // index of its first sample in the whole
+	n                 int32 // samples
+	first, last       int64 // stamps of its first and last sample
+	firstRaw, lastRaw int64
+	unit              int64  // stamps step by multiples of it (1000 when all are whole microseconds)
+	wStep, wRaw       uint8  // bytes of each change of step, of raw value
+	data              []byte // the changes of step, then of raw value, after the first sample
+}
+
+// blockLen bounds what a window lookup decodes beyond the window: a
+// block is about 5 s of driver samples.
+const blockLen = 256
+
+// newSamples is an empty Samples whose raw values are divided by scale.
+func newSamples(scale float64) Samples { return Samples{scale: scale} }
+
+// SamplesOf holds s as given (its values need not be integers).
+func SamplesOf(s Series) Samples {
+	return Samples{n: s.Len(), plain: &s, sealed: true}
+}
+
+// appendRaw adds a sample; stamps may come out of order (seal sorts them).
+func (s *Samples) appendRaw(t, raw int64) {
+	if s.n > 0 && t < s.prevT {
+		s.unsorted = true
+	}
+	if s.open == nil {
+		s.open = &openBlock{}
+	}
+	o := s.open
+	if o.n == blockLen {
+		s.closeBlock()
+	}
+	o.t[o.n], o.raw[o.n] = t, raw
+	o.n++
+	s.prevT = t
+	s.n++
+}
+
+// closeBlock encodes the open block. After its first sample, each
+// sample is the change of its step (from the sample before) from the step
+// before, in the block's stamp unit, and the change of its raw value;
+// each kind is stored at the fewest bytes (0, 1, 2, 4 or 8) that hold
+// every change of the block: regular stamps and steady values take one
+// or two, a constant field none, and they are read back in tight loops.
+func (s *Samples) closeBlock() {
+	o := s.open
+	if o == nil || o.n == 0 {
+		return
+	}
+	t, raw := o.t[:o.n], o.raw[:o.n]
+	unit := int64(1000)
+	for _, x := range t {
+		if (x-t[0])%unit != 0 {
+			unit = 1
+			break
+		}
+	}
+	var steps, changes [blockLen]int64
+	prevStep := int64(0)
+	for k := 1; k < len(t); k++ {
+		step := (t[k] - t[k-1]) / unit
+		steps[k-1], changes[k-1] = step-prevStep, raw[k]-raw[k-1]
+		prevStep = step
+	}
+	m := len(t) - 1
+	wStep, wRaw := width(steps[:m]), width(changes[:m])
+	d := o.buf[:0]
+	d = pack(d, steps[:m], wStep)
+	d = pack(d, changes[:m], wRaw)
+	s.blocks = append(s.blocks, sampleBlock{start: s.n - o.n, n: int32(o.n), first: t[0], last: t[len(t)-1],
+		firstRaw: raw[0], lastRaw: raw[len(raw)-1], unit: unit, wStep: wStep, wRaw: wRaw, data: slices.Clone(d)})
+	o.buf, o.n = d, 0
+}
+
+// width is the fewest bytes, of 0, 1, 2, 4 and 8, that hold every x as
+// a signed integer.
+func width(x []int64) uint8 {
+	var lo, hi int64
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	switch {
+	case lo == 0 && hi == 0:
+		return 0
+	case lo >= math.MinInt8 && hi <= math.MaxInt8:
+		return 1
+	case lo >= math.MinInt16 && hi <= math.MaxInt16:
+		return 2
+	case lo >= math.MinInt32 && hi <= math.MaxInt32:
+		return 4
+	}
+	return 8
+}
+
+// pack appends each x as w little-endian bytes.
+func pack(d []byte, x []int64, w uint8) []byte {
+	for _, v := range x {
+		switch w {
+		case 1:
+			d = append(d, byte(v))
+		case 2:
+			d = binary.LittleEndian.AppendUint16(d, uint16(v))
+		case 4:
+			d = binary.LittleEndian.AppendUint32(d, uint32(v))
+		case 8:
+			d = binary.LittleEndian.AppendUint64(d, uint64(v))
+		}
+	}
+	return d
+}
+
+// unpack reads len(x) signed integers of w bytes from d into x, and
+// returns the rest of d.
+func unpack(d []byte, x []int64, w uint8) []byte {
+	n := len(x) * int(w)
+	b := d[:n]
+	switch w {
+	case 0:
+		clear(x)
+	case 1:
+		for i := range x {
+			x[i] = int64(int8(b[i]))
+		}
+	case 2:
+		for i := range x {
+			x[i] = int64(int16(binary.LittleEndian.Uint16(b[2*i:])))
+		}
+	case 4:
+		for i := range x {
+			x[i] = int64(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+	case 8:
+		for i := range x {
+			x[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	}
+	return d[n:]
+}
+
+// seal ends loading: the open block is closed, and samples that came out
+// of time order are sorted by stamp (stably, as they were read). It
+// reports whether they had to be.
+func (s *Samples) seal() (sorted bool) {
+	if s.sealed {
+		return false
+	}
+	s.closeBlock()
+	s.open, s.sealed = nil, true
+	if !s.unsorted {
+		return false
+	}
+	t, raw := s.rawRange(0, s.n)
+	idx := make([]int, len(t))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(t[a], t[b]) })
+	s.repack(len(idx), func(k int) (int64, int64) { return t[idx[k]], raw[idx[k]] })
+	return true
+}
+
+// repack rebuilds s from n samples given in time order by at.
+func (s *Samples) repack(n int, at func(k int) (t, raw int64)) {
+	scale := s.scale
+	*s = Samples{scale: scale}
+	for k := range n {
+		s.appendRaw(at(k))
+	}
+	s.closeBlock()
+	s.open, s.sealed = nil, true
+}
+
+// mapTimes replaces every stamp t by f(t); f keeps their order.
+func (s *Samples) mapTimes(f func(int64) int64) {
+	if s.plain != nil {
+		for i := range s.plain.T {
+			s.plain.T[i] = f(s.plain.T[i])
+		}
+		return
+	}
+	t, raw := s.rawRange(0, s.n)
+	s.repack(len(t), func(k int) (int64, int64) { return f(t[k]), raw[k] })
+}
+
+// Len is the number of samples. A nil *Samples has none (a GPU without
+// a power series).
+func (s *Samples) Len() int {
+	if s == nil {
+		return 0
+	}
+	return s.n
+}
+
+// decode writes block b's stamps and raw values into t and raw (each
+// at least b.n long).
+func (b *sampleBlock) decode(t, raw []int64) {
+	n := int(b.n)
+	t, raw = t[:n], raw[:n]
+	d := unpack(b.data, t[1:], b.wStep)
+	unpack(d, raw[1:], b.wRaw)
+	t[0], raw[0] = b.first, b.firstRaw
+	step, unit := int64(0), b.unit
+	for k := 1; k < n; k++ {
+		step += t[k]
+		t[k] = t[k-1] + step*unit
+		raw[k] += raw[k-1]
+	}
+}
+
+// block is the index of the block holding sample i.
+func (s *Samples) block(i int) int {
+	return sort.Search(len(s.blocks), func(k int) bool { return s.blocks[k].start+int(s.blocks[k].n) > i })
+}
+
+// rawRange is the stamps and raw values of samples [i, j).
+func (s *Samples) rawRange(i, j int) (t, raw []int64) {
+	if j <= i {
+		return nil, nil
+	}
+	t, raw = make([]int64, 0, j-i), make([]int64, 0, j-i)
+	s.eachBlock(i, j, func(bt, br []int64) {
+		t, raw = append(t, bt...), append(raw, br...)
+	})
+	return t, raw
+}
+
+// eachBlock calls f with the stamps and raw values of samples [i, j),
+// a block's part at a time, in order (f must not keep the slices).
+func (s *Samples) eachBlock(i, j int, f func(t, raw []int64)) {
+	for it := s.blocksOf(i, j); it.next(); {
+		f(it.t, it.raw)
+	}
+}
+
+// blockIter decodes samples [i, j) a block at a time: after each true
+// next, t and raw are that block's part (valid until the next call).
+type blockIter struct {
+	s      *Samples
+	k      int // the next block
+	i, j   int
+	t, raw []int64
+	bt, br [blockLen]int64
+}
+
+func (s *Samples) blocksOf(i, j int) *blockIter {
+	return &blockIter{s: s, k: s.block(i), i: i, j: j}
+}
+
+func (it *blockIter) next() bool {
+	s := it.s
+	if it.k >= len(s.blocks) || s.blocks[it.k].start >= it.j {
+		return false
+	}
+	b := &s.blocks[it.k]
+	it.k++
+	b.decode(it.bt[:], it.br[:])
+	lo, hi := max(it.i-b.start, 0), min(it.j-b.start, int(b.n))
+	it.t, it.raw = it.bt[lo:hi], it.br[lo:hi]
+	return true
+}
+
+// Range is samples [i, j) as a Series (the plain one's memory when made
+// by SamplesOf: read it, don't change it).
+func (s *Samples) Range(i, j int) Series {
+	i, j = max(i, 0), min(j, s.Len())
+	if j <= i {
+		return Series{}
+	}
+	if s.plain != nil {
+		return Series{T: s.plain.T[i:j], V: s.plain.V[i:j]}
+	}
+	t, v := make([]int64, 0, j-i), make([]float64, 0, j-i)
+	s.eachBlock(i, j, func(bt, br []int64) {
+		t = append(t, bt...)
+		for _, r := range br {
+			v = append(v, float64(r)/s.scale)
+		}
+	})
+	return Series{T: t, V: v}
+}
+
+// RawRange is the stamps and integer values of samples [i, j): for
+// fields that are not quantities (the clock-event-reason bitmask).
+func (s *Samples) RawRange(i, j int) (t, raw []int64) {
+	i, j = max(i, 0), min(j, s.n)
+	if s.plain != nil {
+		if j <= i {
+			return nil, nil
+		}
+		raw = make([]int64, j-i)
+		for k, v := range s.plain.V[i:j] {
+			raw[k] = int64(v)
+		}
+		return s.plain.T[i:j], raw
+	}
+	return s.rawRange(i, j)
+}
+
+// RawSlice is RawRange of the samples with startNs <= T <= endNs.
+func (s *Samples) RawSlice(startNs, endNs int64) (t, raw []int64) {
+	return s.RawRange(s.Index(startNs), s.IndexAfter(endNs))
+}
+
+// All is every sample as a Series.
+func (s *Samples) All() Series { return s.Range(0, s.n) }
+
+// Index is the index of the first sample stamped at or after t (Len when
+// none is); IndexAfter of the first stamped after t.
+func (s *Samples) Index(t int64) int      { return s.search(t, false) }
+func (s *Samples) IndexAfter(t int64) int { return s.search(t, true) }
+
+func (s *Samples) search(t int64, after bool) int {
+	if s.Len() == 0 {
+		return 0
+	}
+	past := func(x int64) bool { return x > t || (!after && x == t) }
+	if s.plain != nil {
+		return sort.Search(s.n, func(k int) bool { return past(s.plain.T[k]) })
+	}
+	k := sort.Search(len(s.blocks), func(k int) bool { return past(s.blocks[k].last) })
+	if k == len(s.blocks) {
+		return s.n
+	}
+	var bt, br [blockLen]int64
+	b := &s.blocks[k]
+	b.decode(bt[:], br[:])
+	return b.start + sort.Search(int(b.n), func(i int) bool { return past(bt[i]) })
+}
+
+// Slice is the samples with startNs <= T <= endNs.
+func (s *Samples) Slice(startNs, endNs int64) Series {
+	return s.Range(s.Index(startNs), s.IndexAfter(endNs))
+}
+
+// Around is Slice with the sample before startNs and the one after endNs:
+// what interpolating or integrating over [startNs, endNs] reads, so that
+// Around(a, b).Integrate(a, b) is the whole series' integral.
+func (s *Samples) Around(startNs, endNs int64) Series {
+	return s.Range(s.Index(startNs)-1, s.IndexAfter(endNs)+1)
+}
+
+// At is the value at t, linear between the samples around it; ok is false
+// outside the samples.
+func (s *Samples) At(t int64) (float64, bool) { return s.Around(t, t).At(t) }
+
+// Integrate is Series.Integrate of the whole: the same sum, in the same
+// order, of the trapezoids read block by block.
+func (s *Samples) Integrate(startNs, endNs int64) (float64, bool) {
+	if s.plain != nil {
+		return s.plain.Integrate(startNs, endNs)
+	}
+	if endNs <= startNs {
+		return 0, false
+	}
+	e := s.binIntegrals(startNs, endNs-startNs, 1)[0]
+	if math.IsNaN(e) {
+		return 0, false
+	}
+	return e, true
+}
+
+// Bins is Series.Bins of the whole, in one pass over the samples.
+func (s *Samples) Bins(startNs, endNs, binNs int64) []float64 {
+	if s.plain != nil {
+		return s.plain.Bins(startNs, endNs, binNs)
+	}
+	if binNs <= 0 || endNs <= startNs {
+		return nil
+	}
+	out := s.binIntegrals(startNs, binNs, int((endNs-startNs)/binNs))
+	for k, e := range out {
+		if !math.IsNaN(e) {
+			out[k] = e / (float64(binNs) / 1e9)
+		}
+	}
+	return out
+}
+
+// binIntegrals is the integral (J for watts) of the samples, linear
+// between them, over each of n bins of binNs from startNs: NaN for a bin
+// they do not cover. Each bin's trapezoids are summed in time order from
+// zero, as Series.Integrate sums them, so the results are the same.
+func (s *Samples) binIntegrals(startNs, binNs int64, n int) []float64 {
+	out := make([]float64, n)
+	if s.n < 2 {
+		for k := range out {
+			out[k] = math.NaN()
+		}
+		return out
+	}
+	first, _ := s.First()
+	last, _ := s.Last()
+	endNs := startNs + int64(n)*binNs
+	var pt int64
+	var pv float64
+	have := false
+	cur := 0 // the first bin that ends after pt
+	for it := s.blocksOf(s.Index(startNs)-1, s.IndexAfter(endNs)+1); it.next(); {
+		for k, ct := range it.t {
+			cv := float64(it.raw[k]) / s.scale
+			if have && ct > startNs && pt < endNs && ct > pt {
+				for cur < n && startNs+int64(cur+1)*binNs <= pt {
+					cur++
+				}
+				// The bins the segment (pt, ct) crosses, in order.
+				for b := cur; b < n; b++ {
+					lo, hi := startNs+int64(b)*binNs, startNs+int64(b+1)*binNs
+					if lo >= ct {
+						break
+					}
+					lo, hi = max(pt, lo), min(ct, hi)
+					if hi > lo {
+						a := pv + (cv-pv)*float64(lo-pt)/float64(ct-pt)
+						z := pv + (cv-pv)*float64(hi-pt)/float64(ct-pt)
+						out[b] += (a + z) / 2 * float64(hi-lo) / 1e9
+					}
+				}
+			}
+			pt, pv, have = ct, cv, true
+		}
+	}
+	for b := range out {
+		if lo := startNs + int64(b)*binNs; first > lo || last < lo+binNs {
+			out[b] = math.NaN()
+		}
+	}
+	return out
+}
+
+// maxIn is Series.maxIn of the whole.
+func (s *Samples) maxIn(startNs, endNs int64) float64 {
+	return s.Around(startNs, endNs).maxIn(startNs, endNs)
+}
+
+// First and Last are the first and the last sample (Len must be > 0).
+func (s *Samples) First() (t int64, v float64) {
+	if s.plain != nil {
+		return s.plain.T[0], s.plain.V[0]
+	}
+	return s.blocks[0].first, float64(s.blocks[0].firstRaw) / s.scale
+}
+
+func (s *Samples) Last() (t int64, v float64) {
+	if s.plain != nil {
+		return s.plain.T[s.n-1], s.plain.V[s.n-1]
+	}
+	b := &s.blocks[len(s.blocks)-1]
+	return b.last, float64(b.lastRaw) / s.scale
+}
+
+// Values is the values of the samples with startNs <= T <= endNs, in a
+// slice of their own.
+func (s *Samples) Values(startNs, endNs int64) []float64 {
+	i, j := s.Index(startNs), s.IndexAfter(endNs)
+	if s.plain != nil {
+		return slices.Clone(s.plain.V[i:j])
+	}
+	v := make([]float64, 0, max(j-i, 0))
+	s.eachBlock(i, j, func(_, br []int64) {
+		for _, r := range br {
+			v = append(v, float64(r)/s.scale)
+		}
+	})
+	return v
+}
+
+// eachStamp calls f with the stamps of samples [i, j) in order.
+func (s *Samples) eachStamp(i, j int, f func(t int64)) {
+	i, j = max(i, 0), min(j, s.n)
+	if s.plain != nil {
+		for _, t := range s.plain.T[i:j] {
+			f(t)
+		}
+		return
+	}
+	s.eachBlock(i, j, func(bt, _ []int64) {
+		for _, t := range bt {
+			f(t)
+		}
+	})
+}
+
+// backRaw calls f with the samples stamped at or before t, latest first,
+// until f returns false.
+func (s *Samples) backRaw(t int64, f func(t, raw int64) bool) {
+	end := s.IndexAfter(t) // samples [0, end)
+	if s.plain != nil {
+		for k := end - 1; k >= 0; k-- {
+			if !f(s.plain.T[k], int64(s.plain.V[k])) {
+				return
+			}
+		}
+		return
+	}
+	var bt, br [blockLen]int64
+	for k := s.block(end - 1); k >= 0 && end > 0; k-- {
+		b := &s.blocks[k]
+		b.decode(bt[:], br[:])
+		for i := min(end-b.start, int(b.n)) - 1; i >= 0; i-- {
+			if !f(bt[i], br[i]) {
+				return
+			}
+		}
+	}
+}
+
+func zigzag(x int64) uint64   { return uint64(x<<1) ^ uint64(x>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }

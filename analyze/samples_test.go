@@ -1,0 +1,211 @@
+package analyze
+
+import (
+	"cmp"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"unsafe"
+)
+
+// randomSamples is n samples like a trace's: stamps about stepNs apart
+// with jitter, sometimes repeated, sometimes with a gap, and (unsorted)
+// a few out of order; raw values wandering, with jumps.
+func randomSamples(r *rand.Rand, n int, stepNs int64, unsorted bool) (t, raw []int64) {
+	ts, v := int64(1_700_000_000_000_000_000)+r.Int64N(1e9), int64(r.IntN(700_000))
+	for range n {
+		switch x := r.IntN(100); {
+		case x < 2: // a repeated stamp
+		case x < 4:
+			ts += stepNs * int64(10+r.IntN(200)) // a gap
+		default:
+			ts += stepNs + r.Int64N(stepNs/10+1) - stepNs/20
+		}
+		switch x := r.IntN(100); {
+		case x < 5:
+			v = int64(r.IntN(700_000)) - 1000 // a jump, sometimes below zero
+		default:
+			v += int64(r.IntN(2001)) - 1000
+		}
+		t, raw = append(t, ts), append(raw, v)
+	}
+	if unsorted && n > 1 {
+		for range n/50 + 1 {
+			i, j := r.IntN(n), r.IntN(n)
+			t[i], t[j] = t[j], t[i]
+		}
+	}
+	return t, raw
+}
+
+// plainOf is what loading into a plain Series gave: values divided by the
+// scale, sorted stably by stamp.
+func plainOf(t, raw []int64, scale float64) Series {
+	idx := make([]int, len(t))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(t[a], t[b]) })
+	var s Series
+	for _, i := range idx {
+		s.add(t[i], float64(raw[i])/scale)
+	}
+	return s
+}
+
+func packed(t, raw []int64, scale float64) (Samples, bool) {
+	s := newSamples(scale)
+	for i := range t {
+		s.appendRaw(t[i], raw[i])
+	}
+	return s, s.seal()
+}
+
+func sameSeries(a, b Series) bool {
+	return slices.Equal(a.T, b.T) && slices.EqualFunc(a.V, b.V, func(x, y float64) bool {
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	})
+}
+
+// TestSamplesAreTheSeries: every read of packed samples gives what the
+// same read of the plain series gives, bit for bit, on random traces
+// (sorted and not, short and several blocks long), for random windows,
+// including ones reaching past either end.
+func TestSamplesAreTheSeries(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 60 {
+		n := []int{0, 1, 2, 3, blockLen - 1, blockLen, blockLen + 1, 1000, 5000}[trial%9]
+		unsorted := trial%2 == 1
+		ts, raw := randomSamples(r, n, 20_000_000, unsorted)
+		scale := []float64{1000, 1, 1e6}[trial%3]
+		s, sorted := packed(ts, raw, scale)
+		want := plainOf(ts, raw, scale)
+		if s.Len() != want.Len() {
+			t.Fatalf("trial %d: %d samples, want %d", trial, s.Len(), want.Len())
+		}
+		if wantSorted := !slices.IsSorted(ts); sorted != wantSorted {
+			t.Errorf("trial %d: seal says sorted=%v, want %v", trial, sorted, wantSorted)
+		}
+		if !sameSeries(s.All(), want) {
+			t.Fatalf("trial %d (n %d, unsorted %v): All differs from the plain series", trial, n, unsorted)
+		}
+		if n == 0 {
+			continue
+		}
+		if ft, fv := s.First(); ft != want.T[0] || fv != want.V[0] {
+			t.Errorf("trial %d: First %d %g, want %d %g", trial, ft, fv, want.T[0], want.V[0])
+		}
+		if lt, lv := s.Last(); lt != want.T[n-1] || lv != want.V[n-1] {
+			t.Errorf("trial %d: Last %d %g, want %d %g", trial, lt, lv, want.T[n-1], want.V[n-1])
+		}
+		lo, hi := want.T[0], want.T[n-1]
+		for range 40 {
+			a := lo - 1e9 + r.Int64N(hi-lo+2e9+1)
+			if r.IntN(4) == 0 { // a window edge on a sample
+				a = want.T[r.IntN(n)]
+			}
+			b := a + r.Int64N(max(hi-a+2e9, 1))
+			i, j := want.Span(a, b)
+			if gi, gj := s.Index(a), s.IndexAfter(b); gi != i || gj != j {
+				t.Fatalf("trial %d: Index/IndexAfter %d %d, want %d %d", trial, gi, gj, i, j)
+			}
+			if !sameSeries(s.Slice(a, b), want.Slice(a, b)) {
+				t.Fatalf("trial %d: Slice(%d, %d) differs", trial, a, b)
+			}
+			if v := s.Values(a, b); !slices.Equal(v, want.Slice(a, b).V) {
+				t.Fatalf("trial %d: Values(%d, %d) differs", trial, a, b)
+			}
+			ge, gok := s.Integrate(a, b)
+			we, wok := want.Integrate(a, b)
+			if ge != we || gok != wok {
+				t.Fatalf("trial %d: Integrate(%d, %d) = %v %v, want %v %v", trial, a, b, ge, gok, we, wok)
+			}
+			bin := 1 + r.Int64N(max((b-a)/3, 1))
+			if got, w := s.Bins(a, b, bin), want.Bins(a, b, bin); !sameSeries(Series{V: got}, Series{V: w}) {
+				t.Fatalf("trial %d: Bins(%d, %d, %d) differs:\n got %v\nwant %v", trial, a, b, bin, got, w)
+			}
+			gv, gok := s.At(a)
+			wv, wok := want.At(a)
+			if gv != wv || gok != wok {
+				t.Fatalf("trial %d: At(%d) = %v %v, want %v %v", trial, a, gv, gok, wv, wok)
+			}
+			if g, w := s.maxIn(a, b), want.maxIn(a, b); g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
+				t.Fatalf("trial %d: maxIn(%d, %d) = %v, want %v", trial, a, b, g, w)
+			}
+			var back []int64
+			s.backRaw(b, func(t, _ int64) bool { back = append(back, t); return len(back) < 300 })
+			var wantBack []int64
+			for k := j - 1; k >= 0 && len(wantBack) < 300; k-- {
+				wantBack = append(wantBack, want.T[k])
+			}
+			if !slices.Equal(back, wantBack) {
+				t.Fatalf("trial %d: backRaw(%d) gave %d stamps, want %d", trial, b, len(back), len(wantBack))
+			}
+		}
+		// Shifting stamps (a job's clock correction) keeps the values.
+		s.mapTimes(func(t int64) int64 { return t + 12345 })
+		for i := range want.T {
+			want.T[i] += 12345
+		}
+		if !sameSeries(s.All(), want) {
+			t.Fatalf("trial %d: mapTimes differs", trial)
+		}
+	}
+}
+
+// driverLike is n samples like the driver's power buffer: stamps in whole
+// microseconds 20 ms apart within 100 us, power (mW) wandering by up to
+// 2 W a sample, with a load step one sample in 500.
+func driverLike(r *rand.Rand, n int) (t, raw []int64) {
+	ts, v := int64(1_700_000_000_000_000_000), int64(300_000)
+	for range n {
+		ts += 20_000_000 + (r.Int64N(201)-100)*1000
+		v += int64(r.IntN(4001)) - 2000
+		if r.IntN(500) == 0 {
+			v = int64(80_000 + r.IntN(600_000))
+		}
+		t, raw = append(t, ts), append(raw, v)
+	}
+	return t, raw
+}
+
+// TestSamplesAreSmall: driver samples take a few bytes each (a plain
+// series takes 16), block headers included.
+func TestSamplesAreSmall(t *testing.T) {
+	ts, raw := driverLike(rand.New(rand.NewPCG(3, 4)), 100_000)
+	s, _ := packed(ts, raw, 1000)
+	bytes := len(s.blocks) * int(unsafe.Sizeof(sampleBlock{}))
+	for _, b := range s.blocks {
+		bytes += cap(b.data)
+	}
+	if per := float64(bytes) / float64(s.Len()); per > 6 {
+		t.Errorf("%.2f bytes a sample, want at most 6", per)
+	}
+}
+
+func BenchmarkSamplesIntegrate(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ts, raw := driverLike(r, 720_000)
+	s, _ := packed(ts, raw, 1000)
+	plain := s.All()
+	lo, hi := plain.T[0], plain.T[len(plain.T)-1]
+	b.Run("packed", func(b *testing.B) {
+		for b.Loop() {
+			s.Integrate(lo, hi)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Len()), "ns/sample")
+	})
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			plain.Integrate(lo, hi)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Len()), "ns/sample")
+	})
+	b.Run("values", func(b *testing.B) {
+		for b.Loop() {
+			s.Values(lo, hi)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Len()), "ns/sample")
+	})
+}
