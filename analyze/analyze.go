@@ -539,8 +539,9 @@ func (c *runCtx) coverage(w Window, wr *WindowResult) {
 		return
 	}
 	g := d.GPUs[0]
-	inst := g.InstantPower.Slice(w.StartNs, w.EndNs)
-	wr.SensorUpdates = sensor.Characterise(inst.T, inst.V, w.StartNs, w.EndNs).Updates
+	inst := &g.InstantPower
+	room := inst.IndexAfter(w.EndNs) - inst.Index(w.StartNs)
+	wr.SensorUpdates = sensor.CharacteriseSeq(inst.Seq(w.StartNs, w.EndNs), room, w.StartNs, w.EndNs).Updates
 	if !w.Measured && w.Kind != KindUser {
 		return
 	}
@@ -633,8 +634,8 @@ func (c *runCtx) sensorResult() SensorResult {
 	chars := make([]sensor.Characterisation, len(fields)*len(c.d.GPUs))
 	parallel(runtime.GOMAXPROCS(0), len(chars), func(k int) {
 		g := c.d.GPUs[k/len(fields)]
-		s := [...]*Samples{&g.DriverPower, &g.InstantPower, &g.AveragePower}[k%len(fields)].Slice(c.d.Origin, c.d.End)
-		chars[k] = sensor.Characterise(s.T, s.V, c.d.Origin, c.d.End)
+		s := [...]*Samples{&g.DriverPower, &g.InstantPower, &g.AveragePower}[k%len(fields)]
+		chars[k] = sensor.CharacteriseSeq(s.Seq(c.d.Origin, c.d.End), s.Len(), c.d.Origin, c.d.End)
 	})
 	for gi := range c.d.GPUs {
 		m := map[string]sensor.Characterisation{}

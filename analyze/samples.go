@@ -3,6 +3,7 @@ package analyze
 import (
 	"cmp"
 	"encoding/binary"
+	"iter"
 	"math"
 	"slices"
 	"sort"
@@ -510,6 +511,29 @@ func (s *Samples) Values(startNs, endNs int64) []float64 {
 		}
 	})
 	return v
+}
+
+// Seq yields the samples with startNs <= T <= endNs, decoded a block at a
+// time (for passes that need no slice of them).
+func (s *Samples) Seq(startNs, endNs int64) iter.Seq2[int64, float64] {
+	return func(yield func(int64, float64) bool) {
+		i, j := s.Index(startNs), s.IndexAfter(endNs)
+		if s.plain != nil {
+			for k := i; k < j; k++ {
+				if !yield(s.plain.T[k], s.plain.V[k]) {
+					return
+				}
+			}
+			return
+		}
+		for it := s.blocksOf(i, j); it.next(); {
+			for k, t := range it.t {
+				if !yield(t, float64(it.raw[k])/s.scale) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // eachStamp calls f with the stamps of samples [i, j) in order.

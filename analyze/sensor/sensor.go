@@ -2,9 +2,11 @@ package sensor
 
 import (
 	"encoding/json"
-	"github.com/llem/llem/internal/order"
+	"iter"
 	"math"
 	"sort"
+
+	"github.com/llem/llem/internal/order"
 
 	"github.com/llem/llem/analyze/internal/nullable"
 )
@@ -28,12 +30,24 @@ type Characterisation struct {
 // ascending; v the field's values. If t and v differ in length, the extra
 // entries of the longer one are ignored.
 func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation {
-	c := Characterisation{UpdatePeriodMs: math.NaN(), SampleRateHz: math.NaN(), CoveragePct: math.NaN()}
 	n := min(len(t), len(v))
-
 	// Room for the window's samples (t is sorted: a search finds them),
 	// rather than growing by doubling: a day of 50 Hz samples is 4 million.
 	room := max(0, sort.Search(n, func(i int) bool { return t[i] > endNs })-sort.Search(n, func(i int) bool { return t[i] >= startNs }))
+	return CharacteriseSeq(func(yield func(int64, float64) bool) {
+		for i := range n {
+			if !yield(t[i], v[i]) {
+				return
+			}
+		}
+	}, room, startNs, endNs)
+}
+
+// CharacteriseSeq is Characterise of the samples samples yields (stamp,
+// value), in time order, for a caller that does not hold them as slices;
+// room is about how many lie in the window (it sizes the work arrays).
+func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs int64) Characterisation {
+	c := Characterisation{UpdatePeriodMs: math.NaN(), SampleRateHz: math.NaN(), CoveragePct: math.NaN()}
 	var (
 		first, last int64   // timestamps of the first and last sample in the window
 		prev        float64 // value of the previous sample in the window
@@ -45,8 +59,7 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 		periods   = make([]int64, 0, room)
 		intervals = make([]int64, 0, room)
 	)
-	for i := range n {
-		ts := t[i]
+	for ts, vi := range samples {
 		if ts < startNs || ts > endNs {
 			continue
 		}
@@ -54,7 +67,7 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 			first = ts
 		} else {
 			intervals = append(intervals, ts-last)
-			if v[i] != prev && !(math.IsNaN(v[i]) && math.IsNaN(prev)) {
+			if vi != prev && !(math.IsNaN(vi) && math.IsNaN(prev)) {
 				if c.Updates > 0 {
 					periods = append(periods, ts-lastChange)
 				}
@@ -62,7 +75,7 @@ func Characterise(t []int64, v []float64, startNs, endNs int64) Characterisation
 				c.Updates++
 			}
 		}
-		last, prev = ts, v[i]
+		last, prev = ts, vi
 		c.Samples++
 	}
 	if c.Updates >= 2 {
