@@ -107,7 +107,7 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	}
 	run.OnRead = onRead
 	d := &Data{Run: run}
-	l := &loader{d: d, byIndex: map[int]*GPU{}}
+	l := &loader{d: d, byIndex: map[int]*GPU{}, store: &sampleStore{}}
 	for k := range run.Meta.GPUs {
 		l.gpu(int32(run.Meta.GPUs[k].Index))
 	}
@@ -164,6 +164,7 @@ func (l *loader) readTables(tables []string, read ...func() error) error {
 type loader struct {
 	d       *Data
 	byIndex map[int]*GPU
+	store   *sampleStore
 }
 
 // perGPU is how many rows of a table each GPU has, as meta.json counts
@@ -188,6 +189,11 @@ func (l *loader) gpu(i int32) *GPU {
 		g = &GPU{Index: int(i), DriverPower: newSamples(1000), InstantPower: newSamples(1000),
 			AveragePower: newSamples(1000), Temperature: newSamples(1), SMClock: newSamples(1), Util: newSamples(1),
 			Truth: newSamples(1e6), Reasons: newSamples(1)}
+		// Every field of the run shares one store (SamplesInMemory).
+		for _, f := range g.fields() {
+			f.s.store = l.store
+		}
+		g.Reasons.store = l.store
 		meta := l.d.Run.Meta
 		for k := range meta.GPUs {
 			if meta.GPUs[k].Index == int(i) {

@@ -128,9 +128,9 @@ func OpenWith(dirs []string, s Settings, opt OpenOptions) ([]*Run, error) {
 		d, err := load(dirs[i], onRead)
 		if err == nil {
 			runs[i] = New(d, dirs[i], s)
-			if e := d.Tokens.Err(); e != nil {
-				// A spilled token log could not be read back: the
-				// results would be short of tokens.
+			if e := d.Err(); e != nil {
+				// Spilled samples or tokens could not be read back:
+				// the results would be short of them.
 				runs[i], err = nil, fmt.Errorf("%s: %w", dirs[i], e)
 			}
 		}

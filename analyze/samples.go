@@ -30,6 +30,12 @@ type Samples struct {
 	scale  float64 // value = float64(raw) / scale
 	blocks []sampleBlock
 	plain  *Series // when made by SamplesOf
+	// store takes the blocks beyond what the run keeps in memory (nil:
+	// all are kept); staged are the bytes of stagedBlocks, not yet
+	// written to it.
+	store        *sampleStore
+	staged       []byte
+	stagedBlocks []int
 
 	// The block being filled while loading (seal closes it).
 	open             *openBlock
@@ -50,9 +56,13 @@ type sampleBlock struct {
 	n                 int32 // samples
 	first, last       int64 // stamps of its first and last sample
 	firstRaw, lastRaw int64
-	unit              int64  // stamps step by multiples of it (1000 when all are whole microseconds)
-	wStep, wRaw       uint8  // bytes of each change of step, of raw value
-	data              []byte // the changes of step, then of raw value, after the first sample
+	unit              int64 // stamps step by multiples of it (1000 when all are whole microseconds)
+	wStep, wRaw       uint8 // bytes of each change of step, of raw value
+	// data are the changes of step, then of raw value, after the first
+	// sample: size bytes, here or (data nil) at off in the run's store.
+	data []byte
+	size int32
+	off  int64
 }
 
 // blockLen bounds what a window lookup decodes beyond the window: a
@@ -117,7 +127,12 @@ func (s *Samples) closeBlock() {
 	d = pack(d, steps[:m], wStep)
 	d = pack(d, changes[:m], wRaw)
 	s.blocks = append(s.blocks, sampleBlock{start: s.n - o.n, n: int32(o.n), first: t[0], last: t[len(t)-1],
-		firstRaw: raw[0], lastRaw: raw[len(raw)-1], unit: unit, wStep: wStep, wRaw: wRaw, data: slices.Clone(d)})
+		firstRaw: raw[0], lastRaw: raw[len(raw)-1], unit: unit, wStep: wStep, wRaw: wRaw, size: int32(len(d))})
+	if s.store.keep(len(d)) {
+		s.blocks[len(s.blocks)-1].data = slices.Clone(d)
+	} else {
+		s.stage(len(s.blocks)-1, d)
+	}
 	o.buf, o.n = d, 0
 }
 
@@ -194,7 +209,8 @@ func (s *Samples) seal() (sorted bool) {
 		return false
 	}
 	s.closeBlock()
-	s.open, s.sealed = nil, true
+	s.flushStage()
+	s.open, s.sealed, s.staged, s.stagedBlocks = nil, true, nil, nil
 	if !s.unsorted {
 		return false
 	}
@@ -210,13 +226,13 @@ func (s *Samples) seal() (sorted bool) {
 
 // repack rebuilds s from n samples given in time order by at.
 func (s *Samples) repack(n int, at func(k int) (t, raw int64)) {
-	scale := s.scale
-	*s = Samples{scale: scale}
+	*s = Samples{scale: s.scale, store: s.store}
 	for k := range n {
 		s.appendRaw(at(k))
 	}
 	s.closeBlock()
-	s.open, s.sealed = nil, true
+	s.flushStage()
+	s.open, s.sealed, s.staged, s.stagedBlocks = nil, true, nil, nil
 }
 
 // mapTimes replaces every stamp t by f(t); f keeps their order.
@@ -241,11 +257,11 @@ func (s *Samples) Len() int {
 }
 
 // decode writes block b's stamps and raw values into t and raw (each
-// at least b.n long).
-func (b *sampleBlock) decode(t, raw []int64) {
+// at least b.n long) from its bytes, data.
+func (b *sampleBlock) decode(data []byte, t, raw []int64) {
 	n := int(b.n)
 	t, raw = t[:n], raw[:n]
-	d := unpack(b.data, t[1:], b.wStep)
+	d := unpack(data, t[1:], b.wStep)
 	unpack(d, raw[1:], b.wRaw)
 	t[0], raw[0] = b.first, b.firstRaw
 	step, unit := int64(0), b.unit
@@ -286,13 +302,15 @@ func (s *Samples) eachBlock(i, j int, f func(t, raw []int64)) {
 type blockIter struct {
 	s      *Samples
 	k      int // the next block
+	last   int // the block of sample j-1
 	i, j   int
 	t, raw []int64
 	bt, br [blockLen]int64
+	rb     readBuf // blocks read back from the store
 }
 
 func (s *Samples) blocksOf(i, j int) *blockIter {
-	return &blockIter{s: s, k: s.block(i), i: i, j: j}
+	return &blockIter{s: s, k: s.block(i), last: s.block(j - 1), i: i, j: j}
 }
 
 func (it *blockIter) next() bool {
@@ -301,8 +319,12 @@ func (it *blockIter) next() bool {
 		return false
 	}
 	b := &s.blocks[it.k]
+	data := s.bytes(it.k, it.k, it.last, &it.rb)
+	if data == nil && b.size > 0 {
+		return false // not read back: the store's error says so
+	}
 	it.k++
-	b.decode(it.bt[:], it.br[:])
+	b.decode(data, it.bt[:], it.br[:])
 	lo, hi := max(it.i-b.start, 0), min(it.j-b.start, int(b.n))
 	it.t, it.raw = it.bt[lo:hi], it.br[lo:hi]
 	return true
@@ -371,8 +393,9 @@ func (s *Samples) search(t int64, after bool) int {
 		return s.n
 	}
 	var bt, br [blockLen]int64
+	var rb readBuf
 	b := &s.blocks[k]
-	b.decode(bt[:], br[:])
+	b.decode(s.bytes(k, k, k, &rb), bt[:], br[:])
 	return b.start + sort.Search(int(b.n), func(i int) bool { return past(bt[i]) })
 }
 
@@ -565,9 +588,14 @@ func (s *Samples) backRaw(t int64, f func(t, raw int64) bool) {
 		return
 	}
 	var bt, br [blockLen]int64
+	var rb readBuf
 	for k := s.block(end - 1); k >= 0 && end > 0; k-- {
 		b := &s.blocks[k]
-		b.decode(bt[:], br[:])
+		data := s.bytes(k, 0, k, &rb)
+		if data == nil && b.size > 0 {
+			return
+		}
+		b.decode(data, bt[:], br[:])
 		for i := min(end-b.start, int(b.n)) - 1; i >= 0; i-- {
 			if !f(bt[i], br[i]) {
 				return

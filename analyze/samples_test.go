@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -55,7 +56,13 @@ func plainOf(t, raw []int64, scale float64) Series {
 }
 
 func packed(t, raw []int64, scale float64) (Samples, bool) {
+	return packedIn(nil, t, raw, scale)
+}
+
+// packedIn is packed with the blocks beyond SamplesInMemory in store.
+func packedIn(store *sampleStore, t, raw []int64, scale float64) (Samples, bool) {
 	s := newSamples(scale)
+	s.store = store
 	for i := range t {
 		s.appendRaw(t[i], raw[i])
 	}
@@ -72,14 +79,36 @@ func sameSeries(a, b Series) bool {
 // same read of the plain series gives, bit for bit, on random traces
 // (sorted and not, short and several blocks long), for random windows,
 // including ones reaching past either end.
+//
+// With a store and little memory, most blocks are written to its file and
+// read back (in runs of several, and one at a time): the same again.
 func TestSamplesAreTheSeries(t *testing.T) {
+	t.Run("in memory", func(t *testing.T) { samplesAreTheSeries(t, nil) })
+	t.Run("spilled", func(t *testing.T) {
+		defer func(n int) { SamplesInMemory = n }(SamplesInMemory)
+		SamplesInMemory = 3000
+		store := &sampleStore{}
+		samplesAreTheSeries(t, store)
+		if store.f == nil || store.end == 0 {
+			t.Fatal("nothing was spilled")
+		}
+		if err := store.failed(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func samplesAreTheSeries(t *testing.T, store *sampleStore) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 60 {
 		n := []int{0, 1, 2, 3, blockLen - 1, blockLen, blockLen + 1, 1000, 5000}[trial%9]
 		unsorted := trial%2 == 1
 		ts, raw := randomSamples(r, n, 20_000_000, unsorted)
 		scale := []float64{1000, 1, 1e6}[trial%3]
-		s, sorted := packed(ts, raw, scale)
+		if store != nil {
+			store.held = 0 // each trial keeps its first blocks in memory, the rest go
+		}
+		s, sorted := packedIn(store, ts, raw, scale)
 		want := plainOf(ts, raw, scale)
 		if s.Len() != want.Len() {
 			t.Fatalf("trial %d: %d samples, want %d", trial, s.Len(), want.Len())
@@ -151,6 +180,28 @@ func TestSamplesAreTheSeries(t *testing.T) {
 		if !sameSeries(s.All(), want) {
 			t.Fatalf("trial %d: mapTimes differs", trial)
 		}
+	}
+}
+
+// TestSamplesUnreadable: a spilled block that cannot be read back ends
+// the pass, and the store (Data.Err) says why, rather than the samples
+// silently counting short.
+func TestSamplesUnreadable(t *testing.T) {
+	defer func(n int) { SamplesInMemory = n }(SamplesInMemory)
+	SamplesInMemory = 0
+	store := &sampleStore{}
+	ts, raw := driverLike(rand.New(rand.NewPCG(7, 8)), 10*blockLen)
+	s, _ := packedIn(store, ts, raw, 1000)
+	if got := s.All(); got.Len() != len(ts) {
+		t.Fatalf("read back %d samples, want %d", got.Len(), len(ts))
+	}
+	store.f.Close()
+	if got := s.All(); got.Len() >= len(ts) {
+		t.Errorf("with the file closed, %d samples were read", got.Len())
+	}
+	d := &Data{GPUs: []*GPU{{DriverPower: s}}}
+	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "reading back packed GPU samples") {
+		t.Errorf("Data.Err = %v", err)
 	}
 }
 
