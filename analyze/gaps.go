@@ -41,13 +41,11 @@ func (c *runCtx) powerGap(gi int, start, end int64) (gap trace.Gap, ok bool) {
 	// Holes in the series: samples either side of start..end count too.
 	minGap := sampleGapMin(c.periodNs(p.name))
 	var worst trace.Gap
-	prev, have := int64(0), false
-	p.eachStamp(p.Index(start)-1, p.Index(end)+1, func(t int64) {
-		if d := t - prev; have && d >= minGap && d > worst.EndNs-worst.StartNs && prev < end && t > start {
+	p.eachStep(p.Index(start)-1, p.Index(end)+1, minGap, func(prev, t int64) {
+		if d := t - prev; d >= minGap && d > worst.EndNs-worst.StartNs && prev < end && t > start {
 			worst = trace.Gap{Table: table, StartNs: prev, EndNs: t, Code: "sample_gap",
 				Message: fmt.Sprintf("no %s sample for %.1f s", p.name, float64(d)/1e9)}
 		}
-		prev, have = t, true
 	})
 	return worst, worst.Code != ""
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // Samples is one field of one GPU over a whole run, packed: the analysis
@@ -37,6 +39,10 @@ type Samples struct {
 	staged       []byte
 	stagedBlocks []int
 
+	// recent are the last blocks decoded for small windows, shared by
+	// the goroutines reading the samples (made at seal).
+	recent *recentBlocks
+
 	// The block being filled while loading (seal closes it).
 	open             *openBlock
 	prevT            int64
@@ -58,6 +64,7 @@ type sampleBlock struct {
 	firstRaw, lastRaw int64
 	unit              int64 // stamps step by multiples of it (1000 when all are whole microseconds)
 	wStep, wRaw       uint8 // bytes of each change of step, of raw value
+	maxStep           int64 // the longest step between two of its samples
 	// data are the changes of step, then of raw value, after the first
 	// sample: size bytes, here or (data nil) at off in the run's store.
 	data []byte
@@ -115,11 +122,11 @@ func (s *Samples) closeBlock() {
 		}
 	}
 	var steps, changes [blockLen]int64
-	prevStep := int64(0)
+	prevStep, maxStep := int64(0), int64(0)
 	for k := 1; k < len(t); k++ {
 		step := (t[k] - t[k-1]) / unit
 		steps[k-1], changes[k-1] = step-prevStep, raw[k]-raw[k-1]
-		prevStep = step
+		prevStep, maxStep = step, max(maxStep, t[k]-t[k-1])
 	}
 	m := len(t) - 1
 	wStep, wRaw := width(steps[:m]), width(changes[:m])
@@ -127,7 +134,7 @@ func (s *Samples) closeBlock() {
 	d = pack(d, steps[:m], wStep)
 	d = pack(d, changes[:m], wRaw)
 	s.blocks = append(s.blocks, sampleBlock{start: s.n - o.n, n: int32(o.n), first: t[0], last: t[len(t)-1],
-		firstRaw: raw[0], lastRaw: raw[len(raw)-1], unit: unit, wStep: wStep, wRaw: wRaw, size: int32(len(d))})
+		firstRaw: raw[0], lastRaw: raw[len(raw)-1], unit: unit, wStep: wStep, wRaw: wRaw, maxStep: maxStep, size: int32(len(d))})
 	if s.store.keep(len(d)) {
 		s.blocks[len(s.blocks)-1].data = slices.Clone(d)
 	} else {
@@ -158,16 +165,25 @@ func width(x []int64) uint8 {
 
 // pack appends each x as w little-endian bytes.
 func pack(d []byte, x []int64, w uint8) []byte {
-	for _, v := range x {
-		switch w {
-		case 1:
-			d = append(d, byte(v))
-		case 2:
-			d = binary.LittleEndian.AppendUint16(d, uint16(v))
-		case 4:
-			d = binary.LittleEndian.AppendUint32(d, uint32(v))
-		case 8:
-			d = binary.LittleEndian.AppendUint64(d, uint64(v))
+	n := len(d)
+	d = slices.Grow(d, len(x)*int(w))[:n+len(x)*int(w)]
+	b := d[n:]
+	switch w {
+	case 1:
+		for i, v := range x {
+			b[i] = byte(v)
+		}
+	case 2:
+		for i, v := range x {
+			binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+		}
+	case 4:
+		for i, v := range x {
+			binary.LittleEndian.PutUint32(b[4*i:], uint32(v))
+		}
+	case 8:
+		for i, v := range x {
+			binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
 		}
 	}
 	return d
@@ -211,6 +227,7 @@ func (s *Samples) seal() (sorted bool) {
 	s.closeBlock()
 	s.flushStage()
 	s.open, s.sealed, s.staged, s.stagedBlocks = nil, true, nil, nil
+	s.recent = new(recentBlocks)
 	if !s.unsorted {
 		return false
 	}
@@ -233,6 +250,7 @@ func (s *Samples) repack(n int, at func(k int) (t, raw int64)) {
 	s.closeBlock()
 	s.flushStage()
 	s.open, s.sealed, s.staged, s.stagedBlocks = nil, true, nil, nil
+	s.recent = new(recentBlocks)
 }
 
 // mapTimes replaces every stamp t by f(t); f keeps their order.
@@ -401,14 +419,187 @@ func (s *Samples) search(t int64, after bool) int {
 
 // Slice is the samples with startNs <= T <= endNs.
 func (s *Samples) Slice(startNs, endNs int64) Series {
-	return s.Range(s.Index(startNs), s.IndexAfter(endNs))
+	if s.Len() == 0 {
+		return Series{}
+	}
+	if s.plain != nil || endNs < startNs {
+		return s.Range(s.Index(startNs), s.IndexAfter(endNs))
+	}
+	return s.collect(startNs, endNs, false)
 }
 
 // Around is Slice with the sample before startNs and the one after endNs:
 // what interpolating or integrating over [startNs, endNs] reads, so that
 // Around(a, b).Integrate(a, b) is the whole series' integral.
 func (s *Samples) Around(startNs, endNs int64) Series {
-	return s.Range(s.Index(startNs)-1, s.IndexAfter(endNs)+1)
+	if s.Len() == 0 {
+		return Series{}
+	}
+	if s.plain != nil || endNs < startNs {
+		return s.Range(s.Index(startNs)-1, s.IndexAfter(endNs)+1)
+	}
+	return s.collect(startNs, endNs, true)
+}
+
+func (s *Samples) collect(a, b int64, around bool) Series {
+	it := s.window(a, b, around)
+	defer it.release()
+	n := it.room()
+	out := Series{T: make([]int64, 0, n), V: make([]float64, 0, n)}
+	for it.next() {
+		out.T = append(out.T, it.t...)
+		for _, r := range it.raw {
+			out.V = append(out.V, float64(r)/s.scale)
+		}
+	}
+	return out
+}
+
+// windowIter hands out, a block's part at a time, the samples with a <= T
+// <= b, and with around the one before a and the one after b: each block
+// is decoded once, and a neighbour at a block's edge is taken from the
+// header of the block beside it. A window inside one block costs one
+// decode, where finding its two ends by index took two more.
+type windowIter struct {
+	s       *Samples
+	a, b    int64
+	around  bool
+	k       int  // the next block
+	started bool // the first block was reached
+	done    bool
+	t, raw  []int64 // the current part
+	bt, br  [blockLen]int64
+	one     [2]int64 // a single neighbour sample: stamp, raw
+	rb      readBuf
+	small   bool // a window of a block or two: blocks from s.recent
+}
+
+var windowIters = sync.Pool{New: func() any { return new(windowIter) }}
+
+// recentBlocks keeps the last few blocks decoded for small windows: the
+// edges of a window are asked for again and again (its energy, its
+// counter reads' power, their uncertainties), each a few samples of one
+// block, which decoding afresh made the larger part of their cost. A
+// published block is never changed, so readers share it without a lock.
+type recentBlocks [4]atomic.Pointer[decodedBlock]
+
+type decodedBlock struct {
+	k      int
+	t, raw [blockLen]int64
+}
+
+// decoded is block k decoded, from recent or decoded and kept there; nil
+// if its bytes could not be read back.
+func (s *Samples) decoded(k int, rb *readBuf) *decodedBlock {
+	slot := &s.recent[k%len(s.recent)]
+	if d := slot.Load(); d != nil && d.k == k {
+		return d
+	}
+	b := &s.blocks[k]
+	data := s.bytes(k, k, k, rb)
+	if data == nil && b.size > 0 {
+		return nil
+	}
+	d := &decodedBlock{k: k}
+	b.decode(data, d.t[:], d.raw[:])
+	slot.Store(d)
+	return d
+}
+
+func (s *Samples) window(a, b int64, around bool) *windowIter {
+	it := windowIters.Get().(*windowIter)
+	// Field by field: the decode arrays need no zeroing.
+	it.s, it.a, it.b, it.around = s, a, b, around
+	it.started, it.done, it.t, it.raw, it.rb.b = false, false, nil, nil, it.rb.b[:0]
+	it.k = sort.Search(len(s.blocks), func(k int) bool { return s.blocks[k].last >= a })
+	it.small = s.recent != nil && it.k+1 < len(s.blocks) && s.blocks[it.k+1].first > b
+	return it
+}
+
+func (it *windowIter) release() {
+	it.s, it.t, it.raw = nil, nil, nil
+	windowIters.Put(it)
+}
+
+// room is at least how many samples the window hands out: those of the
+// blocks it reads, and two neighbours (the headers tell, without decoding).
+func (it *windowIter) room() int {
+	bl := it.s.blocks
+	end := it.k + sort.Search(len(bl)-it.k, func(k int) bool { return bl[it.k+k].first > it.b })
+	if it.k >= len(bl) || end <= it.k {
+		return 2
+	}
+	return bl[end-1].start + int(bl[end-1].n) - bl[it.k].start + 2
+}
+
+// neighbour makes the current part one sample.
+func (it *windowIter) neighbour(t, raw int64) bool {
+	it.one = [2]int64{t, raw}
+	it.t, it.raw = it.one[:1], it.one[1:2]
+	return true
+}
+
+func (it *windowIter) next() bool {
+	s := it.s
+	if it.done {
+		return false
+	}
+	if !it.started {
+		it.started = true
+		// The sample before a, where it ends the block before.
+		if it.around && it.k > 0 && (it.k == len(s.blocks) || s.blocks[it.k].first >= it.a) {
+			p := &s.blocks[it.k-1]
+			it.done = it.k == len(s.blocks)
+			return it.neighbour(p.last, p.lastRaw)
+		}
+	}
+	if it.k >= len(s.blocks) {
+		it.done = true
+		return false
+	}
+	blk := &s.blocks[it.k]
+	if blk.first > it.b {
+		it.done = true
+		if it.around {
+			return it.neighbour(blk.first, blk.firstRaw)
+		}
+		return false
+	}
+	bt, br := it.bt[:], it.br[:]
+	if it.small {
+		d := s.decoded(it.k, &it.rb)
+		if d == nil {
+			it.done = true
+			return false // not read back: the store's error says so
+		}
+		bt, br = d.t[:], d.raw[:]
+	} else {
+		data := s.bytes(it.k, it.k, len(s.blocks)-1, &it.rb)
+		if data == nil && blk.size > 0 {
+			it.done = true
+			return false
+		}
+		blk.decode(data, bt, br)
+	}
+	it.k++
+	n := int(blk.n)
+	t := bt[:n]
+	lo, hi := 0, n
+	if blk.first < it.a {
+		lo = sort.Search(n, func(i int) bool { return t[i] >= it.a })
+		if it.around {
+			lo-- // the sample before a is in this block
+		}
+	}
+	if blk.last > it.b {
+		hi = sort.Search(n, func(i int) bool { return t[i] > it.b })
+		if it.around {
+			hi++ // and so is the one after b
+		}
+		it.done = true
+	}
+	it.t, it.raw = bt[lo:hi], br[lo:hi]
+	return true
 }
 
 // At is the value at t, linear between the samples around it; ok is false
@@ -418,6 +609,9 @@ func (s *Samples) At(t int64) (float64, bool) { return s.Around(t, t).At(t) }
 // Integrate is Series.Integrate of the whole: the same sum, in the same
 // order, of the trapezoids read block by block.
 func (s *Samples) Integrate(startNs, endNs int64) (float64, bool) {
+	if s.Len() < 2 {
+		return 0, false
+	}
 	if s.plain != nil {
 		return s.plain.Integrate(startNs, endNs)
 	}
@@ -433,6 +627,9 @@ func (s *Samples) Integrate(startNs, endNs int64) (float64, bool) {
 
 // Bins is Series.Bins of the whole, in one pass over the samples.
 func (s *Samples) Bins(startNs, endNs, binNs int64) []float64 {
+	if s.Len() == 0 {
+		return Series{}.Bins(startNs, endNs, binNs)
+	}
 	if s.plain != nil {
 		return s.plain.Bins(startNs, endNs, binNs)
 	}
@@ -467,7 +664,9 @@ func (s *Samples) binIntegrals(startNs, binNs int64, n int) []float64 {
 	var pv float64
 	have := false
 	cur := 0 // the first bin that ends after pt
-	for it := s.blocksOf(s.Index(startNs)-1, s.IndexAfter(endNs)+1); it.next(); {
+	it := s.window(startNs, endNs, true)
+	defer it.release()
+	for it.next() {
 		for k, ct := range it.t {
 			cv := float64(it.raw[k]) / s.scale
 			if have && ct > startNs && pt < endNs && ct > pt {
@@ -500,8 +699,26 @@ func (s *Samples) binIntegrals(startNs, binNs int64, n int) []float64 {
 }
 
 // maxIn is Series.maxIn of the whole.
+// It reads the window's blocks in place, without a copy: it is asked of
+// windows of a few samples at every window edge and counter read.
 func (s *Samples) maxIn(startNs, endNs int64) float64 {
-	return s.Around(startNs, endNs).maxIn(startNs, endNs)
+	if s.Len() == 0 {
+		return math.NaN()
+	}
+	if s.plain != nil || endNs < startNs {
+		return s.Around(startNs, endNs).maxIn(startNs, endNs)
+	}
+	m := math.NaN()
+	it := s.window(startNs, endNs, true)
+	defer it.release()
+	for it.next() {
+		for _, r := range it.raw {
+			if v := float64(r) / s.scale; !(v <= m) { // NaN-safe max
+				m = v
+			}
+		}
+	}
+	return m
 }
 
 // First and Last are the first and the last sample (Len must be > 0).
@@ -523,16 +740,24 @@ func (s *Samples) Last() (t int64, v float64) {
 // Values is the values of the samples with startNs <= T <= endNs, in a
 // slice of their own.
 func (s *Samples) Values(startNs, endNs int64) []float64 {
-	i, j := s.Index(startNs), s.IndexAfter(endNs)
-	if s.plain != nil {
+	if s.Len() == 0 {
+		return nil
+	}
+	if s.plain != nil || endNs < startNs {
+		i, j := s.Index(startNs), s.IndexAfter(endNs)
+		if s.plain == nil {
+			return nil
+		}
 		return slices.Clone(s.plain.V[i:j])
 	}
-	v := make([]float64, 0, max(j-i, 0))
-	s.eachBlock(i, j, func(_, br []int64) {
-		for _, r := range br {
+	it := s.window(startNs, endNs, false)
+	defer it.release()
+	v := make([]float64, 0, it.room())
+	for it.next() {
+		for _, r := range it.raw {
 			v = append(v, float64(r)/s.scale)
 		}
-	})
+	}
 	return v
 }
 
@@ -540,20 +765,69 @@ func (s *Samples) Values(startNs, endNs int64) []float64 {
 // time (for passes that need no slice of them).
 func (s *Samples) Seq(startNs, endNs int64) iter.Seq2[int64, float64] {
 	return func(yield func(int64, float64) bool) {
-		i, j := s.Index(startNs), s.IndexAfter(endNs)
+		if s.Len() == 0 {
+			return
+		}
 		if s.plain != nil {
-			for k := i; k < j; k++ {
+			for k := s.Index(startNs); k < s.IndexAfter(endNs); k++ {
 				if !yield(s.plain.T[k], s.plain.V[k]) {
 					return
 				}
 			}
 			return
 		}
-		for it := s.blocksOf(i, j); it.next(); {
+		if endNs < startNs {
+			return
+		}
+		it := s.window(startNs, endNs, false)
+		defer it.release()
+		for it.next() {
 			for k, t := range it.t {
 				if !yield(t, float64(it.raw[k])/s.scale) {
 					return
 				}
+			}
+		}
+	}
+}
+
+// eachStep calls f with each two consecutive samples of [i, j) at least
+// minStep apart (their stamps), in order. A block whose samples are all
+// closer is not decoded: its header says so.
+func (s *Samples) eachStep(i, j int, minStep int64, f func(prev, t int64)) {
+	i, j = max(i, 0), min(j, s.n)
+	if j-i < 2 {
+		return
+	}
+	if s.plain != nil {
+		for k := i + 1; k < j; k++ {
+			if s.plain.T[k]-s.plain.T[k-1] >= minStep {
+				f(s.plain.T[k-1], s.plain.T[k])
+			}
+		}
+		return
+	}
+	var rb readBuf
+	var bt, br [blockLen]int64
+	for k := s.block(i); k < len(s.blocks) && s.blocks[k].start < j; k++ {
+		b := &s.blocks[k]
+		lo, hi := max(i-b.start, 0), min(j-b.start, int(b.n))
+		if lo == 0 && k > 0 && b.start > i { // the step into this block
+			if p := &s.blocks[k-1]; b.first-p.last >= minStep {
+				f(p.last, b.first)
+			}
+		}
+		if b.maxStep < minStep || hi-lo < 2 {
+			continue
+		}
+		data := s.bytes(k, k, k, &rb)
+		if data == nil && b.size > 0 {
+			return // not read back: the store's error says so
+		}
+		b.decode(data, bt[:], br[:])
+		for x := lo + 1; x < hi; x++ {
+			if bt[x]-bt[x-1] >= minStep {
+				f(bt[x-1], bt[x])
 			}
 		}
 	}

@@ -162,6 +162,18 @@ func samplesAreTheSeries(t *testing.T, store *sampleStore) {
 			if g, w := s.maxIn(a, b), want.maxIn(a, b); g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
 				t.Fatalf("trial %d: maxIn(%d, %d) = %v, want %v", trial, a, b, g, w)
 			}
+			// The steps of at least a random length, as a gap search reads them.
+			minStep := 1 + r.Int64N(200_000_000)
+			var steps, wantSteps [][2]int64
+			s.eachStep(i-1, j+1, minStep, func(p, t int64) { steps = append(steps, [2]int64{p, t}) })
+			for k := max(i-1, 0) + 1; k < min(j+1, n); k++ {
+				if want.T[k]-want.T[k-1] >= minStep {
+					wantSteps = append(wantSteps, [2]int64{want.T[k-1], want.T[k]})
+				}
+			}
+			if !slices.Equal(steps, wantSteps) {
+				t.Fatalf("trial %d: eachStep(%d, %d, %d) gave %d steps, want %d", trial, i-1, j+1, minStep, len(steps), len(wantSteps))
+			}
 			var back []int64
 			s.backRaw(b, func(t, _ int64) bool { back = append(back, t); return len(back) < 300 })
 			var wantBack []int64
@@ -219,6 +231,28 @@ func driverLike(r *rand.Rand, n int) (t, raw []int64) {
 		t, raw = append(t, ts), append(raw, v)
 	}
 	return t, raw
+}
+
+// TestNoSamples: a GPU without a field (nil or empty samples) answers as
+// an empty series does.
+func TestNoSamples(t *testing.T) {
+	for _, s := range []*Samples{nil, {}, new(newSamples(1000))} {
+		if s.Len() != 0 || s.Slice(0, 10).Len() != 0 || s.Around(0, 10).Len() != 0 || len(s.Values(0, 10)) != 0 {
+			t.Errorf("%v: samples where there are none", s)
+		}
+		if _, ok := s.Integrate(0, 10); ok {
+			t.Errorf("%v: an integral of nothing", s)
+		}
+		if _, ok := s.At(5); ok {
+			t.Errorf("%v: a value of nothing", s)
+		}
+		if !math.IsNaN(s.maxIn(0, 10)) || len(s.Bins(0, 10, 5)) != 2 || !math.IsNaN(s.Bins(0, 10, 5)[0]) {
+			t.Errorf("%v: a maximum or bins of nothing", s)
+		}
+		for range s.Seq(0, 10) {
+			t.Errorf("%v: a sample in the sequence of nothing", s)
+		}
+	}
 }
 
 // TestSamplesAreSmall: driver samples take a few bytes each (a plain

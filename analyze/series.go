@@ -108,11 +108,12 @@ func meanOf(v []float64) float64 {
 }
 
 // powerStats are the 5th and 95th percentiles and the maximum of v (NaN
-// when v holds no finite value). Percentiles are found by selection, not
-// sorting: a window of an hour-long 50 Hz trace holds 180,000 samples per
-// GPU, and the analysis asks for every window.
+// when v holds no finite value), which it reorders (its callers own it).
+// Percentiles are found by selection, not sorting: a window of an
+// hour-long 50 Hz trace holds 180,000 samples per GPU, and the analysis
+// asks for every window.
 func powerStats(v []float64) (p5, p95, mx Num) {
-	x := make([]float64, 0, len(v))
+	x := v[:0] // the finite values, in their order
 	for _, f := range v {
 		if !math.IsNaN(f) && !math.IsInf(f, 0) {
 			x = append(x, f)
