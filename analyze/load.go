@@ -165,6 +165,7 @@ type loader struct {
 	d       *Data
 	byIndex map[int]*GPU
 	store   *sampleStore
+	pack    *bool // the run's fields are packed (PackSamplesAbove); nil until known
 }
 
 // perGPU is how many rows of a table each GPU has, as meta.json counts
@@ -180,19 +181,44 @@ func (l *loader) perGPU(table string) int {
 	return int(n/gpus + n/gpus/64 + 16)
 }
 
+// PackSamplesAbove is how many GPU samples (driver power, and each field
+// of each state row) a run has, as meta.json counts them, above which its
+// fields are packed (Samples) rather than held as plain columns, 16 bytes
+// a sample. A short run's plain columns are read faster (a directory of
+// ten-minute runs took a quarter longer packed) in memory that does not
+// matter: 4 million samples are 64 MB, an 8-GPU run of about 75 minutes.
+// A run whose meta.json does not count its rows is packed.
+var PackSamplesAbove int64 = 4 << 20
+
+// samples is an empty field of scale for a GPU of the run, plain or
+// packed (PackSamplesAbove), stored in the run's store.
+func (l *loader) samples(scale float64, table string) Samples {
+	if l.pack == nil {
+		rows := l.d.Run.Meta.Recorder.Rows
+		n := rows[trace.TableDriverPower] + 6*rows[trace.TableState]
+		l.pack = new(n == 0 || n > PackSamplesAbove)
+	}
+	if !*l.pack {
+		return plainSamples(scale, l.perGPU(table))
+	}
+	s := newSamples(scale)
+	s.store = l.store
+	return s
+}
+
 // gpu is the GPU of index i, made on first sight.
 func (l *loader) gpu(i int32) *GPU {
 	g := l.byIndex[int(i)]
 	if g == nil {
 		// Each field's raw integers over its analysis unit: mW to W, uJ
 		// to J.
-		g = &GPU{Index: int(i), DriverPower: newSamples(1000), InstantPower: newSamples(1000),
-			AveragePower: newSamples(1000), Temperature: newSamples(1), SMClock: newSamples(1), Util: newSamples(1),
-			Truth: newSamples(1e6), Reasons: newSamples(1)}
-		// Every field of the run shares one store (SamplesInMemory).
-		for _, f := range g.fields() {
-			f.s.store = l.store
-		}
+		g = &GPU{Index: int(i), DriverPower: l.samples(1000, trace.TableDriverPower),
+			InstantPower: l.samples(1000, trace.TableState), AveragePower: l.samples(1000, trace.TableState),
+			Temperature: l.samples(1, trace.TableState), SMClock: l.samples(1, trace.TableState),
+			Util: l.samples(1, trace.TableState), Truth: l.samples(1e6, trace.TableSimTruth),
+			// The reasons are a bitmask, not a quantity: packed always,
+			// read back as the integers they are.
+			Reasons: newSamples(1)}
 		g.Reasons.store = l.store
 		meta := l.d.Run.Meta
 		for k := range meta.GPUs {

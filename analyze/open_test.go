@@ -66,3 +66,39 @@ func (p *countProgress) RunDone(i, n int, dir string, err error) {
 	p.done++
 	p.mu.Unlock()
 }
+
+// TestPackedIsPlain: every shipped run and job gives the same document
+// with its GPU samples packed, and packed and spilled to a file, as held
+// plain (the shipped runs are short: plain by default). The property
+// test compares each read of packed samples; this, the whole analysis.
+func TestPackedIsPlain(t *testing.T) {
+	runs, err := filepath.Glob("../testdata/runs/*/meta.json")
+	if err != nil || len(runs) < 3 {
+		t.Fatalf("shipped runs: %v %v", runs, err)
+	}
+	var dirs []string
+	for _, m := range runs {
+		dirs = append(dirs, filepath.Dir(m))
+	}
+	dirs = append(dirs, "../testdata/jobs/sim-2nodes")
+	doc := func(packAbove int64, inMemory int) []byte {
+		defer func(p int64, m int) { PackSamplesAbove, SamplesInMemory = p, m }(PackSamplesAbove, SamplesInMemory)
+		PackSamplesAbove, SamplesInMemory = packAbove, inMemory
+		got, err := OpenWith(dirs, DefaultSettings(), OpenOptions{Workers: 2, ResultsOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(Document(got, DefaultSettings(), "test")); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	plain := doc(1<<62, SamplesInMemory)
+	if !bytes.Equal(doc(0, SamplesInMemory), plain) {
+		t.Error("packed samples gave another document than plain ones")
+	}
+	if !bytes.Equal(doc(0, 0), plain) {
+		t.Error("packed and spilled samples gave another document than plain ones")
+	}
+}

@@ -84,10 +84,23 @@ func SamplesOf(s Series) Samples {
 	return Samples{n: s.Len(), plain: &s, sealed: true}
 }
 
+// plainSamples is an empty Samples that loads as a plain Series (values
+// float64(raw)/scale), made room for n samples: a short run's fields,
+// read faster so (PackSamplesAbove).
+func plainSamples(scale float64, n int) Samples {
+	return Samples{scale: scale, plain: &Series{T: make([]int64, 0, n), V: make([]float64, 0, n)}}
+}
+
 // appendRaw adds a sample; stamps may come out of order (seal sorts them).
 func (s *Samples) appendRaw(t, raw int64) {
 	if s.n > 0 && t < s.prevT {
 		s.unsorted = true
+	}
+	if s.plain != nil {
+		s.plain.add(t, float64(raw)/s.scale)
+		s.prevT = t
+		s.n++
+		return
 	}
 	if s.open == nil {
 		s.open = &openBlock{}
@@ -224,6 +237,13 @@ func (s *Samples) seal() (sorted bool) {
 	if s.sealed {
 		return false
 	}
+	if s.plain != nil {
+		s.sealed = true
+		if s.unsorted {
+			sortSeries(s.plain)
+		}
+		return s.unsorted
+	}
 	s.closeBlock()
 	s.flushStage()
 	s.open, s.sealed, s.staged, s.stagedBlocks = nil, true, nil, nil
@@ -239,6 +259,20 @@ func (s *Samples) seal() (sorted bool) {
 	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(t[a], t[b]) })
 	s.repack(len(idx), func(k int) (int64, int64) { return t[idx[k]], raw[idx[k]] })
 	return true
+}
+
+// sortSeries sorts x by stamp, stably.
+func sortSeries(x *Series) {
+	idx := make([]int, len(x.T))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(x.T[a], x.T[b]) })
+	t, v := make([]int64, len(idx)), make([]float64, len(idx))
+	for k, i := range idx {
+		t[k], v[k] = x.T[i], x.V[i]
+	}
+	x.T, x.V = t, v
 }
 
 // repack rebuilds s from n samples given in time order by at.
