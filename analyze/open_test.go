@@ -14,14 +14,7 @@ import (
 // an unreadable run named in the same place (issue 12: a directory of many
 // runs uses all cores, output stable).
 func TestOpenWithWorkersIsSerial(t *testing.T) {
-	runs, err := filepath.Glob("../testdata/runs/*/meta.json")
-	if err != nil || len(runs) < 3 {
-		t.Fatalf("shipped runs: %v %v", runs, err)
-	}
-	var dirs []string
-	for _, m := range runs {
-		dirs = append(dirs, filepath.Dir(m))
-	}
+	dirs := shippedRuns(t)
 	dirs = append(dirs, t.TempDir(), "../testdata/jobs/sim-2nodes", dirs[0]) // unreadable, a job, a repeat
 	doc := func(workers int, p Progress) ([]byte, *SweepError) {
 		got, err := OpenWith(dirs, DefaultSettings(), OpenOptions{Workers: workers, ResultsOnly: true, Progress: p})
@@ -72,15 +65,7 @@ func (p *countProgress) RunDone(i, n int, dir string, err error) {
 // plain (the shipped runs are short: plain by default). The property
 // test compares each read of packed samples; this, the whole analysis.
 func TestPackedIsPlain(t *testing.T) {
-	runs, err := filepath.Glob("../testdata/runs/*/meta.json")
-	if err != nil || len(runs) < 3 {
-		t.Fatalf("shipped runs: %v %v", runs, err)
-	}
-	var dirs []string
-	for _, m := range runs {
-		dirs = append(dirs, filepath.Dir(m))
-	}
-	dirs = append(dirs, "../testdata/jobs/sim-2nodes")
+	dirs := append(shippedRuns(t), "../testdata/jobs/sim-2nodes")
 	doc := func(packAbove int64, inMemory int) []byte {
 		defer func(p int64, m int) { PackSamplesAbove, SamplesInMemory = p, m }(PackSamplesAbove, SamplesInMemory)
 		PackSamplesAbove, SamplesInMemory = packAbove, inMemory
@@ -101,4 +86,18 @@ func TestPackedIsPlain(t *testing.T) {
 	if !bytes.Equal(doc(0, 0), plain) {
 		t.Error("packed and spilled samples gave another document than plain ones")
 	}
+}
+
+// shippedRuns are the runs in testdata/runs.
+func shippedRuns(t *testing.T) []string {
+	t.Helper()
+	runs, err := filepath.Glob("../testdata/runs/*/meta.json")
+	if err != nil || len(runs) < 3 {
+		t.Fatalf("shipped runs: %v %v", runs, err)
+	}
+	var dirs []string
+	for _, m := range runs {
+		dirs = append(dirs, filepath.Dir(m))
+	}
+	return dirs
 }
