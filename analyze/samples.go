@@ -11,22 +11,26 @@ import (
 	"sync/atomic"
 )
 
-// Samples is one field of one GPU over a whole run, packed: the analysis
-// asks for windows of it (Slice, Around) and gets them as plain Series,
-// decoded afresh, so a run's samples cost a few bytes each however long
-// the run is, rather than 16 (a stamp and a float64). A day of 8 GPUs'
-// 50 Hz driver samples is 35 million.
+// Samples is one field of one GPU over a whole run. The analysis asks for
+// windows of it (Slice, Around, Values, Seq) and for integrals, bins and
+// maxima over them, never for the whole as one slice, so that a long run's
+// samples can be packed: a few bytes each however long the run is, rather
+// than 16 (a stamp and a float64). A day of 8 GPUs' 50 Hz driver samples
+// is 35 million.
 //
 // The trace stores every field as an integer (mW, C, MHz, %, uJ): a
-// sample is kept as that integer (raw) and read as float64(raw)/scale,
-// the very operation a plain load would do, so every value, and every
-// result computed from it, is the same. In blocks of blockLen samples,
-// each sample after a block's first is two varints: the change of its
-// stamp's step from the step before (regular sampling makes it small)
-// and the change of its raw value.
+// packed sample is kept as that integer (raw) and read as
+// float64(raw)/scale, the very operation a plain load does, so every
+// value, and every result computed from it, is the same. In blocks of
+// blockLen samples, each sample after a block's first is the change of
+// its stamp's step from the step before (regular sampling makes it small)
+// and the change of its raw value, at the fewest bytes that hold the
+// block's (closeBlock); beyond SamplesInMemory a run's blocks go to a
+// temporary file (samplestore.go).
 //
-// SamplesOf wraps a Series whose values are not integers (tests, data
-// made in code): it is then held as given.
+// A short run's fields are held plain (PackSamplesAbove), as is a Series
+// wrapped by SamplesOf (tests, data made in code: its values need not be
+// integers).
 type Samples struct {
 	n      int
 	scale  float64 // value = float64(raw) / scale
@@ -911,6 +915,3 @@ func (s *Samples) backRaw(t int64, f func(t, raw int64) bool) {
 		}
 	}
 }
-
-func zigzag(x int64) uint64   { return uint64(x<<1) ^ uint64(x>>63) }
-func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
