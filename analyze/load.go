@@ -12,10 +12,11 @@ import (
 	"github.com/llem/llem/trace"
 )
 
-// GPU holds one GPU's samples, field by field, in analysis units. Only
-// what the methodology uses is kept, as plain columns: a row of the
-// trace becomes a few numbers, so a long run fits in little memory while
-// every table is streamed segment by segment.
+// GPU holds one GPU's samples, field by field, read in analysis units.
+// Only what the methodology uses is kept, each field as Samples: plain
+// columns for a short run, packed (and beyond SamplesInMemory on disk)
+// for a long one, so that a long run fits in little memory while every
+// table is streamed segment by segment.
 type GPU struct {
 	// Index is the driver's index of the GPU in a run; in a job (LoadJob)
 	// the GPU's position in the job, and NodeGPU the driver's index on
