@@ -108,7 +108,7 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	}
 	run.OnRead = onRead
 	d := &Data{Run: run}
-	l := &loader{d: d, byIndex: map[int]*GPU{}, store: &sampleStore{}}
+	l := &loader{d: d, byIndex: map[int]*GPU{}, store: newSampleStore()}
 	for k := range run.Meta.GPUs {
 		l.gpu(int32(run.Meta.GPUs[k].Index))
 	}

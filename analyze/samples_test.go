@@ -87,9 +87,9 @@ func TestSamplesAreTheSeries(t *testing.T) {
 	t.Run("spilled", func(t *testing.T) {
 		defer func(n int) { SamplesInMemory = n }(SamplesInMemory)
 		SamplesInMemory = 3000
-		store := &sampleStore{}
+		store := newSampleStore()
 		samplesAreTheSeries(t, store)
-		if store.f == nil || store.end == 0 {
+		if store.file.Written() == 0 {
 			t.Fatal("nothing was spilled")
 		}
 		if err := store.failed(); err != nil {
@@ -201,18 +201,18 @@ func samplesAreTheSeries(t *testing.T, store *sampleStore) {
 func TestSamplesUnreadable(t *testing.T) {
 	defer func(n int) { SamplesInMemory = n }(SamplesInMemory)
 	SamplesInMemory = 0
-	store := &sampleStore{}
+	store := newSampleStore()
 	ts, raw := driverLike(rand.New(rand.NewPCG(7, 8)), 10*blockLen)
 	s, _ := packedIn(store, ts, raw, 1000)
 	if got := s.All(); got.Len() != len(ts) {
 		t.Fatalf("read back %d samples, want %d", got.Len(), len(ts))
 	}
-	store.f.Close()
+	store.file.Close()
 	if got := s.All(); got.Len() >= len(ts) {
 		t.Errorf("with the file closed, %d samples were read", got.Len())
 	}
 	d := &Data{GPUs: []*GPU{{DriverPower: s}}}
-	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "reading back packed GPU samples") {
+	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "reading back the packed GPU samples") {
 		t.Errorf("Data.Err = %v", err)
 	}
 }

@@ -1,10 +1,9 @@
 package analyze
 
 import (
-	"fmt"
-	"os"
-	"runtime"
 	"sync"
+
+	"github.com/llem/llem/internal/spill"
 )
 
 // SamplesInMemory is how many bytes of packed GPU samples a run keeps in
@@ -22,15 +21,15 @@ var SamplesInMemory = 24 << 20
 // file, so a pass over a window reads them in few calls.
 const stageBytes = 64 << 10
 
-// sampleStore is where a run's spilled sample blocks go.
+// sampleStore is where a run's sample blocks beyond SamplesInMemory go.
 type sampleStore struct {
-	mu      sync.Mutex
-	held    int // bytes of block data kept in memory
-	f       *os.File
-	end     int64 // where the next write goes
-	noSpill bool
-	err     error // the first failed read: the analysis is incomplete
+	file *spill.File
+
+	mu   sync.Mutex
+	held int // bytes of block data kept in memory
 }
+
+func newSampleStore() *sampleStore { return &sampleStore{file: spill.New("packed GPU samples")} }
 
 // keep says whether n more bytes of blocks stay in memory, and counts
 // them if so.
@@ -40,67 +39,18 @@ func (st *sampleStore) keep(n int) bool {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.noSpill || st.held+n <= SamplesInMemory {
+	if st.held+n <= SamplesInMemory {
 		st.held += n
 		return true
 	}
 	return false
 }
 
-// write appends b to the file and returns its offset; ok false where it
-// could not (the caller keeps b in memory, and so does every later block).
-func (st *sampleStore) write(b []byte) (off int64, ok bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.f == nil && !st.noSpill {
-		f, err := os.CreateTemp("", "llem-samples-*")
-		if err != nil {
-			st.noSpill = true
-			return 0, false
-		}
-		// Removed at once where the system allows (the descriptor keeps
-		// it until closed), else when the store is collected.
-		removed := os.Remove(f.Name()) == nil
-		runtime.AddCleanup(st, func(f *os.File) {
-			f.Close()
-			if !removed {
-				os.Remove(f.Name())
-			}
-		}, f)
-		st.f = f
-	}
-	if st.noSpill {
-		return 0, false
-	}
-	if _, err := st.f.WriteAt(b, st.end); err != nil {
-		st.noSpill = true
-		return 0, false
-	}
-	off = st.end
-	st.end += int64(len(b))
-	return off, true
-}
-
-// read fills b from offset off; false if it could not (Err says why).
-func (st *sampleStore) read(b []byte, off int64) bool {
-	if _, err := st.f.ReadAt(b, off); err != nil {
-		st.mu.Lock()
-		if st.err == nil {
-			st.err = fmt.Errorf("reading back packed GPU samples from %s: %w", st.f.Name(), err)
-		}
-		st.mu.Unlock()
-		return false
-	}
-	return true
-}
-
 func (st *sampleStore) failed() error {
 	if st == nil {
 		return nil
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.err
+	return st.file.Err()
 }
 
 // stage takes a closed block's bytes that did not stay in memory: they
@@ -120,7 +70,7 @@ func (s *Samples) flushStage() {
 	if len(s.stagedBlocks) == 0 {
 		return
 	}
-	off, ok := s.store.write(s.staged)
+	off, ok := s.store.file.Append(s.staged)
 	pos := 0
 	for _, k := range s.stagedBlocks {
 		b := &s.blocks[k]
@@ -169,7 +119,7 @@ func (s *Samples) bytes(k, lo, hi int, rb *readBuf) []byte {
 			rb.b = make([]byte, 0, max(end-from, 4096))
 		}
 		rb.off, rb.b = from, rb.b[:end-from]
-		if !s.store.read(rb.b, from) {
+		if !s.store.file.ReadAt(rb.b, from) {
 			rb.b = rb.b[:0]
 			return nil
 		}

@@ -1,10 +1,9 @@
 package serving
 
 import (
-	"fmt"
-	"os"
-	"runtime"
 	"sync"
+
+	"github.com/llem/llem/internal/spill"
 )
 
 // SpillAfter is how many bytes of packed tokens a TokenLog holds in memory
@@ -23,10 +22,10 @@ var SpillAfter = 16 << 20
 // seeks reading it at once (each up to chunkBytes).
 const spillCache = 8
 
-// spillFile holds a log's spilled chunks.
+// spillFile holds a log's spilled chunks: where each is in the file, and
+// the last ones read back.
 type spillFile struct {
-	f    *os.File
-	end  int64   // where the next chunk goes
+	f    *spill.File
 	offs []int64 // chunk k's offset in f (for the chunks spilled)
 	lens []int32 // and its length
 
@@ -35,43 +34,28 @@ type spillFile struct {
 		k int
 		b []byte
 	}
-	next int   // the cache slot to replace next
-	err  error // the first failed read: the log is incomplete
+	next int // the cache slot to replace next
 }
 
-// newSpillFile makes the temporary file, removed at once where the system
-// allows (the descriptor keeps it until it is closed), else when the log
-// is collected.
 func newSpillFile() *spillFile {
-	f, err := os.CreateTemp("", "llem-tokens-*")
-	if err != nil {
-		return nil
-	}
-	removed := os.Remove(f.Name()) == nil
-	sp := &spillFile{f: f}
+	sp := &spillFile{f: spill.New("packed tokens")}
 	for i := range sp.cache {
 		sp.cache[i].k = -1
 	}
-	runtime.AddCleanup(sp, func(f *os.File) {
-		f.Close()
-		if !removed {
-			os.Remove(f.Name())
-		}
-	}, f)
 	return sp
 }
 
 // write appends chunk k's bytes; false if they could not be written (the
 // chunk then stays in memory).
 func (sp *spillFile) write(k int, b []byte) bool {
-	if _, err := sp.f.WriteAt(b, sp.end); err != nil {
+	off, ok := sp.f.Append(b)
+	if !ok {
 		return false
 	}
 	for len(sp.offs) <= k {
 		sp.offs, sp.lens = append(sp.offs, -1), append(sp.lens, 0)
 	}
-	sp.offs[k], sp.lens[k] = sp.end, int32(len(b))
-	sp.end += int64(len(b))
+	sp.offs[k], sp.lens[k] = off, int32(len(b))
 	return true
 }
 
@@ -88,10 +72,7 @@ func (sp *spillFile) read(k int) []byte {
 		}
 	}
 	b := make([]byte, sp.lens[k])
-	if _, err := sp.f.ReadAt(b, sp.offs[k]); err != nil {
-		if sp.err == nil {
-			sp.err = fmt.Errorf("reading back the packed tokens from %s: %w", sp.f.Name(), err)
-		}
+	if !sp.f.ReadAt(b, sp.offs[k]) {
 		return nil
 	}
 	sp.cache[sp.next].k, sp.cache[sp.next].b = k, b
@@ -106,9 +87,7 @@ func (l *TokenLog) Err() error {
 	if l == nil || l.sp == nil {
 		return nil
 	}
-	l.sp.mu.Lock()
-	defer l.sp.mu.Unlock()
-	return l.sp.err
+	return l.sp.f.Err()
 }
 
 // chunk returns chunk k's bytes, read back if it was spilled; nil if it
@@ -128,10 +107,7 @@ func (l *TokenLog) spill(k int) {
 		return
 	}
 	if l.sp == nil {
-		if l.sp = newSpillFile(); l.sp == nil {
-			l.noSpill = true
-			return
-		}
+		l.sp = newSpillFile()
 	}
 	if !l.sp.write(k, l.chunks[k]) {
 		l.noSpill = true
