@@ -108,7 +108,9 @@ func loadRun(dir string, onRead func(int64)) (*Data, error) {
 	}
 	run.OnRead = onRead
 	d := &Data{Run: run}
-	l := &loader{d: d, byIndex: map[int]*GPU{}, store: newSampleStore()}
+	rows := run.Meta.Recorder.Rows
+	n := rows[trace.TableDriverPower] + 6*rows[trace.TableState]
+	l := &loader{d: d, byIndex: map[int]*GPU{}, store: newSampleStore(), pack: n == 0 || n > PackSamplesAbove}
 	for k := range run.Meta.GPUs {
 		l.gpu(int32(run.Meta.GPUs[k].Index))
 	}
@@ -166,7 +168,7 @@ type loader struct {
 	d       *Data
 	byIndex map[int]*GPU
 	store   *sampleStore
-	pack    *bool // the run's fields are packed (PackSamplesAbove); nil until known
+	pack    bool // the run's fields are packed (PackSamplesAbove)
 }
 
 // perGPU is how many rows of a table each GPU has, as meta.json counts
@@ -194,12 +196,7 @@ var PackSamplesAbove int64 = 4 << 20
 // samples is an empty field of scale for a GPU of the run, plain or
 // packed (PackSamplesAbove), stored in the run's store.
 func (l *loader) samples(scale float64, table string) Samples {
-	if l.pack == nil {
-		rows := l.d.Run.Meta.Recorder.Rows
-		n := rows[trace.TableDriverPower] + 6*rows[trace.TableState]
-		l.pack = new(n == 0 || n > PackSamplesAbove)
-	}
-	if !*l.pack {
+	if !l.pack {
 		return plainSamples(scale, l.perGPU(table))
 	}
 	s := newSamples(scale)

@@ -132,11 +132,12 @@ func (s *Samples) search(t int64, after bool) int {
 	if k == len(s.blocks) {
 		return s.n
 	}
-	var bt, br [blockLen]int64
 	var rb readBuf
-	b := &s.blocks[k]
-	b.decode(s.bytes(k, k, k, &rb), bt[:], br[:])
-	return b.start + sort.Search(int(b.n), func(i int) bool { return past(bt[i]) })
+	d := s.decoded(k, &rb)
+	if d == nil {
+		return s.n // not read back: the store's error says so
+	}
+	return s.blocks[k].start + sort.Search(int(s.blocks[k].n), func(i int) bool { return past(d.t[i]) })
 }
 
 // Slice is the samples with startNs <= T <= endNs.
@@ -210,12 +211,15 @@ type decodedBlock struct {
 	t, raw [blockLen]int64
 }
 
-// decoded is block k decoded, from recent or decoded and kept there; nil
-// if its bytes could not be read back.
+// decoded is block k decoded, from recent or decoded and kept there (once
+// sealed); nil if its bytes could not be read back.
 func (s *Samples) decoded(k int, rb *readBuf) *decodedBlock {
-	slot := &s.recent[k%len(s.recent)]
-	if d := slot.Load(); d != nil && d.k == k {
-		return d
+	var slot *atomic.Pointer[decodedBlock]
+	if s.recent != nil {
+		slot = &s.recent[k%len(s.recent)]
+		if d := slot.Load(); d != nil && d.k == k {
+			return d
+		}
 	}
 	b := &s.blocks[k]
 	data := s.bytes(k, k, k, rb)
@@ -224,7 +228,9 @@ func (s *Samples) decoded(k int, rb *readBuf) *decodedBlock {
 	}
 	d := &decodedBlock{k: k}
 	b.decode(data, d.t[:], d.raw[:])
-	slot.Store(d)
+	if slot != nil {
+		slot.Store(d)
+	}
 	return d
 }
 
@@ -462,15 +468,11 @@ func (s *Samples) Last() (t int64, v float64) {
 // Values is the values of the samples with startNs <= T <= endNs, in a
 // slice of their own.
 func (s *Samples) Values(startNs, endNs int64) []float64 {
-	if s.Len() == 0 {
+	if s.Len() == 0 || endNs < startNs {
 		return nil
 	}
-	if s.plain != nil || endNs < startNs {
-		i, j := s.Index(startNs), s.IndexAfter(endNs)
-		if s.plain == nil {
-			return nil
-		}
-		return slices.Clone(s.plain.V[i:j])
+	if s.plain != nil {
+		return slices.Clone(s.plain.V[s.Index(startNs):s.IndexAfter(endNs)])
 	}
 	it := s.window(startNs, endNs, false)
 	defer it.release()
@@ -553,22 +555,6 @@ func (s *Samples) eachStep(i, j int, minStep int64, f func(prev, t int64)) {
 			}
 		}
 	}
-}
-
-// eachStamp calls f with the stamps of samples [i, j) in order.
-func (s *Samples) eachStamp(i, j int, f func(t int64)) {
-	i, j = max(i, 0), min(j, s.n)
-	if s.plain != nil {
-		for _, t := range s.plain.T[i:j] {
-			f(t)
-		}
-		return
-	}
-	s.eachBlock(i, j, func(bt, _ []int64) {
-		for _, t := range bt {
-			f(t)
-		}
-	})
 }
 
 // backRaw calls f with the samples stamped at or before t, latest first,

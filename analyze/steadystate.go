@@ -67,18 +67,18 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 func (c *runCtx) steadyBinNs(w Window) int64 {
 	bin := int64(c.s.SteadyBinMs * 1e6)
 	for _, p := range c.pts {
-		i, j := p.Index(w.StartNs), p.IndexAfter(w.EndNs)
-		if j-i < 3 {
+		n := p.IndexAfter(w.EndNs) - p.Index(w.StartNs)
+		if n < 3 {
 			continue
 		}
-		gaps := make([]int64, 0, j-i-1)
+		gaps := make([]int64, 0, n-1)
 		prev, have := int64(0), false
-		p.eachStamp(i, j, func(t int64) {
+		for t := range p.Seq(w.StartNs, w.EndNs) {
 			if have {
 				gaps = append(gaps, t-prev)
 			}
 			prev, have = t, true
-		})
+		}
 		slices.Sort(gaps)
 		bin = max(bin, gaps[len(gaps)/2])
 	}
