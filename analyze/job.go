@@ -211,10 +211,12 @@ func (j *Job) merge(runs []nodeRun) *Data {
 				clientPhases = append(clientPhases, e)
 			}
 		}
-		for _, e := range nd.RequestEvents {
+		for i := range nd.RequestEvents {
+			e := &nd.RequestEvents[i]
 			if e.Has&serving.HasTask != 0 {
 				j.taskNode[int(e.Task)] = n.Name
 			}
+			e.Req += bases[len(bases)-1] // into the job's id table
 		}
 		d.Events = append(d.Events, nd.Events...)
 		d.RequestEvents = append(d.RequestEvents, nd.RequestEvents...)

@@ -395,7 +395,29 @@ func (d *Data) loadEvents() error {
 		}
 		return q
 	}
+	// Token and request events index one table of request ids (d.IDs).
 	ids := map[string]int32{}
+	reqIndex := func(raw []byte, task int64, hasTask bool) int32 {
+		var q string
+		var id int32
+		var ok bool
+		if hasTask {
+			q = qualify(int32(task), raw)
+			id, ok = ids[q]
+		} else {
+			id, ok = ids[string(raw)]
+		}
+		if !ok {
+			id = int32(len(d.IDs))
+			if hasTask {
+				d.IDs = append(d.IDs, q)
+			} else {
+				d.IDs = append(d.IDs, str(raw))
+			}
+			ids[d.IDs[id]] = id
+		}
+		return id
+	}
 	var tokens serving.Sorter
 	var blocks eventBlocks[trace.Event]
 	var requests eventBlocks[serving.Event]
@@ -409,30 +431,13 @@ func (d *Data) loadEvents() error {
 				if !ok {
 					n = 1
 				}
-				raw := c.Bytes(4, i)
 				task, hasTask := c.Int(12, i)
-				var id int32
-				var q string
-				if hasTask {
-					q = qualify(int32(task), raw)
-					id, ok = ids[q]
-				} else {
-					id, ok = ids[string(raw)]
-				}
-				if !ok {
-					id = int32(len(d.IDs))
-					if hasTask {
-						d.IDs = append(d.IDs, q)
-					} else {
-						d.IDs = append(d.IDs, str(raw))
-					}
-					ids[d.IDs[id]] = id
-				}
+				id := reqIndex(c.Bytes(4, i), task, hasTask)
 				tokens.Add(serving.Token{TimestampNs: ts, ClientTimestampNs: cts, Req: id, Count: int32(min(n, 1<<31-1))})
 				continue
 			}
 			if k := serving.RequestKind(string(kind)); k != 0 {
-				requests.add(d.requestEvent(c, i, ts, k, str, qualify))
+				requests.add(d.requestEvent(c, i, ts, k, reqIndex))
 				continue
 			}
 			blocks.add(otherEvent(c, i, ts, str, qualify))
@@ -477,12 +482,12 @@ func otherEvent(c *trace.Columns, i int, ts int64, str func([]byte) string, qual
 }
 
 // requestEvent is row i of an events batch (at ts, of kind k), compact,
-// with nothing allocated beside it: a day's run has two million.
+// with nothing allocated beside it: a day's run has two million. reqIndex
+// is its request id's index in d.IDs.
 func (d *Data) requestEvent(c *trace.Columns, i int, ts int64, k serving.EventKind,
-	str func([]byte) string, qualify func(int32, []byte) string) serving.Event {
+	reqIndex func(raw []byte, task int64, hasTask bool) int32) serving.Event {
 	r := serving.Event{TimestampNs: ts, Kind: k}
 	raw := c.Bytes(4, i)
-	r.RequestID = str(raw)
 	if v, ok := c.Int(5, i); ok {
 		r.ClientTimestampNs, r.Has = v, r.Has|serving.HasClient
 	}
@@ -495,13 +500,14 @@ func (d *Data) requestEvent(c *trace.Columns, i int, ts int64, k serving.EventKi
 	if k == serving.RequestEnd {
 		r.Error = serving.ErrorAttr(string(c.Bytes(11, i)))
 	}
-	if v, ok := c.Int(12, i); ok {
-		r.Task, r.Has = int32(v), r.Has|serving.HasTask
+	task, hasTask := c.Int(12, i)
+	if hasTask {
+		r.Task, r.Has = int32(task), r.Has|serving.HasTask
 		if k == serving.RequestStart {
-			d.taskRequest(r.Task, r.RequestID)
+			d.taskRequest(r.Task, string(raw))
 		}
-		r.RequestID = qualify(r.Task, raw)
 	}
+	r.Req = reqIndex(raw, task, hasTask)
 	return r
 }
 

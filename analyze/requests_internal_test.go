@@ -29,12 +29,24 @@ func TestLoadedRequestEventsAreTheRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.SortStableFunc(rows, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	want := serving.RequestEvents(rows)
+	want, wantIDs := serving.RequestEvents(rows, nil)
 	if len(want) == 0 {
 		t.Fatal("the run has no request events to compare")
 	}
-	if !slices.Equal(d.RequestEvents, want) {
-		t.Fatalf("loaded %d request events, the rows give %d (or they differ)", len(d.RequestEvents), len(want))
+	// The loader's id table holds the token events' ids too: the events
+	// are compared with their ids.
+	if len(d.RequestEvents) != len(want) {
+		t.Fatalf("loaded %d request events, the rows give %d", len(d.RequestEvents), len(want))
+	}
+	for i, e := range d.RequestEvents {
+		w := want[i]
+		if d.IDs[e.Req] != wantIDs[w.Req] {
+			t.Fatalf("request event %d is of %q, the rows give %q", i, d.IDs[e.Req], wantIDs[w.Req])
+		}
+		e.Req, w.Req = 0, 0
+		if e != w {
+			t.Fatalf("request event %d: loaded %+v, the rows give %+v", i, e, w)
+		}
 	}
 	others := 0
 	for _, e := range rows {

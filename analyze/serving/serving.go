@@ -69,12 +69,12 @@ type Set struct {
 	// its first k*logBlock tokens; a count for each would cost 8 bytes a
 	// token)...
 	cum []int64
-	// ...and the requests they went to: epochs[id] are the requests that
-	// the tokens of ids[id] went to, each from the stamp of its first
+	// ...and the requests they went to: the epochs of id are the requests
+	// that the tokens of ids[id] went to, each from the stamp of its first
 	// token, so a token belongs to the last beginning at or before its
 	// stamp. A request's place in Requests is at[its seq]. An index per
 	// token would cost 4 bytes a token.
-	epochs [][]epoch
+	epochs epochs
 	at     []int32
 	spread []spread // requests whose tokens are spread over their span
 	ends   []int64  // request_end stamps, sorted
@@ -84,6 +84,46 @@ type Set struct {
 type epoch struct {
 	fromNs int64
 	seq    int32
+	many   bool // in epochs.first: the id has further epochs (epochs.more)
+}
+
+// epochs are the epochs of every id. Nearly every id names one request:
+// its epoch is kept in one array (16 bytes an id: a slice for each was 40
+// bytes and an allocation), and the whole list of an id used again in a
+// map that only those ids look up.
+type epochs struct {
+	first []epoch // seq -1: none yet
+	more  map[int32][]epoch
+}
+
+func newEpochs(ids int) epochs {
+	e := epochs{first: make([]epoch, ids)}
+	for i := range e.first {
+		e.first[i].seq = -1
+	}
+	return e
+}
+
+// add appends ep to id's epochs, unless it is of the request that id's
+// last epoch is of.
+func (e *epochs) add(id int32, ep epoch) {
+	f := &e.first[id]
+	switch {
+	case f.seq < 0:
+		*f = ep
+	case !f.many:
+		if f.seq != ep.seq {
+			if e.more == nil {
+				e.more = map[int32][]epoch{}
+			}
+			f.many = true
+			e.more[id] = []epoch{{fromNs: f.fromNs, seq: f.seq}, ep}
+		}
+	default:
+		if l := e.more[id]; l[len(l)-1].seq != ep.seq {
+			e.more[id] = append(l, ep)
+		}
+	}
 }
 
 type spread struct {
@@ -92,16 +132,18 @@ type spread struct {
 }
 
 // Event is a request's event (request_start, first_token, request_end) as
-// the request set reads it: 72 bytes with nothing to allocate beside it,
+// the request set reads it: 64 bytes with nothing to allocate beside it,
 // where a trace.Event is 144 and its optional fields one allocation each
-// (a day of a busy server has two million).
+// (a day of a busy server has two million). Its request is an index into
+// the id table that the token events index too, so that the builder
+// finds a request without a map of ids.
 type Event struct {
 	TimestampNs       int64
-	ClientTimestampNs int64 // when Has&HasClient
-	InputTokens       int64 // when Has&HasInput
-	OutputTokens      int64 // when Has&HasOutput
-	RequestID         string
+	ClientTimestampNs int64  // when Has&HasClient
+	InputTokens       int64  // when Has&HasInput
+	OutputTokens      int64  // when Has&HasOutput
 	Error             string // request_end's error attribute (ErrorAttr)
+	Req               int32  // the request id: ids[Req]
 	Task              int32  // when Has&HasTask
 	Kind              EventKind
 	Has               uint8
@@ -138,15 +180,28 @@ func RequestKind(kind string) EventKind {
 	return 0
 }
 
-// RequestEvents are the request events among events, in their order.
-func RequestEvents(events []trace.Event) []Event {
+// RequestEvents are the request events among events, in their order, and
+// ids with the events' request ids it lacked appended (a new slice: ids
+// is not changed).
+func RequestEvents(events []trace.Event, ids []string) ([]Event, []string) {
+	ids = slices.Clip(ids)
+	index := make(map[string]int32, len(ids))
+	for i, id := range ids {
+		index[id] = int32(i)
+	}
 	var out []Event
 	for _, e := range events {
 		k := RequestKind(e.Kind)
 		if k == 0 {
 			continue
 		}
-		r := Event{TimestampNs: e.TimestampNs, RequestID: e.RequestID, Kind: k}
+		req, ok := index[e.RequestID]
+		if !ok {
+			req = int32(len(ids))
+			ids = append(ids, e.RequestID)
+			index[e.RequestID] = req
+		}
+		r := Event{TimestampNs: e.TimestampNs, Req: req, Kind: k}
 		if e.ClientTimestampNs != nil {
 			r.ClientTimestampNs, r.Has = *e.ClientTimestampNs, r.Has|HasClient
 		}
@@ -164,14 +219,15 @@ func RequestEvents(events []trace.Event) []Event {
 		}
 		out = append(out, r)
 	}
-	return out
+	return out, ids
 }
 
 // Build reconstructs the requests from the run's events (token events
 // apart, as Tokens whose Req indexes ids). Events of other kinds are
 // ignored. Both slices must be sorted by arrival stamp.
 func Build(events []trace.Event, tokens []Token, ids []string) *Set {
-	return BuildLog(RequestEvents(events), NewTokenLog(tokens), ids)
+	evs, ids := RequestEvents(events, ids)
+	return BuildLog(evs, NewTokenLog(tokens), ids)
 }
 
 // BuildLog is Build of request events (sorted by arrival stamp) and of
@@ -236,21 +292,18 @@ type builder struct {
 	// to each, allocated on its own, was 150 MB beside them on a day's
 	// run); a request is known by its index there (its seq).
 	reqs []Request
-	// byID is what the builder knows of each id, in one map (three of
-	// them were ~75 MB while a day's run was built).
-	byID map[string]idState
-	// byToken[i] is byID[ids[i]].cur, so a token costs no map lookup.
-	byToken []int32
+	// byID[i] is what the builder knows of ids[i], which events and
+	// tokens both index: a map by id was 130 MB on a day's run.
+	byID []idState
 	// The tokens' running count as index makes it when no request failed.
 	count runningCount
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
-	b := &builder{s: &Set{epochs: make([][]epoch, len(ids))}, tokens: tokens, ids: ids,
-		problems: map[string]int{}, byToken: make([]int32, len(ids)), byID: make(map[string]idState, len(ids))}
-	for i, id := range ids {
-		b.byID[id] = idState{cur: -1, tok: int32(i)}
-		b.byToken[i] = -1
+	b := &builder{s: &Set{epochs: newEpochs(len(ids))}, tokens: tokens, ids: ids,
+		problems: map[string]int{}, byID: make([]idState, len(ids))}
+	for i := range b.byID {
+		b.byID[i].cur = -1
 	}
 	b.next, b.more = tokens.Next()
 	return b
@@ -263,14 +316,11 @@ func (b *builder) problem(p string) {
 	b.problems[p]++
 }
 
-// get is the current request with id, or a new one: starting a request
+// get is the current request of ids[id], or a new one: starting a request
 // whose id was used already opens another, named id#2, id#3... The
 // pointer it returns is good until the next get.
-func (b *builder) get(id string, starting bool) *Request {
-	st, ok := b.byID[id]
-	if !ok {
-		st = idState{cur: -1, tok: -1}
-	}
+func (b *builder) get(id int32, starting bool) *Request {
+	st := &b.byID[id]
 	var r *Request
 	if st.cur >= 0 {
 		r = &b.reqs[st.cur]
@@ -280,26 +330,21 @@ func (b *builder) get(id string, starting bool) *Request {
 			b.problem("request_start for a request id that had not ended (the earlier one is left without an end)")
 		}
 		st.uses++
-		name := id
+		name := b.ids[id]
 		if st.uses > 1 {
-			name = fmt.Sprintf("%s#%d", id, st.uses)
+			name = fmt.Sprintf("%s#%d", name, st.uses)
 		}
 		st.cur = int32(len(b.reqs))
 		b.reqs = append(b.reqs, Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true, seq: len(b.reqs)})
 		r = &b.reqs[st.cur]
-		if st.tok >= 0 {
-			b.byToken[st.tok] = st.cur
-		}
-		b.byID[id] = st
 	}
 	return r
 }
 
 // idState is what the builder knows of a request id: its current
-// request (-1: none yet), how many requests it has named, and its index
-// among the token events' ids (-1: it has no token events).
+// request (-1: none yet) and how many requests it has named.
 type idState struct {
-	cur, uses, tok int32
+	cur, uses int32
 }
 
 // client is an event's client stamp, 0 (and the request no longer
@@ -317,7 +362,7 @@ func (b *builder) addTokensUpTo(t int64) {
 	for ; b.more && b.next.TimestampNs <= t; b.next, b.more = b.tokens.Next() {
 		tk := b.next
 		var r *Request
-		if k := b.byToken[tk.Req]; k >= 0 {
+		if k := b.byID[tk.Req].cur; k >= 0 {
 			r = &b.reqs[k]
 		}
 		// Fix: r.StartNs == 0 added. A request first seen through a
@@ -327,15 +372,13 @@ func (b *builder) addTokensUpTo(t int64) {
 		if r == nil || r.StartNs == 0 || r.EndNs != 0 {
 			b.problem("token events for a request that had not started or had ended")
 			if r == nil {
-				r = b.get(b.ids[tk.Req], false)
+				r = b.get(tk.Req, false)
 			}
 		}
 		// Tokens of an id go to one request until its next opens: between
 		// two tokens of one stamp no event is added, so an epoch that
 		// begins at a token's stamp is the one it went to.
-		if ep := b.s.epochs[tk.Req]; len(ep) == 0 || ep[len(ep)-1].seq != int32(r.seq) {
-			b.s.epochs[tk.Req] = append(ep, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
-		}
+		b.s.epochs.add(tk.Req, epoch{fromNs: tk.TimestampNs, seq: int32(r.seq)})
 		b.count.add(int64(tk.Count))
 		r.StreamedTokens += int64(tk.Count)
 		r.LastTokenNs = tk.TimestampNs
@@ -350,13 +393,13 @@ func (b *builder) addTokensUpTo(t int64) {
 func (b *builder) event(e *Event) {
 	switch e.Kind {
 	case RequestStart:
-		r := b.get(e.RequestID, true)
+		r := b.get(e.Req, true)
 		r.StartNs, r.ClientStartNs = e.TimestampNs, client(r, e)
 		if e.Has&HasInput != 0 {
 			r.InputTokens = e.InputTokens
 		}
 	case FirstToken:
-		r := b.get(e.RequestID, false)
+		r := b.get(e.Req, false)
 		if r.FirstTokenNs != 0 {
 			b.problem("a second first_token for the same request (ignored)")
 			return
@@ -365,7 +408,7 @@ func (b *builder) event(e *Event) {
 		r.StreamedTokens++
 		r.LastTokenNs, r.ClientLastTokenNs = r.FirstTokenNs, r.ClientFirstTokenNs
 	case RequestEnd:
-		r := b.get(e.RequestID, false)
+		r := b.get(e.Req, false)
 		if r.EndNs != 0 {
 			b.problem("a second request_end for the same request (ignored)")
 			return
@@ -521,24 +564,24 @@ func (rc *runningCount) done() []int64 {
 // onlyRequests maps each id to its request where the id was used by one
 // request only (nearly always), -1 where request must search its epochs.
 func (s *Set) onlyRequests() []int32 {
-	only := make([]int32, len(s.epochs))
-	for id, ep := range s.epochs {
+	only := make([]int32, len(s.epochs.first))
+	for id, ep := range s.epochs.first {
 		only[id] = -1
-		if len(ep) == 1 {
-			only[id] = s.at[ep[0].seq]
+		if ep.seq >= 0 && !ep.many {
+			only[id] = s.at[ep.seq]
 		}
 	}
 	return only
 }
 
 func (s *Set) request(tk Token) int32 {
-	ep := s.epochs[tk.Req]
-	k := len(ep) - 1
-	if k > 0 { // an id used by several requests, one after the other
-		j, _ := slices.BinarySearchFunc(ep, tk.TimestampNs+1, func(e epoch, t int64) int { return cmp.Compare(e.fromNs, t) })
-		k = j - 1
+	ep := s.epochs.first[tk.Req]
+	if ep.many { // an id used by several requests, one after the other
+		l := s.epochs.more[tk.Req]
+		j, _ := slices.BinarySearchFunc(l, tk.TimestampNs+1, func(e epoch, t int64) int { return cmp.Compare(e.fromNs, t) })
+		ep = l[j-1]
 	}
-	return s.at[ep[k].seq]
+	return s.at[ep.seq]
 }
 
 // counted is what token event tk adds to the output: its count, or
