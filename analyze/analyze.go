@@ -7,7 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sort"
+
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -663,15 +663,6 @@ func (c *runCtx) sensorResult() SensorResult {
 		sr.CounterUpdateMsUsed = float64(sr.InstantPowerUpdatePeriodMs)
 	}
 	return sr
-}
-
-// requestEventsIn returns the request events with stamps in [start, end]
-// (d.RequestEvents is sorted).
-func (c *runCtx) requestEventsIn(start, end int64) []serving.Event {
-	ev := c.d.RequestEvents
-	i := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs >= start })
-	j := sort.Search(len(ev), func(k int) bool { return ev[k].TimestampNs > end })
-	return ev[i:j]
 }
 
 // median of values (NaN when empty).

@@ -188,6 +188,9 @@ func (j *Job) merge(runs []nodeRun) *Data {
 	d := &Data{Job: j, Origin: math.MaxInt64, End: math.MinInt64}
 	var clientPhases []trace.Event
 	var tokens []*serving.TokenLog
+	// The nodes' request events one node after the other: the sorter
+	// stable-sorts them by stamp.
+	var requests serving.EventSorter
 	var bases []int32
 	for _, r := range runs {
 		n, nd := r.node, r.d
@@ -211,15 +214,16 @@ func (j *Job) merge(runs []nodeRun) *Data {
 				clientPhases = append(clientPhases, e)
 			}
 		}
-		for i := range nd.RequestEvents {
-			e := &nd.RequestEvents[i]
+		rc := nd.RequestEvents.All()
+		for e, ok := rc.Next(); ok; e, ok = rc.Next() {
 			if e.Has&serving.HasTask != 0 {
 				j.taskNode[int(e.Task)] = n.Name
 			}
 			e.Req += bases[len(bases)-1] // into the job's id table
+			requests.Add(e)
 		}
+		nd.RequestEvents = nil
 		d.Events = append(d.Events, nd.Events...)
-		d.RequestEvents = append(d.RequestEvents, nd.RequestEvents...)
 		for id, tasks := range nd.requestTasks {
 			for _, t := range tasks {
 				if d.requestTasks == nil {
@@ -241,7 +245,7 @@ func (j *Job) merge(runs []nodeRun) *Data {
 	}
 	j.chooseWindowEvents(runs, clientPhases)
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	sortRequestEvents(d.RequestEvents)
+	d.RequestEvents = requests.Log()
 	d.Tokens = serving.MergeLogs(tokens, func(node int, req int32) int32 { return req + bases[node] })
 	d.noteSharedRequests()
 	d.Run = j.jobRun(runs, d)
@@ -455,14 +459,17 @@ func shiftTimes(d *Data, c NodeClock) {
 			e.ClientTimestampNs = &v
 		}
 	}
-	for i := range d.RequestEvents {
-		e := &d.RequestEvents[i]
+	var events serving.EventSorter // f keeps the order; the sorters keep it if rounding did not
+	ec := d.RequestEvents.All()
+	for e, ok := ec.Next(); ok; e, ok = ec.Next() {
 		e.TimestampNs = f(e.TimestampNs)
 		if e.Has&serving.HasClient != 0 {
 			e.ClientTimestampNs = f(e.ClientTimestampNs)
 		}
+		events.Add(e)
 	}
-	var shifted serving.Sorter // f keeps the order; the sorter keeps it if rounding did not
+	d.RequestEvents = events.Log()
+	var shifted serving.Sorter
 	tk := d.Tokens.All()
 	for t, ok := tk.Next(); ok; t, ok = tk.Next() {
 		t.TimestampNs = f(t.TimestampNs)

@@ -46,10 +46,10 @@ type Data struct {
 	GPUs   []*GPU        // by ascending index
 	Events []trace.Event // every event but token and request events, sorted by TimestampNs (stable)
 	// RequestEvents are the request_start, first_token and request_end
-	// events, compact, sorted by TimestampNs (stable).
-	RequestEvents []serving.Event
+	// events, packed, sorted by TimestampNs (stable); their Req index IDs.
+	RequestEvents *serving.EventLog
 	Tokens        *serving.TokenLog // token events, packed, sorted by TimestampNs (stable)
-	IDs           []string          // the request ids Tokens refer to
+	IDs           []string          // the request ids Tokens and RequestEvents refer to
 	Bad           int               // rows in bad_events
 	Origin        int64             // ns: the first sample of any GPU table; start_s counts from here
 	End           int64             // ns: the last sample of any GPU table
@@ -420,7 +420,7 @@ func (d *Data) loadEvents() error {
 	}
 	var tokens serving.Sorter
 	var blocks eventBlocks[trace.Event]
-	var requests eventBlocks[serving.Event]
+	var requests serving.EventSorter
 	err := trace.ScanColumns(d.Run, trace.TableEvents, eventColumns, batchRows, func(c *trace.Columns) error {
 		for i := 0; i < c.Len(); i++ {
 			ts, _ := c.Int(0, i)
@@ -437,7 +437,7 @@ func (d *Data) loadEvents() error {
 				continue
 			}
 			if k := serving.RequestKind(string(kind)); k != 0 {
-				requests.add(d.requestEvent(c, i, ts, k, reqIndex))
+				requests.Add(d.requestEvent(c, i, ts, k, reqIndex))
 				continue
 			}
 			blocks.add(otherEvent(c, i, ts, str, qualify))
@@ -449,8 +449,7 @@ func (d *Data) loadEvents() error {
 	}
 	d.Events = blocks.joined()
 	slices.SortStableFunc(d.Events, func(a, b trace.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-	d.RequestEvents = requests.joined()
-	sortRequestEvents(d.RequestEvents)
+	d.RequestEvents = requests.Log()
 	d.Tokens = tokens.Log()
 	return nil
 }
@@ -514,17 +513,13 @@ func (d *Data) requestEvent(c *trace.Columns, i int, ts int64, k serving.EventKi
 // RequestStarts are the stamps of the request_start events, in order.
 func (d *Data) RequestStarts() []int64 {
 	var out []int64
-	for _, e := range d.RequestEvents {
+	c := d.RequestEvents.All()
+	for e, ok := c.Next(); ok; e, ok = c.Next() {
 		if e.Kind == serving.RequestStart {
 			out = append(out, e.TimestampNs)
 		}
 	}
 	return out
-}
-
-// sortRequestEvents sorts request events by stamp, stably.
-func sortRequestEvents(evs []serving.Event) {
-	slices.SortStableFunc(evs, func(a, b serving.Event) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 }
 
 // eventBlocks holds events in blocks, joined once their number is known:

@@ -35,10 +35,15 @@ func TestLoadedRequestEventsAreTheRows(t *testing.T) {
 	}
 	// The loader's id table holds the token events' ids too: the events
 	// are compared with their ids.
-	if len(d.RequestEvents) != len(want) {
-		t.Fatalf("loaded %d request events, the rows give %d", len(d.RequestEvents), len(want))
+	var loaded []serving.Event
+	c := d.RequestEvents.All()
+	for e, ok := c.Next(); ok; e, ok = c.Next() {
+		loaded = append(loaded, e)
 	}
-	for i, e := range d.RequestEvents {
+	if len(loaded) != len(want) || d.RequestEvents.Len() != len(want) {
+		t.Fatalf("loaded %d request events, the rows give %d", len(loaded), len(want))
+	}
+	for i, e := range loaded {
 		w := want[i]
 		if d.IDs[e.Req] != wantIDs[w.Req] {
 			t.Fatalf("request event %d is of %q, the rows give %q", i, d.IDs[e.Req], wantIDs[w.Req])

@@ -141,5 +141,8 @@ func (d *Data) Err() error {
 			return err
 		}
 	}
+	if err := d.RequestEvents.Err(); err != nil {
+		return err
+	}
 	return d.Tokens.Err()
 }

@@ -55,7 +55,7 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 		}
 		det.ok = det.endNs > det.startNs
 	}
-	reqs := serving.BuildIn(c.requestEventsIn(w.StartNs, w.EndNs), c.d.Tokens, w.StartNs, w.EndNs, c.d.IDs)
+	reqs := serving.BuildIn(c.d.RequestEvents, c.d.Tokens, w.StartNs, w.EndNs, c.d.IDs)
 	if st, en, conc, ok := reqs.SteadyWindow(s.MaxNumSeqs); ok {
 		det.events = &eventSpan{startNs: st, endNs: en, concurrency: conc}
 	}

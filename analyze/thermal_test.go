@@ -50,7 +50,8 @@ func thermalRun(durS float64, power, temp func(t float64) float64, reqs [][2]flo
 	}
 	sortEvents(d.Events)
 	// As the loader keeps them: request events apart, compact.
-	d.RequestEvents, d.IDs = serving.RequestEvents(d.Events, nil)
+	evs, ids := serving.RequestEvents(d.Events, nil)
+	d.RequestEvents, d.IDs = serving.NewEventLog(evs), ids
 	d.Events = slices.DeleteFunc(d.Events, func(e trace.Event) bool { return serving.RequestKind(e.Kind) != 0 })
 	d.Origin, d.End = origin, at(durS)
 	return d

@@ -227,14 +227,14 @@ func RequestEvents(events []trace.Event, ids []string) ([]Event, []string) {
 // ignored. Both slices must be sorted by arrival stamp.
 func Build(events []trace.Event, tokens []Token, ids []string) *Set {
 	evs, ids := RequestEvents(events, ids)
-	return BuildLog(evs, NewTokenLog(tokens), ids)
+	return BuildLog(NewEventLog(evs), NewTokenLog(tokens), ids)
 }
 
-// BuildLog is Build of request events (sorted by arrival stamp) and of
-// tokens packed in a log, which the Set keeps (and shares with the caller)
-// to answer OutputTokens and Latency.
-func BuildLog(events []Event, tokens *TokenLog, ids []string) *Set {
-	b := buildWith(events, tokens.All(), ids)
+// BuildLog is Build of request events and tokens packed in logs, whose
+// Req both index ids. The Set keeps the token log (and shares it with the
+// caller) to answer OutputTokens and Latency.
+func BuildLog(events *EventLog, tokens *TokenLog, ids []string) *Set {
+	b := buildWith(events.All(), tokens.All(), ids)
 	s := b.s
 	s.tokens = tokens
 	if slices.ContainsFunc(s.Requests, func(r Request) bool { return r.Error != "" }) {
@@ -249,30 +249,27 @@ func BuildLog(events []Event, tokens *TokenLog, ids []string) *Set {
 // events and the tokens of the log stamped in it: their number, starts,
 // first tokens and ends (SteadyWindow). It keeps no tokens: OutputTokens
 // and Latency of it count none.
-func BuildIn(events []Event, tokens *TokenLog, startNs, endNs int64, ids []string) *Set {
-	s := build(events, tokens.Range(startNs, endNs), ids)
+func BuildIn(events *EventLog, tokens *TokenLog, startNs, endNs int64, ids []string) *Set {
+	s := buildWith(events.Range(startNs, endNs), tokens.Range(startNs, endNs), ids).s
 	s.cum = []int64{0}
 	return s
 }
 
-func build(events []Event, tokens *Cursor, ids []string) *Set {
-	return buildWith(events, tokens, ids).s
-}
-
-func buildWith(events []Event, tokens *Cursor, ids []string) *builder {
+func buildWith(events *EventCursor, tokens *Cursor, ids []string) *builder {
 	b := newBuilder(tokens, ids)
 	starts := 0
-	for i := range events {
-		if events[i].Kind == RequestStart {
+	count := *events // a second cursor at the same place
+	for e, ok := count.Next(); ok; e, ok = count.Next() {
+		if e.Kind == RequestStart {
 			starts++
 		}
 	}
 	if starts > 0 {
 		b.reqs = make([]Request, 0, starts) // nearly always every request
 	}
-	for i := range events {
-		b.addTokensUpTo(events[i].TimestampNs - 1)
-		b.event(&events[i])
+	for e, ok := events.Next(); ok; e, ok = events.Next() {
+		b.addTokensUpTo(e.TimestampNs - 1)
+		b.event(&e)
 	}
 	b.addTokensUpTo(1<<63 - 1)
 	b.finish()

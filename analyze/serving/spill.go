@@ -6,7 +6,8 @@ import (
 	"github.com/llem/llem/internal/spill"
 )
 
-// SpillAfter is how many bytes of packed tokens a TokenLog holds in memory
+// SpillAfter is how many bytes of packed tokens a TokenLog (and of packed
+// request events an EventLog) holds in memory
 // before it writes each further full chunk to a temporary file of its own
 // (in os.TempDir: $TMPDIR) and drops it. A day of a busy 8-GPU server is
 // ~100 million token events, a gigabyte packed: kept, it was the largest
@@ -37,8 +38,8 @@ type spillFile struct {
 	next int // the cache slot to replace next
 }
 
-func newSpillFile() *spillFile {
-	sp := &spillFile{f: spill.New("packed tokens")}
+func newSpillFile(what string) *spillFile {
+	sp := &spillFile{f: spill.New(what)}
 	for i := range sp.cache {
 		sp.cache[i].k = -1
 	}
@@ -80,39 +81,124 @@ func (sp *spillFile) read(k int) []byte {
 	return b
 }
 
+// chunked is a packed log's bytes (TokenLog's, EventLog's): in chunks that
+// are never copied to grow (a log of millions of records would otherwise
+// be copied over and over), the full ones beyond SpillAfter bytes written
+// to a temporary file (sp) and dropped; held counts the bytes of full
+// chunks in memory; noSpill: spilling failed, keep all.
+type chunked struct {
+	what    string // what the bytes are, for errors ("packed tokens" when "")
+	chunks  [][]byte
+	size    int // bytes in chunks
+	sp      *spillFile
+	held    int
+	noSpill bool
+}
+
+// room is the index of a chunk with at least n bytes free: the last one,
+// or a new one (the full one before it may then go to disk).
+func (c *chunked) room(n int) int {
+	k := len(c.chunks) - 1
+	if k < 0 || cap(c.chunks[k])-len(c.chunks[k]) < n {
+		if k >= 0 {
+			c.spill(k)
+		}
+		// The first chunks are small, so that a short run's log is.
+		c.chunks = append(c.chunks, make([]byte, 0, min(chunkBytes, max(4096, c.size))))
+		k++
+	}
+	return k
+}
+
+// err is the failure to read back a spilled chunk, if one failed.
+func (c *chunked) err() error {
+	if c.sp == nil {
+		return nil
+	}
+	return c.sp.f.Err()
+}
+
 // Err reports a failure to read back the log's spilled tokens: the passes
 // over them stopped short, and whatever was computed from them is
 // incomplete.
 func (l *TokenLog) Err() error {
-	if l == nil || l.sp == nil {
+	if l == nil {
 		return nil
 	}
-	return l.sp.f.Err()
+	return l.err()
+}
+
+// Err reports a failure to read back the log's spilled events, as
+// TokenLog.Err.
+func (l *EventLog) Err() error {
+	if l == nil {
+		return nil
+	}
+	return l.err()
 }
 
 // chunk returns chunk k's bytes, read back if it was spilled; nil if it
 // could not be.
-func (l *TokenLog) chunk(k int) []byte {
-	if b := l.chunks[k]; b != nil {
+func (c *chunked) chunk(k int) []byte {
+	if b := c.chunks[k]; b != nil {
 		return b
 	}
-	return l.sp.read(k)
+	return c.sp.read(k)
 }
 
 // spill writes the full chunk k to the spill file and drops it from
 // memory, once the log holds more than SpillAfter bytes.
-func (l *TokenLog) spill(k int) {
-	l.held += cap(l.chunks[k])
-	if l.held <= SpillAfter || l.noSpill {
+func (c *chunked) spill(k int) {
+	c.held += cap(c.chunks[k])
+	if c.held <= SpillAfter || c.noSpill {
 		return
 	}
-	if l.sp == nil {
-		l.sp = newSpillFile()
+	if c.sp == nil {
+		what := c.what
+		if what == "" {
+			what = "packed tokens"
+		}
+		c.sp = newSpillFile(what)
 	}
-	if !l.sp.write(k, l.chunks[k]) {
-		l.noSpill = true
+	if !c.sp.write(k, c.chunks[k]) {
+		c.noSpill = true
 		return
 	}
-	l.held -= cap(l.chunks[k])
-	l.chunks[k] = nil
+	c.held -= cap(c.chunks[k])
+	c.chunks[k] = nil
+}
+
+// bytes is the memory the chunks hold (their capacity; 0 for one on disk).
+func (c *chunked) bytes() int {
+	n := 0
+	for _, b := range c.chunks {
+		n += cap(b)
+	}
+	return n
+}
+
+// reader reads a chunked log forward: the next record begins at
+// chunks[chunk][at:], or at the next chunk's start when at is past the
+// end of chunk. buf is chunk's bytes once read (nil before).
+type reader struct {
+	c         *chunked
+	chunk, at int
+	buf       []byte
+}
+
+// load is where the next record begins when at is not within buf (a
+// chunk's end, or its bytes not read yet): the bytes and the position;
+// nil bytes when a spilled chunk could not be read (Err). A reader's
+// caller reads buf[at:] itself while at < len(buf), which is nearly
+// every record.
+func (r *reader) load() ([]byte, int) {
+	if r.buf != nil { // at the end of chunk
+		r.chunk, r.at = r.chunk+1, 0
+	}
+	r.buf = r.c.chunk(r.chunk)
+	if r.buf != nil && r.at >= len(r.buf) { // a checkpoint at a chunk's end
+		r.chunk, r.at = r.chunk+1, 0
+		r.buf = r.c.chunk(r.chunk)
+	}
+	return r.buf, r.at
 }

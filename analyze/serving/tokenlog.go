@@ -26,21 +26,14 @@ import (
 // at any stamp without decoding from the beginning.
 //
 // Arithmetic wraps: any int64 stamps round-trip, however far apart. The
-// bytes are kept in chunks that are never copied to grow: a log of
-// millions of tokens would otherwise be copied over and over.
+// bytes are kept in chunks (chunked, spill.go), on disk beyond SpillAfter.
 type TokenLog struct {
-	chunks [][]byte
-	size   int // bytes in chunks
+	chunked
 	blocks []checkpoint
 	n      int
 	// The decoder's state after the last token: what the next is
 	// encoded against.
 	ts, off int64
-	// Chunks beyond SpillAfter bytes go to sp (spill.go); held counts the
-	// bytes of full chunks in memory; noSpill: spilling failed, keep all.
-	sp      *spillFile
-	held    int
-	noSpill bool
 }
 
 // logBlock is how many tokens share a checkpoint: 40 bytes of checkpoint
@@ -76,11 +69,7 @@ func (l *TokenLog) Bytes() int {
 	if l == nil {
 		return 0
 	}
-	n := cap(l.blocks) * 32
-	for _, c := range l.chunks {
-		n += cap(c) // 0 for a chunk spilled to disk
-	}
-	return n
+	return cap(l.blocks)*32 + l.bytes()
 }
 
 // Append adds t, which must not be earlier than the last token appended.
@@ -88,14 +77,7 @@ func (l *TokenLog) Append(t Token) {
 	if l.n > 0 && t.TimestampNs < l.ts {
 		panic(fmt.Sprintf("serving: token at %d ns appended after one at %d ns", t.TimestampNs, l.ts))
 	}
-	k := len(l.chunks) - 1
-	if k < 0 || cap(l.chunks[k])-len(l.chunks[k]) < maxTokenBytes {
-		if k >= 0 {
-			l.spill(k) // full: it may go to disk
-		}
-		l.chunks = append(l.chunks, make([]byte, 0, min(chunkBytes, max(4096, l.size))))
-		k++
-	}
+	k := l.room(maxTokenBytes)
 	b := l.chunks[k]
 	if l.n%logBlock == 0 {
 		if l.n == 0 {
@@ -128,13 +110,10 @@ func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 // Cursor reads a TokenLog forward from a position.
 type Cursor struct {
 	l       *TokenLog
-	i       int   // index of the next token
-	chunk   int   // where it begins: l.chunks[chunk][at:], or the next
-	at      int   // chunk's start when that is past its end
-	ts, off int64 // the decoder's state
-	end     int64 // stamps after end are not returned
-	buf     []byte
-	bufK    int // buf is chunk bufK (-1: none yet)
+	r       reader // where the next token begins
+	i       int    // index of the next token
+	ts, off int64  // the decoder's state
+	end     int64  // stamps after end are not returned
 }
 
 // All reads every token.
@@ -160,18 +139,26 @@ func (l *TokenLog) blockBefore(t int64) int {
 	if l.Len() == 0 {
 		return 0
 	}
-	j, _ := slices.BinarySearchFunc(l.blocks, t, func(c checkpoint, t int64) int { return cmp.Compare(c.first, t) })
+	return blockBefore(l.blocks, t)
+}
+
+// blockBefore is the block of a log with checkpoints blocks in which its
+// first record stamped at or after t lies (or the block before the first
+// block starting at or after it).
+func blockBefore(blocks []checkpoint, t int64) int {
+	j, _ := slices.BinarySearchFunc(blocks, t, func(c checkpoint, t int64) int { return cmp.Compare(c.first, t) })
 	return max(j-1, 0)
 }
 
 // at is a cursor at the first token of block k.
 func (l *TokenLog) at(k int) *Cursor {
-	c := &Cursor{l: l, end: 1<<63 - 1, bufK: -1}
+	c := &Cursor{l: l, end: 1<<63 - 1}
 	if l.Len() == 0 {
 		return c
 	}
 	b := l.blocks[k]
-	c.i, c.chunk, c.at, c.ts, c.off = k*logBlock, int(b.chunk), int(b.at), b.ts, b.off
+	c.r = reader{c: &l.chunked, chunk: int(b.chunk), at: int(b.at)}
+	c.i, c.ts, c.off = k*logBlock, b.ts, b.off
 	return c
 }
 
@@ -184,19 +171,12 @@ func (c *Cursor) Next() (Token, bool) {
 	if c.i >= c.l.Len() {
 		return Token{}, false
 	}
-	chunk, p := c.chunk, c.at
-	buf := c.buf
-	if c.bufK != chunk {
-		buf = c.l.chunk(chunk)
+	buf, p := c.r.buf, c.r.at
+	if p >= len(buf) {
+		if buf, p = c.r.load(); buf == nil {
+			return Token{}, false // a spilled chunk could not be read (TokenLog.Err)
+		}
 	}
-	if buf != nil && p >= len(buf) {
-		chunk, p = chunk+1, 0
-		buf = c.l.chunk(chunk)
-	}
-	if buf == nil {
-		return Token{}, false // a spilled chunk could not be read (TokenLog.Err)
-	}
-	c.buf, c.bufK = buf, chunk
 	d, p := uvarint(buf, p)
 	ts := c.ts + int64(d)
 	if ts > c.end {
@@ -213,7 +193,7 @@ func (c *Cursor) Next() (Token, bool) {
 	}
 	req, p := uvarint(buf, p)
 	t.Req = int32(uint32(req))
-	c.i, c.chunk, c.at, c.ts, c.off = c.i+1, chunk, p, ts, off
+	c.i, c.r.at, c.ts, c.off = c.i+1, p, ts, off
 	return t, true
 }
 
@@ -247,80 +227,18 @@ func NewTokenLog(tokens []Token) *TokenLog {
 	return l
 }
 
-// Sorter packs token events that arrive in about time order (a recorder
-// stamps them on arrival from several connections; a table may hold them
-// in any order) into a TokenLog in the order a stable sort by stamp gives:
-// equal stamps keep their order of arrival. The last sorterTail tokens
-// wait in a sorted tail, where a late one is inserted; one later than
-// everything in the tail, earlier than what has been packed already,
-// turns the sorter into a plain slice, stable-sorted at the end (the
-// memory of unpacked tokens, for a trace whose order is far off).
-type Sorter struct {
-	log  TokenLog
-	tail []Token // sorted by stamp, stably
-	all  []Token // non-nil once the order was too far off for the tail
-	// moved counts the tokens late ones were inserted before, added the
-	// tokens added: a table in some other order (by request, say) would
-	// insert every token deep in the tail, copying it again and again.
-	moved, added int
-}
+// stamp is t's arrival stamp (sorter).
+func (t Token) stamp() int64 { return t.TimestampNs }
 
-// sorterTail bounds the tail: 64K tokens (1.5 MB) are a minute of a
-// thousand tokens a second.
-const sorterTail = 1 << 16
+// last is the stamp of the last token appended (sorter).
+func (l *TokenLog) last() int64 { return l.ts }
 
-// Add takes the next token in order of arrival.
-func (s *Sorter) Add(t Token) {
-	if s.all != nil {
-		s.all = append(s.all, t)
-		return
-	}
-	s.added++
-	n := len(s.tail)
-	if n == 0 || t.TimestampNs >= s.tail[n-1].TimestampNs {
-		s.tail = append(s.tail, t)
-	} else {
-		// After every token of the tail with a stamp at or before t's.
-		k, _ := slices.BinarySearchFunc(s.tail, t.TimestampNs+1, func(a Token, ts int64) int { return cmp.Compare(a.TimestampNs, ts) })
-		s.moved += n - k
-		if k == 0 && s.log.Len() > 0 && t.TimestampNs < s.log.ts || s.moved > 64*s.added+sorterTail {
-			s.unpack()
-			s.all = append(s.all, t)
-			return
-		}
-		s.tail = slices.Insert(s.tail, k, t)
-	}
-	if len(s.tail) >= 2*sorterTail {
-		for _, x := range s.tail[:sorterTail] {
-			s.log.Append(x)
-		}
-		s.tail = append(s.tail[:0], s.tail[sorterTail:]...)
-	}
-}
-
-// unpack turns the packed tokens and the tail back into one slice.
-func (s *Sorter) unpack() {
-	s.all = make([]Token, 0, s.log.Len()+len(s.tail)+sorterTail)
-	c := s.log.All()
+// each calls f with every token, in order (sorter).
+func (l *TokenLog) each(f func(Token)) {
+	c := l.All()
 	for t, ok := c.Next(); ok; t, ok = c.Next() {
-		s.all = append(s.all, t)
+		f(t)
 	}
-	s.all = append(s.all, s.tail...)
-	s.log, s.tail = TokenLog{}, nil
-}
-
-// Log is every token added, in order. The Sorter is not used after it.
-func (s *Sorter) Log() *TokenLog {
-	if s.all != nil {
-		slices.SortStableFunc(s.all, func(a, b Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
-		return NewTokenLog(s.all)
-	}
-	for _, t := range s.tail {
-		s.log.Append(t)
-	}
-	s.tail = nil
-	l := s.log
-	return &l
 }
 
 // MergeLogs puts the tokens of several logs into one, in time order, in

@@ -349,7 +349,7 @@ func TestTokenLogSpill(t *testing.T) {
 
 // NewTokenLogKept is NewTokenLog with spilling off.
 func NewTokenLogKept(tokens []Token) *TokenLog {
-	l := &TokenLog{noSpill: true}
+	l := &TokenLog{chunked: chunked{noSpill: true}}
 	for _, t := range tokens {
 		l.Append(t)
 	}
