@@ -369,9 +369,7 @@ func (c *runCtx) energy(w Window, wr *WindowResult) Num {
 				gw.SpecUncertaintyPct = Num(s.SpecAccuracyW) / gw.MeanPowerW * 100
 			}
 		}
-		pv := powerSeries(g).Values(w.StartNs, w.EndNs)
-		gw.Samples = len(pv)
-		gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerStats(pv)
+		gw.Samples, gw.P5PowerW, gw.P95PowerW, gw.MaxPowerW = powerSeries(g).PowerStats(w.StartNs, w.EndNs)
 		wr.Samples += gw.Samples
 		wr.GPUs = append(wr.GPUs, gw)
 	}

@@ -294,3 +294,38 @@ func BenchmarkSamplesIntegrate(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Len()), "ns/sample")
 	})
 }
+
+// PowerStats of packed samples, counted or copied, is powerStats of the
+// plain window's values, bit for bit: windows of every size, raw ranges
+// narrow and too wide to count, and negative values.
+func TestPowerStatsCounted(t *testing.T) {
+	defer func(v int) { CountedAbove = v }(CountedAbove)
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, counted := range []int{0, 1 << 30} {
+		CountedAbove = counted
+		for trial := range 20 {
+			var tt, raw []int64
+			if trial%2 == 0 {
+				tt, raw = driverLike(r, 3000+r.IntN(5000))
+			} else {
+				tt, raw = randomSamples(r, 3000+r.IntN(5000), 20_000_000, trial%4 == 1)
+			}
+			if trial == 3 {
+				raw[len(raw)/2] = 1 << 40 // wider than countedRange: values copied
+			}
+			s, _ := packed(tt, raw, 1000)
+			plain := plainOf(tt, raw, 1000)
+			first, last := plain.T[0], plain.T[len(plain.T)-1]
+			for _, w := range [][2]int64{{first, last}, {first - 1, first}, {first + (last-first)/3, last - (last-first)/4}, {last + 1, last + 5}} {
+				v := plain.Slice(w[0], w[1]).V
+				wantP5, wantP95, wantMax := powerStats(slices.Clone(v))
+				n, p5, p95, mx := s.PowerStats(w[0], w[1])
+				same := func(a, b Num) bool { return a == b || (a != a && b != b) }
+				if n != len(v) || !same(p5, wantP5) || !same(p95, wantP95) || !same(mx, wantMax) {
+					t.Fatalf("counted above %d, trial %d, window %v: %d samples p5 %v p95 %v max %v; the values give %d, %v, %v, %v",
+						counted, trial, w, n, p5, p95, mx, len(v), wantP5, wantP95, wantMax)
+				}
+			}
+		}
+	}
+}

@@ -585,3 +585,72 @@ func (s *Samples) backRaw(t int64, f func(t, raw int64) bool) {
 		}
 	}
 }
+
+// CountedAbove is how many samples a packed window must hold for
+// PowerStats to count its integers rather than copy its values.
+var CountedAbove = 1 << 18
+
+// countedRange bounds the span of integers PowerStats counts (4 bytes
+// each: 16 MB); a wider window copies its values.
+const countedRange = 1 << 22
+
+// PowerStats is the number of samples with startNs <= T <= endNs and
+// powerStats of their values. A packed window of more than CountedAbove
+// samples (a day's run has 4 million a GPU, 33 MB as a copy of values)
+// is read twice instead: once for the range of its integers, once to
+// count each in an array over that range. The values are the integers
+// divided by a positive scale, which keeps their order, so the order
+// statistics read from the counts, and every number made from them, are
+// those of the copy.
+func (s *Samples) PowerStats(startNs, endNs int64) (n int, p5, p95, mx Num) {
+	if s.Len() == 0 || endNs < startNs || s.plain != nil || !(s.scale > 0) {
+		v := s.Values(startNs, endNs)
+		p5, p95, mx = powerStats(v)
+		return len(v), p5, p95, mx
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	it := s.window(startNs, endNs, false)
+	for it.next() {
+		for _, r := range it.raw {
+			lo, hi = min(lo, r), max(hi, r)
+		}
+		n += len(it.raw)
+	}
+	it.release()
+	if n == 0 {
+		return 0, NaN, NaN, NaN
+	}
+	if n <= CountedAbove || uint64(hi-lo) >= countedRange {
+		p5, p95, mx = powerStats(s.Values(startNs, endNs))
+		return n, p5, p95, mx
+	}
+	counts := make([]uint32, hi-lo+1)
+	it = s.window(startNs, endNs, false)
+	for it.next() {
+		for _, r := range it.raw {
+			counts[r-lo]++
+		}
+	}
+	it.release()
+	// The k-th smallest value (from 0), found by walking the counts.
+	kth := func(k int) float64 {
+		for i, c := range counts {
+			if k < int(c) {
+				return float64(lo+int64(i)) / s.scale
+			}
+			k -= int(c)
+		}
+		panic("analyze: order statistic beyond the counted samples")
+	}
+	// order.QuantileSelect's arithmetic, on the same two order statistics.
+	quantile := func(q float64) Num {
+		h := q * float64(n-1)
+		k := int(math.Floor(h))
+		a := kth(k)
+		if k >= n-1 {
+			return Num(a)
+		}
+		return Num(a + (h-float64(k))*(kth(k+1)-a))
+	}
+	return n, quantile(0.05), quantile(0.95), Num(float64(hi) / s.scale)
+}
