@@ -7,17 +7,18 @@ import (
 )
 
 // SpillAfter is how many bytes of packed tokens a TokenLog (and of packed
-// request events an EventLog) holds in memory
-// before it writes each further full chunk to a temporary file of its own
-// (in os.TempDir: $TMPDIR) and drops it. A day of a busy 8-GPU server is
-// ~100 million token events, a gigabyte packed: kept, it was the largest
-// part of what `llem analyze` needed, growing with the length of the run.
-// Spilled, the memory stays at SpillAfter and a few chunks being read,
-// while every pass over the tokens reads them back in order (from the page
-// cache, at memory speed). Runs whose tokens fit never touch the disk.
-// Where no temporary file can be made or written, the log keeps its
-// chunks in memory as before.
-var SpillAfter = 16 << 20
+// request events an EventLog) holds in memory before it writes each
+// further full chunk to a temporary file of its own (in os.TempDir:
+// $TMPDIR) and drops it. A day of a busy 8-GPU server is ~100 million
+// token events, a gigabyte packed: kept, it was the largest part of what
+// `llem analyze` needed, growing with the length of the run. Spilled, the
+// memory stays at SpillAfter and a few chunks being read, while every
+// pass over the tokens reads them back in order (from the page cache, at
+// memory speed). Runs whose tokens fit never touch the disk. Where no
+// temporary file can be made or written, the log keeps its chunks in
+// memory as before. 4 MB rather than 16: a day's analysis held 24 MB less
+// for the same time (docs/performance.md, sixth round).
+var SpillAfter = 4 << 20
 
 // spillCache is how many read-back chunks a log keeps for the passes and
 // seeks reading it at once (each up to chunkBytes).
