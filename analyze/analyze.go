@@ -7,7 +7,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-
 	"strconv"
 	"sync"
 	"sync/atomic"

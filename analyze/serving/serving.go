@@ -132,11 +132,11 @@ type spread struct {
 }
 
 // Event is a request's event (request_start, first_token, request_end) as
-// the request set reads it: 64 bytes with nothing to allocate beside it,
-// where a trace.Event is 144 and its optional fields one allocation each
-// (a day of a busy server has two million). Its request is an index into
-// the id table that the token events index too, so that the builder
-// finds a request without a map of ids.
+// the request set reads it, with nothing to allocate beside it (a
+// trace.Event's optional fields are one allocation each); a run's are
+// held packed in an EventLog (a day of a busy server has two million).
+// Its request is an index into the id table that the token events index
+// too, so that the builder finds a request without a map of ids.
 type Event struct {
 	TimestampNs       int64
 	ClientTimestampNs int64  // when Has&HasClient
