@@ -91,20 +91,32 @@ func TestTokenLogRange(t *testing.T) {
 	}
 	tokens = stableSorted(tokens)
 	l := NewTokenLog(tokens)
-	stamps := []int64{math.MinInt64, tokens[0].TimestampNs - 1, math.MaxInt64}
-	for _, k := range []int{0, 1, logBlock - 1, logBlock, logBlock + 1, 2*logBlock + 5, len(tokens) - 1} {
-		stamps = append(stamps, tokens[k].TimestampNs, tokens[k].TimestampNs+1, tokens[k].TimestampNs-1)
+	rangeIsAFilter(t, tokens, func(a, b int64) []Token { return unpacked(l.Range(a, b)) })
+}
+
+// rangeIsAFilter checks that rangeOf(a, b) reads exactly the records
+// (sorted by stamp) that a linear filter keeps, for windows that begin and
+// end at block edges, at stamps of records and beside them, and at the
+// ends of int64.
+func rangeIsAFilter[T interface {
+	comparable
+	stamp() int64
+}](t *testing.T, records []T, rangeOf func(a, b int64) []T) {
+	t.Helper()
+	stamps := []int64{math.MinInt64, records[0].stamp() - 1, math.MaxInt64}
+	for _, k := range []int{0, 1, logBlock - 1, logBlock, logBlock + 1, 2*logBlock + 5, len(records) - 1} {
+		stamps = append(stamps, records[k].stamp(), records[k].stamp()+1, records[k].stamp()-1)
 	}
 	for _, a := range stamps {
 		for _, b := range stamps {
-			var want []Token
-			for _, tk := range tokens {
-				if tk.TimestampNs >= a && tk.TimestampNs <= b {
-					want = append(want, tk)
+			var want []T
+			for _, r := range records {
+				if r.stamp() >= a && r.stamp() <= b {
+					want = append(want, r)
 				}
 			}
-			if got := unpacked(l.Range(a, b)); !slices.Equal(got, want) {
-				t.Fatalf("Range(%d, %d): %d tokens, want %d", a, b, len(got), len(want))
+			if got := rangeOf(a, b); !slices.Equal(got, want) {
+				t.Fatalf("Range(%d, %d): %d records, want %d", a, b, len(got), len(want))
 			}
 		}
 	}
