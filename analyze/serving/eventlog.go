@@ -77,7 +77,9 @@ func (l *EventLog) Append(e Event) {
 	if e.Kind < RequestStart || e.Kind > RequestEnd || e.Has >= 1<<hasBits {
 		panic(fmt.Sprintf("serving: request event of kind %d with fields %b", e.Kind, e.Has))
 	}
-	l.what = "packed request events"
+	if l.n == 0 {
+		l.what = "packed request events" // for the spill file's errors
+	}
 	k := l.room(maxEventBytes)
 	b := l.chunks[k]
 	if l.n%logBlock == 0 {
