@@ -88,7 +88,7 @@ func (sp *spillFile) read(k int) []byte {
 // to a temporary file (sp) and dropped; held counts the bytes of full
 // chunks in memory; noSpill: spilling failed, keep all.
 type chunked struct {
-	what    string // what the bytes are, for errors ("packed tokens" when "")
+	what    string // what the bytes are, for errors
 	chunks  [][]byte
 	size    int // bytes in chunks
 	sp      *spillFile
@@ -155,11 +155,7 @@ func (c *chunked) spill(k int) {
 		return
 	}
 	if c.sp == nil {
-		what := c.what
-		if what == "" {
-			what = "packed tokens"
-		}
-		c.sp = newSpillFile(what)
+		c.sp = newSpillFile(c.what)
 	}
 	if !c.sp.write(k, c.chunks[k]) {
 		c.noSpill = true

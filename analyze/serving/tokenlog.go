@@ -77,6 +77,9 @@ func (l *TokenLog) Append(t Token) {
 	if l.n > 0 && t.TimestampNs < l.ts {
 		panic(fmt.Sprintf("serving: token at %d ns appended after one at %d ns", t.TimestampNs, l.ts))
 	}
+	if l.n == 0 {
+		l.what = "packed tokens" // for the spill file's errors
+	}
 	k := l.room(maxTokenBytes)
 	b := l.chunks[k]
 	if l.n%logBlock == 0 {
