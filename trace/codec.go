@@ -91,8 +91,11 @@ func newSegmentEncoder[T any](table, runID string) (*segmentEncoder[T], error) {
 	return &segmentEncoder[T]{table: table, runID: runID}, nil
 }
 
-func (e *segmentEncoder[T]) options() []parquet.WriterOption {
+func (e *segmentEncoder[T]) options(schema *parquet.Schema) []parquet.WriterOption {
 	return []parquet.WriterOption{
+		// The row type's columns, with parquet-go's delta encoding
+		// mended (deltaPacked).
+		withFixedDelta(schema),
 		// created_by names the application that wrote the file (the
 		// Parquet spec); parquet-go's default names itself, with its
 		// version and build, ~60 bytes in every footer.
@@ -111,7 +114,8 @@ func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T) error {
 		return e.encodeDriverPower(out, dp)
 	}
 	if e.pw == nil {
-		e.pw = parquet.NewGenericWriter[T](out, e.options()...)
+		var zero T
+		e.pw = parquet.NewGenericWriter[T](out, e.options(parquet.SchemaOf(zero))...)
 	} else {
 		e.pw.Reset(out)
 	}
@@ -137,7 +141,7 @@ func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPo
 		// one page a column, whose statistics would repeat the column
 		// chunk's in the footer: left out, with the column index that
 		// repeats them again (~0.04 bytes a sample on one GPU).
-		opts := append(e.options(), parquet.DataPageStatistics(false),
+		opts := append(e.options(parquet.SchemaOf(driverPowerRow{})), parquet.DataPageStatistics(false),
 			parquet.ColumnIndexSizeLimit(func([]string) int { return 0 }))
 		e.dp = parquet.NewGenericWriter[driverPowerRow](out, opts...)
 	} else {
