@@ -89,6 +89,10 @@ func ClusterRatioAcceleration(num, den []float64) float64 {
 // clusterChunk is how many resamples one part of the stream draws.
 const clusterChunk = 64
 
+// clusterBatch is how many indices a resample draws before it reads their
+// clusters.
+const clusterBatch = 256
+
 // clusterDistribution is the cluster bootstrap's distribution of
 // sum(num)/sum(den) over b resamples: the numbers one PCG starting at s0
 // would draw in order, n indices a resample. The resamples are drawn in
@@ -112,11 +116,22 @@ func clusterDistribution(num, den []float64, s0 pcgState, b, workers int,
 	starts, ends := make([]pcgState, chunks), make([]pcgState, chunks)
 	draw := func(c int) {
 		p := starts[c].pcg()
+		var idx [clusterBatch]int
 		for i := c * clusterChunk; i < min(b, (c+1)*clusterChunk); i++ {
 			a, d := 0.0, 0.0
-			for range n {
-				pr := &pairs[intN(p, uint64(n))]
-				a, d = a+pr[0], d+pr[1]
+			for k := 0; k < n; k += clusterBatch {
+				// The batch's indices first, then its clusters, summed in
+				// the order drawn: the loads of the second loop do not
+				// wait on the generator, so many are in flight at once
+				// (a day's clusters outgrow the caches).
+				m := min(clusterBatch, n-k)
+				for j := range m {
+					idx[j] = intN(p, uint64(n))
+				}
+				for _, j := range idx[:m] {
+					pr := &pairs[j]
+					a, d = a+pr[0], d+pr[1]
+				}
 			}
 			dist[i] = a / d
 		}
