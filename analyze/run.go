@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/llem/llem/analyze/serving"
+	"github.com/llem/llem/internal/gcroom"
 )
 
 // Run is one analysed run: the trace as loaded and every number llem
@@ -46,18 +47,21 @@ func Open(dirs []string, s Settings, progress io.Writer) ([]*Run, error) {
 	return OpenWith(dirs, s, OpenOptions{Progress: p, Workers: 1})
 }
 
-// GCPercent is the Go collector's heap growth (GOGC) for analysing runs
-// runs at once. One run, 25: a fifth less peak memory than 50 in the same
-// time on the synthetic 8-GPU runs (1 h to a day), page faults saved
-// paying for the extra collections. Several, 50: many small runs analysed
-// side by side took a third longer at 25, for no less memory
-// (docs/performance.md, "Fourth round").
-func GCPercent(runs int) int {
-	if runs == 1 {
-		return 25
-	}
-	return 50
+// GCRoom is the Go collector's room for analysing runs (gcroom.Set): the
+// process may grow to GCFloor with Go's default headroom, and past it by a
+// quarter of the live heap (as GOGC=25). GOGC=25 throughout kept a day's
+// trace in a fifth less memory than 50 in the same time, but made an
+// hour's run collect four times as often as its memory needed
+// (docs/performance.md, issue 12). The room does not depend on how many
+// runs are analysed at once: the floor bounds them together.
+func GCRoom() gcroom.Room {
+	return gcroom.Room{Percent: 100, Floor: GCFloor, Growth: 0.25}
 }
+
+// GCFloor is the memory an analysis may use before its collector keeps it
+// close to the live heap: under issue 12's 300 MB of peak RSS with the
+// binary's own pages.
+const GCFloor = 240 << 20
 
 // OpenOptions says how OpenWith analyses runs.
 type OpenOptions struct {

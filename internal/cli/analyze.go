@@ -56,7 +56,7 @@ func runAnalyze(c *ucli.Context) error {
 	defer stop()
 	// Without figures only the results are kept: a directory of hundreds
 	// of runs needs the memory of the few analysed at once. The collector's
-	// headroom is set for the runs found (analyze.GCPercent).
+	// headroom is set for analysing (analyze.GCRoom).
 	runs, err := openRunsWith(c, s, c.String("plots") == "", true)
 	var sweep *analyze.SweepError
 	if err != nil && !(errors.As(err, &sweep) && len(runs) > 0) {

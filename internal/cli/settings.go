@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/llem/llem/analyze"
+	"github.com/llem/llem/internal/gcroom"
 	"github.com/llem/llem/internal/progress"
 	"github.com/llem/llem/trace"
 )
@@ -258,8 +258,8 @@ func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly, tuneGC bool)
 	if err != nil {
 		return nil, usagef("%s: %v", c.Command.Name, err)
 	}
-	if tuneGC && os.Getenv("GOGC") == "" { // GOGC in the environment wins
-		debug.SetGCPercent(analyze.GCPercent(len(dirs)))
+	if tuneGC && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" { // the environment's settings win
+		defer gcroom.Set(analyze.GCRoom())()
 	}
 	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
