@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestDeltaPackedRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !equalInts(got, src) {
+		if !slices.Equal(got, src) {
 			t.Errorf("%s: int64 round trip differs", name)
 		}
 		src32 := make([]int32, len(src))
@@ -63,22 +64,10 @@ func TestDeltaPackedRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s (int32): %v", name, err)
 		}
-		if !equalInts(got32, src32) {
+		if !slices.Equal(got32, src32) {
 			t.Errorf("%s: int32 round trip differs", name)
 		}
 	}
-}
-
-func equalInts[T int32 | int64](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestDeltaPackedMatchesParquetGo: where a page has no partial block,
