@@ -56,8 +56,8 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 		// intervals between consecutive samples in the window: their
 		// medians are selected in place, so each is the only copy (a
 		// day's run is 4 million samples a GPU and field).
-		periods   = make([]int64, 0, room)
-		intervals = make([]int64, 0, room)
+		periods   = newSpans(room)
+		intervals = newSpans(room)
 	)
 	for ts, vi := range samples {
 		if ts < startNs || ts > endNs {
@@ -66,10 +66,10 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 		if c.Samples == 0 {
 			first = ts
 		} else {
-			intervals = append(intervals, ts-last)
+			intervals.add(ts - last)
 			if vi != prev && !(math.IsNaN(vi) && math.IsNaN(prev)) {
 				if c.Updates > 0 {
-					periods = append(periods, ts-lastChange)
+					periods.add(ts - lastChange)
 				}
 				lastChange = ts
 				c.Updates++
@@ -79,7 +79,7 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 		c.Samples++
 	}
 	if c.Updates >= 2 {
-		c.UpdatePeriodMs = order.MedianInPlace(periods) / 1e6
+		c.UpdatePeriodMs = periods.medianInPlace() / 1e6
 	}
 	if c.Samples < 2 {
 		return c
@@ -88,7 +88,11 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 		c.SampleRateHz = float64(c.Samples-1) / (float64(span) / 1e9)
 	}
 	if endNs > startNs {
-		c.CoveragePct = coverage(intervals, first-startNs, endNs-last, endNs-startNs)
+		if intervals.wide != nil {
+			c.CoveragePct = coverage(intervals.wide, first-startNs, endNs-last, endNs-startNs)
+		} else {
+			c.CoveragePct = coverage(intervals.small, first-startNs, endNs-last, endNs-startNs)
+		}
 	}
 	return c
 }
@@ -100,7 +104,7 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 //
 // It reorders intervals (their median is selected in place): the sum is
 // of whole nanoseconds, exact in any order below 2^53 ns (104 days).
-func coverage(intervals []int64, lead, tail, window int64) float64 {
+func coverage[I int32 | int64](intervals []I, lead, tail, window int64) float64 {
 	limit := GapFactor * order.MedianInPlace(intervals)
 	covered := 0.0
 	add := func(d int64) {
@@ -112,9 +116,44 @@ func coverage(intervals []int64, lead, tail, window int64) float64 {
 	add(lead)
 	add(tail)
 	for _, d := range intervals {
-		add(d)
+		add(int64(d))
 	}
 	return min(100, 100*covered/float64(window))
+}
+
+// spans are time differences in ns, held as int32 while every one fits
+// (up to 2.1 s: a day's run has 4 million a GPU and field, two arrays of
+// them for each of the series characterised side by side, which were a
+// day's peak of memory as int64), and as int64 from the first that does
+// not. Their median is the same either way (order.MedianInPlace).
+type spans struct {
+	small []int32
+	wide  []int64 // nil until a span does not fit small
+}
+
+func newSpans(room int) spans { return spans{small: make([]int32, 0, room)} }
+
+func (s *spans) add(d int64) {
+	if s.wide == nil {
+		if d == int64(int32(d)) {
+			s.small = append(s.small, int32(d))
+			return
+		}
+		s.wide = make([]int64, len(s.small), max(cap(s.small), len(s.small)+1))
+		for i, v := range s.small {
+			s.wide[i] = int64(v)
+		}
+		s.small = nil
+	}
+	s.wide = append(s.wide, d)
+}
+
+// medianInPlace is the spans' median; it reorders them.
+func (s *spans) medianInPlace() float64 {
+	if s.wide != nil {
+		return order.MedianInPlace(s.wide)
+	}
+	return order.MedianInPlace(s.small)
 }
 
 // characterisationJSON is the wire form: pointers carry NaN as null, since

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llem/llem/internal/order"
 )
 
 const ms = int64(time.Millisecond)
@@ -317,4 +319,66 @@ func indexOf(s []string, x string) int {
 		}
 	}
 	return -1
+}
+
+// spans hold their values as int32 until one does not fit, then as int64:
+// the values kept and their median are those of an int64 slice, wherever
+// the first wide value comes (first, middle, last, never).
+func TestSpansMatchInt64(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := range 400 {
+		n := 1 + r.IntN(200)
+		vals := make([]int64, n)
+		for i := range vals {
+			vals[i] = int64(r.IntN(40)) * ms / 2 // repeats, as sample intervals have
+			if r.IntN(10) == 0 {
+				vals[i] = -vals[i] // unsorted input
+			}
+		}
+		switch trial % 4 {
+		case 1:
+			vals[0] = 3 * int64(math.MaxInt32)
+		case 2:
+			vals[n/2] = -5_000_000_000 // past int32 below
+		case 3:
+			vals[n-1] = int64(math.MaxInt32) + 1
+		}
+		s := newSpans(n / 2) // room too small: grows too
+		for _, v := range vals {
+			s.add(v)
+		}
+		var got []int64
+		if s.wide != nil {
+			got = append(got, s.wide...)
+		} else {
+			for _, v := range s.small {
+				got = append(got, int64(v))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(vals) {
+			t.Fatalf("trial %d: kept %v, added %v", trial, got, vals)
+		}
+		if wantWide := trial%4 != 0; (s.wide != nil) != wantWide {
+			t.Errorf("trial %d: wide %v, want %v", trial, s.wide != nil, wantWide)
+		}
+		want := order.Median(vals)
+		if m := s.medianInPlace(); m != want {
+			t.Errorf("trial %d: median %v, want %v", trial, m, want)
+		}
+	}
+}
+
+// A gap longer than an int32 of nanoseconds (2.1 s) in the middle of a
+// series: the characterisation is that of the same samples with every
+// interval known to be held as int64, here the gap's own hole.
+func TestCoverageGapPastInt32(t *testing.T) {
+	ts := regular(0, 10*ms, 301) // 0 .. 3 s
+	ts = append(ts, regular(6000*ms, 10*ms, 401)...)
+	v := steppedSensor(ts, 100*ms, 3*ms)
+	c := Characterise(ts, v, 0, 10_000*ms)
+	if c.Samples != 702 {
+		t.Errorf("Samples = %d, want 702", c.Samples)
+	}
+	checkClose(t, "CoveragePct", c.CoveragePct, 70, 1e-9) // the 3 s hole: 3..6 s
+	checkClose(t, "UpdatePeriodMs", c.UpdatePeriodMs, 100, 1e-9)
 }

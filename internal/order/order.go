@@ -11,7 +11,7 @@ import (
 // SelectKth reorders x so that x[k] is the value a sort would put there,
 // with x[:k] <= x[k] <= x[k+1:], and returns it (Hoare's quickselect with a
 // median-of-three pivot; deterministic).
-func SelectKth[T int64 | float64](x []T, k int) T {
+func SelectKth[T int32 | int64 | float64](x []T, k int) T {
 	lo, hi := 0, len(x)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -111,26 +111,36 @@ func Median[T int64 | float64](x []T) float64 {
 // MedianInPlace is Median of x, which it reorders: for a caller that owns
 // x and no longer needs its order (a day's intervals are 35 MB, which a
 // copy doubles).
-func MedianInPlace[T int64 | float64](s []T) float64 {
+func MedianInPlace[T int32 | int64 | float64](s []T) float64 {
 	if len(s) == 0 {
 		return math.NaN()
 	}
-	if ints, ok := any(s).([]int64); ok {
-		n := len(ints)
-		hi := SelectKth(ints, n/2)
-		if n%2 == 1 {
-			return float64(hi)
-		}
-		// After selection every value left of n/2 is <= hi; the other
-		// middle value is the largest of them.
-		return (float64(slices.Max(ints[:n/2])) + float64(hi)) / 2
+	switch ints := any(s).(type) {
+	case []int64:
+		return selectMedian(ints)
+	case []int32:
+		return selectMedian(ints)
 	}
 	slices.Sort(s)
 	return MedianSorted(s)
 }
 
+// selectMedian is the median of non-empty ints by selection. Both middle
+// values convert to float64 exactly (below 2^53), so int32 and int64
+// copies of the same values give the same median.
+func selectMedian[I int32 | int64](ints []I) float64 {
+	n := len(ints)
+	hi := SelectKth(ints, n/2)
+	if n%2 == 1 {
+		return float64(hi)
+	}
+	// After selection every value left of n/2 is <= hi; the other
+	// middle value is the largest of them.
+	return (float64(slices.Max(ints[:n/2])) + float64(hi)) / 2
+}
+
 // MedianSorted is the median of sorted, non-empty s.
-func MedianSorted[T int64 | float64](s []T) float64 {
+func MedianSorted[T int32 | int64 | float64](s []T) float64 {
 	m := len(s) / 2
 	if len(s)%2 == 1 {
 		return float64(s[m])
