@@ -73,8 +73,11 @@ type sampleBlock struct {
 }
 
 // blockLen bounds what a window lookup decodes beyond the window: a
-// block is about 5 s of driver samples.
-const blockLen = 256
+// block is about 20 s of driver samples. Each block has a ~110-byte
+// header in memory: at 256 samples a block, a day's headers of 8 GPUs
+// were 35 MB of its peak; at 1024 the day's peak RSS was 35 MB lower
+// (450-458 against 486-497 MB) at no cost in time the dev VM could tell.
+const blockLen = 1024
 
 // newSamples is an empty Samples whose raw values are divided by scale.
 func newSamples(scale float64) Samples { return Samples{scale: scale} }
