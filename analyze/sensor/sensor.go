@@ -88,11 +88,7 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 		c.SampleRateHz = float64(c.Samples-1) / (float64(span) / 1e9)
 	}
 	if endNs > startNs {
-		if intervals.wide != nil {
-			c.CoveragePct = coverage(intervals.wide, first-startNs, endNs-last, endNs-startNs)
-		} else {
-			c.CoveragePct = coverage(intervals.small, first-startNs, endNs-last, endNs-startNs)
-		}
+		c.CoveragePct = coverage(&intervals, first-startNs, endNs-last, endNs-startNs)
 	}
 	return c
 }
@@ -104,8 +100,8 @@ func CharacteriseSeq(samples iter.Seq2[int64, float64], room int, startNs, endNs
 //
 // It reorders intervals (their median is selected in place): the sum is
 // of whole nanoseconds, exact in any order below 2^53 ns (104 days).
-func coverage[I int32 | int64](intervals []I, lead, tail, window int64) float64 {
-	limit := GapFactor * order.MedianInPlace(intervals)
+func coverage(intervals *spans, lead, tail, window int64) float64 {
+	limit := GapFactor * intervals.medianInPlace()
 	covered := 0.0
 	add := func(d int64) {
 		// d <= 0 adds nothing: a repeated timestamp, or unsorted input.
@@ -115,8 +111,11 @@ func coverage[I int32 | int64](intervals []I, lead, tail, window int64) float64 
 	}
 	add(lead)
 	add(tail)
-	for _, d := range intervals {
+	for _, d := range intervals.small { // one of the two is empty
 		add(int64(d))
+	}
+	for _, d := range intervals.wide {
+		add(d)
 	}
 	return min(100, 100*covered/float64(window))
 }

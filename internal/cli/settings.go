@@ -259,7 +259,9 @@ func openRunsWith(c *ucli.Context, s analyze.Settings, resultsOnly, tuneGC bool)
 		return nil, usagef("%s: %v", c.Command.Name, err)
 	}
 	if tuneGC && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" { // the environment's settings win
-		defer gcroom.Set(analyze.GCRoom())()
+		// For the rest of the command, not only this function: the
+		// figures drawn afterwards (--plots) hold every run's trace.
+		gcroom.Set(analyze.GCRoom())
 	}
 	opt := analyze.OpenOptions{Workers: runtime.GOMAXPROCS(0), ResultsOnly: resultsOnly}
 	if lookupFlag(c.Command, "quiet") != nil && !c.Bool("quiet") { // commands with --quiet show progress
