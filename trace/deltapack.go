@@ -127,20 +127,18 @@ func withFixedDelta(schema *parquet.Schema) *parquet.Schema {
 	return parquet.NewSchema(schema.Name(), fixedGroup{schema})
 }
 
-// fixedGroup is a group node whose delta-encoded leaves use deltaPacked.
+// fixedGroup is the root of a table's schema, its delta-encoded columns
+// encoded by deltaPacked. Every table is flat (no nested groups), so only
+// the root's own columns are looked at.
 type fixedGroup struct{ parquet.Node }
 
 func (g fixedGroup) Fields() []parquet.Field {
 	fields := g.Node.Fields()
 	out := make([]parquet.Field, len(fields))
 	for i, f := range fields {
-		switch {
-		case !f.Leaf():
-			out[i] = fixedGroupField{f, fixedGroup{f}}
-		case f.Encoding() != nil && f.Encoding().Encoding() == format.DeltaBinaryPacked:
+		out[i] = f
+		if f.Leaf() && f.Encoding() != nil && f.Encoding().Encoding() == format.DeltaBinaryPacked {
 			out[i] = fixedField{f}
-		default:
-			out[i] = f
 		}
 	}
 	return out
@@ -149,10 +147,3 @@ func (g fixedGroup) Fields() []parquet.Field {
 type fixedField struct{ parquet.Field }
 
 func (fixedField) Encoding() encoding.Encoding { return &fixedDelta }
-
-type fixedGroupField struct {
-	parquet.Field
-	g fixedGroup
-}
-
-func (f fixedGroupField) Fields() []parquet.Field { return f.g.Fields() }
