@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/llem/llem/analyze/serving"
 	"github.com/llem/llem/analyze/steady"
 )
 
@@ -55,8 +54,7 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 		}
 		det.ok = det.endNs > det.startNs
 	}
-	reqs := serving.BuildIn(c.d.RequestEvents, c.d.Tokens, w.StartNs, w.EndNs, c.d.IDs)
-	if st, en, conc, ok := reqs.SteadyWindow(s.MaxNumSeqs); ok {
+	if st, en, conc, ok := c.reqs.SteadyWindowIn(w.StartNs, w.EndNs, s.MaxNumSeqs); ok {
 		det.events = &eventSpan{startNs: st, endNs: en, concurrency: conc}
 	}
 	return det

@@ -41,21 +41,46 @@ type Token struct {
 	Count             int32
 }
 
-// Request is one request reconstructed from its events.
+// Request is one request reconstructed from its events. It holds no
+// pointer (its id and error are indexes into the Set's tables): a day of
+// a busy server has most of a million, which the collector would
+// otherwise scan on every cycle.
 type Request struct {
-	ID string // the client's id; "#2", "#3"... appended when an id is reused after its request ended
 	// Arrival stamps (trace clock); 0 when the event is missing.
 	StartNs, FirstTokenNs, LastTokenNs, EndNs int64
 	// Client stamps; 0 when missing.
 	ClientStartNs, ClientFirstTokenNs, ClientLastTokenNs, ClientEndNs int64
 	InputTokens, OutputTokens                                         int64 // from the events; -1 when not given
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
-	allClient                                                         bool  // every event of the request had a client stamp
-	seq                                                               int   // order of creation, for Set.at
+	id                                                                int32 // the client's id: the Set's ids[id]
+	use                                                               int32 // 1 for the id's first request, 2 for the next...
+	seq                                                               int32 // order of creation, for Set.at
+	// err is the request_end's error attribute: the Set's errs[err-1],
+	// 0 when it has none. A request with one failed, and its tokens are
+	// not output.
+	err       int32
+	allClient bool // every event of the request had a client stamp
+}
 
-	// Error is the request_end's error attribute ("" when it has none):
-	// the request failed, and its tokens are not output.
-	Error string
+// Failed reports whether the request's request_end carried an error.
+func (r *Request) Failed() bool { return r.err != 0 }
+
+// ID is the client's id of request r, with "#2", "#3"... appended when
+// the id was reused after its earlier request ended.
+func (s *Set) ID(r *Request) string {
+	if r.use <= 1 {
+		return s.ids[r.id]
+	}
+	return fmt.Sprintf("%s#%d", s.ids[r.id], r.use)
+}
+
+// Error is the error attribute of request r's request_end ("" when it
+// has none).
+func (s *Set) Error(r *Request) string {
+	if r.err == 0 {
+		return ""
+	}
+	return s.errs[r.err-1]
 }
 
 // Set is every request of a run, with indexes for window queries.
@@ -63,6 +88,9 @@ type Set struct {
 	Requests []Request // by start (requests without a start by first stamp), then id
 	// Problems are inconsistencies found, each with how often it occurred.
 	Problems []string
+
+	ids  []string // the request ids, which Request.id indexes
+	errs []string // the distinct errors, which Request.err indexes (+1)
 
 	tokens *TokenLog // the token events (shared with the caller, not copied)...
 	// ...the output of those before each block of the log (cum[k] counts
@@ -237,21 +265,11 @@ func BuildLog(events *EventLog, tokens *TokenLog, ids []string) *Set {
 	b := buildWith(events.All(), tokens.All(), ids)
 	s := b.s
 	s.tokens = tokens
-	if slices.ContainsFunc(s.Requests, func(r Request) bool { return r.Error != "" }) {
+	if len(s.errs) > 0 {
 		s.index() // failed requests' tokens count nothing: a pass of its own
 		return s
 	}
 	s.cum = b.count.done() // every token counts: the builder's pass made it
-	return s
-}
-
-// BuildIn reconstructs the requests seen in [startNs, endNs] from the
-// events and the tokens of the log stamped in it: their number, starts,
-// first tokens and ends (SteadyWindow). It keeps no tokens: OutputTokens
-// and Latency of it count none.
-func BuildIn(events *EventLog, tokens *TokenLog, startNs, endNs int64, ids []string) *Set {
-	s := buildWith(events.Range(startNs, endNs), tokens.Range(startNs, endNs), ids).s
-	s.cum = []int64{0}
 	return s
 }
 
@@ -293,11 +311,12 @@ type builder struct {
 	// tokens both index: a map by id was 130 MB on a day's run.
 	byID []idState
 	// The tokens' running count as index makes it when no request failed.
-	count runningCount
+	count    runningCount
+	errIndex map[string]int32 // the Set's errs, by text (+1)
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
-	b := &builder{s: &Set{epochs: newEpochs(len(ids))}, tokens: tokens, ids: ids,
+	b := &builder{s: &Set{epochs: newEpochs(len(ids)), ids: ids}, tokens: tokens, ids: ids,
 		problems: map[string]int{}, byID: make([]idState, len(ids))}
 	for i := range b.byID {
 		b.byID[i].cur = -1
@@ -327,12 +346,8 @@ func (b *builder) get(id int32, starting bool) *Request {
 			b.problem("request_start for a request id that had not ended (the earlier one is left without an end)")
 		}
 		st.uses++
-		name := b.ids[id]
-		if st.uses > 1 {
-			name = fmt.Sprintf("%s#%d", name, st.uses)
-		}
 		st.cur = int32(len(b.reqs))
-		b.reqs = append(b.reqs, Request{ID: name, InputTokens: -1, OutputTokens: -1, allClient: true, seq: len(b.reqs)})
+		b.reqs = append(b.reqs, Request{id: id, use: st.uses, InputTokens: -1, OutputTokens: -1, allClient: true, seq: st.cur})
 		r = &b.reqs[st.cur]
 	}
 	return r
@@ -417,8 +432,25 @@ func (b *builder) event(e *Event) {
 		if e.Has&HasOutput != 0 {
 			r.OutputTokens = e.OutputTokens
 		}
-		r.Error = e.Error
+		r.err = b.errorIndex(e.Error)
 	}
+}
+
+// errorIndex is err's index in the Set's errs, plus 1; 0 for "".
+func (b *builder) errorIndex(err string) int32 {
+	if err == "" {
+		return 0
+	}
+	k, ok := b.errIndex[err]
+	if !ok {
+		if b.errIndex == nil {
+			b.errIndex = map[string]int32{}
+		}
+		b.s.errs = append(b.s.errs, err)
+		k = int32(len(b.s.errs))
+		b.errIndex[err] = k
+	}
+	return k
 }
 
 // ErrorAttr is the error attribute of an event's attrs (a JSON object),
@@ -474,7 +506,7 @@ func (b *builder) finish() *Set {
 		if r.FirstTokenNs != 0 {
 			tokenEvents-- // the first_token's own 1
 		}
-		if r.Error != "" {
+		if r.Failed() {
 			b.problem("requests that failed (request_end with an error attribute): their tokens are not output, and they are not counted as ended or in latency")
 			continue
 		}
@@ -503,12 +535,14 @@ func (b *builder) finish() *Set {
 	}
 	slices.Sort(s.ends)
 	slices.Sort(s.firsts)
-	sort.SliceStable(s.Requests, func(i, j int) bool {
-		a, b := s.Requests[i], s.Requests[j]
-		if a.first() != b.first() {
-			return a.first() < b.first()
+	slices.SortStableFunc(s.Requests, func(a, b Request) int {
+		if c := cmp.Compare(a.first(), b.first()); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		if a.use <= 1 && b.use <= 1 { // nearly always: no name to make
+			return strings.Compare(s.ids[a.id], s.ids[b.id])
+		}
+		return strings.Compare(s.ID(&a), s.ID(&b))
 	})
 	for _, p := range b.order {
 		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", b.problems[p], p))
@@ -584,7 +618,7 @@ func (s *Set) request(tk Token) int32 {
 // counted is what token event tk adds to the output: its count, or
 // nothing when its request failed.
 func (s *Set) counted(tk Token) int64 {
-	if s.Requests[s.request(tk)].Error == "" {
+	if !s.Requests[s.request(tk)].Failed() {
 		return int64(tk.Count)
 	}
 	return 0
@@ -710,7 +744,7 @@ func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
 	in = make([]bool, len(s.Requests))
 	for i := range s.Requests {
 		r := &s.Requests[i]
-		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs || r.Error != "" {
+		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs || r.Failed() {
 			continue
 		}
 		in[i] = true
@@ -773,24 +807,30 @@ func (s *Set) InFlight() [][2]int64 {
 
 // MaxConcurrency is the most requests in flight at once.
 func (s *Set) MaxConcurrency() int {
+	return maxConcurrency(s.Requests, func(int64) bool { return true })
+}
+
+// maxConcurrency is the most of reqs in flight at once, a request being
+// in flight from its start to its end where in holds for both stamps.
+func maxConcurrency(reqs []Request, in func(int64) bool) int {
 	type edge struct {
 		t int64
 		d int
 	}
 	var edges []edge
-	for i := range s.Requests {
-		r := &s.Requests[i]
-		if r.StartNs != 0 && r.EndNs != 0 {
+	for i := range reqs {
+		r := &reqs[i]
+		if r.StartNs != 0 && r.EndNs != 0 && in(r.StartNs) && in(r.EndNs) {
 			edges = append(edges, edge{r.StartNs, 1}, edge{r.EndNs, -1})
 		}
 	}
 	// Ends before starts at the same stamp: a request that ends as the
 	// next starts does not overlap it.
-	sort.Slice(edges, func(i, j int) bool {
-		if edges[i].t != edges[j].t {
-			return edges[i].t < edges[j].t
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
 		}
-		return edges[i].d < edges[j].d
+		return cmp.Compare(a.d, b.d)
 	})
 	n, best := 0, 0
 	for _, e := range edges {
@@ -812,16 +852,63 @@ func (s *Set) MaxConcurrency() int {
 // ok is false when N - C - 1 < 1 (the benchmark then falls back to the
 // first finish; llem reports no window) or the close is not after the open.
 func (s *Set) SteadyWindow(maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
+	return s.SteadyWindowIn(-1<<63, 1<<63-1, maxNumSeqs)
+}
+
+// SteadyWindowIn is SteadyWindow of the requests seen in [fromNs, toNs]
+// as if the run held only the events and token events stamped in it:
+// a request counts when one of them is its, its first token and end
+// count when stamped in it (an end in it that failed, neither), and it is
+// in flight from a start in it to an end in it. This is what the
+// requests rebuilt from that part of the events alone would give, but
+// where a request's events contradict each other (an id started again
+// before its request ended, a second first_token or request_end): the
+// whole run's events, not the part's, tell which request is which.
+func (s *Set) SteadyWindowIn(fromNs, toNs int64, maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
+	in := func(t int64) bool { return t != 0 && t >= fromNs && t <= toNs }
+	// The requests with a token event in it (a bit each: a window's
+	// requests are a day's run's at most).
+	tokened := make([]uint64, (len(s.Requests)+63)/64)
+	if s.tokens != nil {
+		only := s.onlyRequests()
+		c := s.tokens.Range(fromNs, toNs)
+		for tk, more := c.Next(); more; tk, more = c.Next() {
+			i := only[tk.Req]
+			if i < 0 {
+				i = s.request(tk)
+			}
+			tokened[i/64] |= 1 << (i % 64)
+		}
+	}
+	n := 0
+	var firsts, ends []int64
+	for i := range s.Requests {
+		r := &s.Requests[i]
+		if tokened[i/64]&(1<<(i%64)) == 0 && !in(r.StartNs) && !in(r.FirstTokenNs) && !in(r.EndNs) {
+			continue
+		}
+		n++
+		if r.Failed() && in(r.EndNs) { // else its failure lies outside
+			continue
+		}
+		if in(r.FirstTokenNs) {
+			firsts = append(firsts, r.FirstTokenNs)
+		}
+		if in(r.EndNs) {
+			ends = append(ends, r.EndNs)
+		}
+	}
+	slices.Sort(firsts)
+	slices.Sort(ends)
 	c := maxNumSeqs
 	if c <= 0 {
-		c = s.MaxConcurrency()
+		c = maxConcurrency(s.Requests, in)
 	}
-	n := len(s.Requests)
 	closeAt := n - c - 1
-	if c < 1 || len(s.firsts) < c || closeAt < 1 || closeAt > len(s.ends) {
+	if c < 1 || len(firsts) < c || closeAt < 1 || closeAt > len(ends) {
 		return 0, 0, c, false
 	}
-	startNs, endNs = s.firsts[c-1], s.ends[closeAt-1]
+	startNs, endNs = firsts[c-1], ends[closeAt-1]
 	if endNs <= startNs {
 		return 0, 0, c, false
 	}

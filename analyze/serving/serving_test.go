@@ -27,8 +27,9 @@ func i64(v int64) *int64 { return &v }
 func cts(msAfter int64) evOpt {
 	return func(e *trace.Event) { e.ClientTimestampNs = i64(t0 + msAfter*ms) }
 }
-func in(n int64) evOpt  { return func(e *trace.Event) { e.InputTokens = i64(n) } }
-func out(n int64) evOpt { return func(e *trace.Event) { e.OutputTokens = i64(n) } }
+func in(n int64) evOpt    { return func(e *trace.Event) { e.InputTokens = i64(n) } }
+func out(n int64) evOpt   { return func(e *trace.Event) { e.OutputTokens = i64(n) } }
+func attr(a string) evOpt { return func(e *trace.Event) { e.Attrs = a } }
 
 // ev is an event of kind for request id at t0 + at ms (arrival).
 func ev(kind, id string, at int64, opts ...evOpt) trace.Event {
@@ -147,27 +148,31 @@ func TestBuildRequests(t *testing.T) {
 	s := mixedSet()
 	at := func(msAfter int64) int64 { return t0 + msAfter*ms }
 	want := []Request{
-		{ID: "s", StartNs: at(100), FirstTokenNs: at(150), LastTokenNs: at(190), EndNs: at(200),
+		{StartNs: at(100), FirstTokenNs: at(150), LastTokenNs: at(190), EndNs: at(200),
 			ClientStartNs: at(10), ClientFirstTokenNs: at(40), ClientLastTokenNs: at(90), ClientEndNs: at(95),
 			InputTokens: 5, OutputTokens: 6, StreamedTokens: 6, allClient: true},
-		{ID: "n", StartNs: at(300), FirstTokenNs: at(340), LastTokenNs: at(340), EndNs: at(500),
+		{StartNs: at(300), FirstTokenNs: at(340), LastTokenNs: at(340), EndNs: at(500),
 			InputTokens: 7, OutputTokens: 11, StreamedTokens: 1},
-		{ID: "m", StartNs: at(600), FirstTokenNs: at(620), LastTokenNs: at(640), EndNs: at(700),
+		{StartNs: at(600), FirstTokenNs: at(620), LastTokenNs: at(640), EndNs: at(700),
 			ClientStartNs: at(610), ClientFirstTokenNs: at(625), ClientLastTokenNs: 0, ClientEndNs: at(705),
 			InputTokens: 3, OutputTokens: 2, StreamedTokens: 2},
-		{ID: "u", StartNs: at(800), FirstTokenNs: at(850), LastTokenNs: at(850),
+		{StartNs: at(800), FirstTokenNs: at(850), LastTokenNs: at(850),
 			ClientStartNs: at(800), ClientFirstTokenNs: at(850), ClientLastTokenNs: at(850),
 			InputTokens: -1, OutputTokens: -1, StreamedTokens: 1, allClient: true},
-		{ID: "x", FirstTokenNs: at(900), LastTokenNs: at(900), EndNs: at(950),
+		{FirstTokenNs: at(900), LastTokenNs: at(900), EndNs: at(950),
 			InputTokens: -1, OutputTokens: 1, StreamedTokens: 1},
-		{ID: "e", StartNs: at(960), EndNs: at(990), InputTokens: -1, OutputTokens: -1},
+		{StartNs: at(960), EndNs: at(990), InputTokens: -1, OutputTokens: -1},
 	}
+	wantIDs := []string{"s", "n", "m", "u", "x", "e"}
 	if len(s.Requests) != len(want) {
 		t.Fatalf("%d requests, want %d: %+v", len(s.Requests), len(want), s.Requests)
 	}
 	for i, w := range want {
 		g := s.Requests[i]
-		g.seq = 0 // the order of creation, internal
+		if id := s.ID(&g); id != wantIDs[i] {
+			t.Errorf("request %d: id %q, want %q", i, id, wantIDs[i])
+		}
+		g.id, g.use, g.seq = 0, 0, 0 // the id's indexes and the order of creation, internal
 		if g != w {
 			t.Errorf("request %d:\n got %+v\nwant %+v", i, g, w)
 		}
@@ -398,7 +403,7 @@ func TestProblems(t *testing.T) {
 		return func(t *testing.T, s *Set) {
 			var got []string
 			for _, r := range s.Requests {
-				got = append(got, r.ID)
+				got = append(got, s.ID(&r))
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("request ids %q, want %q", got, want)
@@ -632,6 +637,97 @@ func TestSteadyWindow(t *testing.T) {
 	}
 }
 
+// wholeSetWindow is SteadyWindow as the ML.ENERGY benchmark states it, of
+// every request of s: the reference that SteadyWindowIn is checked
+// against, written apart from it.
+func wholeSetWindow(s *Set, maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
+	c := maxNumSeqs
+	if c <= 0 {
+		c = s.MaxConcurrency()
+	}
+	closeAt := len(s.Requests) - c - 1
+	if c < 1 || len(s.firsts) < c || closeAt < 1 || closeAt > len(s.ends) || s.ends[closeAt-1] <= s.firsts[c-1] {
+		return 0, 0, c, false
+	}
+	return s.firsts[c-1], s.ends[closeAt-1], c, true
+}
+
+// TestSteadyWindowInIsTheWindowsOwn: on seeded runs of overlapping
+// requests (some streamed, some failed, some cut by the window's edges,
+// ids reused after an end), SteadyWindowIn over a window is the whole-set
+// SteadyWindow of the requests rebuilt from the events and tokens stamped
+// in that window alone.
+func TestSteadyWindowInIsTheWindowsOwn(t *testing.T) {
+	oks := 0
+	defer func() {
+		if oks < 100 {
+			t.Errorf("%d windows had an event window: too few to test", oks)
+		}
+	}()
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		var evs []trace.Event
+		var toks []tok
+		n := 20 + r.IntN(200)
+		var prevEnd int64
+		for i := range n {
+			id := fmt.Sprintf("r%d", i)
+			at := int64(i)*20 + int64(r.IntN(15))
+			if r.IntN(10) == 0 && i > 0 { // reused once its request has ended
+				id, at = fmt.Sprintf("r%d", i-1), prevEnd+1+int64(r.IntN(100))
+			}
+			evs = append(evs, ev("request_start", id, at), ev("first_token", id, at+50))
+			end := at + 300 + int64(r.IntN(2700))
+			if r.IntN(15) == 0 { // a long one, that a window may lie within
+				end += 5000
+			}
+			prevEnd = end
+			for k := at + 60; k < end; k += 40 + int64(r.IntN(40)) {
+				toks = append(toks, tok{id, k, 0, 1 + int32(r.IntN(3))})
+			}
+			if r.IntN(8) == 0 {
+				evs = append(evs, ev("request_end", id, end, attr(`{"error":"dropped"}`)))
+			} else {
+				evs = append(evs, ev("request_end", id, end))
+			}
+		}
+		sortEvents(evs)
+		slices.SortStableFunc(toks, func(a, b tok) int { return cmp.Compare(a.at, b.at) })
+		tk, ids := tokens(toks...)
+		whole := Build(evs, tk, ids)
+		lastMs := (evs[len(evs)-1].TimestampNs - t0) / ms
+		for range 8 {
+			from := t0 + r.Int64N(lastMs/2)*ms
+			to := from + (100+r.Int64N(lastMs))*ms
+			if k := r.IntN(len(evs)); r.IntN(2) == 0 && evs[k].TimestampNs > from {
+				to = evs[k].TimestampNs // an event on the edge counts
+			}
+			var inEvs []trace.Event
+			for _, e := range evs {
+				if e.TimestampNs >= from && e.TimestampNs <= to {
+					inEvs = append(inEvs, e)
+				}
+			}
+			var inToks []Token
+			for _, x := range tk {
+				if x.TimestampNs >= from && x.TimestampNs <= to {
+					inToks = append(inToks, x)
+				}
+			}
+			part := Build(inEvs, inToks, ids)
+			for _, c := range []int{0, 3, 8, 30, 60, 100} {
+				a1, b1, c1, ok1 := whole.SteadyWindowIn(from, to, c)
+				a2, b2, c2, ok2 := wholeSetWindow(part, c)
+				oks += map[bool]int{true: 1}[ok2]
+				if a1 != a2 || b1 != b2 || c1 != c2 || ok1 != ok2 {
+					t.Fatalf("seed %d, [%d, %d] ms, max_num_seqs %d: SteadyWindowIn = %d %d %d %v, the window's own requests give %d %d %d %v",
+						seed, (from-t0)/ms, (to-t0)/ms, c, a1, b1, c1, ok1, a2, b2, c2, ok2)
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkBuildAndQuery: 10^6 token events over 10^4 requests, Build,
 // then 1,000 OutputTokens window queries.
 func BenchmarkBuildAndQuery(b *testing.B) {
@@ -680,7 +776,6 @@ func BenchmarkBuildAndQuery(b *testing.B) {
 // token events are not output, it did not end as a served request, and it
 // has no latency; a null, false or empty error is no error.
 func TestFailedRequests(t *testing.T) {
-	attr := func(a string) evOpt { return func(e *trace.Event) { e.Attrs = a } }
 	evs := sortEvents([]trace.Event{
 		// ok: 1 + 4 tokens.
 		ev("request_start", "ok", 100, cts(100)),
@@ -716,7 +811,7 @@ func TestFailedRequests(t *testing.T) {
 	}
 	errs := map[string]string{}
 	for _, r := range s.Requests {
-		errs[r.ID] = r.Error
+		errs[s.ID(&r)] = s.Error(&r)
 	}
 	want := map[string]string{"ok": "", "bad": "dropped", "http": `{"status":500}`, "nul": "", "no": "", "empty": ""}
 	if fmt.Sprint(errs) != fmt.Sprint(want) {
