@@ -22,7 +22,7 @@ var SpillAfter = 4 << 20
 
 // spillCache is how many read-back chunks a log keeps for the passes and
 // seeks reading it at once (each up to chunkBytes).
-const spillCache = 8
+const spillCache = 3
 
 // spillFile holds a log's spilled chunks: where each is in the file, and
 // the last ones read back.
