@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/llem/llem/analyze/steady"
+	"github.com/llem/llem/internal/order"
 )
 
 // SteadyDetail is the steady-state detection of one measured window.
@@ -64,12 +65,13 @@ func (c *runCtx) detectSteady(w Window) *SteadyDetail {
 // median sample interval of the power series where that is longer.
 func (c *runCtx) steadyBinNs(w Window) int64 {
 	bin := int64(c.s.SteadyBinMs * 1e6)
+	var gaps []int64 // one for every GPU: a day's window has a million
 	for _, p := range c.pts {
 		n := p.IndexAfter(w.EndNs) - p.Index(w.StartNs)
 		if n < 3 {
 			continue
 		}
-		gaps := make([]int64, 0, n-1)
+		gaps = slices.Grow(gaps[:0], n-1)
 		prev, have := int64(0), false
 		for t := range p.Seq(w.StartNs, w.EndNs) {
 			if have {
@@ -77,8 +79,7 @@ func (c *runCtx) steadyBinNs(w Window) int64 {
 			}
 			prev, have = t, true
 		}
-		slices.Sort(gaps)
-		bin = max(bin, gaps[len(gaps)/2])
+		bin = max(bin, order.SelectKth(gaps, len(gaps)/2)) // the upper median, as sorting gave
 	}
 	return bin
 }
@@ -100,7 +101,7 @@ func (c *runCtx) steadySummary(w Window, det *SteadyDetail) *SteadyResult {
 		r.Events = &EventWindow{StartS: c.d.seconds(det.events.startNs), EndS: c.d.seconds(det.events.endNs),
 			Concurrency: det.events.concurrency}
 	}
-	if det.events == nil && len(c.reqs.Requests) > 0 {
+	if det.events == nil && c.reqs.Len() > 0 {
 		r.Note = joinNotes(r.Note, fmt.Sprintf("no ML.ENERGY event window in %s: too few requests for the concurrency", windowLabel(w)))
 	}
 	return r
