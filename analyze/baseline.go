@@ -165,7 +165,7 @@ func (c *runCtx) baselineFromSpans(spans [][2]int64) *Baseline {
 // p0_hold phases), so those two are reported, not required.
 func (c *runCtx) detectP0(ws []Window) *Baseline {
 	binNs := int64(c.updateMs * 1e6)
-	if binNs <= 0 || len(c.reqs.Requests) == 0 {
+	if binNs <= 0 || c.reqs.Len() == 0 {
 		return nil
 	}
 	settle := int64(c.s.P0SettleS * 1e9)

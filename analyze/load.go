@@ -49,7 +49,7 @@ type Data struct {
 	// events, packed, sorted by TimestampNs (stable); their Req index IDs.
 	RequestEvents *serving.EventLog
 	Tokens        *serving.TokenLog // token events, packed, sorted by TimestampNs (stable)
-	IDs           []string          // the request ids Tokens and RequestEvents refer to
+	IDs           []string          // the request ids Tokens and RequestEvents refer to; nil once New has built the requests
 	Bad           int               // rows in bad_events
 	Origin        int64             // ns: the first sample of any GPU table; start_s counts from here
 	End           int64             // ns: the last sample of any GPU table

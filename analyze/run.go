@@ -132,8 +132,12 @@ func OpenWith(dirs []string, s Settings, opt OpenOptions) ([]*Run, error) {
 		d, err := load(dirs[i], onRead)
 		if err == nil {
 			runs[i] = New(d, dirs[i], s)
-			if e := d.Err(); e != nil {
-				// Spilled samples or tokens could not be read back:
+			e := d.Err()
+			if e == nil {
+				e = runs[i].reqs.Err()
+			}
+			if e != nil {
+				// Spilled samples, tokens or requests could not be read back:
 				// the results would be short of them.
 				runs[i], err = nil, fmt.Errorf("%s: %w", dirs[i], e)
 			}

@@ -215,7 +215,7 @@ func (c *runCtx) driftCause(thermal bool, power trend.Trend, w Window) (string, 
 // concurrencyBins is the time-averaged number of requests in flight in
 // bins of binNs over [start, end); nil without requests.
 func (c *runCtx) concurrencyBins(start, end, binNs int64) []float64 {
-	if len(c.reqs.Requests) == 0 || end <= start {
+	if c.reqs.Len() == 0 || end <= start {
 		return nil
 	}
 	bins := make([]float64, (end-start+binNs-1)/binNs)

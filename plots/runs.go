@@ -43,7 +43,7 @@ func xyOf(p analyze.XY) xy { return xy{x: p.X, y: p.Y} }
 // efficiency and pareto need) and says which it left out.
 func withRequests(runs []*Run, kind Kind) (kept []*Run, notes []string, err error) {
 	for _, r := range runs {
-		if len(r.Requests().Requests) == 0 {
+		if r.Requests().Len() == 0 {
 			notes = append(notes, fmt.Sprintf("%s: %s has no requests (no request events, docs/events.md) and is left out", kind, r.Dir))
 			continue
 		}

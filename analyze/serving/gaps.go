@@ -68,22 +68,17 @@ func (g *Gaps) each(fn func(req int32, v, span float64, count, k int64)) {
 	// What each token needs of its request, in arrays of their own: the
 	// requests themselves (136 bytes each) read at random, token after
 	// token, were most of this pass's time.
-	prev := make([]int64, len(s.Requests))
-	allClient := make([]bool, len(s.Requests))
-	for i := range s.Requests {
-		r := &s.Requests[i]
+	prev := make([]int64, s.n)
+	allClient := make([]bool, s.n)
+	for i, r := range s.Requests() {
 		prev[i], allClient[i] = r.FirstTokenNs, r.allClient
 		if r.allClient {
 			prev[i] = r.ClientFirstTokenNs
 		}
 	}
-	only := s.onlyRequests()
 	c := s.tokens.All()
 	for tk, ok := c.Next(); ok; tk, ok = c.Next() {
-		i := only[tk.Req]
-		if i < 0 {
-			i = s.request(tk)
-		}
+		i := s.request(tk)
 		if g.times[i] == 0 || prev[i] == 0 || tk.Count <= 0 {
 			continue
 		}

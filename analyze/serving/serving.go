@@ -25,6 +25,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -42,9 +43,9 @@ type Token struct {
 }
 
 // Request is one request reconstructed from its events. It holds no
-// pointer (its id and error are indexes into the Set's tables): a day of
-// a busy server has most of a million, which the collector would
-// otherwise scan on every cycle.
+// pointer (its id indexes the id table given to Build, its error the
+// Set's): a day of a busy server has most of a million, which the
+// collector would otherwise scan on every cycle.
 type Request struct {
 	// Arrival stamps (trace clock); 0 when the event is missing.
 	StartNs, FirstTokenNs, LastTokenNs, EndNs int64
@@ -52,7 +53,7 @@ type Request struct {
 	ClientStartNs, ClientFirstTokenNs, ClientLastTokenNs, ClientEndNs int64
 	InputTokens, OutputTokens                                         int64 // from the events; -1 when not given
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
-	id                                                                int32 // the client's id: the Set's ids[id]
+	id                                                                int32 // the client's id: ids[id] of the table given to Build
 	use                                                               int32 // 1 for the id's first request, 2 for the next...
 	seq                                                               int32 // order of creation, for Set.at
 	// err is the request_end's error attribute: the Set's errs[err-1],
@@ -65,13 +66,15 @@ type Request struct {
 // Failed reports whether the request's request_end carried an error.
 func (r *Request) Failed() bool { return r.err != 0 }
 
-// ID is the client's id of request r, with "#2", "#3"... appended when
-// the id was reused after its earlier request ended.
-func (s *Set) ID(r *Request) string {
+// ID is the client's id of request r, given the id table that the Set
+// was built with (the Set does not keep it: nothing after the build
+// needs it), with "#2", "#3"... appended when the id was reused after
+// its earlier request ended.
+func (r *Request) ID(ids []string) string {
 	if r.use <= 1 {
-		return s.ids[r.id]
+		return ids[r.id]
 	}
-	return fmt.Sprintf("%s#%d", s.ids[r.id], r.use)
+	return fmt.Sprintf("%s#%d", ids[r.id], r.use)
 }
 
 // Error is the error attribute of request r's request_end ("" when it
@@ -85,11 +88,15 @@ func (s *Set) Error(r *Request) string {
 
 // Set is every request of a run, with indexes for window queries.
 type Set struct {
-	Requests []Request // by start (requests without a start by first stamp), then id
+	// reqs are the requests by start (requests without a start by first
+	// stamp), then id, packed; n of them. failed has a bit set for each
+	// that failed, when one did.
+	reqs   requestLog
+	n      int
+	failed []uint64
 	// Problems are inconsistencies found, each with how often it occurred.
 	Problems []string
 
-	ids  []string // the request ids, which Request.id indexes
 	errs []string // the distinct errors, which Request.err indexes (+1)
 
 	tokens *TokenLog // the token events (shared with the caller, not copied)...
@@ -97,13 +104,14 @@ type Set struct {
 	// its first k*logBlock tokens; a count for each would cost 8 bytes a
 	// token)...
 	cum []int64
-	// ...and the requests they went to: the epochs of id are the requests
-	// that the tokens of ids[id] went to, each from the stamp of its first
-	// token, so a token belongs to the last beginning at or before its
-	// stamp. A request's place in Requests is at[its seq]. An index per
-	// token would cost 4 bytes a token.
+	// ...and the requests they went to: only[id] is the index of the one
+	// request that the tokens of ids[id] went to, or -1 for an id whose
+	// tokens went to several (one after the other: the id was reused),
+	// whose epochs are then in epochs.more, each from the stamp of its
+	// first token, so that a token belongs to the last beginning at or
+	// before its stamp. An index per token would cost 4 bytes a token.
+	only   []int32
 	epochs epochs
-	at     []int32
 	spread []spread // requests whose tokens are spread over their span
 	ends   []int64  // request_end stamps, sorted
 	firsts []int64  // first_token stamps, sorted: each is one output token
@@ -111,14 +119,15 @@ type Set struct {
 
 type epoch struct {
 	fromNs int64
-	seq    int32
-	many   bool // in epochs.first: the id has further epochs (epochs.more)
+	seq    int32 // the request's seq while the builder runs; its index in the Set after
+	many   bool  // in epochs.first: the id has further epochs (epochs.more)
 }
 
 // epochs are the epochs of every id. Nearly every id names one request:
-// its epoch is kept in one array (16 bytes an id: a slice for each was 40
-// bytes and an allocation), and the whole list of an id used again in a
-// map that only those ids look up.
+// while the builder runs its epoch is kept in one array (16 bytes an id:
+// a slice for each was 40 bytes and an allocation), and the whole list of
+// an id used again in a map that only those ids look up. Once the
+// requests are sorted, Set.only replaces first.
 type epochs struct {
 	first []epoch // seq -1: none yet
 	more  map[int32][]epoch
@@ -316,7 +325,7 @@ type builder struct {
 }
 
 func newBuilder(tokens *Cursor, ids []string) *builder {
-	b := &builder{s: &Set{epochs: newEpochs(len(ids)), ids: ids}, tokens: tokens, ids: ids,
+	b := &builder{s: &Set{epochs: newEpochs(len(ids))}, tokens: tokens, ids: ids,
 		problems: map[string]int{}, byID: make([]idState, len(ids))}
 	for i := range b.byID {
 		b.byID[i].cur = -1
@@ -479,11 +488,11 @@ func ErrorAttr(attrs string) string {
 // streamed none, and builds the Set's indexes.
 func (b *builder) finish() *Set {
 	s := b.s
-	// Every request is kept, in order of first sight, then sorted: the
-	// builder's slice is the Set's. The stamps are made at their size:
-	// grown by doubling, a day's half a million requests left their
-	// earlier copies to the collector.
-	s.Requests = b.reqs
+	// Every request is kept, in order of first sight, then sorted and
+	// packed. The stamps are made at their size: grown by doubling, a
+	// day's half a million requests left their earlier copies to the
+	// collector.
+	s.n = len(b.reqs)
 	if n := len(b.reqs); n > 0 {
 		s.ends, s.firsts = make([]int64, 0, n), make([]int64, 0, n)
 	}
@@ -535,24 +544,70 @@ func (b *builder) finish() *Set {
 	}
 	slices.Sort(s.ends)
 	slices.Sort(s.firsts)
-	slices.SortStableFunc(s.Requests, func(a, b Request) int {
+	ids := b.ids
+	slices.SortStableFunc(b.reqs, func(a, b Request) int {
 		if c := cmp.Compare(a.first(), b.first()); c != 0 {
 			return c
 		}
 		if a.use <= 1 && b.use <= 1 { // nearly always: no name to make
-			return strings.Compare(s.ids[a.id], s.ids[b.id])
+			return strings.Compare(ids[a.id], ids[b.id])
 		}
-		return strings.Compare(s.ID(&a), s.ID(&b))
+		return strings.Compare(a.ID(ids), b.ID(ids))
 	})
 	for _, p := range b.order {
 		s.Problems = append(s.Problems, fmt.Sprintf("%d x %s", b.problems[p], p))
 	}
-	// Requests by seq point at their place in the sorted Requests.
-	s.at = make([]int32, len(b.reqs))
-	for i := range s.Requests {
-		s.at[s.Requests[i].seq] = int32(i)
+	// The epochs name requests by their place in the sorted requests.
+	at := make([]int32, len(b.reqs)) // by seq
+	if len(s.errs) > 0 {
+		s.failed = make([]uint64, (len(b.reqs)+63)/64)
+	}
+	for i := range b.reqs {
+		r := &b.reqs[i]
+		at[r.seq] = int32(i)
+		if r.Failed() {
+			s.failed[i/64] |= 1 << (i % 64)
+		}
+		s.reqs.add(r)
+	}
+	b.reqs = nil
+	s.only = make([]int32, len(s.epochs.first))
+	for id, ep := range s.epochs.first {
+		s.only[id] = -1
+		if ep.seq >= 0 && !ep.many {
+			s.only[id] = at[ep.seq]
+		}
+	}
+	s.epochs.first = nil
+	for _, l := range s.epochs.more {
+		for k := range l {
+			l[k].seq = at[l[k].seq]
+		}
 	}
 	return s
+}
+
+// Len is the number of requests.
+func (s *Set) Len() int { return s.n }
+
+// Requests yields every request with its index, by start (requests
+// without a start by first stamp), then id. The Request it yields is
+// reused from one to the next: a caller that keeps one copies it.
+func (s *Set) Requests() iter.Seq2[int, *Request] { return s.reqs.all() }
+
+// Err reports a failure to read back the set's spilled requests: the
+// passes over them stopped short, and whatever was computed from them is
+// incomplete.
+func (s *Set) Err() error {
+	if s == nil {
+		return nil
+	}
+	return s.reqs.err()
+}
+
+// failedAt reports whether request i failed.
+func (s *Set) failedAt(i int32) bool {
+	return s.failed != nil && s.failed[i/64]&(1<<(i%64)) != 0
 }
 
 // index makes the running count of the output of the token events. The
@@ -591,34 +646,21 @@ func (rc *runningCount) done() []int64 {
 	return rc.cum
 }
 
-// request is the index in Requests of the request token event tk went to.
-// onlyRequests maps each id to its request where the id was used by one
-// request only (nearly always), -1 where request must search its epochs.
-func (s *Set) onlyRequests() []int32 {
-	only := make([]int32, len(s.epochs.first))
-	for id, ep := range s.epochs.first {
-		only[id] = -1
-		if ep.seq >= 0 && !ep.many {
-			only[id] = s.at[ep.seq]
-		}
-	}
-	return only
-}
-
+// request is the index of the request token event tk went to.
 func (s *Set) request(tk Token) int32 {
-	ep := s.epochs.first[tk.Req]
-	if ep.many { // an id used by several requests, one after the other
-		l := s.epochs.more[tk.Req]
-		j, _ := slices.BinarySearchFunc(l, tk.TimestampNs+1, func(e epoch, t int64) int { return cmp.Compare(e.fromNs, t) })
-		ep = l[j-1]
+	if i := s.only[tk.Req]; i >= 0 {
+		return i
 	}
-	return s.at[ep.seq]
+	// An id used by several requests, one after the other.
+	l := s.epochs.more[tk.Req]
+	j, _ := slices.BinarySearchFunc(l, tk.TimestampNs+1, func(e epoch, t int64) int { return cmp.Compare(e.fromNs, t) })
+	return l[j-1].seq
 }
 
 // counted is what token event tk adds to the output: its count, or
 // nothing when its request failed.
 func (s *Set) counted(tk Token) int64 {
-	if !s.Requests[s.request(tk)].Failed() {
+	if !s.failedAt(s.request(tk)) {
 		return int64(tk.Count)
 	}
 	return 0
@@ -708,7 +750,7 @@ func (s *Set) Latency(startNs, endNs int64) Latency {
 func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	var l Latency
 	ins := make([][]bool, len(windows))
-	windowsOf := make([]int32, len(s.Requests)) // how many windows each request started in
+	windowsOf := make([]int32, s.n) // how many windows each request started in
 	for k, w := range windows {
 		ins[k] = s.latencyIn(&l, w[0], w[1])
 		for i, in := range ins[k] {
@@ -721,15 +763,15 @@ func (s *Set) PooledLatency(windows [][2]int64) Latency {
 	// count once per such window. The sums and counts follow the windows'
 	// order, as their interval resamples them in order.
 	l.ITL = &Gaps{s: s, times: windowsOf}
-	sum := make([]float64, len(s.Requests))
-	count := make([]float64, len(s.Requests))
+	sum := make([]float64, s.n)
+	count := make([]float64, s.n)
 	l.ITL.each(func(i int32, v, span float64, n, k int64) {
 		sum[i] += span
 		count[i] += float64(n)
 		l.ITL.add(v, k)
 	})
 	for _, in := range ins {
-		for i := range s.Requests {
+		for i := range s.n {
 			if in[i] && count[i] > 0 {
 				l.ITLSum, l.ITLTokens = append(l.ITLSum, sum[i]), append(l.ITLTokens, count[i])
 			}
@@ -741,9 +783,8 @@ func (s *Set) PooledLatency(windows [][2]int64) Latency {
 // latencyIn appends the TTFT, TPOT and E2E of the requests that started
 // in [startNs, endNs) to l, and marks them.
 func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
-	in = make([]bool, len(s.Requests))
-	for i := range s.Requests {
-		r := &s.Requests[i]
+	in = make([]bool, s.n)
+	for i, r := range s.Requests() {
 		if r.StartNs == 0 || r.StartNs < startNs || r.StartNs >= endNs || r.Failed() {
 			continue
 		}
@@ -773,13 +814,11 @@ func (s *Set) latencyIn(l *Latency, startNs, endNs int64) (in []bool) {
 // stamp of the set for a request that never ended.
 func (s *Set) Spans() [][2]int64 {
 	var last int64
-	for i := range s.Requests {
-		r := &s.Requests[i]
+	for _, r := range s.Requests() {
 		last = max(last, r.EndNs, r.LastTokenNs, r.StartNs)
 	}
-	spans := make([][2]int64, 0, len(s.Requests))
-	for i := range s.Requests {
-		r := &s.Requests[i]
+	spans := make([][2]int64, 0, s.n)
+	for _, r := range s.Requests() {
 		a, b := r.first(), r.EndNs
 		if b == 0 {
 			b = last
@@ -807,19 +846,18 @@ func (s *Set) InFlight() [][2]int64 {
 
 // MaxConcurrency is the most requests in flight at once.
 func (s *Set) MaxConcurrency() int {
-	return maxConcurrency(s.Requests, func(int64) bool { return true })
+	return maxConcurrency(s.Requests(), func(int64) bool { return true })
 }
 
 // maxConcurrency is the most of reqs in flight at once, a request being
 // in flight from its start to its end where in holds for both stamps.
-func maxConcurrency(reqs []Request, in func(int64) bool) int {
+func maxConcurrency(reqs iter.Seq2[int, *Request], in func(int64) bool) int {
 	type edge struct {
 		t int64
 		d int
 	}
 	var edges []edge
-	for i := range reqs {
-		r := &reqs[i]
+	for _, r := range reqs {
 		if r.StartNs != 0 && r.EndNs != 0 && in(r.StartNs) && in(r.EndNs) {
 			edges = append(edges, edge{r.StartNs, 1}, edge{r.EndNs, -1})
 		}
@@ -868,22 +906,17 @@ func (s *Set) SteadyWindowIn(fromNs, toNs int64, maxNumSeqs int) (startNs, endNs
 	in := func(t int64) bool { return t != 0 && t >= fromNs && t <= toNs }
 	// The requests with a token event in it (a bit each: a window's
 	// requests are a day's run's at most).
-	tokened := make([]uint64, (len(s.Requests)+63)/64)
+	tokened := make([]uint64, (s.n+63)/64)
 	if s.tokens != nil {
-		only := s.onlyRequests()
 		c := s.tokens.Range(fromNs, toNs)
 		for tk, more := c.Next(); more; tk, more = c.Next() {
-			i := only[tk.Req]
-			if i < 0 {
-				i = s.request(tk)
-			}
+			i := s.request(tk)
 			tokened[i/64] |= 1 << (i % 64)
 		}
 	}
 	n := 0
 	var firsts, ends []int64
-	for i := range s.Requests {
-		r := &s.Requests[i]
+	for i, r := range s.Requests() {
 		if tokened[i/64]&(1<<(i%64)) == 0 && !in(r.StartNs) && !in(r.FirstTokenNs) && !in(r.EndNs) {
 			continue
 		}
@@ -902,7 +935,7 @@ func (s *Set) SteadyWindowIn(fromNs, toNs int64, maxNumSeqs int) (startNs, endNs
 	slices.Sort(ends)
 	c := maxNumSeqs
 	if c <= 0 {
-		c = maxConcurrency(s.Requests, in)
+		c = maxConcurrency(s.Requests(), in)
 	}
 	closeAt := n - c - 1
 	if c < 1 || len(firsts) < c || closeAt < 1 || closeAt > len(ends) {

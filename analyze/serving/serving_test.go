@@ -76,6 +76,15 @@ func sortEvents(evs []trace.Event) []trace.Event {
 	return evs
 }
 
+// requests are the set's requests, copied out of the packed log.
+func requests(s *Set) []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		out = append(out, *r)
+	}
+	return out
+}
+
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 func nearSlice(a, b []float64) bool {
@@ -110,6 +119,12 @@ func exercise(s *Set) {
 // arrival clock, and by different amounts per event, so every latency
 // tells which clock it came from.
 func mixedSet() *Set {
+	s, _ := mixedSetIDs()
+	return s
+}
+
+// mixedSetIDs is mixedSet and the id table its requests are named by.
+func mixedSetIDs() (*Set, []string) {
 	evs := sortEvents([]trace.Event{
 		// s: streamed, every event client-stamped.
 		ev("request_start", "s", 100, cts(10), in(5)),
@@ -141,11 +156,18 @@ func mixedSet() *Set {
 		tok{"s", 190, 90, 3},
 		tok{"m", 640, 0, 1},
 	)
-	return Build(evs, toks, ids)
+	return Build(evs, toks, ids), idTable(evs, ids)
+}
+
+// idTable is the id table that Build makes of the events and the tokens'
+// ids: what Request.ID names requests by.
+func idTable(events []trace.Event, ids []string) []string {
+	_, all := RequestEvents(events, ids)
+	return all
 }
 
 func TestBuildRequests(t *testing.T) {
-	s := mixedSet()
+	s, ids := mixedSetIDs()
 	at := func(msAfter int64) int64 { return t0 + msAfter*ms }
 	want := []Request{
 		{StartNs: at(100), FirstTokenNs: at(150), LastTokenNs: at(190), EndNs: at(200),
@@ -164,12 +186,12 @@ func TestBuildRequests(t *testing.T) {
 		{StartNs: at(960), EndNs: at(990), InputTokens: -1, OutputTokens: -1},
 	}
 	wantIDs := []string{"s", "n", "m", "u", "x", "e"}
-	if len(s.Requests) != len(want) {
-		t.Fatalf("%d requests, want %d: %+v", len(s.Requests), len(want), s.Requests)
+	if s.Len() != len(want) {
+		t.Fatalf("%d requests, want %d: %+v", s.Len(), len(want), requests(s))
 	}
 	for i, w := range want {
-		g := s.Requests[i]
-		if id := s.ID(&g); id != wantIDs[i] {
+		g := requests(s)[i]
+		if id := g.ID(ids); id != wantIDs[i] {
 			t.Errorf("request %d: id %q, want %q", i, id, wantIDs[i])
 		}
 		g.id, g.use, g.seq = 0, 0, 0 // the id's indexes and the order of creation, internal
@@ -367,8 +389,8 @@ func TestPartitionSums(t *testing.T) {
 			sortEvents(evs)
 			slices.SortStableFunc(toks, func(a, b Token) int { return cmp.Compare(a.TimestampNs, b.TimestampNs) })
 			s := Build(evs, toks, ids)
-			if len(s.Requests) != n {
-				t.Fatalf("%d requests, want %d", len(s.Requests), n)
+			if s.Len() != n {
+				t.Fatalf("%d requests, want %d", s.Len(), n)
 			}
 
 			// A random partition of [lo, hi+1) into windows.
@@ -398,12 +420,12 @@ func TestPartitionSums(t *testing.T) {
 }
 
 func TestProblems(t *testing.T) {
-	type check func(t *testing.T, s *Set)
+	type check func(t *testing.T, s *Set, idTable []string)
 	ids := func(want ...string) check {
-		return func(t *testing.T, s *Set) {
+		return func(t *testing.T, s *Set, idTable []string) {
 			var got []string
-			for _, r := range s.Requests {
-				got = append(got, s.ID(&r))
+			for _, r := range requests(s) {
+				got = append(got, r.ID(idTable))
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("request ids %q, want %q", got, want)
@@ -439,16 +461,16 @@ func TestProblems(t *testing.T) {
 		{name: "duplicate first_token", events: []trace.Event{
 			ev("request_start", "a", 1), ev("first_token", "a", 2), ev("first_token", "a", 3), ev("request_end", "a", 4),
 		}, problems: []string{"1 x a second first_token for the same request (ignored)"},
-			checks: []check{func(t *testing.T, s *Set) {
-				if r := s.Requests[0]; r.FirstTokenNs != t0+2*ms || r.StreamedTokens != 1 {
+			checks: []check{func(t *testing.T, s *Set, _ []string) {
+				if r := requests(s)[0]; r.FirstTokenNs != t0+2*ms || r.StreamedTokens != 1 {
 					t.Errorf("first token %d, streamed %d: want the first one kept, counted once", r.FirstTokenNs-t0, r.StreamedTokens)
 				}
 			}}},
 		{name: "duplicate request_end", events: []trace.Event{
 			ev("request_start", "a", 1), ev("request_end", "a", 2, out(5)), ev("request_end", "a", 3, out(9)), ev("request_end", "a", 4),
 		}, problems: []string{"2 x a second request_end for the same request (ignored)"},
-			checks: []check{func(t *testing.T, s *Set) {
-				if r := s.Requests[0]; r.EndNs != t0+2*ms || r.OutputTokens != 5 {
+			checks: []check{func(t *testing.T, s *Set, _ []string) {
+				if r := requests(s)[0]; r.EndNs != t0+2*ms || r.OutputTokens != 5 {
 					t.Errorf("end %d, output %d: want the first one kept", r.EndNs-t0, r.OutputTokens)
 				}
 				if n := s.Ended(math.MinInt64, math.MaxInt64); n != 1 {
@@ -460,11 +482,11 @@ func TestProblems(t *testing.T) {
 			ev("request_start", "a", 10), ev("first_token", "a", 11), ev("request_end", "a", 13, out(4)),
 			ev("request_start", "a", 20), ev("request_end", "a", 21),
 		}, toks: []tok{{"a", 12, 0, 3}},
-			checks: []check{ids("a", "a#2", "a#3"), func(t *testing.T, s *Set) {
-				if r := s.Requests[1]; r.StartNs != t0+10*ms || r.StreamedTokens != 4 || r.LastTokenNs != t0+12*ms {
+			checks: []check{ids("a", "a#2", "a#3"), func(t *testing.T, s *Set, _ []string) {
+				if r := requests(s)[1]; r.StartNs != t0+10*ms || r.StreamedTokens != 4 || r.LastTokenNs != t0+12*ms {
 					t.Errorf("a#2 = %+v: want the token in it", r)
 				}
-				if r := s.Requests[0]; r.StreamedTokens != 1 {
+				if r := requests(s)[0]; r.StreamedTokens != 1 {
 					t.Errorf("a = %+v: want only its first token", r)
 				}
 			}}},
@@ -476,7 +498,7 @@ func TestProblems(t *testing.T) {
 		}, checks: []check{ids("a", "a#2")}},
 		{name: "tokens for an unknown request", toks: []tok{{"z", 1, 0, 2}, {"z", 2, 0, 3}},
 			problems: []string{"2 x " + tokenUnknown, "1 x " + noStart},
-			checks: []check{ids("z"), func(t *testing.T, s *Set) {
+			checks: []check{ids("z"), func(t *testing.T, s *Set, _ []string) {
 				if got := s.OutputTokens(math.MinInt64, math.MaxInt64); got != 5 {
 					t.Errorf("output tokens %v, want 5 (still counted)", got)
 				}
@@ -490,7 +512,7 @@ func TestProblems(t *testing.T) {
 			ev("request_start", "c", 9), ev("first_token", "c", 10), ev("request_end", "c", 11, out(0)),
 		}, toks: []tok{{"a", 3, 0, 3}, {"b", 7, 0, 5}},
 			problems: []string{"3 x " + mismatch},
-			checks: []check{func(t *testing.T, s *Set) {
+			checks: []check{func(t *testing.T, s *Set, _ []string) {
 				// The streamed count is used: 4 + 6 + 1.
 				if got := s.OutputTokens(math.MinInt64, math.MaxInt64); got != 11 {
 					t.Errorf("output tokens %v, want 11", got)
@@ -511,7 +533,7 @@ func TestProblems(t *testing.T) {
 				t.Errorf("problems %q, want %q", s.Problems, tc.problems)
 			}
 			for _, c := range tc.checks {
-				c(t, s)
+				c(t, s, idTable(evs, tids))
 			}
 		})
 	}
@@ -645,7 +667,7 @@ func wholeSetWindow(s *Set, maxNumSeqs int) (startNs, endNs int64, concurrency i
 	if c <= 0 {
 		c = s.MaxConcurrency()
 	}
-	closeAt := len(s.Requests) - c - 1
+	closeAt := s.Len() - c - 1
 	if c < 1 || len(s.firsts) < c || closeAt < 1 || closeAt > len(s.ends) || s.ends[closeAt-1] <= s.firsts[c-1] {
 		return 0, 0, c, false
 	}
@@ -810,8 +832,8 @@ func TestFailedRequests(t *testing.T) {
 		t.Errorf("Ended %d, want 4 (ok, nul, no, empty)", got)
 	}
 	errs := map[string]string{}
-	for _, r := range s.Requests {
-		errs[s.ID(&r)] = s.Error(&r)
+	for _, r := range requests(s) {
+		errs[r.ID(idTable(evs, ids))] = s.Error(&r)
 	}
 	want := map[string]string{"ok": "", "bad": "dropped", "http": `{"status":500}`, "nul": "", "no": "", "empty": ""}
 	if fmt.Sprint(errs) != fmt.Sprint(want) {

@@ -273,8 +273,8 @@ func outputTokensCase(t *testing.T, failOneIn int) {
 			t.Fatalf("OutputTokens(%d, %d) = %v, want %v", a, b, got, want)
 		}
 	}
-	if len(s.Requests) != reqs {
-		t.Errorf("%d requests, want %d", len(s.Requests), reqs)
+	if s.Len() != reqs {
+		t.Errorf("%d requests, want %d", s.Len(), reqs)
 	}
 	l := s.Latency(t0, ts+1)
 	wantITL := 0
