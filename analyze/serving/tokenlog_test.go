@@ -219,7 +219,7 @@ func outputTokensCase(t *testing.T, failOneIn int) {
 	var tokFailed []bool
 	ids := []string{}
 	idx := map[string]int32{}
-	const reqs = 400
+	const reqs = 1600
 	ts := t0
 	for k := range reqs {
 		id := fmt.Sprintf("r%d", k%37) // each id used by ~11 requests in turn
