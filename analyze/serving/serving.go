@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -108,8 +109,9 @@ type Set struct {
 	// request that the tokens of ids[id] went to, or -1 for an id whose
 	// tokens went to several (one after the other: the id was reused),
 	// whose epochs are then in epochs.more, each from the stamp of its
-	// first token, so that a token belongs to the last beginning at or
-	// before its stamp. An index per token would cost 4 bytes a token.
+	// first token (the first from any), so that a token belongs to the
+	// last beginning at or before its stamp. An index per token would
+	// cost 4 bytes a token.
 	only   []int32
 	epochs epochs
 	spread []spread // requests whose tokens are spread over their span
@@ -120,23 +122,24 @@ type Set struct {
 type epoch struct {
 	fromNs int64
 	seq    int32 // the request's seq while the builder runs; its index in the Set after
-	many   bool  // in epochs.first: the id has further epochs (epochs.more)
 }
 
 // epochs are the epochs of every id. Nearly every id names one request:
-// while the builder runs its epoch is kept in one array (16 bytes an id:
-// a slice for each was 40 bytes and an allocation), and the whole list of
-// an id used again in a map that only those ids look up. Once the
-// requests are sorted, Set.only replaces first.
+// while the builder runs, first holds its seq (4 bytes an id: a slice for
+// each was 40 bytes and an allocation; -1 for none yet), and the whole
+// list of an id used again (first -2) is in a map that only those ids
+// look up. The first epoch of a list begins at the smallest stamp: a
+// token of the id is never before it. Once the requests are sorted,
+// first becomes Set.only.
 type epochs struct {
-	first []epoch // seq -1: none yet
+	first []int32
 	more  map[int32][]epoch
 }
 
 func newEpochs(ids int) epochs {
-	e := epochs{first: make([]epoch, ids)}
+	e := epochs{first: make([]int32, ids)}
 	for i := range e.first {
-		e.first[i].seq = -1
+		e.first[i] = -1
 	}
 	return e
 }
@@ -144,17 +147,16 @@ func newEpochs(ids int) epochs {
 // add appends ep to id's epochs, unless it is of the request that id's
 // last epoch is of.
 func (e *epochs) add(id int32, ep epoch) {
-	f := &e.first[id]
-	switch {
-	case f.seq < 0:
-		*f = ep
-	case !f.many:
-		if f.seq != ep.seq {
+	switch f := e.first[id]; {
+	case f == -1:
+		e.first[id] = ep.seq
+	case f >= 0:
+		if f != ep.seq {
 			if e.more == nil {
 				e.more = map[int32][]epoch{}
 			}
-			f.many = true
-			e.more[id] = []epoch{{fromNs: f.fromNs, seq: f.seq}, ep}
+			e.first[id] = -2
+			e.more[id] = []epoch{{fromNs: math.MinInt64, seq: f}, ep}
 		}
 	default:
 		if l := e.more[id]; l[len(l)-1].seq != ep.seq {
@@ -571,14 +573,13 @@ func (b *builder) finish() *Set {
 		s.reqs.add(r)
 	}
 	b.reqs = nil
-	s.only = make([]int32, len(s.epochs.first))
-	for id, ep := range s.epochs.first {
+	s.only, s.epochs.first = s.epochs.first, nil
+	for id, seq := range s.only {
 		s.only[id] = -1
-		if ep.seq >= 0 && !ep.many {
-			s.only[id] = at[ep.seq]
+		if seq >= 0 {
+			s.only[id] = at[seq]
 		}
 	}
-	s.epochs.first = nil
 	for _, l := range s.epochs.more {
 		for k := range l {
 			l[k].seq = at[l[k].seq]
