@@ -56,7 +56,7 @@ type Request struct {
 	StreamedTokens                                                    int64 // first_token (1) plus the token counts
 	id                                                                int32 // the client's id: ids[id] of the table given to Build
 	use                                                               int32 // 1 for the id's first request, 2 for the next...
-	seq                                                               int32 // order of creation, for Set.at
+	seq                                                               int32 // order of creation, while the builder runs
 	// err is the request_end's error attribute: the Set's errs[err-1],
 	// 0 when it has none. A request with one failed, and its tokens are
 	// not output.
@@ -588,8 +588,13 @@ func (b *builder) finish() *Set {
 	return s
 }
 
-// Len is the number of requests.
-func (s *Set) Len() int { return s.n }
+// Len is the number of requests (0 for a nil Set).
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return s.n
+}
 
 // Requests yields every request with its index, by start (requests
 // without a start by first stamp), then id. The Request it yields is
