@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/delta"
 )
 
@@ -127,13 +126,11 @@ func TestWriterUsesDeltaPacked(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, TableDriverPower, SegmentName(0)))
+	b, err := os.ReadFile(filepath.Join(dir, TableDriverPower, SegmentName(0)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
+	pf, err := openParquet(b)
 	if err != nil {
 		t.Fatal(err)
 	}
