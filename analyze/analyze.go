@@ -49,7 +49,13 @@ func New(d *Data, name string, s Settings) *Run {
 	built.Go(func() { c.reqs = serving.BuildLog(d.RequestEvents, d.Tokens, d.IDs) })
 	rr := runHeader(d, name)
 	c.jobHeader(&rr)
-	rr.Sensor = c.sensorResult()
+	// The sensors get every core but the one building the requests, when
+	// there are requests to build: more would not be faster.
+	workers := runtime.GOMAXPROCS(0)
+	if d.Tokens.Len() > 0 || d.RequestEvents.Len() > 0 {
+		workers = max(1, workers-1)
+	}
+	rr.Sensor = c.sensorResult(workers)
 	c.updateMs = rr.Sensor.CounterUpdateMsUsed
 	c.driverMs = float64(rr.Sensor.DriverPowerUpdatePeriodMs)
 	c.counter = counterTiming(s, c.updateMs)
@@ -625,18 +631,12 @@ func (c *runCtx) summedBins(start, end, binNs int64) []float64 {
 }
 
 // sensorResult characterises every power field of every GPU over the run.
-func (c *runCtx) sensorResult() SensorResult {
+func (c *runCtx) sensorResult(workers int) SensorResult {
 	sr := SensorResult{PerGPU: []map[string]sensor.Characterisation{}}
 	var drv, inst, avg []float64
 	// Each series is characterised on its own (a pass and a selection in
-	// its intervals), on every core but the one that builds the requests
-	// meanwhile (New): more would not be faster, and each series at work
-	// holds its intervals (a day's run: 35 MB a series, which were the
-	// day's peak of memory beside the request build).
-	workers := runtime.GOMAXPROCS(0)
-	if c.d.Tokens.Len() > 0 || c.d.RequestEvents.Len() > 0 {
-		workers = max(1, workers-1)
-	}
+	// its intervals), on workers goroutines; each series at work holds its
+	// intervals (a day's run: 35 MB a series).
 	fields := []string{"driver_power", "instant_power", "average_power"}
 	chars := make([]sensor.Characterisation, len(fields)*len(c.d.GPUs))
 	parallel(workers, len(chars), func(k int) {

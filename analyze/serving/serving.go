@@ -884,23 +884,21 @@ func maxConcurrency(reqs iter.Seq2[int, *Request], in func(int64) bool) int {
 	return best
 }
 
-// SteadyWindow is the ML.ENERGY benchmark's event-based steady window
-// (Chung et al., "The ML.ENERGY Benchmark", arXiv:2505.06371). Its code
-// (ml-energy/benchmark, mlenergy/benchmark/llm/benchmark.py at c1d6557,
-// class RequestTracker) opens the window once num_started >= max_num_seqs,
-// a request counting as started at its first returned chunk, and closes it
-// once num_finished >= num_requests - max_num_seqs - 1, where num_requests
-// is every request sent (the -1 ends it slightly early, before the ramp
-// down). Here N is every request of the set, ended or not, and C is
-// maxNumSeqs when > 0, else the most requests seen in flight at once.
-// ok is false when N - C - 1 < 1 (the benchmark then falls back to the
-// first finish; llem reports no window) or the close is not after the open.
-func (s *Set) SteadyWindow(maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
-	return s.SteadyWindowIn(-1<<63, 1<<63-1, maxNumSeqs)
-}
-
-// SteadyWindowIn is SteadyWindow of the requests seen in [fromNs, toNs]
-// as if the run held only the events and token events stamped in it:
+// SteadyWindowIn is the ML.ENERGY benchmark's event-based steady window
+// (Chung et al., "The ML.ENERGY Benchmark", arXiv:2505.06371) of the
+// requests seen in [fromNs, toNs]. Its code (ml-energy/benchmark,
+// mlenergy/benchmark/llm/benchmark.py at c1d6557, class RequestTracker)
+// opens the window once num_started >= max_num_seqs, a request counting
+// as started at its first returned chunk, and closes it once
+// num_finished >= num_requests - max_num_seqs - 1, where num_requests is
+// every request sent (the -1 ends it slightly early, before the ramp
+// down). Here N is every request seen, ended or not, and C is maxNumSeqs
+// when > 0, else the most requests seen in flight at once. ok is false
+// when N - C - 1 < 1 (the benchmark then falls back to the first finish;
+// llem reports no window) or the close is not after the open.
+//
+// The requests seen are those of the run as if it held only the events
+// and token events stamped in [fromNs, toNs]:
 // a request counts when one of them is its, its first token and end
 // count when stamped in it (an end in it that failed, neither), and it is
 // in flight from a start in it to an end in it. This is what the

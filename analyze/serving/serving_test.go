@@ -108,7 +108,7 @@ func exercise(s *Set) {
 	s.InFlight()
 	s.MaxConcurrency()
 	for c := -1; c <= 3; c++ {
-		s.SteadyWindow(c)
+		s.SteadyWindowIn(math.MinInt64, math.MaxInt64, c)
 	}
 }
 
@@ -645,21 +645,21 @@ func TestSteadyWindow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := closedLoop(tc.n, tc.c)
-			a, b, c, ok := s.SteadyWindow(tc.maxSeqs)
+			a, b, c, ok := s.SteadyWindowIn(math.MinInt64, math.MaxInt64, tc.maxSeqs)
 			if ok != tc.ok || c != tc.wantC {
-				t.Fatalf("SteadyWindow(%d) = ok %v, C %d; want ok %v, C %d", tc.maxSeqs, ok, c, tc.ok, tc.wantC)
+				t.Fatalf("SteadyWindowIn(all, %d) = ok %v, C %d; want ok %v, C %d", tc.maxSeqs, ok, c, tc.ok, tc.wantC)
 			}
 			if ok && (a != t0+tc.from*ms || b != t0+tc.to*ms) {
 				t.Errorf("window [%d, %d] ms, want [%d, %d]", (a-t0)/ms, (b-t0)/ms, tc.from, tc.to)
 			}
 		})
 	}
-	if _, _, _, ok := Build(nil, nil, nil).SteadyWindow(0); ok {
+	if _, _, _, ok := Build(nil, nil, nil).SteadyWindowIn(math.MinInt64, math.MaxInt64, 0); ok {
 		t.Error("no requests: want ok false")
 	}
 }
 
-// wholeSetWindow is SteadyWindow as the ML.ENERGY benchmark states it, of
+// wholeSetWindow is the ML.ENERGY benchmark's window as it states it, of
 // every request of s: the reference that SteadyWindowIn is checked
 // against, written apart from it.
 func wholeSetWindow(s *Set, maxNumSeqs int) (startNs, endNs int64, concurrency int, ok bool) {
@@ -677,7 +677,7 @@ func wholeSetWindow(s *Set, maxNumSeqs int) (startNs, endNs int64, concurrency i
 // TestSteadyWindowInIsTheWindowsOwn: on seeded runs of overlapping
 // requests (some streamed, some failed, some cut by the window's edges,
 // ids reused after an end), SteadyWindowIn over a window is the whole-set
-// SteadyWindow of the requests rebuilt from the events and tokens stamped
+// window of the requests rebuilt from the events and tokens stamped
 // in that window alone.
 func TestSteadyWindowInIsTheWindowsOwn(t *testing.T) {
 	oks := 0
