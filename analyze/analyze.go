@@ -49,13 +49,7 @@ func New(d *Data, name string, s Settings) *Run {
 	built.Go(func() { c.reqs = serving.BuildLog(d.RequestEvents, d.Tokens, d.IDs) })
 	rr := runHeader(d, name)
 	c.jobHeader(&rr)
-	// The sensors get every core but the one building the requests, when
-	// there are requests to build: more would not be faster.
-	workers := runtime.GOMAXPROCS(0)
-	if d.Tokens.Len() > 0 || d.RequestEvents.Len() > 0 {
-		workers = max(1, workers-1)
-	}
-	rr.Sensor = c.sensorResult(workers)
+	rr.Sensor = c.sensorResult(besideBuild(d))
 	c.updateMs = rr.Sensor.CounterUpdateMsUsed
 	c.driverMs = float64(rr.Sensor.DriverPowerUpdatePeriodMs)
 	c.counter = counterTiming(s, c.updateMs)
@@ -631,6 +625,17 @@ func (c *runCtx) summedBins(start, end, binNs int64) []float64 {
 }
 
 // sensorResult characterises every power field of every GPU over the run.
+// besideBuild is how many goroutines may work while New builds the
+// requests of d: every core but the build's, when there are requests to
+// build (more would not be faster).
+func besideBuild(d *Data) int {
+	workers := runtime.GOMAXPROCS(0)
+	if d.Tokens.Len() > 0 || d.RequestEvents.Len() > 0 {
+		workers = max(1, workers-1)
+	}
+	return workers
+}
+
 func (c *runCtx) sensorResult(workers int) SensorResult {
 	sr := SensorResult{PerGPU: []map[string]sensor.Characterisation{}}
 	var drv, inst, avg []float64
