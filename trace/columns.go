@@ -240,6 +240,7 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int,
 // (pages' decoded buffers, parquet.Page.Data), not as parquet.Values.
 type columnReader struct {
 	pages    parquet.Pages
+	page     parquet.Page // the open page, whose buffers the slices below are
 	maxDef   byte  // the definition level of a present value (0: a required column)
 	scale    int64 // multiplies every integer (timestamp_us asked as ns)
 	unsigned bool  // an INT32 column of uint32 values
@@ -288,10 +289,12 @@ func (r *columnReader) fill(dst *column, n int) (err error) {
 
 // nextPage opens the chunk's next page.
 func (r *columnReader) nextPage() error {
+	r.release()
 	p, err := r.pages.ReadPage()
 	if err != nil {
 		return err
 	}
+	r.page = p
 	r.levels, r.rows, r.row, r.next, r.dict = p.DefinitionLevels(), int(p.NumValues()), 0, 0, nil
 	if len(r.levels) == 0 {
 		r.levels = nil
@@ -388,9 +391,21 @@ func (r *columnReader) takeBytes(dst *column, null []bool) {
 	dst.off, dst.data, r.next = off, data, next
 }
 
+// release gives the open page's buffers back to parquet-go's pools, once
+// its values are taken: a page not released is garbage, and every page
+// read then made (and zeroed) new buffers, 5% of a 4 h run's analysis.
+func (r *columnReader) release() {
+	if r.page != nil {
+		parquet.Release(r.page)
+		r.page = nil
+		r.levels, r.dict, r.i32, r.i64, r.data, r.off = nil, nil, nil, nil, nil, nil
+	}
+}
+
 func closeAll(rs []*columnReader) {
 	for _, r := range rs {
 		if r != nil {
+			r.release()
 			r.pages.Close()
 		}
 	}
