@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -114,11 +115,11 @@ func (g *Gaps) Values() []float64 {
 // keys whose order is the values' (their IEEE bits, the sign flipped), a
 // first pass counts keys by their top 20 bits (8 MB of counts) and finds
 // the bucket of each rank wanted, and the next pass either collects the
-// values of that bucket (at most collectMax, half a megabyte: a bucket
-// spans 1/256 of a power of two) and selects among them, or, for a bucket
-// of more, counts it by its next 16 bits. The first count is made with
-// the Latency; each later pass recomputes the gaps from the token log,
-// and one is most often enough.
+// values of that bucket (a bucket spans 1/256 of a power of two; up to
+// collectBudget values, 16 MB, in all the buckets of a pass) and selects
+// among them, or, for buckets of more, counts them by their next 16 bits.
+// The first count is made with the Latency; each later pass recomputes
+// the gaps from the token log, and one is most often enough.
 func (g *Gaps) Quantiles(qs ...float64) []float64 {
 	out := make([]float64, len(qs))
 	// n counts the finite values (the gaps of int64 stamps over a positive
@@ -167,7 +168,29 @@ func (g *Gaps) Quantiles(qs ...float64) []float64 {
 }
 
 // collectMax: a bucket of at most this many values is collected.
-var collectMax int64 = 1 << 16 // a variable for the tests
+// collectBudget: larger buckets are collected too, smallest first, while
+// all the values one pass collects stay within this many (16 MB); the
+// rest are counted by their next bits, and collected by a later pass. A
+// pass over a day's tokens takes seconds, and the buckets of its median,
+// p90 and p99 hold about a million values in all: collected at once, they
+// need one pass, not two.
+var (
+	collectMax    int64 = 1 << 16 // variables for the tests
+	collectBudget int64 = 1 << 21
+)
+
+// countLarge makes counted buckets of those of bs too large to collect.
+func countLarge(bs []*bucket) {
+	bySize := slices.SortedFunc(slices.Values(bs), func(a, b *bucket) int { return cmp.Compare(a.size, b.size) })
+	var collected int64
+	for _, b := range bySize {
+		if b.size > collectMax && collected+b.size > collectBudget {
+			b.counts = make([]int64, 1<<width(b.bits))
+			continue
+		}
+		collected += b.size
+	}
+}
 
 // key orders float64s as uint64s: negative values below positive ones.
 func key(v float64) uint64 {
@@ -203,6 +226,7 @@ type target struct {
 type bucket struct {
 	bits   int
 	prefix uint64
+	size   int64 // how many values it holds
 	counts []int64
 	values []float64
 }
@@ -232,10 +256,7 @@ func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
 			if n := len(bs); n > 0 && bs[n-1].bits == t.bits && bs[n-1].prefix == t.prefix {
 				t.in = bs[n-1]
 			} else {
-				t.in = &bucket{bits: t.bits, prefix: t.prefix}
-				if t.count > collectMax {
-					t.in.counts = make([]int64, 1<<width(t.bits))
-				}
+				t.in = &bucket{bits: t.bits, prefix: t.prefix, size: t.count}
 				bs = append(bs, t.in)
 			}
 			open = append(open, t)
@@ -243,6 +264,7 @@ func (g *Gaps) orderStats(ranks []int64) map[int64]float64 {
 		if len(open) == 0 {
 			break
 		}
+		countLarge(bs)
 		g.each(func(_ int32, v, _ float64, _, k int64) {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return

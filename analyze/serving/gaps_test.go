@@ -35,7 +35,8 @@ func gappySet(r *rand.Rand, reqs int, spread func() int64) (*Set, int64) {
 
 // Gaps.Quantiles is order.QuantileSelect over every value, bit for bit:
 // with buckets collected at once and, with a small collectMax, narrowed
-// over several passes; with requests counted in two pooled windows.
+// over several passes, or some collected within the budget and others
+// narrowed; with requests counted in two pooled windows.
 func TestGapsQuantilesAreExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	spreads := map[string]func() int64{
@@ -44,10 +45,10 @@ func TestGapsQuantilesAreExact(t *testing.T) {
 		"one value": func() int64 { return 25 * ms },
 		"tails":     func() int64 { return int64(float64(ms) * math.Exp(3*r.NormFloat64())) },
 	}
-	defer func(c int64) { collectMax = c }(collectMax)
+	defer func(c, b int64) { collectMax, collectBudget = c, b }(collectMax, collectBudget)
 	for name, spread := range spreads {
-		for _, cm := range []int64{1 << 16, 50} {
-			collectMax = cm
+		for _, cm := range [][2]int64{{1 << 16, 1 << 21}, {50, 50}, {50, 1500}} {
+			collectMax, collectBudget = cm[0], cm[1]
 			s, end := gappySet(r, 300, spread)
 			mid := t0 + (end-t0)/2
 			l := s.PooledLatency([][2]int64{{t0, end + 1}, {t0, mid}}) // the first half twice
