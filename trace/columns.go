@@ -241,9 +241,9 @@ func scanSegmentColumns(pf *parquet.File, names []string, batch int,
 type columnReader struct {
 	pages    parquet.Pages
 	page     parquet.Page // the open page, whose buffers the slices below are
-	maxDef   byte  // the definition level of a present value (0: a required column)
-	scale    int64 // multiplies every integer (timestamp_us asked as ns)
-	unsigned bool  // an INT32 column of uint32 values
+	maxDef   byte         // the definition level of a present value (0: a required column)
+	scale    int64        // multiplies every integer (timestamp_us asked as ns)
+	unsigned bool         // an INT32 column of uint32 values
 
 	levels []byte  // the page's definition levels; nil when every row has a value
 	rows   int     // rows in the page
