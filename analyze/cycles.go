@@ -33,16 +33,14 @@ func (c *runCtx) latency(l serving.Latency) *LatencyResult {
 		return nil
 	}
 	// The ITL quantiles are selected by a pass over the token log, on one
-	// core; the bootstraps below use every core but leave gaps between
-	// and within them. Run beside them, the pass costs a day's run 2-3 s
-	// less: alone it ran for seconds after every window was done. They
-	// share no state.
+	// core, and the bootstraps below use every core: run after them, the
+	// pass kept a day's run going for seconds on one core
+	// (docs/performance.md, ninth round). They share no state.
 	var q []float64
 	var pass sync.WaitGroup
 	if l.ITL.Len() > 0 {
 		pass.Go(func() { q = l.ITL.Quantiles(0.5, 0.9, 0.99) })
 	}
-	defer pass.Wait()
 	// The three means are over the same requests: their bootstraps share
 	// each resample's draw (meanIntervals), one draw instead of three.
 	samples := [][]float64{l.TTFT, l.TPOT, l.E2E}
