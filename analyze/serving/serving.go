@@ -852,22 +852,31 @@ func (s *Set) InFlight() [][2]int64 {
 
 // MaxConcurrency is the most requests in flight at once.
 func (s *Set) MaxConcurrency() int {
-	return maxConcurrency(s.Requests(), func(int64) bool { return true })
+	var edges []edge
+	for _, r := range s.Requests() {
+		edges = r.inFlight(edges, func(int64) bool { return true })
+	}
+	return maxConcurrency(edges)
 }
 
-// maxConcurrency is the most of reqs in flight at once, a request being
-// in flight from its start to its end where in holds for both stamps.
-func maxConcurrency(reqs iter.Seq2[int, *Request], in func(int64) bool) int {
-	type edge struct {
-		t int64
-		d int
+// edge is a request's start (d 1) or end (d -1).
+type edge struct {
+	t int64
+	d int
+}
+
+// inFlight appends r's start and end to edges when it has both and in
+// holds for both: it was in flight between them.
+func (r *Request) inFlight(edges []edge, in func(int64) bool) []edge {
+	if r.StartNs != 0 && r.EndNs != 0 && in(r.StartNs) && in(r.EndNs) {
+		edges = append(edges, edge{r.StartNs, 1}, edge{r.EndNs, -1})
 	}
-	var edges []edge
-	for _, r := range reqs {
-		if r.StartNs != 0 && r.EndNs != 0 && in(r.StartNs) && in(r.EndNs) {
-			edges = append(edges, edge{r.StartNs, 1}, edge{r.EndNs, -1})
-		}
-	}
+	return edges
+}
+
+// maxConcurrency is the most requests in flight at once, given their
+// starts and ends (it sorts edges).
+func maxConcurrency(edges []edge) int {
 	// Ends before starts at the same stamp: a request that ends as the
 	// next starts does not overlap it.
 	slices.SortFunc(edges, func(a, b edge) int {
@@ -920,11 +929,15 @@ func (s *Set) SteadyWindowIn(fromNs, toNs int64, maxNumSeqs int) (startNs, endNs
 	}
 	n := 0
 	var firsts, ends []int64
+	var edges []edge // for the concurrency, when not given: the same pass
 	for i, r := range s.Requests() {
 		if tokened[i/64]&(1<<(i%64)) == 0 && !in(r.StartNs) && !in(r.FirstTokenNs) && !in(r.EndNs) {
 			continue
 		}
 		n++
+		if maxNumSeqs <= 0 {
+			edges = r.inFlight(edges, in)
+		}
 		if r.Failed() && in(r.EndNs) { // else its failure lies outside
 			continue
 		}
@@ -939,7 +952,7 @@ func (s *Set) SteadyWindowIn(fromNs, toNs int64, maxNumSeqs int) (startNs, endNs
 	slices.Sort(ends)
 	c := maxNumSeqs
 	if c <= 0 {
-		c = maxConcurrency(s.Requests(), in)
+		c = maxConcurrency(edges)
 	}
 	closeAt := n - c - 1
 	if c < 1 || len(firsts) < c || closeAt < 1 || closeAt > len(ends) {
