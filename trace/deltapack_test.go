@@ -121,7 +121,9 @@ func TestWriterUsesDeltaPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, us := range stamps {
-		w.Add(DriverPowerSample{GPU: 0, TimestampNs: us * 1000, DriverPowerMw: 300_000})
+		if err := w.Add(DriverPowerSample{GPU: 0, TimestampNs: us * 1000, DriverPowerMw: 300_000}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
