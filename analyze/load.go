@@ -395,9 +395,15 @@ func (d *Data) loadEvents() error {
 		}
 		return q
 	}
-	// Token and request events index one table of request ids (d.IDs).
+	// Token and request events index one table of request ids (d.IDs),
+	// looked up in recent first (idCache), then in every id.
 	ids := map[string]int32{}
+	var recent idCache
 	reqIndex := func(raw []byte, task int64, hasTask bool) int32 {
+		hit := recent.slot(raw, int32(task), hasTask)
+		if id, ok := hit.get(raw, int32(task), hasTask); ok {
+			return id
+		}
 		var q string
 		var id int32
 		var ok bool
@@ -416,6 +422,8 @@ func (d *Data) loadEvents() error {
 			}
 			ids[d.IDs[id]] = id
 		}
+		name := d.IDs[id] // raw, or "task<n>/" and raw
+		hit.set(name[len(name)-len(raw):], int32(task), hasTask, id)
 		return id
 	}
 	var tokens serving.Sorter
