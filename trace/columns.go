@@ -27,9 +27,10 @@ type Columns struct {
 type column struct {
 	null []bool  // per row
 	ints []int64 // an integer column's values, in the unit asked (0 for null)
-	// A byte-array column's values: row i is data[off[i]:off[i+1]].
-	data []byte
-	off  []uint32
+	// A byte-array column's values: row i is data[start[i]:end[i]]. The
+	// rows of a dictionary page share its values, copied into data once.
+	data       []byte
+	start, end []uint32
 }
 
 // Len is the number of rows in the batch.
@@ -50,10 +51,10 @@ func (c *Columns) Int(col, i int) (v int64, ok bool) {
 // callback returns: copy it (or intern it) to keep it.
 func (c *Columns) Bytes(col, i int) []byte {
 	x := &c.cols[col]
-	if x.null[i] || i+1 >= len(x.off) {
+	if x.null[i] || i >= len(x.start) {
 		return nil
 	}
-	return x.data[x.off[i]:x.off[i+1]:x.off[i+1]]
+	return x.data[x.start[i]:x.end[i]:x.end[i]]
 }
 
 // ScanColumns streams the named columns of a table in batches of at most
@@ -255,12 +256,20 @@ type columnReader struct {
 	i64    []int64
 	data   []byte
 	off    []uint32
+	// dictAt is where the open page's dictionary values start in the
+	// batch's data, -1 until they are copied there.
+	dictAt int
 }
+
+// maxSharedDict is the largest dictionary (bytes of values) that a batch
+// holds once for its rows to share; a larger one is copied row by row.
+const maxSharedDict = 4096
 
 // fill reads the next n rows into dst.
 func (r *columnReader) fill(dst *column, n int) (err error) {
 	defer decodeFailure(&err)
-	dst.data, dst.off = dst.data[:0], dst.off[:0]
+	dst.data, dst.start, dst.end = dst.data[:0], dst.start[:0], dst.end[:0]
+	r.dictAt = -1 // a new batch's data
 	for k := 0; k < n; {
 		if r.row == r.rows { // the page is read (or none is open yet)
 			if err := r.nextPage(); err != nil {
@@ -271,7 +280,7 @@ func (r *columnReader) fill(dst *column, n int) (err error) {
 			}
 			continue
 		}
-		if k > 0 && (r.kind == encoding.ByteArray) != (len(dst.off) > 0) {
+		if k > 0 && (r.kind == encoding.ByteArray) != (len(dst.start) > 0) {
 			return fmt.Errorf("values of type %s after values of another type", r.kind)
 		}
 		m := min(n-k, r.rows-r.row)
@@ -279,7 +288,6 @@ func (r *columnReader) fill(dst *column, n int) (err error) {
 		k += m
 	}
 	if r.kind == encoding.ByteArray {
-		dst.off = append(dst.off, uint32(len(dst.data)))
 		dst.ints = dst.ints[:0]
 	} else {
 		dst.ints = dst.ints[:n]
@@ -295,7 +303,7 @@ func (r *columnReader) nextPage() error {
 		return err
 	}
 	r.page = p
-	r.levels, r.rows, r.row, r.next, r.dict = p.DefinitionLevels(), int(p.NumValues()), 0, 0, nil
+	r.levels, r.rows, r.row, r.next, r.dict, r.dictAt = p.DefinitionLevels(), int(p.NumValues()), 0, 0, nil, -1
 	if len(r.levels) == 0 {
 		r.levels = nil
 	} else if len(r.levels) != r.rows {
@@ -368,17 +376,25 @@ func (r *columnReader) take(dst *column, k, m int) {
 }
 
 // takeBytes appends the byte arrays of rows (null says which are null).
-// It appends to locals, stored once: a slice stored into *dst at every
-// row is a write barrier at every row while the collector runs.
+// A dictionary page's values are copied into the batch once, and its rows
+// point at them: copying "token" into every row of the events table was
+// most of a scan's copying. It appends to locals, stored once: a slice
+// stored into *dst at every row is a write barrier at every row while the
+// collector runs.
 func (r *columnReader) takeBytes(dst *column, null []bool) {
-	off, data := dst.off, dst.data
-	if off == nil {
-		off = make([]uint32, 0, len(dst.null)+1)
+	data, start, end := dst.data, dst.start, dst.end
+	if start == nil {
+		start, end = make([]uint32, 0, len(dst.null)), make([]uint32, 0, len(dst.null))
 	}
 	next, dict, vals, ends := r.next, r.dict, r.data, r.off
+	shared := dict != nil && len(vals) <= maxSharedDict
+	if shared && r.dictAt < 0 {
+		r.dictAt = len(data)
+		data = append(data, vals...)
+	}
 	for _, isNull := range null {
-		off = append(off, uint32(len(data)))
 		if isNull {
+			start, end = append(start, 0), append(end, 0)
 			continue
 		}
 		v := next
@@ -386,9 +402,15 @@ func (r *columnReader) takeBytes(dst *column, null []bool) {
 		if dict != nil {
 			v = int(dict[v])
 		}
+		if shared {
+			start, end = append(start, uint32(r.dictAt)+ends[v]), append(end, uint32(r.dictAt)+ends[v+1])
+			continue
+		}
+		start = append(start, uint32(len(data)))
 		data = append(data, vals[ends[v]:ends[v+1]]...)
+		end = append(end, uint32(len(data)))
 	}
-	dst.off, dst.data, r.next = off, data, next
+	dst.data, dst.start, dst.end, r.next = data, start, end, next
 }
 
 // release gives the open page's buffers back to parquet-go's pools, once

@@ -9,7 +9,8 @@ import (
 
 // ScanColumns reads what ReadTable reads, nulls included, across many
 // segments, pages and batch boundaries, and a column the file lacks reads
-// as null.
+// as null. Kind's dictionary is small (its rows share its values), name's
+// larger than maxSharedDict (copied row by row).
 func TestScanColumnsMatchesReadTable(t *testing.T) {
 	dir := newTestRun(t)
 	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
@@ -23,7 +24,7 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 			e.Count = ptr[int64](int64(i))
 		}
 		if i%5 == 0 {
-			e.Kind, e.Name, e.Cycle = "phase_start", "measure", ptr[int32](int32(i%4))
+			e.Kind, e.Name, e.Cycle = "phase_start", fmt.Sprintf("measure-%04d-%032d", i, i), ptr[int32](int32(i%4))
 		}
 		in = append(in, e)
 		if err := w.Add(e); err != nil {
@@ -44,7 +45,7 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 	}
 	for _, batch := range []int{1, 333, 8192} {
 		k := 0
-		err = ScanColumns(r, TableEvents, []string{"timestamp_ns", "kind", "count", "cycle", "request_id", "no_such_column", "gpu"}, batch, func(c *Columns) error {
+		err = ScanColumns(r, TableEvents, []string{"timestamp_ns", "kind", "count", "cycle", "request_id", "no_such_column", "gpu", "name"}, batch, func(c *Columns) error {
 			if c.Len() > batch {
 				t.Fatalf("batch of %d rows, asked for at most %d", c.Len(), batch)
 			}
@@ -60,7 +61,7 @@ func TestScanColumnsMatchesReadTable(t *testing.T) {
 				}
 				if ts != e.TimestampNs || string(c.Bytes(1, i)) != e.Kind || string(c.Bytes(4, i)) != e.RequestID ||
 					nok != (e.Count != nil) || (nok && n != *e.Count) || cok != (e.Cycle != nil) || (cok && int32(cy) != *e.Cycle) ||
-					xok || c.Bytes(5, i) != nil {
+					xok || c.Bytes(5, i) != nil || string(c.Bytes(7, i)) != e.Name {
 					t.Fatalf("batch %d, row %d: read ts %d kind %q count %d/%v cycle %d/%v, wrote %+v", batch, k-1, ts, c.Bytes(1, i), n, nok, cy, cok, e)
 				}
 			}
