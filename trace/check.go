@@ -189,7 +189,7 @@ func (r *Run) checkTable(table string, rep *CheckReport) TableCheck {
 	last := map[int64]int64{} // GPU -> last timestamp
 	backwards := map[int64]bool{}
 	for _, path := range r.Segments[table] {
-		pf := r.openSegment(table, path)
+		pf := r.openSegment(table, path, nil)
 		if pf == nil {
 			continue
 		}

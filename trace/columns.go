@@ -98,6 +98,9 @@ type scan struct {
 	batch      int
 	full, free chan *Columns
 	stop       chan struct{}
+	// buf holds the segment being decoded, reused for the next: the
+	// batches hold copies of the values, never the segment's bytes.
+	buf []byte
 }
 
 // stopped reports whether the caller's function has failed.
@@ -117,7 +120,7 @@ func (s *scan) decode(r *Run, table string) {
 		if s.stopped() {
 			return
 		}
-		pf := r.openSegment(table, path)
+		pf := r.openSegment(table, path, &s.buf)
 		if pf == nil {
 			continue
 		}

@@ -200,7 +200,7 @@ func ScanTable[T any](r *Run, table string, batch int, fn func(rows []T) error) 
 	}
 	buf := make([]T, batch)
 	for _, path := range r.Segments[table] {
-		pf := r.openSegment(table, path)
+		pf := r.openSegment(table, path, nil)
 		if pf == nil {
 			continue
 		}
