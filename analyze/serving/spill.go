@@ -1,10 +1,6 @@
 package serving
 
-import (
-	"sync"
-
-	"github.com/llem/llem/internal/spill"
-)
+import "github.com/llem/llem/internal/spill"
 
 // SpillAfter is how many bytes of packed tokens a TokenLog (and of packed
 // request events an EventLog) holds in memory before it writes each
@@ -20,32 +16,14 @@ import (
 // for the same time (docs/performance.md, sixth round).
 var SpillAfter = 4 << 20
 
-// spillCache is how many read-back chunks a log keeps for the passes and
-// seeks reading it at once (each up to chunkBytes).
-const spillCache = 3
-
-// spillFile holds a log's spilled chunks: where each is in the file, and
-// the last ones read back.
+// spillFile holds a log's spilled chunks: where each is in the file.
 type spillFile struct {
 	f    *spill.File
 	offs []int64 // chunk k's offset in f (for the chunks spilled)
 	lens []int32 // and its length
-
-	mu    sync.Mutex
-	cache [spillCache]struct {
-		k int
-		b []byte
-	}
-	next int // the cache slot to replace next
 }
 
-func newSpillFile(what string) *spillFile {
-	sp := &spillFile{f: spill.New(what)}
-	for i := range sp.cache {
-		sp.cache[i].k = -1
-	}
-	return sp
-}
+func newSpillFile(what string) *spillFile { return &spillFile{f: spill.New(what)} }
 
 // write appends chunk k's bytes; false if they could not be written (the
 // chunk then stays in memory).
@@ -61,25 +39,17 @@ func (sp *spillFile) write(k int, b []byte) bool {
 	return true
 }
 
-// read returns spilled chunk k, from the cache or the file; nil if it
-// could not be read (Err says why). Readers may hold what it returns for
-// as long as they like: a chunk replaced in the cache is left to the
-// collector, never reused.
-func (sp *spillFile) read(k int) []byte {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	for _, c := range sp.cache {
-		if c.k == k && c.b != nil {
-			return c.b
-		}
+// read reads spilled chunk k into into's memory (made larger if it is too
+// small) and returns it; nil if it could not be read (Err says why).
+func (sp *spillFile) read(k int, into []byte) []byte {
+	n := int(sp.lens[k])
+	if cap(into) < n {
+		into = make([]byte, n)
 	}
-	b := make([]byte, sp.lens[k])
-	if !sp.f.ReadAt(b, sp.offs[k]) {
+	if !sp.f.ReadAt(into[:n], sp.offs[k]) {
 		return nil
 	}
-	sp.cache[sp.next].k, sp.cache[sp.next].b = k, b
-	sp.next = (sp.next + 1) % spillCache
-	return b
+	return into[:n]
 }
 
 // chunked is a packed log's bytes (TokenLog's, EventLog's): in chunks that
@@ -138,13 +108,12 @@ func (l *EventLog) Err() error {
 	return l.err()
 }
 
-// chunk returns chunk k's bytes, read back if it was spilled; nil if it
-// could not be.
-func (c *chunked) chunk(k int) []byte {
+// chunkLen is the length of chunk k, in memory or spilled.
+func (c *chunked) chunkLen(k int) int {
 	if b := c.chunks[k]; b != nil {
-		return b
+		return len(b)
 	}
-	return c.sp.read(k)
+	return int(c.sp.lens[k])
 }
 
 // spill writes the full chunk k to the spill file and drops it from
@@ -177,10 +146,19 @@ func (c *chunked) bytes() int {
 // reader reads a chunked log forward: the next record begins at
 // chunks[chunk][at:], or at the next chunk's start when at is past the
 // end of chunk. buf is chunk's bytes once read (nil before).
+//
+// A spilled chunk is read back into the reader's own buffer (own), the
+// same memory for every chunk: reading each into new memory made a day's
+// passes over its tokens fault in and zero a gigabyte each
+// (docs/performance.md, tenth round). A copy of a reader (Cursor.Range
+// looks one record ahead and goes back to the copy) shares that buffer;
+// it stays right because a reader loads only at the end of its buffer,
+// where the copy is too, so the copy's next record loads the chunk again.
 type reader struct {
 	c         *chunked
 	chunk, at int
 	buf       []byte
+	own       []byte
 }
 
 // load is where the next record begins when at is not within buf (a
@@ -191,11 +169,14 @@ type reader struct {
 func (r *reader) load() ([]byte, int) {
 	if r.buf != nil { // at the end of chunk
 		r.chunk, r.at = r.chunk+1, 0
-	}
-	r.buf = r.c.chunk(r.chunk)
-	if r.buf != nil && r.at >= len(r.buf) { // a checkpoint at a chunk's end
+	} else if r.at >= r.c.chunkLen(r.chunk) { // a checkpoint at a chunk's end
 		r.chunk, r.at = r.chunk+1, 0
-		r.buf = r.c.chunk(r.chunk)
+	}
+	if r.buf = r.c.chunks[r.chunk]; r.buf == nil {
+		r.buf = r.c.sp.read(r.chunk, r.own)
+		if r.buf != nil {
+			r.own = r.buf
+		}
 	}
 	return r.buf, r.at
 }
