@@ -96,7 +96,7 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 	for _, b := range bins {
 		fmt.Printf("llem: %s (%s)\n", b, strings.TrimSpace(output(exec.Command(b, "--version"))))
 	}
-	fmt.Printf("each figure: the median of %d runs; RSS: the child's peak\n\n", repeat)
+	fmt.Printf("each figure: the median of %d runs, taken in rounds (each command once a round); RSS: the child's peak\n\n", repeat)
 	fmt.Printf("%-22s %-14s %9s | %9s %9s %8s | %9s %9s | %9s %s\n", "trace", "llem", "size", "llem s", "llem MB", "s per h", "duckdb s", "duckdb MB", "time x", "targets")
 	for _, d := range durations {
 		length, err := time.ParseDuration(strings.TrimSpace(d))
@@ -107,15 +107,17 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 		if err := synth(root, rd, length, 1); err != nil {
 			return err
 		}
-		q, err := measure(repeat, exec.Command(self, "-duckdb-child", rd))
+		cmds := []*exec.Cmd{exec.Command(self, "-duckdb-child", rd)}
+		for _, llem := range bins {
+			cmds = append(cmds, exec.Command(llem, "analyze", "--json", "--quiet", rd))
+		}
+		got, err := measure(repeat, cmds)
 		if err != nil {
 			return err
 		}
-		for _, llem := range bins {
-			l, err := measure(repeat, exec.Command(llem, "analyze", "--json", "--quiet", rd))
-			if err != nil {
-				return err
-			}
+		q := got[0]
+		for i, llem := range bins {
+			l := got[1+i]
 			perHour := l.wall.Seconds() / length.Hours()
 			verdict := fmt.Sprintf("memory %s, %.2f s/h %s, faster than DuckDB %s", met(float64(l.rss) <= targetRSS),
 				perHour, met(perHour <= targetPerHour), met(l.wall < q.wall))
@@ -130,14 +132,22 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 				return err
 			}
 		}
+		var cmds []*exec.Cmd
+		workers := []string{"1", fmt.Sprint(runtime.NumCPU())}
 		for _, llem := range bins {
-			for _, w := range []string{"1", fmt.Sprint(runtime.NumCPU())} {
+			for _, w := range workers {
 				c := exec.Command(llem, "analyze", "--json", "--quiet", sd)
 				c.Env = append(os.Environ(), "GOMAXPROCS="+w)
-				l, err := measure(repeat, c)
-				if err != nil {
-					return err
-				}
+				cmds = append(cmds, c)
+			}
+		}
+		got, err := measure(repeat, cmds)
+		if err != nil {
+			return err
+		}
+		for i, llem := range bins {
+			for j, w := range workers {
+				l := got[i*len(workers)+j]
 				fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.0f %8s | %9s %9s | %9s memory %s (GOMAXPROCS=%s)\n", fmt.Sprintf("%d runs of 10 min", sweep), filepath.Base(llem),
 					mb(dirSize(sd)), l.wall.Seconds(), mb(l.rss), "", "", "", "", met(float64(l.rss) <= targetRSS), w)
 			}
@@ -176,28 +186,37 @@ func synth(root, dir string, length time.Duration, seed int64) error {
 	return nil
 }
 
-// measure runs the command repeat times and gives the median wall time
-// and the median peak RSS.
-func measure(repeat int, c *exec.Cmd) (sample, error) {
-	var all []sample
+// measure runs the commands repeat times, in rounds (each command once a
+// round, in turn), and gives each one's median wall time and median peak
+// RSS. Rounds rather than one command's runs after another's: this VM's
+// load drifts over minutes, and a command timed in a busier minute than
+// the one it is compared with lost up to 17% (a 4 h run: 8.10 s in the
+// harness against 5.40-5.64 s alternating by hand).
+func measure(repeat int, cs []*exec.Cmd) ([]sample, error) {
+	all := make([][]sample, len(cs))
 	for range repeat {
-		cmd := exec.Command(c.Path, c.Args[1:]...)
-		cmd.Env, cmd.Dir = c.Env, c.Dir
-		cmd.Stdout = discard{}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return sample{}, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, stderr.String())
+		for i, c := range cs {
+			cmd := exec.Command(c.Path, c.Args[1:]...)
+			cmd.Env, cmd.Dir = c.Env, c.Dir
+			cmd.Stdout = discard{}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, stderr.String())
+			}
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			all[i] = append(all[i], sample{time.Since(start), ru.Maxrss * 1024})
 		}
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		all = append(all, sample{time.Since(start), ru.Maxrss * 1024})
 	}
-	slices.SortFunc(all, func(a, b sample) int { return int(a.wall - b.wall) })
-	m := all[len(all)/2]
-	slices.SortFunc(all, func(a, b sample) int { return int(a.rss - b.rss) })
-	m.rss = all[len(all)/2].rss
-	return m, nil
+	out := make([]sample, len(cs))
+	for i, runs := range all {
+		slices.SortFunc(runs, func(a, b sample) int { return int(a.wall - b.wall) })
+		out[i] = runs[len(runs)/2]
+		slices.SortFunc(runs, func(a, b sample) int { return int(a.rss - b.rss) })
+		out[i].rss = runs[len(runs)/2].rss
+	}
+	return out, nil
 }
 
 type discard struct{}
