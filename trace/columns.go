@@ -63,44 +63,76 @@ func (c *Columns) Bytes(col, i int) []byte {
 // (format 2's driver_power) reads that column in ns. A segment that cannot
 // be read is skipped and reported (Run.Damage), as by ScanTable.
 //
-// The batches are decoded ahead of fn (up to scanAhead) on another goroutine
-// (decompressing and decoding pages is about half of a scan of the events
-// table, fn's own work the other half), so a scan takes two cores where
-// it has them. fn still sees every batch in order, one at a time. Memory
-// is bounded by one segment's bytes and scanAhead+2 batches per column.
+// The batches are decoded ahead of fn on other goroutines, scanDecoders
+// of them taking the segments in turn (decompressing and decoding pages
+// is about half of a scan of the events table, fn's own work the other
+// half; with one decoder a day's events took 9 s on 1.35 cores), so a
+// scan takes the cores it has. fn still sees every batch in order, one at
+// a time. Memory is bounded by a segment's bytes and scanAhead+2 batches
+// per decoder.
 func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
 	if batch <= 0 {
 		batch = 8192
 	}
-	s := &scan{names: columns, batch: batch, full: make(chan *Columns, scanAhead),
-		free: make(chan *Columns, scanAhead+2), stop: make(chan struct{})}
-	go s.decode(r, table)
+	segs := r.Segments[table]
+	s := &scan{names: columns, batch: batch, free: make(chan *Columns, scanDecoders*(scanAhead+2)),
+		stop: make(chan struct{}), decoders: make([]decoder, max(min(scanDecoders, len(segs)), 1))}
+	for w := range s.decoders {
+		d := &s.decoders[w]
+		d.full = make(chan *Columns, scanAhead)
+		go s.decode(r, table, w, d)
+	}
 	var err error
-	for c := range s.full {
-		if err == nil {
-			if err = fn(c); err != nil {
-				close(s.stop) // the decoder stops at its next batch
+	// Segment k's batches come from decoder k mod the decoders, then its
+	// end (segmentEnd); a decoder's channel closes after its last segment.
+	for k := 0; ; k++ {
+		c, ok := <-s.decoders[k%len(s.decoders)].full
+		for ; ok && c != segmentEnd; c, ok = <-s.decoders[k%len(s.decoders)].full {
+			if err == nil {
+				if err = fn(c); err != nil {
+					close(s.stop) // the decoders stop at their next batch
+				}
 			}
+			s.recycle(c)
 		}
-		s.recycle(c)
+		if !ok {
+			break
+		}
+	}
+	for w := range s.decoders { // after a failure, what the others decoded
+		for c := range s.decoders[w].full {
+			s.recycle(c)
+		}
 	}
 	return err
 }
 
-// scanAhead is how many decoded batches may wait for fn.
+// scanAhead is how many decoded batches may wait for fn, per decoder.
 const scanAhead = 2
 
-// scan hands batches from the decoding goroutine to ScanColumns' caller:
-// decoded ones on full (closed when the table is read, or when stop is
-// closed because fn failed), used ones back on free.
+// scanDecoders is how many goroutines decode a table's segments.
+const scanDecoders = 2
+
+// segmentEnd follows the batches of each segment a decoder hands over.
+var segmentEnd = &Columns{}
+
+// scan hands batches from the decoding goroutines to ScanColumns'
+// caller: decoded ones on each decoder's full, used ones back on free.
 type scan struct {
-	names      []string
-	batch      int
-	full, free chan *Columns
-	stop       chan struct{}
-	// buf holds the segment being decoded, reused for the next: the
-	// batches hold copies of the values, never the segment's bytes.
-	buf []byte
+	names    []string
+	batch    int
+	free     chan *Columns
+	stop     chan struct{} // closed when fn fails
+	decoders []decoder
+}
+
+// decoder is one decoding goroutine's hand-over: its batches, each of its
+// segments ended by segmentEnd, closed after its last; and the memory it
+// reads segments into, reused for the next (the batches hold copies of
+// the values, never a segment's bytes).
+type decoder struct {
+	full chan *Columns
+	buf  []byte
 }
 
 // stopped reports whether the caller's function has failed.
@@ -113,25 +145,28 @@ func (s *scan) stopped() bool {
 	}
 }
 
-// decode reads every segment of the table, in order, into batches.
-func (s *scan) decode(r *Run, table string) {
-	defer close(s.full)
-	for _, path := range r.Segments[table] {
+// decode reads segments w, w+n, w+2n... of the table (n decoders), in
+// order, into batches.
+func (s *scan) decode(r *Run, table string, w int, d *decoder) {
+	defer close(d.full)
+	segs := r.Segments[table]
+	give := func(c *Columns) error { d.full <- c; return nil }
+	for k := w; k < len(segs); k += len(s.decoders) {
 		if s.stopped() {
 			return
 		}
-		pf := r.openSegment(table, path, &s.buf)
-		if pf == nil {
-			continue
+		path := segs[k]
+		if pf := r.openSegment(table, path, &d.buf); pf != nil {
+			read, err := scanSegmentColumns(pf, s.names, s.batch, s.take, give)
+			if errors.Is(err, errStopped) {
+				return
+			}
+			if err != nil {
+				r.lose(table, path, DamageUnreadable, err.Error(), pf)
+				r.setRowsRead(path, read)
+			}
 		}
-		read, err := scanSegmentColumns(pf, s.names, s.batch, s.take, s.give)
-		if errors.Is(err, errStopped) {
-			return
-		}
-		if err != nil {
-			r.lose(table, path, DamageUnreadable, err.Error(), pf)
-			r.setRowsRead(path, read)
-		}
+		d.full <- segmentEnd
 	}
 }
 
@@ -160,9 +195,6 @@ func (s *scan) take() *Columns {
 		return newColumns(s.names, s.batch)
 	}
 }
-
-// give hands a filled batch to the caller.
-func (s *scan) give(c *Columns) error { s.full <- c; return nil }
 
 // recycle keeps a used batch for the decoder when there is room.
 func (s *scan) recycle(c *Columns) {
