@@ -68,8 +68,8 @@ func (c *Columns) Bytes(col, i int) []byte {
 // is about half of a scan of the events table, fn's own work the other
 // half; with one decoder a day's events took 9 s on 1.35 cores), so a
 // scan takes the cores it has. fn still sees every batch in order, one at
-// a time. Memory is bounded by a segment's bytes and scanAhead+2 batches
-// per decoder.
+// a time. Memory is bounded by one segment's bytes and scanAhead+2
+// batches per decoder.
 func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *Columns) error) error {
 	if batch <= 0 {
 		batch = 8192
