@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -78,16 +79,16 @@ func ScanColumns(r *Run, table string, columns []string, batch int, fn func(c *C
 	s := &scan{names: columns, batch: batch, free: make(chan *Columns, scanDecoders*(scanAhead+2)),
 		stop: make(chan struct{}), decoders: make([]decoder, max(min(scanDecoders, len(segs)), 1))}
 	for w := range s.decoders {
-		d := &s.decoders[w]
-		d.full = make(chan *Columns, scanAhead)
-		go s.decode(r, table, w, d)
+		s.decoders[w].full = make(chan *Columns, scanAhead)
+		go s.decode(r, table, w)
 	}
 	var err error
 	// Segment k's batches come from decoder k mod the decoders, then its
 	// end (segmentEnd); a decoder's channel closes after its last segment.
 	for k := 0; ; k++ {
-		c, ok := <-s.decoders[k%len(s.decoders)].full
-		for ; ok && c != segmentEnd; c, ok = <-s.decoders[k%len(s.decoders)].full {
+		full := s.decoders[k%len(s.decoders)].full
+		c, ok := <-full
+		for ; ok && c != segmentEnd; c, ok = <-full {
 			if err == nil {
 				if err = fn(c); err != nil {
 					close(s.stop) // the decoders stop at their next batch
@@ -132,7 +133,7 @@ type scan struct {
 // the values, never a segment's bytes).
 type decoder struct {
 	full chan *Columns
-	buf  []byte
+	buf  bytes.Buffer
 }
 
 // stopped reports whether the caller's function has failed.
@@ -146,8 +147,9 @@ func (s *scan) stopped() bool {
 }
 
 // decode reads segments w, w+n, w+2n... of the table (n decoders), in
-// order, into batches.
-func (s *scan) decode(r *Run, table string, w int, d *decoder) {
+// order, into batches, as decoder w.
+func (s *scan) decode(r *Run, table string, w int) {
+	d := &s.decoders[w]
 	defer close(d.full)
 	segs := r.Segments[table]
 	give := func(c *Columns) error { d.full <- c; return nil }

@@ -90,14 +90,14 @@ func openParquet(b []byte) (pf *parquet.File, err error) {
 // llem.run_id and this table's llem.table, and the table's columns. A
 // segment found good or bad is not checked again.
 //
-// With a buffer (buf not nil), the segment is read into *buf's memory,
+// With a buffer (buf not nil), the segment is read into buf's memory,
 // grown as needed, and the file returned holds it until the caller opens
 // the next segment with the same buffer: the caller must be done with the
 // file, its pages and whatever points into them by then. A scan of a
 // day's 8,800 segments per 4 hours read each into new memory, which the
 // kernel faulted in page by page (most of read(2)'s 3.3 s of CPU in the
 // 24 h run).
-func (r *Run) openSegment(table, path string, buf *[]byte) *parquet.File {
+func (r *Run) openSegment(table, path string, buf *bytes.Buffer) *parquet.File {
 	r.mu.Lock()
 	status := r.status[path]
 	r.mu.Unlock()
@@ -110,10 +110,7 @@ func (r *Run) openSegment(table, path string, buf *[]byte) *parquet.File {
 	if buf == nil {
 		b, err = os.ReadFile(path)
 	} else {
-		b, err = readInto(path, (*buf)[:0])
-		if err == nil {
-			*buf = b
-		}
+		b, err = readInto(path, buf)
 	}
 	if err != nil {
 		r.lose(table, path, DamageUnreadable, err.Error(), nil)
@@ -183,30 +180,19 @@ func (r *Run) openSegment(table, path string, buf *[]byte) *parquet.File {
 	return pf
 }
 
-// readInto reads the file at path whole, as os.ReadFile, appending to buf
-// (whose memory it uses when the file fits).
-func readInto(path string, buf []byte) ([]byte, error) {
+// readInto reads the file at path whole into buf (reset first) and
+// returns its bytes, valid until buf is next used.
+func readInto(path string, buf *bytes.Buffer) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && int64(cap(buf)) <= st.Size() {
-		buf = slices.Grow(buf, int(st.Size())+512) // room to see the end without growing
+	buf.Reset()
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, err
 	}
-	for {
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 4096)
-		}
-	}
+	return buf.Bytes(), nil
 }
 
 func (r *Run) setStatus(path string, s segStatus) {
