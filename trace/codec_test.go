@@ -2,12 +2,17 @@ package trace
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/brotli"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // The windowed codec writes the same segments as parquet-go's own zstd
@@ -41,5 +46,138 @@ func TestSegmentCodecBytes(t *testing.T) {
 	want := write(t.TempDir())
 	if !bytes.Equal(got, want) {
 		t.Fatalf("segments differ: %d bytes against %d with parquet-go's codec", len(got), len(want))
+	}
+}
+
+// The power column is brotli and the others zstd; a segment reads back as
+// written, and the kept brotli writer, reset between pages, writes the
+// bytes a fresh writer of the same quality and window writes (the second
+// segment is encoded after the first, so it would show state left over).
+func TestPowerCodec(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var rows []DriverPowerSample
+	for i := range 6000 {
+		rows = append(rows, DriverPowerSample{GPU: int32(i % 2), TimestampNs: 1_700_000_000_000_000_000 + int64(i/2)*20_000_000 + rng.Int64N(500)*1000,
+			DriverPowerMw: 300_000 + rng.Int64N(400_000)})
+	}
+	write := func(dir string) [][]byte {
+		w, err := NewTableWriter(dir, TableDriverPower, "test", CompareDriverPower)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var segs [][]byte
+		for _, half := range [][]DriverPowerSample{rows[:3000], rows[3000:]} {
+			if err := w.Add(half...); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, TableDriverPower, SegmentName(len(segs))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs = append(segs, b)
+		}
+		return segs
+	}
+	dir := newTestRun(t)
+	got := write(dir)
+	for i, b := range got {
+		f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range f.Metadata().RowGroups[0].Columns {
+			want := format.Zstd
+			if c.MetaData.PathInSchema[0] == "driver_power_mw" {
+				want = format.Brotli
+			}
+			if c.MetaData.Codec != want {
+				t.Errorf("segment %d, column %v: %s, want %s %d", i, c.MetaData.PathInSchema, c.MetaData.Codec, want, len(b))
+			}
+		}
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTable[DriverPowerSample](r, TableDriverPower)
+	sorted := slices.SortedFunc(slices.Values(rows), CompareDriverPower)
+	slices.SortFunc(back, CompareDriverPower)
+	if err != nil || !slices.Equal(back, sorted) {
+		t.Fatalf("read back %d rows (%v), wrote %d", len(back), err, len(rows))
+	}
+
+	saved := powerCodec
+	defer func() { powerCodec = saved }()
+	powerCodec = &brotli.Codec{Quality: powerQuality, LGWin: powerWindow}
+	want := write(t.TempDir())
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("segment %d: %d bytes against %d with parquet-go's codec", i, len(got[i]), len(want[i]))
+		}
+	}
+}
+
+// Every segment's column chunks name their columns (path_in_schema), the
+// later segments of a table as well as its first: parquet-go's
+// Writer.Reset once left them empty after a writer's first file, which
+// Spark and Athena refuse.
+func TestSegmentsNameTheirColumns(t *testing.T) {
+	dir := newTestRun(t)
+	dp, err := NewTableWriter(dir, TableDriverPower, "test", CompareDriverPower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp.SetGrow(DriverPowerSegmentSpan)
+	ev, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := NewTableWriter(dir, TableEnergy, "test", CompareEnergy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range 3 {
+		for i := range 100 {
+			ts := int64(s*100+i) * 1_000_000_000
+			if err := errors.Join(
+				dp.Add(DriverPowerSample{GPU: 0, TimestampNs: ts, DriverPowerMw: 70_000 + int64(i)}),
+				ev.Add(Event{TimestampNs: ts, GPU: GPUAll, Kind: "token", RequestID: "r", Source: "client"}),
+				en.Add(EnergyRead{TimestampNs: ts, EnergyMj: int64(s*100 + i)})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := errors.Join(dp.Flush(), ev.Flush(), en.Flush()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(dp.Close(), ev.Close(), en.Close()); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{TableDriverPower, TableEvents, TableEnergy} {
+		segs, _ := filepath.Glob(filepath.Join(dir, table, "part-*.parquet"))
+		if len(segs) < 3 && table != TableDriverPower || len(segs) < 2 {
+			t.Fatalf("%s: %d segments", table, len(segs))
+		}
+		for _, seg := range segs {
+			b, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaves := f.Schema().Columns()
+			for _, rg := range f.Metadata().RowGroups {
+				for i, c := range rg.Columns {
+					if !slices.Equal(c.MetaData.PathInSchema, leaves[i]) {
+						t.Errorf("%s/%s, column %d: path_in_schema %q, the schema's column is %q", table, filepath.Base(seg), i, c.MetaData.PathInSchema, leaves[i])
+					}
+				}
+			}
+		}
 	}
 }

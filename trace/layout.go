@@ -74,9 +74,9 @@ func checkPages(b []byte, md *format.FileMetaData) (err error) {
 // checkChunk walks one column chunk's pages.
 func checkChunk(data []byte, m *format.ColumnMetaData, rows int64) error {
 	switch m.Codec {
-	case format.Zstd, format.Uncompressed: // what llem writes
+	case format.Zstd, format.Brotli, format.Uncompressed: // what llem writes
 	default:
-		return fmt.Errorf("compression %s: llem writes zstd", m.Codec)
+		return fmt.Errorf("compression %s: llem writes zstd and brotli", m.Codec)
 	}
 	if m.NumValues != rows {
 		return fmt.Errorf("%d values for %d rows", m.NumValues, rows)

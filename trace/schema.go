@@ -21,11 +21,13 @@ package trace
 // and its segments grow, rewritten whole at every rotation, until they
 // span a minute (DriverPowerSegmentSpan): a driver sample takes 3.4 to
 // 4.2 bytes on disk instead of ~10. 2.1: meta.json recorder.loops.*.thread.
-// docs/trace-format.md lists every version.
+// 2.2: driver_power_mw is brotli-compressed (powerCodec); a 2.1 reader
+// decodes it, as parquet-go does, but reports an unlisted last segment
+// (a killed recorder's) as unreadable. docs/trace-format.md lists every version.
 const (
 	SchemaMajor   = 2
-	SchemaMinor   = 1
-	SchemaVersion = "2.1"
+	SchemaMinor   = 2
+	SchemaVersion = "2.2"
 )
 
 // Key-value metadata keys stored in every Parquet segment.
@@ -72,14 +74,17 @@ type DriverPowerSample struct {
 // driver stamps in microseconds: stored in ns, Parquet's delta encoding
 // spent ~24 bits on each stamp's jitter around the ~20 ms grid (the
 // spread of a block of deltas, ~10 ms), in us ~14. Power is mW as NVML
-// gives it, a uint32, in plain encoding left to zstd: on a heavily loaded
-// GPU (817 distinct values in 58 s) a per-segment dictionary cost more
-// than it saved, and int64 cost 0.1 byte a sample more. Both are exact:
-// reading gives back the DriverPowerSample written.
+// gives it, a uint32, in plain encoding compressed by brotli (powerCodec;
+// format 2.2, zstd before): on a heavily loaded GPU (817 distinct values
+// in 58 s) a per-segment dictionary cost more than it saved, and int64
+// cost 0.1 byte a sample more. The GPU column is delta-encoded (2.2; a
+// dictionary before), the same size on disk, since a dictionary column's
+// buffer (256 KiB) was allocated by every segment's writer. Both are
+// exact: reading gives back the DriverPowerSample written.
 type driverPowerRow struct {
-	GPU           int32  `parquet:"gpu,dict"`
+	GPU           int32  `parquet:"gpu,delta"`
 	TimestampUs   int64  `parquet:"timestamp_us,delta"`
-	DriverPowerMw uint32 `parquet:"driver_power_mw,plain"`
+	DriverPowerMw uint32 `parquet:"driver_power_mw,plain,brotli"`
 }
 
 // EnergyRead is one read of the GPU's cumulative energy counter
