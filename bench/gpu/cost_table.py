@@ -75,10 +75,14 @@ if os.path.exists(rss):
     kb = [int(x) for x in open(rss).read().split()]
     if kb:
         print("\nRSS of the 50k events/s recorder every 5 s (MB): " + " ".join(str(k >> 10) for k in kb))
-m = meta("A-llem")
-if m:
+# Bytes a driver sample on disk, every file of the folder (segments and
+# manifest.jsonl), for each run that recorded them: idle (A) and under the
+# matmul (C), this llem and the one before.
+for name in ("A-llem", "A-before", "C-llem", "C-before"):
+    m = meta(name)
+    if not m:
+        continue
     n = m["recorder"]["rows"]["driver_power"]
-    # every file of the folder: segments and manifest.jsonl
-    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(w, "A-llem", "driver_power", "*")))
-    print("driver_power on disk (A): %d B for %d samples = %.2f B/sample in %d segments (trace format %s)" % (
-        size, n, size / max(n, 1), m["recorder"]["segments"]["driver_power"], m.get("schema_version")))
+    size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(w, name, "driver_power", "*")))
+    print("driver_power on disk (%s): %d B for %d samples = %.2f B/sample in %d segments (trace format %s)" % (
+        name, size, n, size / max(n, 1), m["recorder"]["segments"]["driver_power"], m.get("schema_version")))

@@ -19,7 +19,8 @@
 #    (60 s), one recorder each, side by side; per-event cost = (CPU - the
 #    0-event recorder's CPU rate x wall) / events; [older llem at 0 and 1k];
 #  C bf16 matmul load for LOAD_S (30 s), recorded by llem, [then by the
-#    older llem];
+#    older llem]; both runs read by pandas (read_parquet.py), their
+#    driver_power tables copied to $OUT;
 #  D the example's tokens/s without and with llem, alternating OVH_N (5)
 #    times (bench/gpu/overhead_alt.py).
 # Profiles (llem --cpuprofile) of A, B at 50k and C go to $OUT. PARTS
@@ -99,6 +100,11 @@ if [ -n "$BEFORE" ]; then
   if [ "$DEVICE" = nvml ]; then rec C-before "$BEFORE" -- python3 -c "$load"; else rec C-before "$BEFORE" -- sleep "$LOAD_S"; fi
   wait $!
 fi
+echo "== C: the runs read by pandas (pyarrow)"
+python3 $B/read_parquet.py "$W/C-llem" ${BEFORE:+"$W/C-before"}
+for r in C-llem C-before; do
+  [ -d "$W/$r/driver_power" ] && mkdir -p "$OUT/$r" && cp -r "$W/$r/driver_power" "$W/$r/meta.json" "$OUT/$r/"
+done
 fi
 
 echo "== table"
