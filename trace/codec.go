@@ -12,6 +12,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/brotli"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -117,6 +118,65 @@ func (c *keptBrotli) Encode(dst, src []byte) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// withFixedCodecs is schema with every DELTA_BINARY_PACKED column encoded
+// by deltaPacked and every brotli column compressed by powerCodec;
+// columns, order and types are unchanged (parquet-go compares schemas
+// without their encodings and codecs, so a writer of the row type keeps
+// its direct path).
+func withFixedCodecs(schema *parquet.Schema) *parquet.Schema {
+	return parquet.NewSchema(schema.Name(), fixedGroup{schema})
+}
+
+// fixedGroup is the root of a table's schema, its columns given llem's
+// encoder and codec where parquet-go's would do worse. Every table is flat
+// (no nested groups), so only the root's own columns are looked at.
+type fixedGroup struct{ parquet.Node }
+
+func (g fixedGroup) Fields() []parquet.Field {
+	fields := g.Node.Fields()
+	out := make([]parquet.Field, len(fields))
+	for i, f := range fields {
+		out[i] = f
+		if !f.Leaf() {
+			continue
+		}
+		var fixed fixedField
+		if e := f.Encoding(); e != nil && e.Encoding() == format.DeltaBinaryPacked {
+			fixed.enc = &fixedDelta
+		}
+		if c := f.Compression(); c != nil && c.CompressionCodec() == format.Brotli {
+			fixed.codec = powerCodec
+		}
+		if fixed.enc != nil || fixed.codec != nil {
+			fixed.Field = f
+			out[i] = fixed
+		}
+	}
+	return out
+}
+
+// fixedField is a column with llem's encoder (enc) or codec in place of
+// the one its struct tag names.
+type fixedField struct {
+	parquet.Field
+	enc   encoding.Encoding
+	codec compress.Codec
+}
+
+func (f fixedField) Encoding() encoding.Encoding {
+	if f.enc != nil {
+		return f.enc
+	}
+	return f.Field.Encoding()
+}
+
+func (f fixedField) Compression() compress.Codec {
+	if f.codec != nil {
+		return f.codec
+	}
+	return f.Field.Compression()
 }
 
 // segmentEncoder encodes a table's rows as one Parquet segment. Rows are

@@ -4,11 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/encoding/delta"
-	"github.com/parquet-go/parquet-go/format"
 )
 
 // deltaPacked is Parquet's DELTA_BINARY_PACKED encoding, written as
@@ -118,63 +114,4 @@ func packBits(dst []byte, vals []uint64, width uint) []byte {
 		acc >>= 8
 	}
 	return dst
-}
-
-// withFixedCodecs is schema with every DELTA_BINARY_PACKED column encoded
-// by deltaPacked and every brotli column compressed by powerCodec;
-// columns, order and types are unchanged (parquet-go compares schemas
-// without their encodings and codecs, so a writer of the row type keeps
-// its direct path).
-func withFixedCodecs(schema *parquet.Schema) *parquet.Schema {
-	return parquet.NewSchema(schema.Name(), fixedGroup{schema})
-}
-
-// fixedGroup is the root of a table's schema, its columns given llem's
-// encoder and codec where parquet-go's would do worse. Every table is flat
-// (no nested groups), so only the root's own columns are looked at.
-type fixedGroup struct{ parquet.Node }
-
-func (g fixedGroup) Fields() []parquet.Field {
-	fields := g.Node.Fields()
-	out := make([]parquet.Field, len(fields))
-	for i, f := range fields {
-		out[i] = f
-		if !f.Leaf() {
-			continue
-		}
-		var fixed fixedField
-		if e := f.Encoding(); e != nil && e.Encoding() == format.DeltaBinaryPacked {
-			fixed.enc = &fixedDelta
-		}
-		if c := f.Compression(); c != nil && c.CompressionCodec() == format.Brotli {
-			fixed.codec = powerCodec
-		}
-		if fixed.enc != nil || fixed.codec != nil {
-			fixed.Field = f
-			out[i] = fixed
-		}
-	}
-	return out
-}
-
-// fixedField is a column with llem's encoder (enc) or codec in place of
-// the one its struct tag names.
-type fixedField struct {
-	parquet.Field
-	enc   encoding.Encoding
-	codec compress.Codec
-}
-
-func (f fixedField) Encoding() encoding.Encoding {
-	if f.enc != nil {
-		return f.enc
-	}
-	return f.Field.Encoding()
-}
-
-func (f fixedField) Compression() compress.Codec {
-	if f.codec != nil {
-		return f.codec
-	}
-	return f.Field.Compression()
 }
