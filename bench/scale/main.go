@@ -22,6 +22,7 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -96,7 +97,7 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 	for _, b := range bins {
 		fmt.Printf("llem: %s (%s)\n", b, strings.TrimSpace(output(exec.Command(b, "--version"))))
 	}
-	fmt.Printf("each figure: the median of %d runs, taken in rounds (each command once a round); RSS: the child's peak\n\n", repeat)
+	fmt.Printf("each figure: the median of %d runs, taken in rounds (each command once a round), each after the run's files were read (a warm page cache); RSS: the child's peak\n\n", repeat)
 	fmt.Printf("%-22s %-14s %9s | %9s %9s %8s | %9s %9s | %9s %s\n", "trace", "llem", "size", "llem s", "llem MB", "s per h", "duckdb s", "duckdb MB", "time x", "targets")
 	for _, d := range durations {
 		length, err := time.ParseDuration(strings.TrimSpace(d))
@@ -111,7 +112,7 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 		for _, llem := range bins {
 			cmds = append(cmds, exec.Command(llem, "analyze", "--json", "--quiet", rd))
 		}
-		got, err := measure(repeat, cmds)
+		got, err := measure(repeat, cmds, rd)
 		if err != nil {
 			return err
 		}
@@ -141,7 +142,7 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 				cmds = append(cmds, c)
 			}
 		}
-		got, err := measure(repeat, cmds)
+		got, err := measure(repeat, cmds, sd)
 		if err != nil {
 			return err
 		}
@@ -191,8 +192,12 @@ func synth(root, dir string, length time.Duration, seed int64) error {
 // RSS. Rounds rather than one command's runs after another's: this VM's
 // load drifts over minutes, and a command timed in a busier minute than
 // the one it is compared with lost up to 17% (a 4 h run: 8.10 s in the
-// harness against 5.40-5.64 s alternating by hand).
-func measure(repeat int, cs []*exec.Cmd) ([]sample, error) {
+// harness against 5.40-5.64 s alternating by hand). Before each command
+// every file of dir is read, untimed (warm), so that each starts with the
+// run in the page cache: this VM's host takes cached pages back, and a
+// day's trace read cold from its disk took 18 s against 1.4 s warm, which
+// timed whichever command came first after it, not the command.
+func measure(repeat int, cs []*exec.Cmd, dir string) ([]sample, error) {
 	all := make([][]sample, len(cs))
 	for range repeat {
 		for i, c := range cs {
@@ -201,6 +206,9 @@ func measure(repeat int, cs []*exec.Cmd) ([]sample, error) {
 			cmd.Stdout = discard{}
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
+			if err := warm(dir); err != nil {
+				return nil, err
+			}
 			start := time.Now()
 			if err := cmd.Run(); err != nil {
 				return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, stderr.String())
@@ -217,6 +225,22 @@ func measure(repeat int, cs []*exec.Cmd) ([]sample, error) {
 		out[i].rss = runs[len(runs)/2].rss
 	}
 	return out, nil
+}
+
+// warm reads every file under dir, so that the page cache holds them.
+func warm(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(io.Discard, f)
+		return err
+	})
 }
 
 type discard struct{}
