@@ -3,6 +3,8 @@ package trend
 import (
 	"math"
 	"slices"
+
+	"github.com/llem/llem/internal/order"
 )
 
 // bracket is every pairwise slope (y_j - y_i) / (t_j - t_i), i < j, placed
@@ -13,6 +15,24 @@ type bracket struct {
 	lo, hi            float64
 	below, atLo, atHi int
 	inside            []float64
+}
+
+// kth is the k-th smallest slope (0-based), when the bracket holds it:
+// ranks below+[0, atLo) are lo, then the inside ones, then atHi of hi
+// (with lo == hi every equal slope was counted in atLo). It reorders
+// inside.
+func (b *bracket) kth(k int) (float64, bool) {
+	switch k -= b.below; {
+	case k < 0:
+		return 0, false
+	case k < b.atLo:
+		return b.lo, true
+	case k < b.atLo+len(b.inside):
+		return order.SelectKth(b.inside, k-b.atLo), true
+	case k < b.atLo+len(b.inside)+b.atHi:
+		return b.hi, true
+	}
+	return 0, false
 }
 
 // countPairs places every pair's slope, one pair at a time.

@@ -193,27 +193,11 @@ func theilSenBracketed(t, y []float64) (float64, bool) {
 		br.inside = make([]float64, 0, 4*margin*pairs/m)
 		br.countPairs(t, y)
 	}
-	below, atLo, atHi, inside := br.below, br.atLo, br.atHi, br.inside
-	// Ranks below+[0, atLo) are lo, then the inside ones, then atHi of hi
-	// (with lo == hi every equal slope was counted in atLo).
-	kth := func(k int) (float64, bool) {
-		switch k -= below; {
-		case k < 0:
-			return 0, false
-		case k < atLo:
-			return lo, true
-		case k < atLo+len(inside):
-			return order.SelectKth(inside, k-atLo), true
-		case k < atLo+len(inside)+atHi:
-			return hi, true
-		}
-		return 0, false
-	}
-	a, ok := kth(kLo)
+	a, ok := br.kth(kLo)
 	if !ok || kHi == kLo {
 		return a, ok
 	}
-	b, ok := kth(kHi)
+	b, ok := br.kth(kHi)
 	return (a + b) / 2, ok
 }
 
@@ -227,7 +211,6 @@ func mannKendall(y []float64) (s, variance, z, p float64) {
 	n := len(y)
 	sorted := slices.Clone(y)
 	slices.Sort(sorted)
-	s = float64(signSum(y, slices.Compact(slices.Clone(sorted))))
 
 	nf := float64(n)
 	variance = nf * (nf - 1) * (2*nf + 5)
@@ -241,6 +224,7 @@ func mannKendall(y []float64) (s, variance, z, p float64) {
 		i = j
 	}
 	variance /= 18
+	s = float64(signSum(y, slices.Compact(sorted))) // the ties counted, sorted is no longer needed whole
 
 	if variance <= 0 {
 		return s, variance, 0, 1
