@@ -69,6 +69,13 @@ const (
 	ReasonBadValue     = "bad_value:"     // a field has the right type but an impossible value
 )
 
+// MaxHoldNs is how long a client may hold a line before writing it: the
+// Python client writes the token lines of up to 50 ms together, because
+// the recorder's cost follows writes more than lines. The recorder keeps a
+// line's ts when it lies up to MaxHoldNs before the window in which the
+// line arrived (docs/events.md, Timestamps).
+const MaxHoldNs int64 = 200_000_000
+
 // MaxGPU is the largest GPU index accepted (it must fit the trace's int32).
 const MaxGPU = math.MaxInt32
 

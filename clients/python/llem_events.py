@@ -59,6 +59,21 @@ SEND_BUFFER = 1 << 20
 # How long batch_tokens() may hold token counts before sending them.
 BATCH_INTERVAL_S = 0.05
 
+# How long tokens() and step_tokens() may hold their lines before writing
+# them, and how many bytes they may hold. The recorder pays for every write
+# (the kernel frees one socket buffer a write) and wakes up for writes, so
+# lines written together cost it far less each; each line keeps its own ts,
+# and the recorder trusts a ts up to events.MaxHold (0.2 s, docs/events.md)
+# before the read that delivers it. Any other event writes the held lines
+# first, at once, so events keep their order and request and phase marks
+# are never held.
+HOLD_S = 0.05
+HOLD_BYTES = 16 << 10
+
+# While nothing is held the flusher thread waits to be woken, looking
+# this often whether its client is gone.
+_FLUSHER_PARK_S = 5.0
+
 # A token event as tokens(), step_tokens() and batch_tokens() write it
 # directly (ts, the id's JSON text, count), rather than through a dict and
 # json.dumps: 5 us a call instead of 13 on the development machine.
@@ -100,6 +115,13 @@ class Client:
         self._pending = {}
         self._pending_since = None
         self.batch_interval = BATCH_INTERVAL_S
+        # Token lines held for one write (HOLD_S), and since when (monotonic
+        # seconds); the flusher thread writes them if no call does in time.
+        self.hold = HOLD_S
+        self._held = []
+        self._held_bytes = 0
+        self._held_since = None
+        self._flusher = None
         if path is not None:
             with self._lock:
                 self._connect()
@@ -125,6 +147,10 @@ class Client:
         self._broken = False
         self._pending = {}  # the parent sends its own
         self._pending_since = None
+        self._held = []  # likewise
+        self._held_bytes = 0
+        self._held_since = None
+        self._flusher = None  # threads do not survive a fork
 
     def _connect(self):
         # Called with the lock held.
@@ -152,11 +178,11 @@ class Client:
         self._sock = sock
         self._pid = os.getpid()
 
-    def _fail(self, why):
+    def _fail(self, why, lost=1):
         # Called with the lock held. A send cut short by a timeout would
         # leave half a line on the stream, so the connection is dropped
         # for good rather than retried.
-        self.errors += 1
+        self.errors += lost
         self._broken = True
         if self._sock is not None:
             try:
@@ -215,12 +241,25 @@ class Client:
                     print("llem_events: cannot encode %s event: %s" % (kind, e), file=sys.stderr)
             return None
 
-    def _write(self, line, flush_pending=False):
+    def _write(self, line, flush_pending=False, hold=False):
         """Send encoded lines. With flush_pending, batched token counts go
-        first, so that the recorder sees every event in the order made."""
+        first, so that the recorder sees every event in the order made.
+        With hold, the lines may wait up to `hold` seconds (or HOLD_BYTES)
+        to go out with later ones; lines held before go first either way."""
         with self._lock:
             if flush_pending and self._pending:
                 line = self._pending_lines() + line
+            if hold and self.hold > 0 and not self._broken:
+                if not self._keep(line):
+                    return
+                line = b""
+            if self._held:
+                line = b"".join(self._held) + line
+                self._held = []
+                self._held_bytes = 0
+                self._held_since = None
+            if not line:
+                return
             if self._broken:
                 self.errors += line.count(b"\n")
                 return
@@ -243,7 +282,58 @@ class Client:
                     finally:
                         self._sock.setblocking(False)
             except OSError as e:  # includes socket.timeout
-                self._fail("sending to %s: %s" % (self.path, e))
+                self._fail("sending to %s: %s" % (self.path, e), line.count(b"\n"))
+
+    def _keep(self, line):
+        """Hold line (lock held); True when the held lines are due now."""
+        now = time.monotonic()
+        self._held.append(line)
+        self._held_bytes += len(line)
+        if self._held_since is None:
+            self._held_since = now
+            if self._flusher is None or not self._flusher.is_alive():
+                self._start_flusher()
+            elif self._flusher_parked:
+                self._flusher_parked = False
+                self._flusher_wake.set()
+            return False
+        return now - self._held_since >= self.hold or self._held_bytes >= HOLD_BYTES
+
+    def _start_flusher(self):
+        # Once a process (lock held): the thread that writes held lines
+        # when no call comes in time, and the exits that write them when
+        # the program ends. A multiprocessing child ends with os._exit,
+        # which skips atexit, after running multiprocessing's finalizers;
+        # they are registered here, in the child, because multiprocessing
+        # clears the parent's at the child's start.
+        ref = weakref.ref(self)
+        self._flusher_wake = threading.Event()
+        self._flusher_parked = False
+        self._flusher = threading.Thread(target=_flush_held, args=(ref, self._flusher_wake),
+                                         name="llem_events-flush", daemon=True)
+        self._flusher.start()
+        atexit.register(_flush_ref, ref)
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            mp_util.Finalize(None, _flush_ref, args=(ref,), exitpriority=100)
+
+    def _flush_if_due(self):
+        """Called by the flusher thread: write the held lines once due.
+        Returns how long to wait before looking again, or None to park."""
+        with self._lock:
+            if self._held_since is None:
+                self._flusher_parked = True
+                return None
+            left = self._held_since + self.hold - time.monotonic()
+            if left > 0:
+                return left
+        self._write(b"")
+        return self.hold
+
+    def flush(self):
+        """Write every held line and batched count now."""
+        if self.path is not None and (self._held or self._pending):
+            self._write(b"", flush_pending=True)
 
     def _id_json(self, id):
         """The JSON text of a request id, remembered: a request's id is
@@ -264,7 +354,7 @@ class Client:
         return out.encode("utf-8")
 
     def close(self):
-        self.flush_tokens()
+        self.flush()
         with self._lock:
             if self._sock is not None:
                 try:
@@ -287,7 +377,8 @@ class Client:
             self.send("token", dict(attrs, id=id, count=count))
             return
         # The event of a serving loop, sent for every token: _TOKEN_LINE.
-        self._write((_TOKEN_LINE % (time.time_ns(), self._id_json(id), count)).encode("utf-8"), flush_pending=True)
+        self._write((_TOKEN_LINE % (time.time_ns(), self._id_json(id), count)).encode("utf-8"), flush_pending=True,
+                    hold=True)
 
     def step_tokens(self, counts, /):
         """Send the tokens of several requests in one write: counts is a
@@ -309,7 +400,7 @@ class Client:
             elif k:
                 lines.append(_TOKEN_LINE % (ts, self._id_json(str(id)), k))
         if lines:
-            self._write("".join(lines).encode("utf-8"), flush_pending=True)
+            self._write("".join(lines).encode("utf-8"), flush_pending=True, hold=True)
         for id, n in odd:
             self.send("token", {"id": id, "count": n, "ts": ts})
 
@@ -344,9 +435,8 @@ class Client:
             self.flush_tokens()
 
     def flush_tokens(self):
-        """Send the token counts batch_tokens() holds."""
-        if self._pending:
-            self._write(b"", flush_pending=True)
+        """Send the token counts batch_tokens() holds (and held lines): flush()."""
+        self.flush()
 
     def request_end(self, id, /, input_tokens=None, output_tokens=None, **attrs):
         """Synchronise the device first (torch.cuda.synchronize()) so the
@@ -374,6 +464,28 @@ class Client:
     def request(self, id, /, input_tokens=None, **attrs):
         """A context manager for one request; see Request."""
         return Request(self, id, input_tokens, attrs)
+
+
+def _flush_ref(ref):
+    c = ref()
+    if c is not None:
+        c.flush()
+
+
+def _flush_held(ref, wake):
+    """The flusher thread: writes a client's held lines when they are due
+    and no call has; parks while nothing is held, and ends with the client."""
+    while True:
+        c = ref()
+        if c is None or c.path is None:
+            return
+        wait = c._flush_if_due()
+        del c  # not kept alive by this thread
+        if wait is None:
+            wake.wait(_FLUSHER_PARK_S)
+            wake.clear()
+        else:
+            time.sleep(wait)
 
 
 class Request:
@@ -434,7 +546,7 @@ def client():
             if _default is None:
                 _default = Client()
                 # Token counts held by batch_tokens() go out at exit.
-                atexit.register(_default.flush_tokens)
+                atexit.register(_default.flush)
     return _default
 
 

@@ -99,5 +99,5 @@ class TokenEvents:
             self.client.step_tokens(step)
 
     def end(self):
-        if self.batch:
-            self.client.flush_tokens()
+        # The generation is over: what the client holds goes out now.
+        self.client.flush()

@@ -196,6 +196,85 @@ class ClientTest(unittest.TestCase):
         c.batch_tokens("r", 1)  # the interval has passed: both go out
         self.assertEqual(strip_ts(self.rec.wait(1)), [{"kind": "token", "id": "r", "count": 2}])
 
+    def test_tokens_held_into_one_write(self):
+        # tokens() lines wait up to c.hold for one write; each keeps the ts
+        # of its call, and the flusher thread writes them when no call does.
+        c = self.client
+        c.hold = 0.2
+        sent = spy_writes(c)
+        start = time.monotonic()
+        for i in range(5):
+            c.tokens("r", i + 1)
+            time.sleep(0.001)
+        self.assertEqual(sent, [])
+        got = self.rec.wait(5)
+        waited = time.monotonic() - start
+        self.assertEqual(len(sent), 1)
+        self.assertGreaterEqual(waited, 0.19)
+        self.assertEqual([e["count"] for e in got], [1, 2, 3, 4, 5])
+        ts = [e["ts"] for e in got]
+        self.assertEqual(ts, sorted(ts))
+        self.assertGreater(ts[-1] - ts[0], 4_000_000)  # each line's own call time
+
+    def test_held_lines_go_before_other_events(self):
+        c = self.client
+        c.hold = 3600
+        sent = spy_writes(c)
+        c.tokens("r", 1)
+        c.step_tokens([("r", 2)])
+        c.request_end("r", output_tokens=3)  # never held: writes the held lines first
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(strip_ts(self.rec.wait(3)), [
+            {"kind": "token", "id": "r", "count": 1},
+            {"kind": "token", "id": "r", "count": 2},
+            {"kind": "request_end", "id": "r", "output_tokens": 3},
+        ])
+
+    def test_held_bytes_bound(self):
+        c = self.client
+        c.hold = 3600
+        sent = spy_writes(c)
+        n = ev.HOLD_BYTES // len('{"kind":"token","ts":1234567890123456789,"id":"r","count":1}\n') + 1
+        for _ in range(n):
+            c.tokens("r")
+        self.assertEqual(len(sent), 1)
+        self.assertGreaterEqual(len(sent[0]), ev.HOLD_BYTES)
+
+    def test_hold_zero_writes_each(self):
+        c = self.client
+        c.hold = 0
+        sent = spy_writes(c)
+        c.tokens("r")
+        c.tokens("r")
+        self.assertEqual(len(sent), 2)
+
+    def test_held_lines_written_at_exit(self):
+        # A program that ends, and a multiprocessing worker that returns
+        # (it ends with os._exit, which skips atexit), within the hold.
+        code = """
+import multiprocessing as mp, sys
+sys.path.insert(0, %r)
+import llem_events as ev
+
+def work(path):
+    c = ev.Client(path)
+    c.hold = 3600
+    c.tokens("child", 2)
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    p = mp.Process(target=work, args=(%r,))
+    p.start()
+    p.join()
+    c = ev.Client(%r)
+    c.hold = 3600
+    c.tokens("parent", 1)
+""" % (os.path.dirname(os.path.abspath(ev.__file__)), self.rec.path, self.rec.path)
+        import subprocess
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+        got = strip_ts(self.rec.wait(2))
+        self.assertEqual(sorted(e["id"] for e in got), ["child", "parent"])
+
     def test_explicit_ts_and_index_ints(self):
         class NumpyLike:
             def __index__(self):
@@ -223,6 +302,7 @@ class ClientTest(unittest.TestCase):
         c = self.client
         sent = spy_writes(c)
         c.step_tokens([("r1", 1), ("r2", 3), ("r3", 0), (7, 2)])
+        c.flush()  # a step's lines are held like tokens()'
         self.assertEqual(len(sent), 1)
         c.step_tokens({"r1": 2})
         c.step_tokens([("r4", "many")])  # not an integer: sent as given, the recorder judges it

@@ -324,8 +324,10 @@ func (s *Server) acceptLoop() {
 //
 // An event is stamped with the client's own time stamp (ts, the wall clock
 // when it was sent) moved onto the recorder's clock, when that lies in the
-// window of the read that completed its line; otherwise with the nearer
-// end of the window. A line without ts gets the time of its read. So
+// window of the read that completed its line, widened back by the time a
+// client may hold a line before writing it (events.MaxHoldNs) but not to
+// before the connection was accepted; otherwise with the nearer end of
+// the window. A line without ts gets the time of its read. So
 // reading in batches costs no precision for the clients that send ts (both
 // shipped clients do): a phase_end still marks the instant the client
 // sent it, not the tick at which it was read. A wrong client clock can
@@ -343,6 +345,8 @@ type stamper struct {
 	// lo and hi bound the arrival of the latest read's bytes (recorder
 	// clock); toRecorder moves a wall-clock time onto the recorder clock.
 	lo, hi     int64
+	hold       int64 // how far before lo a ts is kept (events.MaxHoldNs)
+	accepted   int64 // when the connection was accepted: no ts is kept before it
 	toRecorder int64
 	offsetSet  bool
 	emptied    bool
@@ -385,7 +389,7 @@ func wallNow() int64 { return time.Now().UnixNano() }
 func (sr *stamper) stamp(clientNs int64) int64 {
 	ts := sr.hi
 	if clientNs != 0 {
-		ts = min(max(clientNs+sr.toRecorder, sr.lo), sr.hi)
+		ts = min(max(clientNs+sr.toRecorder, max(sr.lo-sr.hold, sr.accepted)), sr.hi)
 	}
 	if sr.last != 0 && ts <= sr.last {
 		ts = sr.last + 1 // sent after the line before it
@@ -456,8 +460,9 @@ type lineBuffer struct {
 func newLineBuffer(now func() int64, acceptedNs int64) *lineBuffer {
 	return &lineBuffer{
 		buf: make([]byte, readBuffer),
-		sr:  stamper{now: now, wall: wallNow, lo: acceptedNs, hi: acceptedNs},
-		cs:  connState{strings: make(map[string]string)},
+		sr: stamper{now: now, wall: wallNow, lo: acceptedNs, hi: acceptedNs, hold: events.MaxHoldNs,
+			accepted: acceptedNs},
+		cs: connState{strings: make(map[string]string)},
 	}
 }
 

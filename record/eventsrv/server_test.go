@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -516,6 +517,7 @@ func TestStamps(t *testing.T) {
 	timed := readerFunc(func(p []byte) (int, error) { clock += 1000; return src.Read(p) })
 	lb := newLineBuffer(now, 100)
 	lb.sr.wall = wall
+	lb.sr.hold = 0 // TestStampsOfHeldLines widens the window
 	s.readLines(lb, timed)
 	batch, _ := s.Take(nil, nil)
 	want := map[string]int64{"a": 500, "b": 1500, "c": 3000, "d": 3001, "e": 5000, "f": 5500}
@@ -526,6 +528,63 @@ func TestStamps(t *testing.T) {
 		if e.TimestampNs != want[e.Name] {
 			t.Errorf("event %s stamped %d, want %d", e.Name, e.TimestampNs, want[e.Name])
 		}
+	}
+}
+
+// TestStampsOfHeldLines: a client may hold lines before writing them
+// (the Python client writes 50 ms of token lines at once), so a ts up to
+// the hold before the read window is kept, and one older than that is
+// moved to the hold's edge, but never to before the connection was
+// accepted.
+func TestStampsOfHeldLines(t *testing.T) {
+	var clock int64
+	now := func() int64 { return clock }
+	wall := func() int64 { return clock + 5_000_000 }
+	src := chunks{
+		// Read at 1000, window (100, 1000], held up to 2000 before it:
+		[]byte(`{"kind":"token","id":"r","ts":4990000}` + "\n" + // -10000: held too long, so -1900 (accepted at -3000)
+			`{"kind":"token","id":"r","ts":4999500}` + "\n" + // -500: kept
+			`{"kind":"token","id":"r","ts":5000500}` + "\n"), // 500: in the window
+		// Read at 10000, window (1000, 10000]:
+		[]byte(`{"kind":"token","id":"r","ts":5000800}` + "\n" + // 800: kept, though not after the last read
+			`{"kind":"token","id":"r","ts":5009000}` + "\n"), // 9000: in the window
+	}
+	opts := Options{}
+	opts.setDefaults()
+	s := &Server{now: now, opts: opts, ready: make(chan struct{}, 1)}
+	steps := []int64{1000, 9000}
+	timed := readerFunc(func(p []byte) (int, error) {
+		if len(steps) > 0 {
+			clock += steps[0]
+			steps = steps[1:]
+		}
+		return src.Read(p)
+	})
+	lb := newLineBuffer(now, -3000)
+	lb.sr.wall = wall
+	lb.sr.lo = 100
+	lb.sr.hold = 2000
+	s.readLines(lb, timed)
+	batch, _ := s.Take(nil, nil)
+	var got []int64
+	for _, e := range batch {
+		got = append(got, e.TimestampNs)
+	}
+	want := []int64{-1900, -500, 500, 800, 9000}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stamps %v, want %v", got, want)
+	}
+
+	// Accepted at 100, the first read's window begins there too.
+	clock = 0
+	src = chunks{[]byte(`{"kind":"token","id":"r","ts":4999000}` + "\n")} // -1000: before the connection, so 100
+	steps = []int64{1000}
+	lb = newLineBuffer(now, 100)
+	lb.sr.wall = wall
+	lb.sr.hold = 2000
+	s.readLines(lb, timed)
+	if batch, _ = s.Take(nil, nil); len(batch) != 1 || batch[0].TimestampNs != 100 {
+		t.Fatalf("a line from before the connection: %+v", batch)
 	}
 }
 
@@ -716,5 +775,42 @@ func (s *Server) readLines(lb *lineBuffer, r io.Reader) {
 			s.ended(lb)
 			return
 		}
+	}
+}
+
+// TestHeldWritesReadAsTheyCome: a quiet connection whose write of
+// readTarget bytes or more is read as it comes (a client that holds lines
+// and writes them together) stays quiet, read at its next write, instead
+// of being paced and read again before that write, finding nothing; one
+// that writes less is paced as before.
+func TestHeldWritesReadAsTheyCome(t *testing.T) {
+	line := []byte(`{"kind":"token","id":"h","count":1}` + "\n")
+	for _, tc := range []struct {
+		lines int
+		quiet bool
+	}{{readTarget/len(line) + 1, true}, {3, false}} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{}
+		opts.setDefaults()
+		s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
+		c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
+		for range 2 { // the second write finds the rate known
+			if _, err := unix.Write(fds[1], bytes.Repeat(line, tc.lines)); err != nil {
+				t.Fatal(err)
+			}
+			c.readable = true
+			if !s.service(c, time.Now(), false, time.Time{}) {
+				t.Fatal("connection closed")
+			}
+			if got := c.next.IsZero(); got != tc.quiet {
+				t.Errorf("%d lines a write: quiet %v after a read, want %v", tc.lines, got, tc.quiet)
+			}
+			c.next = time.Time{} // read at its next write, as the poller would
+		}
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 	}
 }
