@@ -39,11 +39,12 @@ if j:
     rows.append(("pynvml poller, 100 Hz (power, temperature, clock; counter 1 Hz)", j["cpu_s"], j["wall_s"], "%d rows" % j["rows"]))
 
 base = {}
-for who in ("llem", "before"):
+for who in ("llem", "each", "before"):
     m0 = meta("B-%s-0" % who)
     if m0:
         base[who] = m0["recorder"]["cpu_seconds"] / m0["recorder"]["wall_seconds"]
-for who, label in (("llem", "llem record"), ("before", "llem record before")):
+for who, label in (("llem", "llem record"), ("each", "llem record, clients writing each event at once"),
+                   ("before", "llem record before")):
     for rate in (0, 1000, 10000, 50000):
         m = meta("B-%s-%d" % (who, rate))
         if not m:
@@ -53,8 +54,9 @@ for who, label in (("llem", "llem record"), ("before", "llem record before")):
         if rate:
             per = (r["cpu_seconds"] - base.get(who, 0) * r["wall_seconds"]) / max(e["accepted"], 1) * 1e6
             load = tagged(os.path.join(w, "B-%s-%d.log" % (who, rate)), "event_load") or {}
-            note = "%.2f us of recorder CPU per event; %d accepted, %d dropped; client %s us/event; peak RSS %d MB" % (
-                per, e["accepted"], e["dropped"], load.get("client_cpu_us_per_event"), r["max_rss_bytes"] >> 20)
+            note = "%.2f us of recorder CPU per event; %d accepted, %d dropped; client %s us/event (hold %s s); peak RSS %d MB" % (
+                per, e["accepted"], e["dropped"], load.get("client_cpu_us_per_event"), load.get("hold_s"),
+                r["max_rss_bytes"] >> 20)
         rows.append(("%s, %d token events/s from 8 clients" % (label, rate), r["cpu_seconds"], r["wall_seconds"], note))
 for name, label in (("C-llem", "llem record, defaults, bf16 matmul load"), ("C-before", "llem record before, same load (after it)")):
     m = meta(name)

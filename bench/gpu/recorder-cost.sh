@@ -15,9 +15,11 @@
 #    (a first version of this script, running them side by side, saw
 #    llem's state poll cost 10x its lone cost);
 #  B token events from 8 client processes (bench/recorder/event_load.py,
-#    the real Python client) at 0, 1k, 10k and 50k events/s for EVENTS_S
-#    (60 s), one recorder each, side by side; per-event cost = (CPU - the
-#    0-event recorder's CPU rate x wall) / events; [older llem at 0 and 1k];
+#    the real Python client, holding lines for 50 ms) at 0, 1k, 10k and 50k
+#    events/s for EVENTS_S (60 s), one recorder each, side by side;
+#    per-event cost = (CPU - the 0-event recorder's CPU rate x wall) /
+#    events; [older llem at 0 and 1k]; with EACH=1 then the same again
+#    with clients writing every event at once (EVENT_HOLD=0, B-each-*);
 #  C bf16 matmul load for LOAD_S (30 s), recorded by llem, [then by the
 #    older llem]; both runs read by pandas (read_parquet.py), their
 #    driver_power tables copied to $OUT;
@@ -79,6 +81,16 @@ fi
 ( sleep 2; p=$(pgrep -f "^[^ ]*llem record --device [a-z]+ --quiet --out $W/B-llem-50000 " | head -1)
   while [ -n "$p" ] && kill -0 "$p" 2>/dev/null; do awk '/VmRSS/{print $2}' /proc/$p/status; sleep 5; done > "$W/B-rss-50k.txt" ) & rsspid=$!
 wait "${pids[@]}" "$rsspid"
+if [ "${EACH:-0}" = 1 ]; then
+  echo "== B: the same, clients writing each event at once (EVENT_HOLD=0)"
+  pids=()
+  for rate in 0 1000 10000 50000; do
+    if [ $rate = 0 ]; then rec B-each-$rate "$LLEM" -- sleep "$EVENTS_S"
+    else rec B-each-$rate "$LLEM" -- env EVENT_HOLD=0 python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+fi
 fi
 
 if part C; then

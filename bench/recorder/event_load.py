@@ -8,14 +8,20 @@ Each client process opens its own connection through llem's Python client
 a second, one call of tokens(rid, 1) per event (32 requests in turn), paced
 every millisecond. With STEP > 1 a client sends its events STEP at a time,
 one step_tokens() call each (one write for STEP requests, as a server
-decoding a batch does). Run it under `llem record`. It prints one JSON line:
-events sent, the clients' own CPU time and their CPU per event (the
-client-side cost of a token event), and lost events.
+decoding a batch does). The client holds lines for llem_events.HOLD_S
+(50 ms) and writes them together; EVENT_HOLD=0 in the environment makes it
+write each call's lines at once (EVENT_HOLD=S sets another hold). Run it
+under `llem record`. It prints one JSON line: events sent, the clients'
+own CPU time (inside the calls, plus the client's flusher thread) and
+their CPU per event (the client-side cost of a token event), and lost
+events.
 """
 import json
 import multiprocessing as mp
 import os
+import resource
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
@@ -24,6 +30,11 @@ import llem_events  # noqa: E402
 
 def client(rate, seconds, idx, out, step=1):
     ev = llem_events.Client()
+    hold = os.environ.get("EVENT_HOLD")
+    if hold is not None:
+        ev.hold = float(hold)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    main0 = time.thread_time_ns()
     ids = ["c%d-r%d" % (idx, i) for i in range(32)]
     start = time.monotonic()
     sent = 0
@@ -44,7 +55,11 @@ def client(rate, seconds, idx, out, step=1):
                 sent += 1
         in_calls += time.thread_time_ns() - c0
         time.sleep(0.002)
-    out.put((sent, in_calls / 1e9, ev.errors))
+    ev.flush()
+    # The flusher thread's CPU: the process's, less this (main) thread's.
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    others = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) - (time.thread_time_ns() - main0) / 1e9
+    out.put((sent, in_calls / 1e9, ev.errors, max(others, 0.0), threading.active_count()))
 
 
 def main():
@@ -59,10 +74,14 @@ def main():
     for p in procs:
         p.join()
     sent = sum(r[0] for r in res)
-    cpu = sum(r[1] for r in res)
+    calls = sum(r[1] for r in res)
+    flusher = sum(r[3] for r in res)
+    cpu = calls + flusher
     print("event_load: " + json.dumps({
-        "rate": rate, "seconds": seconds, "clients": n, "step": step, "sent": sent, "lost": sum(r[2] for r in res),
-        "client_call_cpu_s": round(cpu, 3), "client_cpu_us_per_event": round(cpu / sent * 1e6, 2) if sent else None}), flush=True)
+        "rate": rate, "seconds": seconds, "clients": n, "step": step, "hold_s": float(os.environ.get("EVENT_HOLD", llem_events.HOLD_S)),
+        "sent": sent, "lost": sum(r[2] for r in res),
+        "client_call_cpu_s": round(calls, 3), "client_flusher_cpu_s": round(flusher, 3),
+        "client_cpu_us_per_event": round(cpu / sent * 1e6, 2) if sent else None}), flush=True)
 
 
 if __name__ == "__main__":

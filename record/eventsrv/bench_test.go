@@ -18,8 +18,10 @@ import (
 
 // The event path's cost, without a GPU: clients in another process (this
 // test binary, re-run as TestLoadClient) send token lines over the socket
-// from 8 connections, one write per event as the Python client does, at a
-// fixed total rate; this process runs the server and writes what it takes
+// from 8 connections at a fixed total rate, either one write per event
+// (each: the Go client, and the Python client with hold 0) or holding
+// lines for up to 50 ms and writing them together (held: the Python
+// client's tokens(), llem_events.HOLD_S); this process runs the server and writes what it takes
 // to an events table as the recorder does. What the benchmark process used
 // (getrusage: user + system) is the recorder's side of the path: reading,
 // parsing, queueing, Parquet encoding and zstd.
@@ -37,11 +39,19 @@ func BenchmarkEventPath(b *testing.B) {
 		if rate > 0 {
 			name = fmt.Sprintf("rate=%d", rate)
 		}
-		b.Run(name, func(b *testing.B) { benchEventPath(b, rate) })
+		if rate == 0 {
+			b.Run(name, func(b *testing.B) { benchEventPath(b, rate, 0) })
+			continue
+		}
+		b.Run(name+"/each", func(b *testing.B) { benchEventPath(b, rate, 0) })
+		b.Run(name+"/held", func(b *testing.B) { benchEventPath(b, rate, heldFor) })
 	}
 }
 
-func benchEventPath(b *testing.B, rate int) {
+// heldFor is how long the held clients hold lines: llem_events.HOLD_S.
+const heldFor = 50 * time.Millisecond
+
+func benchEventPath(b *testing.B, rate int, hold time.Duration) {
 	opts := Options{}
 	if os.Getenv("LLEM_BENCH_NOPACE") != "" {
 		opts.ReadEvery = -1
@@ -58,7 +68,7 @@ func benchEventPath(b *testing.B, rate int) {
 	total := per * clients
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$")
 	cmd.Env = append(os.Environ(), "LLEM_LOAD_SOCKET="+s.Path(), "LLEM_LOAD_EACH="+strconv.Itoa(per),
-		"LLEM_LOAD_RATE="+strconv.Itoa(rate/clients))
+		"LLEM_LOAD_RATE="+strconv.Itoa(rate/clients), "LLEM_LOAD_HOLD="+hold.String())
 	cmd.Stderr = os.Stderr
 	cpu0 := processCPU()
 	var ru0 syscall.Rusage
@@ -147,9 +157,13 @@ func TestLoadClient(t *testing.T) {
 	}
 	each, _ := strconv.Atoi(os.Getenv("LLEM_LOAD_EACH"))
 	rate, _ := strconv.Atoi(os.Getenv("LLEM_LOAD_RATE")) // per connection; 0: as fast as possible
+	hold, err := time.ParseDuration(os.Getenv("LLEM_LOAD_HOLD"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	errs := make(chan error, 8)
 	for c := range 8 {
-		go func() { errs <- loadClient(path, c, each, rate) }()
+		go func() { errs <- loadClient(path, c, each, rate, hold) }()
 	}
 	for range 8 {
 		if err := <-errs; err != nil {
@@ -158,9 +172,11 @@ func TestLoadClient(t *testing.T) {
 	}
 }
 
-// loadClient sends n token events on one connection: rate a second, one
-// write each, paced every 2 ms; or, at rate 0, as fast as it can.
-func loadClient(path string, c, n, rate int) error {
+// loadClient sends n token events on one connection: rate a second, paced
+// every 2 ms, one write each or, with hold, one write when the oldest line
+// has waited hold (as llem_events does); or, at rate 0, as fast as it can
+// in 16 KiB writes.
+func loadClient(path string, c, n, rate int, hold time.Duration) error {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		return err
@@ -168,10 +184,11 @@ func loadClient(path string, c, n, rate int) error {
 	defer conn.Close()
 	var out interface{ Write([]byte) (int, error) } = conn
 	var bw *bufio.Writer
-	if rate == 0 {
+	if rate == 0 || hold > 0 {
 		bw = bufio.NewWriterSize(conn, 16<<10)
 		out = bw
 	}
+	var heldSince time.Time // of the oldest line not written
 	line := make([]byte, 0, 128)
 	start := time.Now()
 	for i := 0; i < n; {
@@ -180,6 +197,9 @@ func loadClient(path string, c, n, rate int) error {
 			due = min(n, int(time.Since(start).Seconds()*float64(rate)))
 		}
 		for ; i < due; i++ {
+			if hold > 0 && bw.Buffered() == 0 {
+				heldSince = time.Now()
+			}
 			line = append(line[:0], `{"kind":"token","ts":`...)
 			line = strconv.AppendInt(line, time.Now().UnixNano(), 10)
 			line = append(line, `,"id":"c`...)
@@ -188,6 +208,11 @@ func loadClient(path string, c, n, rate int) error {
 			line = strconv.AppendInt(line, int64(i%32), 10)
 			line = append(line, `","count":1}`+"\n"...)
 			if _, err := out.Write(line); err != nil {
+				return err
+			}
+		}
+		if hold > 0 && bw.Buffered() > 0 && time.Since(heldSince) >= hold {
+			if err := bw.Flush(); err != nil {
 				return err
 			}
 		}
