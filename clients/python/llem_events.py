@@ -70,8 +70,15 @@ BATCH_INTERVAL_S = 0.05
 HOLD_S = 0.05
 HOLD_BYTES = 16 << 10
 
-# While nothing is held the flusher thread waits to be woken, looking
-# this often whether its client is gone.
+# The flusher thread looks every _FLUSH_EVERY_S for held lines that no
+# call has written within the hold: a line waits at most hold + 0.1 s
+# (0.15 s), within the 0.2 s the recorder allows. It looks at a fixed
+# period, not at each hold's end, because a call usually writes the lines
+# first and each wake-up of a Python thread costs ~50 us; after
+# _FLUSHER_PARK_AFTER looks with nothing held it waits to be woken,
+# looking every _FLUSHER_PARK_S whether its client is gone.
+_FLUSH_EVERY_S = 0.1
+_FLUSHER_PARK_AFTER = 10
 _FLUSHER_PARK_S = 5.0
 
 # A token event as tokens(), step_tokens() and batch_tokens() write it
@@ -295,6 +302,7 @@ class Client:
                 self._start_flusher()
             elif self._flusher_parked:
                 self._flusher_parked = False
+                self._flusher_idle = 0
                 self._flusher_wake.set()
             return False
         return now - self._held_since >= self.hold or self._held_bytes >= HOLD_BYTES
@@ -309,6 +317,7 @@ class Client:
         ref = weakref.ref(self)
         self._flusher_wake = threading.Event()
         self._flusher_parked = False
+        self._flusher_idle = 0
         self._flusher = threading.Thread(target=_flush_held, args=(ref, self._flusher_wake),
                                          name="llem_events-flush", daemon=True)
         self._flusher.start()
@@ -317,18 +326,19 @@ class Client:
         if mp_util is not None:
             mp_util.Finalize(None, _flush_ref, args=(ref,), exitpriority=100)
 
-    def _flush_if_due(self):
-        """Called by the flusher thread: write the held lines once due.
-        Returns how long to wait before looking again, or None to park."""
+    def _flush_due(self):
+        """Called by the flusher thread: write the held lines that have
+        waited the hold. True: nothing was held for a while, park."""
         with self._lock:
             if self._held_since is None:
-                self._flusher_parked = True
-                return None
-            left = self._held_since + self.hold - time.monotonic()
-            if left > 0:
-                return left
+                self._flusher_idle += 1
+                self._flusher_parked = self._flusher_idle >= _FLUSHER_PARK_AFTER
+                return self._flusher_parked
+            self._flusher_idle = 0
+            if time.monotonic() - self._held_since < self.hold:
+                return False
         self._write(b"")
-        return self.hold
+        return False
 
     def flush(self):
         """Write every held line and batched count now."""
@@ -473,19 +483,19 @@ def _flush_ref(ref):
 
 
 def _flush_held(ref, wake):
-    """The flusher thread: writes a client's held lines when they are due
-    and no call has; parks while nothing is held, and ends with the client."""
+    """The flusher thread: writes a client's held lines that no call has
+    written in time; parks while nothing is held, and ends with the client."""
     while True:
         c = ref()
         if c is None or c.path is None:
             return
-        wait = c._flush_if_due()
+        park = c._flush_due()
         del c  # not kept alive by this thread
-        if wait is None:
+        if park:
             wake.wait(_FLUSHER_PARK_S)
             wake.clear()
         else:
-            time.sleep(wait)
+            time.sleep(_FLUSH_EVERY_S)
 
 
 class Request:
