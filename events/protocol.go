@@ -70,11 +70,11 @@ const (
 )
 
 // MaxHoldNs is how long a client may hold a line before writing it: the
-// Python client writes the token lines of up to 50 ms together, because
+// Python client writes the token lines of up to 100 ms together, because
 // the recorder's cost follows writes more than lines. The recorder keeps a
 // line's ts when it lies up to MaxHoldNs before the window in which the
 // line arrived (docs/events.md, Timestamps).
-const MaxHoldNs int64 = 200_000_000
+const MaxHoldNs int64 = 500_000_000
 
 // MaxGPU is the largest GPU index accepted (it must fit the trace's int32).
 const MaxGPU = math.MaxInt32

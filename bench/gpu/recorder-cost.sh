@@ -15,7 +15,7 @@
 #    (a first version of this script, running them side by side, saw
 #    llem's state poll cost 10x its lone cost);
 #  B token events from 8 client processes (bench/recorder/event_load.py,
-#    the real Python client, holding lines for 50 ms) at 0, 1k, 10k and 50k
+#    the real Python client, holding lines for 100 ms) at 0, 1k, 10k and 50k
 #    events/s for EVENTS_S (60 s), one recorder each, side by side;
 #    per-event cost = (CPU - the 0-event recorder's CPU rate x wall) /
 #    events; [older llem at 0 and 1k]; with EACH=1 then the same again

@@ -9,7 +9,7 @@ a second, one call of tokens(rid, 1) per event (32 requests in turn), paced
 every millisecond. With STEP > 1 a client sends its events STEP at a time,
 one step_tokens() call each (one write for STEP requests, as a server
 decoding a batch does). The client holds lines for llem_events.HOLD_S
-(50 ms) and writes them together; EVENT_HOLD=0 in the environment makes it
+(100 ms) and writes them together; EVENT_HOLD=0 in the environment makes it
 write each call's lines at once (EVENT_HOLD=S sets another hold). Run it
 under `llem record`. It prints one JSON line: events sent, the clients'
 own CPU time (inside the calls, plus the client's flusher thread) and

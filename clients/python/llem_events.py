@@ -63,16 +63,16 @@ BATCH_INTERVAL_S = 0.05
 # them, and how many bytes they may hold. The recorder pays for every write
 # (the kernel frees one socket buffer a write) and wakes up for writes, so
 # lines written together cost it far less each; each line keeps its own ts,
-# and the recorder trusts a ts up to events.MaxHold (0.2 s, docs/events.md)
+# and the recorder trusts a ts up to events.MaxHoldNs (0.5 s, docs/events.md)
 # before the read that delivers it. Any other event writes the held lines
 # first, at once, so events keep their order and request and phase marks
 # are never held.
-HOLD_S = 0.05
+HOLD_S = 0.1
 HOLD_BYTES = 16 << 10
 
 # The flusher thread looks every _FLUSH_EVERY_S for held lines that no
 # call has written within the hold: a line waits at most hold + 0.1 s
-# (0.15 s), within the 0.2 s the recorder allows. It looks at a fixed
+# (0.2 s), well within the 0.5 s the recorder allows. It looks at a fixed
 # period, not at each hold's end, because a call usually writes the lines
 # first and each wake-up of a Python thread costs ~50 us; after
 # _FLUSHER_PARK_AFTER looks with nothing held it waits to be woken,

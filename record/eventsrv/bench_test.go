@@ -20,7 +20,7 @@ import (
 // test binary, re-run as TestLoadClient) send token lines over the socket
 // from 8 connections at a fixed total rate, either one write per event
 // (each: the Go client, and the Python client with hold 0) or holding
-// lines for up to 50 ms and writing them together (held: the Python
+// lines for up to 100 ms and writing them together (held: the Python
 // client's tokens(), llem_events.HOLD_S); this process runs the server and writes what it takes
 // to an events table as the recorder does. What the benchmark process used
 // (getrusage: user + system) is the recorder's side of the path: reading,
@@ -49,7 +49,7 @@ func BenchmarkEventPath(b *testing.B) {
 }
 
 // heldFor is how long the held clients hold lines: llem_events.HOLD_S.
-const heldFor = 50 * time.Millisecond
+const heldFor = 100 * time.Millisecond
 
 func benchEventPath(b *testing.B, rate int, hold time.Duration) {
 	opts := Options{}

@@ -213,7 +213,7 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 				if quiet && reads == 1 && n >= readTarget {
 					// One write of readTarget or more, read as it came:
 					// a client that holds lines and writes them together
-					// (the Python client's tokens(), 50 ms at a time).
+					// (the Python client's tokens(), 100 ms at a time).
 					// Its writes are few, so each is read as it comes
 					// (one wake-up a write); paced, it would be read
 					// twice a write, the first time finding nothing.

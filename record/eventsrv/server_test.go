@@ -532,7 +532,7 @@ func TestStamps(t *testing.T) {
 }
 
 // TestStampsOfHeldLines: a client may hold lines before writing them
-// (the Python client writes 50 ms of token lines at once), so a ts up to
+// (the Python client writes 100 ms of token lines at once), so a ts up to
 // the hold before the read window is kept, and one older than that is
 // moved to the hold's edge, but never to before the connection was
 // accepted.
