@@ -304,7 +304,7 @@ class Client:
                 self._flusher_parked = False
                 self._flusher_idle = 0
                 self._flusher_wake.set()
-            return False
+            return self._held_bytes >= HOLD_BYTES
         return now - self._held_since >= self.hold or self._held_bytes >= HOLD_BYTES
 
     def _start_flusher(self):
@@ -555,7 +555,8 @@ def client():
         with _default_lock:
             if _default is None:
                 _default = Client()
-                # Token counts held by batch_tokens() go out at exit.
+                # Token counts held by batch_tokens() go out at exit (held
+                # lines too, which the client also registers for).
                 atexit.register(_default.flush)
     return _default
 

@@ -240,6 +240,13 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(len(sent), 1)
         self.assertGreaterEqual(len(sent[0]), ev.HOLD_BYTES)
 
+    def test_a_step_over_the_bytes_bound_is_written_at_once(self):
+        c = self.client
+        c.hold = 3600
+        sent = spy_writes(c)
+        c.step_tokens([("r%d" % i, 1) for i in range(ev.HOLD_BYTES // 40)])
+        self.assertEqual(len(sent), 1)
+
     def test_hold_zero_writes_each(self):
         c = self.client
         c.hold = 0
