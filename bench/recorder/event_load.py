@@ -21,7 +21,6 @@ import multiprocessing as mp
 import os
 import resource
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
@@ -59,7 +58,7 @@ def client(rate, seconds, idx, out, step=1):
     # The flusher thread's CPU: the process's, less this (main) thread's.
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     others = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) - (time.thread_time_ns() - main0) / 1e9
-    out.put((sent, in_calls / 1e9, ev.errors, max(others, 0.0), threading.active_count()))
+    out.put((sent, in_calls / 1e9, ev.errors, max(others, 0.0)))
 
 
 def main():

@@ -21,8 +21,8 @@ import (
 // from 8 connections at a fixed total rate, either one write per event
 // (each: the Go client, and the Python client with hold 0) or holding
 // lines for up to 100 ms and writing them together (held: the Python
-// client's tokens(), llem_events.HOLD_S); this process runs the server and writes what it takes
-// to an events table as the recorder does. What the benchmark process used
+// client's tokens(), llem_events.HOLD_S); this process runs the server
+// and writes what it takes to an events table as the recorder does. What the benchmark process used
 // (getrusage: user + system) is the recorder's side of the path: reading,
 // parsing, queueing, Parquet encoding and zstd.
 //

@@ -323,7 +323,7 @@ func (s *Server) acceptLoop() {
 // connection's acceptance), and before this read returned.
 //
 // An event is stamped with the client's own time stamp (ts, the wall clock
-// when it was sent) moved onto the recorder's clock, when that lies in the
+// when it was made) moved onto the recorder's clock, when that lies in the
 // window of the read that completed its line, widened back by the time a
 // client may hold a line before writing it (events.MaxHoldNs) but not to
 // before the connection was accepted; otherwise with the nearer end of
