@@ -4,8 +4,10 @@ Copy this file next to your code, put its folder on sys.path, or install
 it with `pip install ./clients/python` (which adds llem_transformers and
 llem_vllm, the integrations; clients/python/README.md). When the
 program runs under `llem record`, the LLEM_EVENTS environment variable names
-a Unix socket and every call below writes one JSON line to it; otherwise
-every call does nothing, so the same code runs with or without llem.
+a Unix socket and every call below writes one JSON line to it (the lines
+of tokens() and step_tokens() are held up to HOLD_S, 0.1 s, and written
+together); otherwise every call does nothing, so the same code runs with
+or without llem.
 
     import llem_events as ev
 
@@ -24,8 +26,8 @@ every call does nothing, so the same code runs with or without llem.
 
 Calls never raise because of the socket: after a failed send the client
 stops sending, counts every lost event in `errors` and warns once on
-stderr. Each event carries `ts`, the client clock in ns (time.time_ns());
-the recorder also stamps its arrival. docs/events.md is the reference.
+stderr. Each event carries `ts`, the client clock in ns (time.time_ns())
+when the call made it; the recorder stamps the event with it. docs/events.md is the reference.
 """
 
 import atexit
