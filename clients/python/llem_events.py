@@ -277,17 +277,21 @@ class Client:
                 if self._sock is None:
                     self.errors += line.count(b"\n") - 1  # _connect counted one
                     return
+            # Every write starts with an empty line, which the recorder
+            # skips: by counting them it knows how many writes a read
+            # took, and reads a connection that holds its lines less often.
+            out = b"\n" + line
             try:
                 try:
-                    n = self._sock.send(line)
+                    n = self._sock.send(out)
                 except BlockingIOError:
                     n = 0
-                if n < len(line):
+                if n < len(out):
                     # The buffer is full: the recorder is behind. Wait for
                     # it, at most the timeout, then go on without blocking.
                     self._sock.settimeout(self.timeout)
                     try:
-                        self._sock.sendall(line[n:])
+                        self._sock.sendall(out[n:])
                     finally:
                         self._sock.setblocking(False)
             except OSError as e:  # includes socket.timeout

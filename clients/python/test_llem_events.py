@@ -16,7 +16,8 @@ import llem_events as ev  # noqa: E402
 
 
 class Recorder:
-    """An in-process stand-in for `llem record`: collects every line."""
+    """An in-process stand-in for `llem record`: collects every line but
+    the empty ones, which it skips as the recorder does."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="llemev")
@@ -50,7 +51,7 @@ class Recorder:
             buf += data
             *done, buf = buf.split(b"\n")
             with self.cond:
-                self.lines.extend(done)
+                self.lines.extend(line for line in done if line)
                 self.cond.notify_all()
 
     def wait(self, n, timeout=5):
@@ -255,6 +256,23 @@ class ClientTest(unittest.TestCase):
         c.tokens("r")
         self.assertEqual(len(sent), 2)
 
+    def test_every_write_starts_with_an_empty_line(self):
+        # The recorder counts the empty lines to know how many writes a
+        # read took (record/eventsrv's conn.pause).
+        c = self.client
+        c.hold = 3600
+        sent = spy_writes(c)
+        c.tokens("r", 1)
+        c.tokens("r", 2)
+        c.request_end("r", output_tokens=3)  # the held lines and this: one write
+        c.mark("m")
+        self.assertEqual(len(sent), 2)
+        for w in sent:
+            self.assertTrue(w.startswith(b"\n{"), w)
+            self.assertNotIn(b"\n\n", w)
+        self.assertEqual([w.count(b"\n") for w in sent], [4, 2])
+        self.assertEqual(len(self.rec.wait(4)), 4)
+
     def test_held_lines_written_at_exit(self):
         # A program that ends, and a multiprocessing worker that returns
         # (it ends with os._exit, which skips atexit), within the hold.
@@ -453,7 +471,7 @@ if __name__ == "__main__":
             if not b:
                 break
             got += b
-        self.assertEqual(got.count(b"\n"), 250)
+        self.assertEqual(len([line for line in got.split(b"\n") if line]), 250)
         conn.close()
         rec.close()
         os.unlink(path)

@@ -174,8 +174,8 @@ func TestLoadClient(t *testing.T) {
 
 // loadClient sends n token events on one connection: rate a second, paced
 // every 2 ms, one write each or, with hold, one write when the oldest line
-// has waited hold (as llem_events does); or, at rate 0, as fast as it can
-// in 16 KiB writes.
+// has waited hold or 16 KiB are held, each starting with an empty line (as
+// llem_events does); or, at rate 0, as fast as it can in 16 KiB writes.
 func loadClient(path string, c, n, rate int, hold time.Duration) error {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
@@ -185,7 +185,10 @@ func loadClient(path string, c, n, rate int, hold time.Duration) error {
 	var out interface{ Write([]byte) (int, error) } = conn
 	var bw *bufio.Writer
 	if rate == 0 || hold > 0 {
-		bw = bufio.NewWriterSize(conn, 16<<10)
+		bw = bufio.NewWriterSize(conn, 32<<10) // held: written at 16 KiB, before it fills
+		if hold == 0 {
+			bw = bufio.NewWriterSize(conn, 16<<10)
+		}
 		out = bw
 	}
 	var heldSince time.Time // of the oldest line not written
@@ -199,6 +202,7 @@ func loadClient(path string, c, n, rate int, hold time.Duration) error {
 		for ; i < due; i++ {
 			if hold > 0 && bw.Buffered() == 0 {
 				heldSince = time.Now()
+				bw.WriteByte('\n') // the write's mark
 			}
 			line = append(line[:0], `{"kind":"token","ts":`...)
 			line = strconv.AppendInt(line, time.Now().UnixNano(), 10)
@@ -209,6 +213,11 @@ func loadClient(path string, c, n, rate int, hold time.Duration) error {
 			line = append(line, `","count":1}`+"\n"...)
 			if _, err := out.Write(line); err != nil {
 				return err
+			}
+			if hold > 0 && bw.Buffered() >= 16<<10 {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
 			}
 		}
 		if hold > 0 && bw.Buffered() > 0 && time.Since(heldSince) >= hold {

@@ -25,6 +25,9 @@ type conn struct {
 	lastN    int
 	lastGap  time.Duration
 	lastRead time.Time
+	// lastMarks is how many writes the client said the last read took
+	// (lineBuffer.marks); 0: it does not say.
+	lastMarks int
 	// next is when to read again a connection whose last read emptied it
 	// (a pause); zero: it is quiet, and is read when the poller says a
 	// line came.
@@ -46,6 +49,23 @@ type conn struct {
 // sending over ~700 events/s, which must never happen.
 const readTarget = 2 << 10
 
+// A client that starts every write with an empty line (llem_events)
+// says how many writes a read took, and so what they charge its send
+// buffer: their bytes and writeCharge each. Such a connection is read
+// before the charge can reach chargeTarget, not readTarget bytes: a
+// client that holds its token lines and writes them 100 ms at a time
+// (12 KB a write at 10,000 events/s from 8 clients) is then read on
+// the shared ReadEvery ticks with the others, one wake-up for all of
+// them, where the bytes alone would have it read at every write.
+// chargeTarget is well under the quarter of a default send buffer
+// (53 KB) at which a sender that polls before writing (a socket with a
+// timeout) waits; llem_events asks for a 1 MiB buffer and does not poll
+// until its send fails.
+const (
+	writeCharge  = 1 << 10
+	chargeTarget = 32 << 10
+)
+
 // pause is how long to wait before the next read of a connection that was
 // just emptied: to the next multiple of every (ReadEvery), so every busy
 // connection is due on the same ticks and one wake-up serves them all; but
@@ -66,6 +86,13 @@ func (c *conn) pause(every time.Duration, now time.Time) time.Duration {
 	switch {
 	case c.lastN <= 0 || c.lastGap <= 0:
 		want = 10 * time.Millisecond // no rate known yet
+	case c.lastMarks > 0:
+		charge := c.lastN + c.lastMarks*writeCharge
+		if charge >= chargeTarget {
+			want = c.lastGap / 2
+		} else {
+			want = time.Duration(float64(c.lastGap) * chargeTarget / float64(charge))
+		}
 	case c.lastN >= readTarget:
 		want = c.lastGap / 2
 	default:
@@ -203,14 +230,16 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 		switch {
 		case n > 0:
 			t := time.Now()
-			if !c.lastRead.IsZero() {
-				c.lastN, c.lastGap = n, t.Sub(c.lastRead)
-			}
-			c.lastRead = t
 			c.quietSince = time.Time{}
 			s.filled(c.lines, n, len(p))
+			marks := c.lines.marks
+			c.lines.marks = 0
+			if !c.lastRead.IsZero() {
+				c.lastN, c.lastGap, c.lastMarks = n, t.Sub(c.lastRead), marks
+			}
+			c.lastRead = t
 			if n < len(p) && !closing && s.opts.ReadEvery > 0 {
-				if quiet && reads == 1 && n >= readTarget {
+				if quiet && reads == 1 && n >= readTarget && marks == 0 {
 					// One write of readTarget or more, read as it came:
 					// a client that holds lines and writes them together
 					// (the Python client's tokens(), 100 ms at a time).

@@ -453,6 +453,10 @@ type lineBuffer struct {
 	cs   connState
 	// batch holds the events of the current read, queued together.
 	batch []trace.Event
+	// marks counts the empty lines cut since the reader last took them:
+	// a client that starts every write with one (llem_events does) tells
+	// the reader how many writes it made (see conn.pause).
+	marks int
 }
 
 // newLineBuffer starts a connection accepted at acceptedNs (recorder
@@ -490,6 +494,9 @@ func (s *Server) cutLines(lb *lineBuffer, end bool) {
 		rest := lb.buf[lb.r:lb.w]
 		i := bytes.IndexByte(rest, '\n')
 		if i >= 0 {
+			if i == 0 && lb.n == 0 {
+				lb.marks++
+			}
 			lb.r += i + 1
 			s.endLine(lb, rest[:i+1])
 			continue

@@ -588,6 +588,66 @@ func TestStampsOfHeldLines(t *testing.T) {
 	}
 }
 
+// TestMarkedWritesReadOnTicks: writes that start with an empty line (the
+// Python client's) are counted; a client that holds its lines and writes
+// them together is then read on the shared ticks, not at every write.
+func TestMarkedWritesReadOnTicks(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	opts := Options{}
+	opts.setDefaults()
+	s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
+	c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
+	line := `{"kind":"token","id":"h","count":1}` + "\n"
+	write := "\n" + strings.Repeat(line, 100) // ~3.6 KB: over readTarget
+	for i := range 2 {
+		if _, err := unix.Write(fds[1], []byte(write+write)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			c.lastRead = time.Now().Add(-100 * time.Millisecond) // two writes in 100 ms
+		}
+		c.readable = true
+		if !s.service(c, time.Now(), false, time.Time{}) {
+			t.Fatal("connection closed")
+		}
+		c.next = time.Time{}
+	}
+	if c.lastMarks != 2 {
+		t.Errorf("counted %d writes in the last read, want 2", c.lastMarks)
+	}
+	if c.lines.marks != 0 {
+		t.Errorf("marks not taken by the read: %d left", c.lines.marks)
+	}
+	// ~9 KB charged in 100 ms: 350 ms to reach chargeTarget, so the next
+	// tick; unmarked, 7 KB over readTarget would halve the pause (50 ms).
+	if d := c.pause(opts.ReadEvery, time.Unix(0, 0)); d != opts.ReadEvery {
+		t.Errorf("pause %v, want the next tick (%v)", d, opts.ReadEvery)
+	}
+	batch, _ := s.Take(nil, nil)
+	if len(batch) != 400 {
+		t.Errorf("%d events, want 400 (the empty lines are not events)", len(batch))
+	}
+	if st := s.Stats(); st.Received != 400 || st.Bad != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	// Only an empty line is a mark: not "\r\n", not " \n", not the
+	// newline that ends a line split across reads; the empty line after
+	// it is.
+	lb := newLineBuffer(s.now, 0)
+	for _, chunk := range []string{"\r\n", `{"kind":"mark","name":"a"`, "\n\n", " \n"} {
+		n := copy(lb.space(), chunk)
+		s.filled(lb, n, n+1)
+	}
+	if lb.marks != 1 {
+		t.Errorf("%d marks, want 1", lb.marks)
+	}
+}
+
 // TestPause: a busy connection is read again before it can have queued
 // more than readTarget bytes at its current rate (a client whose writes
 // block would otherwise be throttled), and never later than the next tick;
@@ -612,6 +672,24 @@ func TestPause(t *testing.T) {
 		r := &conn{lastN: c.lastN, lastGap: c.lastGap}
 		if got := r.pause(opts.ReadEvery, tick); got != c.want {
 			t.Errorf("after %d bytes in %v: pause %v, want %v", c.lastN, c.lastGap, got, c.want)
+		}
+	}
+	// A client that marks its writes (an empty line each) is paced by
+	// what its writes charge its send buffer, not by readTarget bytes.
+	marked := []struct {
+		lastN, marks int
+		lastGap      time.Duration
+		want         time.Duration
+	}{
+		{12 << 10, 1, 100 * time.Millisecond, 200 * time.Millisecond},                 // a held write of 12 KiB: to the next tick
+		{20 << 10, 2, 100 * time.Millisecond, 125 * time.Millisecond},                 // 22 KiB charged in 100 ms: 145 ms, on the grid
+		{readTarget, 30, 20 * time.Millisecond, 10 * time.Millisecond},                // 30 one-line writes: 32 KiB charged, may have blocked
+		{chargeTarget - writeCharge, 1, 50 * time.Millisecond, 25 * time.Millisecond}, // just under the target: 50 ms, on the grid
+	}
+	for _, c := range marked {
+		r := &conn{lastN: c.lastN, lastGap: c.lastGap, lastMarks: c.marks}
+		if got := r.pause(opts.ReadEvery, tick); got != c.want {
+			t.Errorf("after %d bytes in %d marked writes in %v: pause %v, want %v", c.lastN, c.marks, c.lastGap, got, c.want)
 		}
 	}
 	r := &conn{}
@@ -789,6 +867,8 @@ func TestHeldWritesReadAsTheyCome(t *testing.T) {
 		lines int
 		quiet bool
 	}{{readTarget/len(line) + 1, true}, {3, false}} {
+		// Unmarked writes: the reader cannot tell one write of many lines
+		// from many writes of one.
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			t.Fatal(err)
