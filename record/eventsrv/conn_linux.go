@@ -70,8 +70,9 @@ const (
 // just emptied: to the next multiple of every (ReadEvery), so every busy
 // connection is due on the same ticks and one wake-up serves them all; but
 // no longer than the connection, at its current rate, takes to queue
-// readTarget bytes. A read that found readTarget or more may have found a
-// blocked client, whose rate is then unknown: the pause halves.
+// readTarget bytes (a client that marks its writes: to charge
+// chargeTarget). A read that found that much may have found a blocked
+// client, whose rate is then unknown: the pause halves.
 //
 // A shorter pause also ends on a tick, of a finer grid (every/8, the
 // longest pause before it rounded down): fast connections are then due
