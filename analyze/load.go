@@ -188,10 +188,15 @@ func (l *loader) perGPU(table string) int {
 // of each state row) a run has, as meta.json counts them, above which its
 // fields are packed (Samples) rather than held as plain columns, 16 bytes
 // a sample. A short run's plain columns are read faster (a directory of
-// ten-minute runs took a quarter longer packed) in memory that does not
-// matter: 4 million samples are 64 MB, an 8-GPU run of about 75 minutes.
-// A run whose meta.json does not count its rows is packed.
-var PackSamplesAbove int64 = 4 << 20
+// ten-minute runs, 528,000 samples each, took a quarter longer packed:
+// its runs reuse the memory of the runs before). But a run's plain
+// columns are new memory that the kernel faults in page by page, which
+// on the 2-vCPU VM costs more than packing saves from 1 million samples
+// (16 MB, 20 minutes of 8 GPUs) on: the 1 h run (3.2 million) took about
+// 0.08 s less CPU packed (a third fewer page faults), in 60 MB less, than
+// with 4 million as the bound (issue 12). A run whose meta.json does not
+// count its rows is packed.
+var PackSamplesAbove int64 = 1 << 20
 
 // samples is an empty field of scale for a GPU of the run, plain or
 // packed (PackSamplesAbove), stored in the run's store.
