@@ -65,18 +65,25 @@ func IntegrateJ(p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) 
 
 // Integrate is IntegrateJ on a Series of watts.
 func (s Series) Integrate(startNs, endNs int64) (joules float64, ok bool) {
-	t, v := s.T, s.V
+	t := s.T
 	n := len(t)
 	if n < 2 || endNs <= startNs || t[0] > startNs || t[n-1] < endNs {
 		return 0, false
 	}
+	return s.integrateFrom(sort.Search(n, func(i int) bool { return t[i] > startNs }), startNs, endNs), true
+}
+
+// integrateFrom is Integrate's sum, given first, the index of the first
+// sample after startNs, over a span that s covers (Integrate's checks).
+func (s Series) integrateFrom(first int, startNs, endNs int64) float64 {
+	t, v := s.T, s.V
+	n := len(t)
 	at := func(i int, x int64) float64 { // linear between samples i-1 and i
 		if t[i] == t[i-1] {
 			return v[i]
 		}
 		return v[i-1] + (v[i]-v[i-1])*float64(x-t[i-1])/float64(t[i]-t[i-1])
 	}
-	first := sort.Search(n, func(i int) bool { return t[i] > startNs })
 	var e float64
 	for i := max(first, 1); i < n; i++ {
 		lo, hi := max(t[i-1], startNs), min(t[i], endNs)
@@ -88,7 +95,7 @@ func (s Series) Integrate(startNs, endNs int64) (joules float64, ok bool) {
 		}
 		e += (at(i, lo) + at(i, hi)) / 2 * float64(hi-lo) / 1e9
 	}
-	return e, true
+	return e
 }
 
 // maxIn is the largest value of s in [startNs, endNs], with the samples
