@@ -588,24 +588,31 @@ func TestStampsOfHeldLines(t *testing.T) {
 	}
 }
 
-// TestMarkedWritesReadOnTicks: writes that start with an empty line (the
-// Python client's) are counted; a client that holds its lines and writes
-// them together is then read on the shared ticks, not at every write.
-func TestMarkedWritesReadOnTicks(t *testing.T) {
+// servedConn is a server with opts (defaults filled in) and one
+// connection of it as serve keeps it, over a socket pair closed when the
+// test ends; client is the client's end.
+func servedConn(t *testing.T, opts Options) (s *Server, c *conn, client int) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	opts := Options{}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
 	opts.setDefaults()
-	s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
-	c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
+	s = &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
+	return s, &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}, fds[1]
+}
+
+// TestMarkedWritesReadOnTicks: writes that start with an empty line (the
+// Python client's) are counted; a client that holds its lines and writes
+// them together is then read on the shared ticks, not at every write.
+func TestMarkedWritesReadOnTicks(t *testing.T) {
+	s, c, client := servedConn(t, Options{})
+	opts := s.opts
 	line := `{"kind":"token","id":"h","count":1}` + "\n"
 	write := "\n" + strings.Repeat(line, 100) // ~3.6 KB: over readTarget
 	for i := range 2 {
-		if _, err := unix.Write(fds[1], []byte(write+write)); err != nil {
+		if _, err := unix.Write(client, []byte(write+write)); err != nil {
 			t.Fatal(err)
 		}
 		if i == 1 {
@@ -799,19 +806,14 @@ func TestOneReaderForAllConnections(t *testing.T) {
 // turns to them after maxReadsPerTurn full buffers, leaving the flooding
 // one due again at once.
 func TestFloodYieldsTurn(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	s, c, client := servedConn(t, Options{Buffer: 1 << 20})
 	// As much as the kernel lets one peer queue (twice wmem_max).
-	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
+	unix.SetsockoptInt(client, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
 	line := []byte(`{"kind":"token","id":"f","count":1}` + "\n")
 	chunk := bytes.Repeat(line, 1000)
 	queued := 0
 	for {
-		n, err := unix.Write(fds[1], chunk)
+		n, err := unix.Write(client, chunk)
 		if err != nil {
 			break
 		}
@@ -820,15 +822,11 @@ func TestFloodYieldsTurn(t *testing.T) {
 	if queued <= maxReadsPerTurn*readBuffer {
 		t.Skipf("the kernel queues only %d bytes on a socket: a turn reads them all", queued)
 	}
-	opts := Options{Buffer: 1 << 20}
-	opts.setDefaults()
-	s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
-	c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
 	before := time.Now()
 	if !s.service(c, before, false, time.Time{}) {
 		t.Fatal("connection closed")
 	}
-	left, err := unix.IoctlGetInt(fds[0], unix.SIOCINQ)
+	left, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -869,16 +867,9 @@ func TestHeldWritesReadAsTheyCome(t *testing.T) {
 	}{{readTarget/len(line) + 1, true}, {3, false}} {
 		// Unmarked writes: the reader cannot tell one write of many lines
 		// from many writes of one.
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts := Options{}
-		opts.setDefaults()
-		s := &Server{now: counterClock(), opts: opts, ready: make(chan struct{}, 1)}
-		c := &conn{fd: fds[0], lines: newLineBuffer(s.now, 0), readable: true}
+		s, c, client := servedConn(t, Options{})
 		for range 2 { // the second write finds the rate known
-			if _, err := unix.Write(fds[1], bytes.Repeat(line, tc.lines)); err != nil {
+			if _, err := unix.Write(client, bytes.Repeat(line, tc.lines)); err != nil {
 				t.Fatal(err)
 			}
 			c.readable = true
@@ -890,7 +881,5 @@ func TestHeldWritesReadAsTheyCome(t *testing.T) {
 			}
 			c.next = time.Time{} // read at its next write, as the poller would
 		}
-		unix.Close(fds[0])
-		unix.Close(fds[1])
 	}
 }
