@@ -185,10 +185,11 @@ func loadClient(path string, c, n, rate int, hold time.Duration) error {
 	var out interface{ Write([]byte) (int, error) } = conn
 	var bw *bufio.Writer
 	if rate == 0 || hold > 0 {
-		bw = bufio.NewWriterSize(conn, 32<<10) // held: written at 16 KiB, before it fills
-		if hold == 0 {
-			bw = bufio.NewWriterSize(conn, 16<<10)
+		size := 16 << 10 // as fast as it can: written when full
+		if hold > 0 {
+			size = 32 << 10 // held: written at 16 KiB, before it fills
 		}
+		bw = bufio.NewWriterSize(conn, size)
 		out = bw
 	}
 	var heldSince time.Time // of the oldest line not written

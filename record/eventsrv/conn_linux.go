@@ -224,7 +224,6 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 		return true
 	}
 	c.readable = false
-	quiet := c.next.IsZero() // read because a write came, not on a tick
 	for reads := 1; ; reads++ {
 		p := c.lines.space()
 		n, err := rawRead(c.fd, p)
@@ -240,16 +239,6 @@ func (s *Server) service(c *conn, now time.Time, closing bool, limit time.Time) 
 			}
 			c.lastRead = t
 			if n < len(p) && !closing && s.opts.ReadEvery > 0 {
-				if quiet && reads == 1 && n >= readTarget && marks == 0 {
-					// One write of readTarget or more, read as it came:
-					// a client that holds lines and writes them together
-					// (the Python client's tokens(), 100 ms at a time).
-					// Its writes are few, so each is read as it comes
-					// (one wake-up a write); paced, it would be read
-					// twice a write, the first time finding nothing.
-					c.next = time.Time{}
-					return true
-				}
 				// Emptied: leave it until its next tick.
 				c.next = t.Add(c.pause(s.opts.ReadEvery, t))
 				return true

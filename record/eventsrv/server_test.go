@@ -853,33 +853,3 @@ func (s *Server) readLines(lb *lineBuffer, r io.Reader) {
 		}
 	}
 }
-
-// TestHeldWritesReadAsTheyCome: a quiet connection whose write of
-// readTarget bytes or more is read as it comes (a client that holds lines
-// and writes them together) stays quiet, read at its next write, instead
-// of being paced and read again before that write, finding nothing; one
-// that writes less is paced as before.
-func TestHeldWritesReadAsTheyCome(t *testing.T) {
-	line := []byte(`{"kind":"token","id":"h","count":1}` + "\n")
-	for _, tc := range []struct {
-		lines int
-		quiet bool
-	}{{readTarget/len(line) + 1, true}, {3, false}} {
-		// Unmarked writes: the reader cannot tell one write of many lines
-		// from many writes of one.
-		s, c, client := servedConn(t, Options{})
-		for range 2 { // the second write finds the rate known
-			if _, err := unix.Write(client, bytes.Repeat(line, tc.lines)); err != nil {
-				t.Fatal(err)
-			}
-			c.readable = true
-			if !s.service(c, time.Now(), false, time.Time{}) {
-				t.Fatal("connection closed")
-			}
-			if got := c.next.IsZero(); got != tc.quiet {
-				t.Errorf("%d lines a write: quiet %v after a read, want %v", tc.lines, got, tc.quiet)
-			}
-			c.next = time.Time{} // read at its next write, as the poller would
-		}
-	}
-}
