@@ -304,14 +304,18 @@ class Client:
         self._held_bytes += len(line)
         if self._held_since is None:
             self._held_since = now
-            if self._flusher is None or not self._flusher.is_alive():
-                self._start_flusher()
-            elif self._flusher_parked:
-                self._flusher_parked = False
-                self._flusher_idle = 0
-                self._flusher_wake.set()
+            self._wake_flusher()
             return self._held_bytes >= HOLD_BYTES
         return now - self._held_since >= self.hold or self._held_bytes >= HOLD_BYTES
+
+    def _wake_flusher(self):
+        # Lock held: something now waits to be written in time.
+        if self._flusher is None or not self._flusher.is_alive():
+            self._start_flusher()
+        elif self._flusher_parked:
+            self._flusher_parked = False
+            self._flusher_idle = 0
+            self._flusher_wake.set()
 
     def _start_flusher(self):
         # Once a process (lock held): the thread that writes held lines
@@ -334,16 +338,20 @@ class Client:
 
     def _flush_due(self):
         """Called by the flusher thread: write the held lines that have
-        waited the hold. True: nothing was held for a while, park."""
+        waited the hold, and the batched counts that have waited their
+        interval (with each other). True: nothing was held for a while,
+        park."""
         with self._lock:
-            if self._held_since is None:
+            if self._held_since is None and self._pending_since is None:
                 self._flusher_idle += 1
                 self._flusher_parked = self._flusher_idle >= _FLUSHER_PARK_AFTER
                 return self._flusher_parked
             self._flusher_idle = 0
-            if time.monotonic() - self._held_since < self.hold:
+            now = time.monotonic()
+            if not (self._held_since is not None and now - self._held_since >= self.hold or
+                    self._pending_since is not None and now - self._pending_since >= self.batch_interval):
                 return False
-        self._write(b"")
+        self._write(b"", flush_pending=True)
         return False
 
     def flush(self):
@@ -422,8 +430,9 @@ class Client:
 
     def batch_tokens(self, id, /, count=1):
         """Count tokens of a request and send them later, as one token
-        event per request with the summed count, at most
-        `batch_interval` (0.05 s) after the first count held. Any other
+        event per request with the summed count, once `batch_interval`
+        (0.05 s) has passed since the first count held (the client's
+        flusher thread looks every 0.1 s, so within 0.15 s). Any other
         event of this client sends the held counts first, so the order
         of events is kept; flush_tokens() sends them now. Each event's ts
         is the time of the last count it holds.
@@ -445,10 +454,7 @@ class Client:
                 p[1] = now
             if self._pending_since is None:
                 self._pending_since = time.monotonic()
-                return
-            due = time.monotonic() - self._pending_since >= self.batch_interval
-        if due:
-            self.flush_tokens()
+                self._wake_flusher()  # it sends them when due
 
     def flush_tokens(self):
         """Send the token counts batch_tokens() holds (and held lines): flush()."""
