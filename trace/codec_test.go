@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -179,5 +180,79 @@ func TestSegmentsNameTheirColumns(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Format 2.3's events columns: every integer column delta-encoded, the
+// optional ones too (parquet-go alone writes those plain), the two stamps
+// stored uncompressed, request ids as a dictionary; and rows with and
+// without the optional values read back as written.
+func TestEventColumnEncodings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	rows := tokenEvents(5000, rng)
+	for i := range rows {
+		switch i % 7 {
+		case 0: // a request's end, with its counts and no client stamp
+			rows[i].Kind, rows[i].ClientTimestampNs, rows[i].Count = "request_end", nil, nil
+			rows[i].InputTokens, rows[i].OutputTokens = ptr(int64(100+i)), ptr(int64(i%300))
+		case 3: // a phase of the recorder's, of one cycle
+			rows[i].Kind, rows[i].Name, rows[i].Source, rows[i].RequestID = "phase_start", "measure", "recorder", ""
+			rows[i].ClientTimestampNs, rows[i].Count, rows[i].Cycle = nil, nil, ptr(int32(i%5))
+		}
+	}
+	dir := newTestRun(t)
+	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxRows(len(rows))
+	if err := errors.Join(w.Add(rows...), w.Close()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, TableEvents, SegmentName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := map[string]parquet.Kind{}
+	for _, path := range f.Schema().Columns() {
+		leaf, _ := f.Schema().Lookup(path...)
+		leaves[path[0]] = leaf.Node.Type().Kind()
+	}
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		name := c.MetaData.PathInSchema[0]
+		wantCodec := format.Zstd
+		if name == "timestamp_ns" || name == "client_timestamp_ns" {
+			wantCodec = format.Uncompressed
+		}
+		if c.MetaData.Codec != wantCodec {
+			t.Errorf("%s: %s, want %s", name, c.MetaData.Codec, wantCodec)
+		}
+		var want format.Encoding = -1
+		switch {
+		case leaves[name] == parquet.Int32 || leaves[name] == parquet.Int64:
+			want = format.DeltaBinaryPacked
+		case name == "request_id":
+			want = format.RLEDictionary
+		}
+		if want >= 0 && !slices.Contains(c.MetaData.Encoding, want) {
+			t.Errorf("%s: encodings %v, want %s", name, c.MetaData.Encoding, want)
+		}
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTable[Event](r, TableEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(rows)
+	slices.SortStableFunc(want, CompareEvent)
+	if !reflect.DeepEqual(back, want) { // optional fields by value
+		t.Fatalf("read back %d rows unlike the %d written", len(back), len(want))
 	}
 }

@@ -80,8 +80,12 @@ func TestArrowReadsEveryTable(t *testing.T) {
 	}
 	_ = st.Add(trace.DeviceState{GPU: 0, TimestampNs: 5, InstantPowerMw: ptr[int64](612_000), ClockEventReasons: ptr[int64](0)},
 		trace.DeviceState{GPU: 0, TimestampNs: 6, TemperatureC: ptr[int32](58)})
+	// Format 2.3: the stamps delta-encoded and uncompressed, the optional
+	// integers delta-encoded, request ids a dictionary.
 	_ = ev.Add(trace.Event{TimestampNs: 7, GPU: trace.GPUAll, Kind: "request_end", RequestID: "r1",
-		InputTokens: ptr[int64](10), OutputTokens: ptr[int64](128), Source: "client", Attrs: `{"batch":8}`})
+		InputTokens: ptr[int64](10), OutputTokens: ptr[int64](128), Source: "client", Attrs: `{"batch":8}`},
+		trace.Event{TimestampNs: 1_780_000_000_123_456_789, GPU: trace.GPUAll, Kind: "token", RequestID: "r2",
+			ClientTimestampNs: ptr[int64](1_780_000_000_123_400_001), Count: ptr[int64](3), Source: "client"})
 	_ = bad.Add(trace.BadEvent{TimestampNs: 8, Reason: "invalid_utf8", Raw: []byte{0xff, 0xfe, '\n'}})
 	for _, err := range []error{dp.Close(), st.Flush(), ev.Flush(), bad.Flush()} {
 		if err != nil {
@@ -121,6 +125,17 @@ func TestArrowReadsEveryTable(t *testing.T) {
 	out := column[int64](t, tbl, "output_tokens").(*array.Int64)
 	if kind.ValueStr(0) != "request_end" || out.Value(0) != 128 {
 		t.Errorf("events: kind %s out %d", kind.ValueStr(0), out.Value(0))
+	}
+	id := column[string](t, tbl, "request_id")
+	client := column[int64](t, tbl, "client_timestamp_ns").(*array.Int64)
+	count := column[int64](t, tbl, "count").(*array.Int64)
+	if id.ValueStr(1) != "r2" || !client.IsNull(0) || client.Value(1) != 1_780_000_000_123_400_001 || count.Value(1) != 3 {
+		t.Errorf("events: request %s, client stamps %v, count %v", id.ValueStr(1), client, count)
+	}
+	_, rows := query(t, dir, `SELECT request_id, client_timestamp_ns, count, timestamp_ns FROM read_parquet('events/part-000000.parquet') ORDER BY timestamp_ns`)
+	if len(rows) != 2 || rows[1][0] != "r2" || rows[1][1] != int64(1_780_000_000_123_400_001) || rows[1][2] != int64(3) ||
+		rows[1][3] != int64(1_780_000_000_123_456_789) || rows[0][1] != nil {
+		t.Errorf("events read by DuckDB: %v", rows)
 	}
 
 	tbl, _ = readArrow(t, filepath.Join(dir, trace.TableBadEvents, trace.SegmentName(0)))
