@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	abrotli "github.com/andybalholm/brotli"
@@ -129,14 +130,20 @@ func (c *keptBrotli) Encode(dst, src []byte) ([]byte, error) {
 // "delta" of an optional (pointer) field, which it would write PLAIN, 8
 // bytes a value for zstd to search (an event's client stamp and count:
 // 16 of the ~35 bytes a token event gave zstd).
-func withFixedCodecs(schema *parquet.Schema) *parquet.Schema {
-	return parquet.NewSchema(schema.Name(), fixedGroup{schema})
+// With noDicts, dictionary-encoded columns are DELTA_LENGTH_BYTE_ARRAY
+// instead (the segments whose strings could make too large a dictionary:
+// segmentEncoder.encode).
+func withFixedCodecs(schema *parquet.Schema, noDicts bool) *parquet.Schema {
+	return parquet.NewSchema(schema.Name(), fixedGroup{schema, noDicts})
 }
 
 // fixedGroup is the root of a table's schema, its columns given llem's
 // encoder and codec where parquet-go's would do worse. Every table is flat
 // (no nested groups), so only the root's own columns are looked at.
-type fixedGroup struct{ parquet.Node }
+type fixedGroup struct {
+	parquet.Node
+	noDicts bool
+}
 
 func (g fixedGroup) Fields() []parquet.Field {
 	fields := g.Node.Fields()
@@ -152,6 +159,8 @@ func (g fixedGroup) Fields() []parquet.Field {
 			fixed.enc = &fixedDelta
 		case e == nil && (f.Type().Kind() == parquet.Int32 || f.Type().Kind() == parquet.Int64):
 			fixed.enc = &fixedDelta
+		case e != nil && e.Encoding() == format.RLEDictionary && g.noDicts:
+			fixed.enc = &parquet.DeltaLengthByteArray
 		}
 		if c := f.Compression(); c != nil && c.CompressionCodec() == format.Brotli {
 			fixed.codec = powerCodec
@@ -198,7 +207,18 @@ func (f fixedField) Compression() compress.Codec {
 type segmentEncoder[T any] struct {
 	opts   []parquet.WriterOption // every segment's writer's
 	dpRows []driverPowerRow
+	// noDicts is opts with no dictionary-encoded column, for a segment
+	// whose strings are too long for one (maxDictBytes).
+	noDicts []parquet.WriterOption
 }
+
+// maxDictBytes bounds the strings a segment's dictionaries may hold. A
+// column's dictionary is one page, which parquet-go grows with every new
+// value, and a reader refuses pages over 16 MiB (maxPageBytes): a client's
+// request ids or names may be up to a line's 64 KiB each, and never
+// repeat. A segment whose strings are more than this, all told, spells
+// them out; one of 50,000 token events with 30-byte ids holds ~2 MB.
+const maxDictBytes = 8 << 20
 
 func newSegmentEncoder[T any](table, runID string) (*segmentEncoder[T], error) {
 	var zero T
@@ -211,9 +231,6 @@ func newSegmentEncoder[T any](table, runID string) (*segmentEncoder[T], error) {
 		schema = parquet.SchemaOf(driverPowerRow{})
 	}
 	opts := []parquet.WriterOption{
-		// The row type's columns, with parquet-go's delta encoding
-		// mended (deltaPacked) and brotli tuned (powerCodec).
-		withFixedCodecs(schema),
 		// created_by names the application that wrote the file (the
 		// Parquet spec); parquet-go's default names itself, with its
 		// version and build, ~60 bytes in every footer.
@@ -240,7 +257,13 @@ func newSegmentEncoder[T any](table, runID string) (*segmentEncoder[T], error) {
 		// headers' statistics, ~0.04 bytes a sample on one GPU).
 		opts = append(opts, parquet.ColumnIndexSizeLimit(func([]string) int { return 0 }))
 	}
-	return &segmentEncoder[T]{opts: opts}, nil
+	// The row type's columns, with parquet-go's delta encoding mended
+	// (deltaPacked) and brotli tuned (powerCodec); with and without
+	// dictionaries.
+	return &segmentEncoder[T]{
+		opts:    append(opts, withFixedCodecs(schema, false)),
+		noDicts: append(slices.Clip(opts), withFixedCodecs(schema, true)),
+	}, nil
 }
 
 // encode writes rows into out (reset first) as one complete Parquet file.
@@ -249,7 +272,11 @@ func (e *segmentEncoder[T]) encode(out *bytes.Buffer, rows []T) error {
 	if dp, ok := any(rows).([]DriverPowerSample); ok {
 		return e.encodeDriverPower(out, dp)
 	}
-	pw := parquet.NewGenericWriter[T](out, e.opts...)
+	opts := e.opts
+	if stringBytes(rows) > maxDictBytes {
+		opts = e.noDicts
+	}
+	pw := parquet.NewGenericWriter[T](out, opts...)
 	if _, err := pw.Write(rows); err != nil {
 		return err
 	}
@@ -272,4 +299,21 @@ func (e *segmentEncoder[T]) encodeDriverPower(out *bytes.Buffer, rows []DriverPo
 		return err
 	}
 	return dp.Close()
+}
+
+// stringBytes is the length of rows' dictionary-encoded strings, all told:
+// at least what their dictionaries would hold.
+func stringBytes[T any](rows []T) int {
+	n := 0
+	switch rs := any(rows).(type) {
+	case []Event:
+		for i := range rs {
+			n += len(rs[i].Kind) + len(rs[i].Name) + len(rs[i].RequestID) + len(rs[i].Source)
+		}
+	case []BadEvent:
+		for i := range rs {
+			n += len(rs[i].Reason)
+		}
+	}
+	return n
 }

@@ -3,11 +3,13 @@ package trace
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -254,5 +256,52 @@ func TestEventColumnEncodings(t *testing.T) {
 	slices.SortStableFunc(want, CompareEvent)
 	if !reflect.DeepEqual(back, want) { // optional fields by value
 		t.Fatalf("read back %d rows unlike the %d written", len(back), len(want))
+	}
+}
+
+// A segment of events whose request ids are many and long (a client may
+// send ids up to a line's 64 KiB) keeps every page, its dictionary page
+// too, far below the 16 MiB a reader accepts (maxPageBytes): a segment
+// whose strings are over maxDictBytes has no dictionary. Its rows read
+// back as written.
+func TestLongRequestIDsBoundTheDictionary(t *testing.T) {
+	var rows []Event
+	id := strings.Repeat("x", 48<<10)
+	for i := range 400 {
+		rows = append(rows, Event{TimestampNs: int64(i), GPU: GPUAll, Kind: "request_start",
+			RequestID: fmt.Sprintf("%06d%s", i, id), Source: "client"})
+	}
+	dir := newTestRun(t)
+	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxRows(len(rows))
+	if err := errors.Join(w.Add(rows...), w.Close()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, TableEvents, SegmentName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPages(b, f.Metadata()); err != nil {
+		t.Fatalf("a reader refuses the segment: %v", err)
+	}
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		if slices.Contains(c.MetaData.Encoding, format.RLEDictionary) {
+			t.Errorf("%s: encodings %v, want no dictionary", c.MetaData.PathInSchema[0], c.MetaData.Encoding)
+		}
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadTable[Event](r, TableEvents)
+	if err != nil || !reflect.DeepEqual(back, rows) {
+		t.Fatalf("read back %d rows (%v), wrote %d", len(back), err, len(rows))
 	}
 }
