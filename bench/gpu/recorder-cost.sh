@@ -65,14 +65,19 @@ fi
 
 if part B; then
 
+# rates WHO HOLD [LLEM ARGS AT 50k...]: one recorder at each rate, side by
+# side, into B-WHO-RATE, the clients holding lines HOLD seconds (their
+# default when empty); their pids in pids.
+rates() { local who=$1 hold=$2; shift 2; pids=()
+  for rate in 0 1000 10000 50000; do
+    local at50k=(); [ $rate = 50000 ] && at50k=("$@")
+    if [ $rate = 0 ]; then rec B-$who-$rate "$LLEM" -- sleep "$EVENTS_S"
+    else rec B-$who-$rate "$LLEM" "${at50k[@]}" -- env ${hold:+EVENT_HOLD=$hold} python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
+    pids+=($!)
+  done; }
+
 echo "== B: token events from 8 clients, ${EVENTS_S}s side by side"
-pids=()
-for rate in 0 1000 10000 50000; do
-  prof=(); [ $rate = 50000 ] && prof=(--cpuprofile "$OUT/B-llem-50k.prof")
-  if [ $rate = 0 ]; then rec B-llem-$rate "$LLEM" -- sleep "$EVENTS_S"
-  else rec B-llem-$rate "$LLEM" "${prof[@]}" -- python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
-  pids+=($!)
-done
+rates llem "" --cpuprofile "$OUT/B-llem-50k.prof"
 if [ -n "$BEFORE" ]; then
   rec B-before-0 "$BEFORE" -- sleep "$EVENTS_S"; pids+=($!)
   rec B-before-1000 "$BEFORE" -- python3 $R/event_load.py 1000 "$EVENTS_S" 8; pids+=($!)
@@ -83,12 +88,7 @@ fi
 wait "${pids[@]}" "$rsspid"
 if [ "${EACH:-0}" = 1 ]; then
   echo "== B: the same, clients writing each event at once (EVENT_HOLD=0)"
-  pids=()
-  for rate in 0 1000 10000 50000; do
-    if [ $rate = 0 ]; then rec B-each-$rate "$LLEM" -- sleep "$EVENTS_S"
-    else rec B-each-$rate "$LLEM" -- env EVENT_HOLD=0 python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
-    pids+=($!)
-  done
+  rates each 0
   wait "${pids[@]}"
 fi
 fi
