@@ -305,3 +305,29 @@ func TestLongRequestIDsBoundTheDictionary(t *testing.T) {
 		t.Fatalf("read back %d rows (%v), wrote %d", len(back), err, len(rows))
 	}
 }
+
+// stringBytes counts every dictionary-encoded string column of the tables
+// that have them, so that a column made a dictionary later is bounded too.
+func TestStringBytesCoversEveryDictionary(t *testing.T) {
+	check := func(row any, got func() int) {
+		v := reflect.ValueOf(row).Elem()
+		for i := range v.NumField() {
+			if v.Field(i).Kind() == reflect.String {
+				v.Field(i).SetString("abc")
+			}
+		}
+		dicts := 0
+		for _, f := range parquet.SchemaOf(v.Interface()).Fields() {
+			if e := f.Encoding(); e != nil && e.Encoding() == format.RLEDictionary {
+				dicts++
+			}
+		}
+		if dicts == 0 || got() != 3*dicts {
+			t.Errorf("%T: stringBytes %d, want 3 bytes for each of %d dictionary columns", row, got(), dicts)
+		}
+	}
+	var e Event
+	check(&e, func() int { return stringBytes([]Event{e}) })
+	var b BadEvent
+	check(&b, func() int { return stringBytes([]BadEvent{b}) })
+}

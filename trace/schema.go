@@ -131,11 +131,11 @@ const GPUAll = -1
 //
 // Both stamps are delta-encoded (every integer column is: withFixedCodecs)
 // and stored uncompressed (format 2.3): the deltas of nanosecond stamps
-// are noise to zstd, which made the token events' stamps of 1 h of 8
-// GPUs (bench/synth) 10,965,500 bytes from 10,960,177, and was a fifth of
-// the events table's encoding CPU (BenchmarkEventsSegment). Request ids
-// are dictionary-encoded: a segment's rows name a few hundred requests
-// (the concurrency), each many times.
+// are noise to zstd (a fifth of the events table's encoding CPU in
+// BenchmarkEventsSegment), which made the token events' timestamp_ns of
+// 1 h of 8 GPUs (bench/synth) 10,965,500 bytes from 10,960,177. Request
+// ids are dictionary-encoded (but see maxDictBytes): a segment's rows
+// name a few hundred requests (the concurrency), each many times.
 type Event struct {
 	TimestampNs       int64  `parquet:"timestamp_ns,delta,uncompressed"`
 	GPU               int32  `parquet:"gpu,delta"`
