@@ -202,23 +202,7 @@ func TestEventColumnEncodings(t *testing.T) {
 			rows[i].ClientTimestampNs, rows[i].Count, rows[i].Cycle = nil, nil, ptr(int32(i%5))
 		}
 	}
-	dir := newTestRun(t)
-	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetMaxRows(len(rows))
-	if err := errors.Join(w.Add(rows...), w.Close()); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, TableEvents, SegmentName(0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, f := oneEventSegment(t, rows)
 	leaves := map[string]parquet.Kind{}
 	for _, path := range f.Schema().Columns() {
 		leaf, _ := f.Schema().Lookup(path...)
@@ -271,23 +255,7 @@ func TestLongRequestIDsBoundTheDictionary(t *testing.T) {
 		rows = append(rows, Event{TimestampNs: int64(i), GPU: GPUAll, Kind: "request_start",
 			RequestID: fmt.Sprintf("%06d%s", i, id), Source: "client"})
 	}
-	dir := newTestRun(t)
-	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetMaxRows(len(rows))
-	if err := errors.Join(w.Add(rows...), w.Close()); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, TableEvents, SegmentName(0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, b, f := oneEventSegment(t, rows)
 	if err := checkPages(b, f.Metadata()); err != nil {
 		t.Fatalf("a reader refuses the segment: %v", err)
 	}
@@ -330,4 +298,28 @@ func TestStringBytesCoversEveryDictionary(t *testing.T) {
 	check(&e, func() int { return stringBytes([]Event{e}) })
 	var b BadEvent
 	check(&b, func() int { return stringBytes([]BadEvent{b}) })
+}
+
+// oneEventSegment writes rows as a run's one events segment and returns
+// the run, the segment's bytes and the segment opened by parquet-go.
+func oneEventSegment(t *testing.T, rows []Event) (dir string, b []byte, f *parquet.File) {
+	t.Helper()
+	dir = newTestRun(t)
+	w, err := NewTableWriter(dir, TableEvents, "test", CompareEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetMaxRows(len(rows))
+	if err := errors.Join(w.Add(rows...), w.Close()); err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile(filepath.Join(dir, TableEvents, SegmentName(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, b, f
 }
