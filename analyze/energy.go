@@ -65,12 +65,18 @@ func IntegrateJ(p []PowerPoint, startNs, endNs int64) (joules float64, ok bool) 
 
 // Integrate is IntegrateJ on a Series of watts.
 func (s Series) Integrate(startNs, endNs int64) (joules float64, ok bool) {
-	t := s.T
-	n := len(t)
-	if n < 2 || endNs <= startNs || t[0] > startNs || t[n-1] < endNs {
+	if endNs <= startNs || !s.covers(startNs, endNs) {
 		return 0, false
 	}
-	return s.integrateFrom(sort.Search(n, func(i int) bool { return t[i] > startNs }), startNs, endNs), true
+	t := s.T
+	return s.integrateFrom(sort.Search(len(t), func(i int) bool { return t[i] > startNs }), startNs, endNs), true
+}
+
+// covers reports whether s has two samples or more and spans [startNs,
+// endNs]: what Integrate needs.
+func (s Series) covers(startNs, endNs int64) bool {
+	t := s.T
+	return len(t) >= 2 && t[0] <= startNs && t[len(t)-1] >= endNs
 }
 
 // integrateFrom is Integrate's sum, given first, the index of the first

@@ -81,7 +81,7 @@ func (s Series) Bins(startNs, endNs, binNs int64) []float64 {
 	for k := range out {
 		lo := startNs + int64(k)*binNs
 		hi := lo + binNs
-		if len(t) < 2 || t[0] > lo || t[len(t)-1] < hi {
+		if !s.covers(lo, hi) {
 			out[k] = math.NaN()
 			continue
 		}
