@@ -18,9 +18,28 @@ const WriteTimeout = time.Second
 // is when the program is not running under `llem record`.
 var ErrNotRecording = errors.New(EnvVar + " is not set: not running under `llem record`")
 
+// DefaultHold is how long a client holds token lines before writing them
+// (Client.SetHold), and holdBytes how many bytes it holds at most. The
+// recorder pays for every socket write, not every line (the kernel frees
+// one buffer a write, and a write can wake it), so lines written together
+// cost it far less each; every line keeps the ts of its call, and the
+// recorder trusts a ts up to MaxHoldNs (0.5 s) before the read that
+// delivers it. The Python client holds its lines the same way
+// (llem_events.HOLD_S).
+const (
+	DefaultHold = 100 * time.Millisecond
+	holdBytes   = 16 << 10
+)
+
 // Client sends events to the recorder. It is safe for concurrent use. A
 // client that is not connected (LLEM_EVENTS unset, or a nil *Client) does
 // nothing, so inference code runs unchanged without llem.
+//
+// Token events are held up to DefaultHold (or 16 KiB) and written
+// together; any other event writes the held lines first, then itself, so
+// events keep their order and request and phase marks go out at once.
+// Every write starts with an empty line, the protocol's mark of a client
+// that writes many lines at once (docs/events.md, "The protocol").
 //
 // After a write fails the client closes its connection and every later Send
 // returns the first error at once: a line cut short by the failure would
@@ -31,6 +50,12 @@ type Client struct {
 	conn net.Conn // nil: do nothing
 	path string
 	err  error // the write error that closed conn
+	// out is what the next write sends: an empty line, then the held
+	// token lines; empty when none is held. due writes them once they
+	// have waited hold, when no call has by then.
+	hold time.Duration
+	out  []byte
+	due  *time.Timer
 }
 
 // Dial connects to the socket named by LLEM_EVENTS. When the variable is
@@ -52,7 +77,29 @@ func DialPath(path string) (*Client, error) {
 	if err != nil {
 		return &Client{path: path}, fmt.Errorf("llem events: connecting to %s: %w", path, err)
 	}
-	return &Client{conn: conn, path: path}, nil
+	return &Client{conn: conn, path: path, hold: DefaultHold}, nil
+}
+
+// SetHold sets how long token lines may wait to be written with later
+// ones: 0 writes every event at once. Lines already held are written now.
+func (c *Client) SetHold(d time.Duration) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = max(d, 0)
+	return c.writeHeld()
+}
+
+// Flush writes the held token lines now.
+func (c *Client) Flush() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writeHeld()
 }
 
 // Connected reports whether the client is sending events somewhere.
@@ -65,8 +112,11 @@ func (c *Client) Connected() bool {
 	return c.conn != nil
 }
 
-// Send writes one event. It stamps m.TimeNs with the current time when it
-// is zero. It does nothing on a client that is not connected.
+// Send writes one event, or holds it when it is a token event (Client).
+// It stamps m.TimeNs with the current time when it is zero. It does
+// nothing on a client that is not connected. A held event's write error
+// is returned by the call that writes it (a later Send, Flush or Close),
+// or, when the client wrote it after the hold, by the next call.
 func (c *Client) Send(m Message) error {
 	if c == nil {
 		return nil
@@ -88,10 +138,47 @@ func (c *Client) Send(m Message) error {
 	if c.conn == nil {
 		return nil
 	}
-	err = c.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
-	if err == nil {
-		_, err = c.conn.Write(line)
+	if len(c.out) == 0 {
+		c.out = append(c.out, '\n')
 	}
+	c.out = append(c.out, line...)
+	if m.Kind != KindToken || c.hold == 0 || len(c.out) >= holdBytes {
+		return c.writeHeld()
+	}
+	if len(c.out) == 1+len(line) { // the first line held: write it in time
+		if c.due == nil {
+			c.due = time.AfterFunc(c.hold, c.writeDue)
+		} else {
+			c.due.Reset(c.hold)
+		}
+	}
+	return nil
+}
+
+// writeDue writes the lines held since the timer was set, unless a call
+// has written them since.
+func (c *Client) writeDue() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeHeld() // an error is kept in c.err for the next call
+}
+
+// writeHeld writes c.out, if anything is held (c.mu held).
+func (c *Client) writeHeld() error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(c.out) == 0 || c.conn == nil {
+		return nil
+	}
+	if c.due != nil {
+		c.due.Stop()
+	}
+	err := c.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if err == nil {
+		_, err = c.conn.Write(c.out)
+	}
+	c.out = c.out[:0]
 	if err != nil {
 		c.err = fmt.Errorf("llem events: sending to %s (events are no longer sent): %w", c.path, err)
 		c.conn.Close()
@@ -101,7 +188,8 @@ func (c *Client) Send(m Message) error {
 	return nil
 }
 
-// Close closes the connection. Later sends do nothing.
+// Close writes the held token lines and closes the connection. Later
+// sends do nothing.
 func (c *Client) Close() error {
 	if c == nil {
 		return nil
@@ -111,8 +199,11 @@ func (c *Client) Close() error {
 	if c.conn == nil {
 		return nil
 	}
-	err := c.conn.Close()
-	c.conn = nil
+	err := c.writeHeld()
+	if c.conn != nil {
+		err = errors.Join(err, c.conn.Close())
+		c.conn = nil
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ type collector struct {
 	bad   []string
 	done  sync.WaitGroup
 	lines chan struct{}
+	// writes counts the empty lines that start the client's writes.
+	writes int
 }
 
 func listen(t *testing.T) (*collector, string) {
@@ -54,6 +57,12 @@ func listen(t *testing.T) (*collector, string) {
 				defer conn.Close()
 				sc := bufio.NewScanner(conn)
 				for sc.Scan() {
+					if len(sc.Bytes()) == 0 {
+						c.mu.Lock()
+						c.writes++ // every write starts with an empty line
+						c.mu.Unlock()
+						continue // as the recorder skips them
+					}
 					m, err := Parse(sc.Bytes())
 					c.mu.Lock()
 					if err != nil {
@@ -267,5 +276,96 @@ func TestSendOnce(t *testing.T) {
 	}
 	if got := col.wait(t, 1); got[0].Name != "x" || got[0].TimeNs == 0 {
 		t.Fatalf("got %+v", got[0])
+	}
+}
+
+// TestClientHoldsTokenLines checks that token lines wait for one write
+// (each with the ts of its call) until another event, the byte bound, the
+// hold, SetHold, Flush or Close writes them, and that every write starts
+// with the protocol's empty line.
+func TestClientHoldsTokenLines(t *testing.T) {
+	col, path := listen(t)
+	c, err := DialPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	writes := func() int {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		return col.writes
+	}
+	must(c.SetHold(time.Hour))
+	before := time.Now().UnixNano()
+	for range 3 {
+		must(c.Tokens("r1", 1))
+	}
+	sent := time.Now().UnixNano()
+	time.Sleep(50 * time.Millisecond)
+	if n := len(col.lines); n != 0 {
+		t.Fatalf("%d held token lines were written before any other event", n)
+	}
+	must(c.RequestEnd("r1", 4, 3))
+	got := col.wait(t, 4)
+	for i, m := range got[:3] {
+		if m.Kind != KindToken || m.TimeNs < before || m.TimeNs > sent {
+			t.Errorf("line %d: %s at %d, want a token stamped when sent, in [%d, %d]", i, m.Kind, m.TimeNs, before, sent)
+		}
+	}
+	if got[3].Kind != KindRequestEnd || writes() != 1 {
+		t.Fatalf("last line %s after %d writes, want request_end in the tokens' one write", got[3].Kind, writes())
+	}
+
+	// The byte bound writes them without another call.
+	id := strings.Repeat("x", 1000)
+	n := 0
+	for size := 0; size < holdBytes; size += len(id) + 40 {
+		must(c.Tokens(id, 1))
+		n++
+	}
+	col.wait(t, n)
+	if writes() != 2 {
+		t.Fatalf("%d writes, want 2 (the bound's)", writes())
+	}
+
+	// SetHold writes what is held; with 0 every token line goes at once.
+	must(c.Tokens("r2", 1))
+	must(c.SetHold(0))
+	col.wait(t, 1)
+	must(c.Tokens("r2", 1))
+	col.wait(t, 1)
+	if writes() != 4 {
+		t.Fatalf("%d writes, want 4", writes())
+	}
+
+	// The hold writes them when no call does.
+	must(c.SetHold(20 * time.Millisecond))
+	must(c.Tokens("r3", 1))
+	must(c.Tokens("r3", 1))
+	col.wait(t, 2)
+	if writes() != 5 {
+		t.Fatalf("%d writes, want 5 (the hold's)", writes())
+	}
+
+	// Flush and Close write them.
+	must(c.SetHold(time.Hour))
+	must(c.Tokens("r4", 1))
+	must(c.Flush())
+	col.wait(t, 1)
+	must(c.Tokens("r4", 1))
+	must(c.Close())
+	col.wait(t, 1)
+	if writes() != 7 {
+		t.Fatalf("%d writes, want 7", writes())
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if len(col.bad) > 0 {
+		t.Fatalf("bad lines: %q", col.bad)
 	}
 }

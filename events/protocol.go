@@ -70,7 +70,8 @@ const (
 )
 
 // MaxHoldNs is how long a client may hold a line before writing it: the
-// Python client writes the token lines of up to 100 ms together, because
+// Python and Go clients write the token lines of up to 100 ms together
+// (DefaultHold), because
 // the recorder's cost follows writes more than lines. The recorder keeps a
 // line's ts when it lies up to MaxHoldNs before the window in which the
 // line arrived (docs/events.md, Timestamps).

@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llem/llem/events"
 	"github.com/llem/llem/trace"
 )
 
 // The event path's cost, without a GPU: clients in another process (this
 // test binary, re-run as TestLoadClient) send token lines over the socket
 // from 8 connections at a fixed total rate, either one write per event
-// (each: the Go client, and the Python client with hold 0) or holding
-// lines for up to 100 ms and writing them together (held: the Python
-// client's tokens(), llem_events.HOLD_S); this process runs the server
+// (each: the Python and Go clients with hold 0) or holding lines for up
+// to 100 ms and writing them together (held: their default,
+// llem_events.HOLD_S and events.DefaultHold); this process runs the server
 // and writes what it takes to an events table as the recorder does. What the benchmark process used
 // (getrusage: user + system) is the recorder's side of the path: reading,
 // parsing, queueing, Parquet encoding and zstd.
@@ -49,7 +50,7 @@ func BenchmarkEventPath(b *testing.B) {
 }
 
 // heldFor is how long the held clients hold lines: llem_events.HOLD_S.
-const heldFor = 100 * time.Millisecond
+const heldFor = events.DefaultHold
 
 func benchEventPath(b *testing.B, rate int, hold time.Duration) {
 	opts := Options{}
