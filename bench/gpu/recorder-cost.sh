@@ -20,6 +20,9 @@
 #    per-event cost = (CPU - the 0-event recorder's CPU rate x wall) /
 #    events; [older llem at 0 and 1k]; with EACH=1 then the same again
 #    with clients writing every event at once (EVENT_HOLD=0, B-each-*);
+#    EVENT_LOAD (a command taking RATE SECONDS CLIENTS) replaces the Python
+#    clients, e.g. EVENT_LOAD=/tmp/goload for llem's Go client
+#    (bench/recorder/goload);
 #  C bf16 matmul load for LOAD_S (30 s), recorded by llem, [then by the
 #    older llem]; both runs read by pandas (read_parquet.py), their
 #    driver_power tables copied to $OUT;
@@ -38,6 +41,7 @@ DEVICE=${DEVICE:-nvml}   # sim for a dry run without a GPU
 PARTS=" ${PARTS:-A B C D} "
 part() { [[ "$PARTS" == *" $1 "* ]]; }
 B=bench/gpu; R=bench/recorder
+EVENT_LOAD=${EVENT_LOAD:-python3 $R/event_load.py}
 exec > >(tee "$OUT/recorder-cost.txt") 2>&1
 
 echo "== machine"
@@ -72,7 +76,7 @@ rates() { local who=$1 hold=$2; shift 2; pids=()
   for rate in 0 1000 10000 50000; do
     local at50k=(); [ $rate = 50000 ] && at50k=("$@")
     if [ $rate = 0 ]; then rec B-$who-$rate "$LLEM" -- sleep "$EVENTS_S"
-    else rec B-$who-$rate "$LLEM" "${at50k[@]}" -- env ${hold:+EVENT_HOLD=$hold} python3 $R/event_load.py $rate "$EVENTS_S" 8; fi
+    else rec B-$who-$rate "$LLEM" "${at50k[@]}" -- env ${hold:+EVENT_HOLD=$hold} $EVENT_LOAD $rate "$EVENTS_S" 8; fi
     pids+=($!)
   done; }
 
@@ -80,7 +84,7 @@ echo "== B: token events from 8 clients, ${EVENTS_S}s side by side"
 rates llem "" --cpuprofile "$OUT/B-llem-50k.prof"
 if [ -n "$BEFORE" ]; then
   rec B-before-0 "$BEFORE" -- sleep "$EVENTS_S"; pids+=($!)
-  rec B-before-1000 "$BEFORE" -- python3 $R/event_load.py 1000 "$EVENTS_S" 8; pids+=($!)
+  rec B-before-1000 "$BEFORE" -- $EVENT_LOAD 1000 "$EVENTS_S" 8; pids+=($!)
 fi
 # Memory of the 50k recorder every 5 s: it must stay flat.
 ( sleep 2; p=$(pgrep -f "^[^ ]*llem record --device [a-z]+ --quiet --out $W/B-llem-50000 " | head -1)
