@@ -87,9 +87,9 @@ func (c *Client) SetHold(d time.Duration) error {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.hold = max(d, 0)
-	return c.writeHeld()
+	c.mu.Unlock()
+	return c.Flush()
 }
 
 // Flush writes the held token lines now.
