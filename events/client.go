@@ -50,9 +50,10 @@ type Client struct {
 	conn net.Conn // nil: do nothing
 	path string
 	err  error // the write error that closed conn
-	// out is what the next write sends: an empty line, then the held
-	// token lines; empty when none is held. due writes them once they
-	// have waited hold, when no call has by then.
+	// hold is how long token lines may wait (SetHold); out is what the
+	// next write sends, an empty line then the held lines (empty when
+	// none is held); due writes them once they have waited hold, when no
+	// call has by then.
 	hold time.Duration
 	out  []byte
 	due  *time.Timer
