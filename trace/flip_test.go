@@ -24,16 +24,17 @@ func newFlipRun(t *testing.T, table string, meta *Meta) flipRun {
 	return flipRun{dir, filepath.Join(dir, table, SegmentName(0))}
 }
 
-// read reads the table back: its rows, and whether damage was reported.
+// readBack reads the table back: its rows, and whether damage was
+// reported. Damage must never make Open or the read fail.
 func readBack[T any](t *testing.T, dir, table string) ([]T, bool) {
 	t.Helper()
 	r, err := Open(dir)
 	if err != nil {
-		t.Fatalf("a damaged segment made Open fail: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	rows, err := ReadTable[T](r, table)
 	if err != nil {
-		t.Fatalf("a damaged segment made the read fail: %v", err)
+		t.Fatalf("reading %s: %v", table, err)
 	}
 	return rows, len(r.Damage()) > 0
 }
