@@ -79,7 +79,8 @@ func main() {
 
 type sample struct {
 	wall time.Duration
-	rss  int64 // bytes
+	cpu  time.Duration // user + system, of every thread
+	rss  int64         // bytes
 }
 
 func run(root, llems, dir string, durations []string, sweep, repeat int) error {
@@ -97,8 +98,8 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 	for _, b := range bins {
 		fmt.Printf("llem: %s (%s)\n", b, strings.TrimSpace(output(exec.Command(b, "--version"))))
 	}
-	fmt.Printf("each figure: the median of %d runs, taken in rounds (each command once a round), each after the run's files were read (a warm page cache); RSS: the child's peak\n\n", repeat)
-	fmt.Printf("%-22s %-14s %9s | %9s %9s %8s | %9s %9s | %9s %s\n", "trace", "llem", "size", "llem s", "llem MB", "s per h", "duckdb s", "duckdb MB", "time x", "targets")
+	fmt.Printf("each figure: the median of %d runs, taken in rounds (each command once a round), each after the run's files were read (a warm page cache); cpu: the child's user + system seconds, all threads; RSS: its peak\n\n", repeat)
+	fmt.Printf("%-22s %-14s %9s | %9s %9s %9s %8s | %9s %9s %9s | %9s %s\n", "trace", "llem", "size", "llem s", "llem cpu", "llem MB", "s per h", "duckdb s", "duckdb cpu", "duckdb MB", "time x", "targets")
 	for _, d := range durations {
 		length, err := time.ParseDuration(strings.TrimSpace(d))
 		if err != nil || length <= 0 {
@@ -122,8 +123,8 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 			perHour := l.wall.Seconds() / length.Hours()
 			verdict := fmt.Sprintf("memory %s, %.2f s/h %s, faster than DuckDB %s", met(float64(l.rss) <= targetRSS),
 				perHour, met(perHour <= targetPerHour), met(l.wall < q.wall))
-			fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.0f %8.2f | %9.2f %9.0f | %8.2fx %s\n", "8 GPUs x "+d, filepath.Base(llem), mb(dirSize(rd)),
-				l.wall.Seconds(), mb(l.rss), perHour, q.wall.Seconds(), mb(q.rss), q.wall.Seconds()/l.wall.Seconds(), verdict)
+			fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.2f %9.0f %8.2f | %9.2f %9.2f %9.0f | %8.2fx %s\n", "8 GPUs x "+d, filepath.Base(llem), mb(dirSize(rd)),
+				l.wall.Seconds(), l.cpu.Seconds(), mb(l.rss), perHour, q.wall.Seconds(), q.cpu.Seconds(), mb(q.rss), q.wall.Seconds()/l.wall.Seconds(), verdict)
 		}
 	}
 	if sweep > 0 {
@@ -149,8 +150,8 @@ func run(root, llems, dir string, durations []string, sweep, repeat int) error {
 		for i, llem := range bins {
 			for j, w := range workers {
 				l := got[i*len(workers)+j]
-				fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.0f %8s | %9s %9s | %9s memory %s (GOMAXPROCS=%s)\n", fmt.Sprintf("%d runs of 10 min", sweep), filepath.Base(llem),
-					mb(dirSize(sd)), l.wall.Seconds(), mb(l.rss), "", "", "", "", met(float64(l.rss) <= targetRSS), w)
+				fmt.Printf("%-22s %-14s %8.0fM | %9.2f %9.2f %9.0f %8s | %9s %9s %9s | %9s memory %s (GOMAXPROCS=%s)\n", fmt.Sprintf("%d runs of 10 min", sweep), filepath.Base(llem),
+					mb(dirSize(sd)), l.wall.Seconds(), l.cpu.Seconds(), mb(l.rss), "", "", "", "", "", met(float64(l.rss) <= targetRSS), w)
 			}
 		}
 	}
@@ -188,11 +189,11 @@ func synth(root, dir string, length time.Duration, seed int64) error {
 }
 
 // measure runs the commands repeat times, in rounds (each command once a
-// round, in turn), and gives each one's median wall time and median peak
-// RSS. Rounds rather than one command's runs after another's: this VM's
-// load drifts over minutes, and a command timed in a busier minute than
-// the one it is compared with lost up to 17% (a 4 h run: 8.10 s in the
-// harness against 5.40-5.64 s alternating by hand). Before each command
+// round, in turn), and gives each one's median wall time, median CPU time
+// and median peak RSS. Rounds rather than one command's runs after
+// another's: this VM's load drifts over minutes, and a command timed in a
+// busier minute than the one it is compared with lost up to 17% (a 4 h
+// run: 8.10 s in the harness against 5.40-5.64 s alternating by hand). Before each command
 // every file of dir is read, untimed (warm), so that each starts with the
 // run in the page cache: this VM's host takes cached pages back, and a
 // day's trace read cold from its disk took 18 s against 1.4 s warm, which
@@ -214,13 +215,16 @@ func measure(repeat int, cs []*exec.Cmd, dir string) ([]sample, error) {
 				return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, stderr.String())
 			}
 			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			all[i] = append(all[i], sample{time.Since(start), ru.Maxrss * 1024})
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			all[i] = append(all[i], sample{time.Since(start), cpu, ru.Maxrss * 1024})
 		}
 	}
 	out := make([]sample, len(cs))
 	for i, runs := range all {
 		slices.SortFunc(runs, func(a, b sample) int { return int(a.wall - b.wall) })
 		out[i] = runs[len(runs)/2]
+		slices.SortFunc(runs, func(a, b sample) int { return int(a.cpu - b.cpu) })
+		out[i].cpu = runs[len(runs)/2].cpu
 		slices.SortFunc(runs, func(a, b sample) int { return int(a.rss - b.rss) })
 		out[i].rss = runs[len(runs)/2].rss
 	}
