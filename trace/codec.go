@@ -154,10 +154,9 @@ func (g fixedGroup) Fields() []parquet.Field {
 			continue
 		}
 		var fixed fixedField
-		switch e := f.Encoding(); {
-		case e != nil && e.Encoding() == format.DeltaBinaryPacked:
-			fixed.enc = &fixedDelta
-		case e == nil && (f.Type().Kind() == parquet.Int32 || f.Type().Kind() == parquet.Int64):
+		switch e, kind := f.Encoding(), f.Type().Kind(); {
+		case e != nil && e.Encoding() == format.DeltaBinaryPacked,
+			e == nil && (kind == parquet.Int32 || kind == parquet.Int64):
 			fixed.enc = &fixedDelta
 		case e != nil && e.Encoding() == format.RLEDictionary && g.noDicts:
 			fixed.enc = &parquet.DeltaLengthByteArray
